@@ -1,0 +1,56 @@
+//! Channel ports: one trait every delivery channel implements, so that the
+//! delivery service is the same for SES, SNS and the local sinks.
+
+pub mod ses;
+pub mod sns;
+
+use async_trait::async_trait;
+
+use crate::domain::{Channel, RenderedContent};
+
+/// A failed send. The text is the provider's error code and never the
+/// address or body: those are PHI.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Worth trying again: throttling, a network fault, a provider outage.
+    #[error("transient delivery failure: {0}")]
+    Transient(String),
+    /// Will fail every time: a bad address, a rejected message.
+    #[error("delivery refused: {0}")]
+    Permanent(String),
+}
+
+/// The provider's id for an accepted message.
+pub type ProviderMessageId = String;
+
+#[async_trait]
+pub trait ChannelSender: Send + Sync {
+    fn channel(&self) -> Channel;
+    async fn send(&self, content: &RenderedContent) -> Result<ProviderMessageId, SendError>;
+}
+
+/// Sorts an AWS SDK failure by whether a retry can help: service errors with
+/// one of `permanent_codes` will never succeed; everything else (throttling,
+/// timeouts, dispatch failures, 5xx) may.
+pub(crate) fn classify_sdk_error<E, R>(
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    permanent_codes: &[&str],
+) -> SendError
+where
+    E: aws_sdk_sns::error::ProvideErrorMetadata,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    let code = match err {
+        SdkError::ServiceError(service) => service.err().code().unwrap_or("unknown").to_owned(),
+        SdkError::TimeoutError(_) => "timeout".to_owned(),
+        SdkError::DispatchFailure(_) => "dispatch_failure".to_owned(),
+        SdkError::ResponseError(_) => "response_error".to_owned(),
+        SdkError::ConstructionFailure(_) => return SendError::Permanent("request_construction".into()),
+        _ => "unknown".to_owned(),
+    };
+    if permanent_codes.contains(&code.as_str()) {
+        SendError::Permanent(code)
+    } else {
+        SendError::Transient(code)
+    }
+}

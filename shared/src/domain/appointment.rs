@@ -1,0 +1,145 @@
+//! Appointments and the reminders they call for.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{AppointmentId, MessageId, RecipientId};
+use super::settings::AppointmentReminderSettings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentStatus {
+    Booked,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Appointment {
+    pub id: AppointmentId,
+    pub recipient_id: RecipientId,
+    pub starts_at: DateTime<Utc>,
+    pub duration_minutes: u32,
+    pub provider: String,
+    pub location: String,
+    pub status: AppointmentStatus,
+}
+
+/// One reminder an appointment calls for under the account's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedReminder {
+    pub message_id: MessageId,
+    pub offset_minutes: u32,
+    pub due_at: DateTime<Utc>,
+    /// `false` when the moment had already passed when the plan was made:
+    /// such a reminder is recorded as skipped, never sent late.
+    pub still_ahead: bool,
+}
+
+impl Appointment {
+    /// The reminders this appointment calls for, as of `now`. A cancelled
+    /// appointment, or an account with reminders off, calls for none.
+    pub fn plan_reminders(
+        &self,
+        settings: &AppointmentReminderSettings,
+        now: DateTime<Utc>,
+    ) -> Vec<PlannedReminder> {
+        if self.status != AppointmentStatus::Booked || !settings.enabled {
+            return Vec::new();
+        }
+        let mut offsets = settings.offsets_minutes.clone();
+        offsets.sort_unstable_by(|a, b| b.cmp(a));
+        offsets.dedup();
+        offsets
+            .into_iter()
+            .map(|offset_minutes| {
+                let due_at = self.starts_at - Duration::minutes(i64::from(offset_minutes));
+                PlannedReminder {
+                    message_id: MessageId::appointment_reminder(
+                        &self.id,
+                        offset_minutes,
+                        self.starts_at.timestamp(),
+                    ),
+                    offset_minutes,
+                    due_at,
+                    still_ahead: due_at > now,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn appointment(starts_at: DateTime<Utc>) -> Appointment {
+        Appointment {
+            id: "a1".parse().unwrap(),
+            recipient_id: "r1".parse().unwrap(),
+            starts_at,
+            duration_minutes: 30,
+            provider: "Dr. Ruiz".into(),
+            location: "Main St".into(),
+            status: AppointmentStatus::Booked,
+        }
+    }
+
+    fn offsets(list: &[u32]) -> AppointmentReminderSettings {
+        AppointmentReminderSettings {
+            enabled: true,
+            offsets_minutes: list.to_vec(),
+        }
+    }
+
+    #[test]
+    fn default_reminder_is_due_a_day_before() {
+        let start = Utc.with_ymd_and_hms(2026, 12, 3, 15, 0, 0).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let plan = appointment(start).plan_reminders(&AppointmentReminderSettings::default(), now);
+        assert_eq!(plan.len(), 1);
+        assert_eq!(plan[0].due_at, Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).unwrap());
+        assert!(plan[0].still_ahead);
+    }
+
+    #[test]
+    fn a_reminder_whose_moment_passed_is_not_ahead() {
+        let start = Utc.with_ymd_and_hms(2026, 12, 1, 18, 0, 0).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let plan = appointment(start).plan_reminders(&offsets(&[1440, 120]), now);
+        assert_eq!(plan.iter().map(|p| (p.offset_minutes, p.still_ahead)).collect::<Vec<_>>(),
+            vec![(1440, false), (120, true)]);
+    }
+
+    #[test]
+    fn cancelled_or_disabled_calls_for_nothing() {
+        let start = Utc.with_ymd_and_hms(2026, 12, 3, 15, 0, 0).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let mut cancelled = appointment(start);
+        cancelled.status = AppointmentStatus::Cancelled;
+        assert!(cancelled.plan_reminders(&offsets(&[1440]), now).is_empty());
+        let off = AppointmentReminderSettings { enabled: false, offsets_minutes: vec![1440] };
+        assert!(appointment(start).plan_reminders(&off, now).is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn every_planned_reminder_precedes_the_start_by_its_offset(
+            start_secs in 1_700_000_000i64..1_900_000_000,
+            now_offset in -100_000i64..100_000,
+            list in proptest::collection::btree_set(1u32..40_320, 1..5),
+        ) {
+            let start = Utc.timestamp_opt(start_secs, 0).unwrap();
+            let now = start + Duration::minutes(now_offset);
+            let list: Vec<u32> = list.into_iter().collect();
+            let plan = appointment(start).plan_reminders(&offsets(&list), now);
+            prop_assert_eq!(plan.len(), list.len());
+            for p in &plan {
+                prop_assert_eq!(start - p.due_at, Duration::minutes(i64::from(p.offset_minutes)));
+                prop_assert!(p.due_at < start);
+                prop_assert_eq!(p.still_ahead, p.due_at > now);
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Identifiers. Practice apps name their own records; Tidings keeps their ids
+//! as they are, within a character set that is safe in keys and URLs.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+const MAX_ID_LEN: usize = 256;
+/// Joins the parts of a composed id; external ids cannot contain it, so
+/// composed ids never collide with each other or with external ones.
+const COMPOSITE_SEPARATOR: char = '~';
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an id is 1 to 256 characters of A-Z a-z 0-9 . _ : -")]
+pub struct InvalidId;
+
+/// `extra` widens the set for ids Tidings composes itself.
+fn check_id(input: &str, extra: &[char]) -> Result<(), InvalidId> {
+    let allowed =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-') || extra.contains(&c);
+    if input.is_empty() || input.len() > MAX_ID_LEN || !input.chars().all(allowed) {
+        return Err(InvalidId);
+    }
+    Ok(())
+}
+
+macro_rules! external_id {
+    ($(#[$doc:meta])* $name:ident, $extra:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+            fn from_str(input: &str) -> Result<Self, Self::Err> {
+                check_id(input, $extra)?;
+                Ok(Self(input.to_owned()))
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidId;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                check_id(&value, $extra)?;
+                Ok(Self(value))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+external_id!(
+    /// The practice account, taken from the caller's verified token.
+    AccountId,
+    &[]
+);
+external_id!(
+    /// A client or contact, by the practice app's own id.
+    RecipientId,
+    &[]
+);
+external_id!(
+    /// An appointment, by the practice app's own id.
+    AppointmentId,
+    &[]
+);
+external_id!(
+    /// A message Tidings created. Deterministic where the message follows
+    /// from a record (a reminder is named by its appointment, offset and
+    /// start) so that replayed upserts find the same message.
+    MessageId,
+    &[COMPOSITE_SEPARATOR]
+);
+
+impl MessageId {
+    pub fn appointment_reminder(
+        appointment: &AppointmentId,
+        offset_minutes: u32,
+        starts_at_epoch: i64,
+    ) -> Self {
+        Self(format!("{appointment}~reminder~{offset_minutes}~{starts_at_epoch}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_accept_the_safe_set_only() {
+        assert!("appt-1001".parse::<AppointmentId>().is_ok());
+        assert!("3f2c:9.a_b".parse::<RecipientId>().is_ok());
+        for bad in ["", "a/b", "a#b", "a b", "é", &"x".repeat(257)] {
+            assert_eq!(bad.parse::<AccountId>(), Err(InvalidId), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reminder_ids_are_deterministic_and_distinct_per_start_and_offset() {
+        let appt: AppointmentId = "a1".parse().unwrap();
+        assert_eq!(
+            MessageId::appointment_reminder(&appt, 1440, 100),
+            MessageId::appointment_reminder(&appt, 1440, 100)
+        );
+        assert_ne!(
+            MessageId::appointment_reminder(&appt, 1440, 100),
+            MessageId::appointment_reminder(&appt, 1440, 200)
+        );
+        assert_ne!(
+            MessageId::appointment_reminder(&appt, 120, 100),
+            MessageId::appointment_reminder(&appt, 1440, 100)
+        );
+    }
+}

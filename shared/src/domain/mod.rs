@@ -1,0 +1,19 @@
+//! Pure domain: no AWS or HTTP types here.
+
+pub mod appointment;
+pub mod clock;
+pub mod contact;
+pub mod ids;
+pub mod message;
+pub mod recipient;
+pub mod settings;
+pub mod template;
+
+pub use appointment::{Appointment, AppointmentStatus, PlannedReminder};
+pub use clock::{Clock, SystemClock};
+pub use contact::{ContactError, EmailAddress, PhoneNumber, TimeZone};
+pub use ids::{AccountId, AppointmentId, InvalidId, MessageId, RecipientId};
+pub use message::{Message, MessageKind, MessageStatus, RenderedContent, StatusReason};
+pub use recipient::{Address, Channel, Language, Recipient, RecipientKind};
+pub use settings::{AccountSettings, AppointmentReminderSettings};
+pub use template::{ReminderFields, Templates};

@@ -1,0 +1,103 @@
+//! Account settings: what a practice has chosen, with the product's defaults.
+
+use serde::{Deserialize, Serialize};
+
+use super::contact::{PhoneNumber, TimeZone};
+
+/// The reminder offset used when an account has chosen none: a day before.
+pub const DEFAULT_REMINDER_OFFSET_MINUTES: u32 = 1440;
+/// Offsets beyond four weeks are almost certainly a unit mistake.
+pub const MAX_REMINDER_OFFSET_MINUTES: u32 = 40_320;
+pub const MAX_REMINDER_OFFSETS: usize = 5;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppointmentReminderSettings {
+    pub enabled: bool,
+    /// Minutes before the appointment's start, one reminder each.
+    pub offsets_minutes: Vec<u32>,
+}
+
+impl Default for AppointmentReminderSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            offsets_minutes: vec![DEFAULT_REMINDER_OFFSET_MINUTES],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("offsets_minutes must hold 1 to {MAX_REMINDER_OFFSETS} distinct offsets between 1 and {MAX_REMINDER_OFFSET_MINUTES} minutes")]
+    ReminderOffsets,
+    #[error("practice_name must not be empty")]
+    PracticeName,
+}
+
+impl AppointmentReminderSettings {
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let mut offsets = self.offsets_minutes.clone();
+        offsets.sort_unstable();
+        offsets.dedup();
+        let in_range = offsets
+            .iter()
+            .all(|&m| (1..=MAX_REMINDER_OFFSET_MINUTES).contains(&m));
+        if offsets.is_empty()
+            || offsets.len() > MAX_REMINDER_OFFSETS
+            || offsets.len() != self.offsets_minutes.len()
+            || !in_range
+        {
+            return Err(SettingsError::ReminderOffsets);
+        }
+        Ok(())
+    }
+}
+
+/// An account's settings. Messaging stays off until the account turns it on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSettings {
+    pub practice_name: String,
+    #[schema(value_type = String, example = "+12025550143")]
+    pub practice_phone: PhoneNumber,
+    #[schema(value_type = String, example = "America/New_York")]
+    pub time_zone: TimeZone,
+    pub messaging_enabled: bool,
+    #[serde(default)]
+    pub appointment_reminders: AppointmentReminderSettings,
+}
+
+impl AccountSettings {
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.practice_name.trim().is_empty() {
+            return Err(SettingsError::PracticeName);
+        }
+        self.appointment_reminders.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reminders(offsets: Vec<u32>) -> AppointmentReminderSettings {
+        AppointmentReminderSettings {
+            enabled: true,
+            offsets_minutes: offsets,
+        }
+    }
+
+    #[test]
+    fn default_is_one_reminder_a_day_before() {
+        assert_eq!(AppointmentReminderSettings::default().offsets_minutes, vec![1440]);
+    }
+
+    #[test]
+    fn offsets_must_be_distinct_bounded_and_few() {
+        assert!(reminders(vec![2880, 120]).validate().is_ok());
+        for bad in [vec![], vec![0], vec![120, 120], vec![50_000], vec![1, 2, 3, 4, 5, 6]] {
+            assert_eq!(reminders(bad.clone()).validate(), Err(SettingsError::ReminderOffsets), "{bad:?}");
+        }
+    }
+}

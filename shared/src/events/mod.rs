@@ -1,0 +1,58 @@
+//! Events on the Tidings EventBridge bus, and the port that publishes them.
+
+pub mod eventbridge;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{AccountId, Channel, MessageId};
+
+/// `source` of every event Tidings puts on its bus.
+pub const SOURCE: &str = "tidings";
+
+/// A claimed message is rendered and waits for its channel's delivery
+/// function. It carries ids only: the content stays in DynamoDB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageReady {
+    pub account_id: AccountId,
+    pub message_id: MessageId,
+    pub channel: Channel,
+    /// Only this claim may send the message; a stale or repeated event is ignored.
+    pub claim_token: String,
+}
+
+impl MessageReady {
+    pub const DETAIL_TYPE: &'static str = "MessageReady";
+}
+
+/// One event as it goes on the bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusEvent {
+    pub detail_type: &'static str,
+    pub detail: serde_json::Value,
+}
+
+impl From<&MessageReady> for BusEvent {
+    fn from(event: &MessageReady) -> Self {
+        Self {
+            detail_type: MessageReady::DETAIL_TYPE,
+            // A struct of strings always serialises.
+            detail: serde_json::to_value(event).unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("publishing {failed} of {total} events failed: {code}")]
+pub struct PublishError {
+    pub failed: usize,
+    pub total: usize,
+    pub code: String,
+}
+
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    /// Publishes every event or returns an error; a caller retries the whole
+    /// batch, which handlers tolerate since they are idempotent.
+    async fn publish(&self, events: Vec<BusEvent>) -> Result<(), PublishError>;
+}

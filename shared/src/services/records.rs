@@ -1,0 +1,148 @@
+//! The practice app's records: settings, recipients, appointments, and the
+//! reminders that follow from them.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::appointment::PlannedReminder;
+use crate::domain::recipient::MissingAddress;
+use crate::domain::settings::SettingsError;
+use crate::domain::{
+    AccountId, AccountSettings, Appointment, AppointmentId, AppointmentReminderSettings,
+    AppointmentStatus, Clock, Message, MessageKind, MessageStatus, Recipient,
+    StatusReason,
+};
+use crate::store::{Store, StoreError};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordsError {
+    #[error(transparent)]
+    InvalidSettings(#[from] SettingsError),
+    #[error(transparent)]
+    MissingAddress(#[from] MissingAddress),
+    #[error("no recipient with this id exists in the account")]
+    UnknownRecipient,
+    #[error("a booked appointment cannot start in the past")]
+    StartInPast,
+    #[error("no appointment with this id exists in the account")]
+    UnknownAppointment,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an appointment upsert did to its reminders.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReminderChanges {
+    pub scheduled: Vec<Message>,
+    pub withdrawn: usize,
+}
+
+pub struct RecordsService {
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl RecordsService {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    pub async fn put_settings(&self, account: &AccountId, settings: &AccountSettings) -> Result<(), RecordsError> {
+        settings.validate()?;
+        Ok(self.store.put_settings(account, settings).await?)
+    }
+
+    pub async fn put_recipient(&self, account: &AccountId, recipient: &Recipient) -> Result<(), RecordsError> {
+        recipient.address()?;
+        Ok(self.store.put_recipient(account, recipient).await?)
+    }
+
+    /// Upserts an appointment and brings its reminders in line with it:
+    /// reminders for a former start are withdrawn, reminders for the current
+    /// one are scheduled. Replaying the same upsert changes nothing.
+    pub async fn put_appointment(
+        &self,
+        account: &AccountId,
+        appointment: &Appointment,
+    ) -> Result<ReminderChanges, RecordsError> {
+        let now = self.clock.now();
+        if appointment.status == AppointmentStatus::Booked && appointment.starts_at <= now {
+            return Err(RecordsError::StartInPast);
+        }
+        let recipient = self
+            .store
+            .get_recipient(account, &appointment.recipient_id)
+            .await?
+            .ok_or(RecordsError::UnknownRecipient)?;
+        let reminder_settings = self
+            .store
+            .get_settings(account)
+            .await?
+            .map(|s| s.appointment_reminders)
+            .unwrap_or_else(AppointmentReminderSettings::default);
+
+        let previous = self.store.get_appointment(account, &appointment.id).await?;
+        let plan = appointment.plan_reminders(&reminder_settings, now);
+        let mut changes = ReminderChanges::default();
+
+        if let Some((_, previous_ids)) = &previous {
+            for id in previous_ids.iter().filter(|id| !plan.iter().any(|p| &p.message_id == *id)) {
+                if self.store.withdraw_message(account, id, StatusReason::AppointmentChanged).await? {
+                    changes.withdrawn += 1;
+                }
+            }
+        }
+        for planned in &plan {
+            let message = reminder_message(appointment, &recipient, planned, now);
+            if self.store.create_message(account, &message).await? {
+                changes.scheduled.push(message);
+            }
+        }
+        // The appointment is written last: if anything above fails, a retry
+        // of the same upsert still sees the old reminders and converges.
+        let ids = plan.into_iter().map(|p| p.message_id).collect();
+        self.store.put_appointment(account, appointment, ids).await?;
+        Ok(changes)
+    }
+
+    pub async fn messages_for_appointment(
+        &self,
+        account: &AccountId,
+        appointment: &AppointmentId,
+    ) -> Result<Vec<Message>, RecordsError> {
+        if self.store.get_appointment(account, appointment).await?.is_none() {
+            return Err(RecordsError::UnknownAppointment);
+        }
+        Ok(self.store.messages_for_appointment(account, appointment).await?)
+    }
+}
+
+fn reminder_message(
+    appointment: &Appointment,
+    recipient: &Recipient,
+    planned: &PlannedReminder,
+    now: DateTime<Utc>,
+) -> Message {
+    let (status, reason) = if planned.still_ahead {
+        (MessageStatus::Scheduled, None)
+    } else {
+        (MessageStatus::Skipped, Some(StatusReason::TooLate))
+    };
+    Message {
+        id: planned.message_id.clone(),
+        kind: MessageKind::AppointmentReminder,
+        channel: recipient.channel,
+        status,
+        reason,
+        recipient_id: recipient.id.clone(),
+        appointment_id: Some(appointment.id.clone()),
+        offset_minutes: Some(planned.offset_minutes),
+        due_at: planned.due_at,
+        not_after: Some(appointment.starts_at),
+        created_at: now,
+        claimed_at: None,
+        sent_at: None,
+        provider_message_id: None,
+        content: None,
+    }
+}

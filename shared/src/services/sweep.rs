@@ -1,0 +1,244 @@
+//! The reminder sweep: finds due messages, claims each exactly once, renders
+//! it and hands it to its channel's delivery function over the bus.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::domain::{
+    AccountId, AppointmentStatus, Clock, MessageId, MessageStatus, ReminderFields, StatusReason,
+    Templates,
+};
+use crate::events::{BusEvent, EventPublisher, MessageReady, PublishError};
+use crate::store::keys::DUE_SHARD_COUNT;
+use crate::store::{ClaimedMessage, Settlement, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct SweepConfig {
+    /// How long a claim holds before another sweep may take the message.
+    /// Longer than a delivery function's timeout, so that a slow send is
+    /// never doubled.
+    pub lease: Duration,
+    /// The most messages one invocation handles; the rest wait a tick.
+    pub max_messages: usize,
+    /// Messages read per shard per round.
+    pub page_size: i32,
+    /// Messages claimed and rendered at once.
+    pub concurrency: usize,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        Self {
+            lease: Duration::minutes(5),
+            max_messages: 2_000,
+            page_size: 100,
+            concurrency: 16,
+        }
+    }
+}
+
+/// What one sweep did: the figures only, no PHI.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    pub published: usize,
+    pub skipped: usize,
+    pub expired: usize,
+    pub withdrawn: usize,
+    /// Messages another sweep claimed first.
+    pub taken_by_others: usize,
+    /// Whether due work was left for the next tick.
+    pub more_due: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Claimed messages whose events did not go out fall due again when
+    /// their lease ends.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+impl SweepError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SweepError::Store(err) => err.is_retryable(),
+            SweepError::Publish(_) => true,
+        }
+    }
+}
+
+enum Handled {
+    Ready(MessageReady),
+    Ended(MessageStatus),
+    TakenByOther,
+}
+
+pub struct ReminderSweep {
+    store: Store,
+    publisher: Arc<dyn EventPublisher>,
+    templates: Arc<Templates>,
+    clock: Arc<dyn Clock>,
+    config: SweepConfig,
+}
+
+impl ReminderSweep {
+    pub fn new(
+        store: Store,
+        publisher: Arc<dyn EventPublisher>,
+        templates: Arc<Templates>,
+        clock: Arc<dyn Clock>,
+        config: SweepConfig,
+    ) -> Self {
+        Self { store, publisher, templates, clock, config }
+    }
+
+    /// Rounds of one page per shard, until nothing is due or the budget is
+    /// spent. Claimed messages leave the due range (their `due_ms` becomes
+    /// the lease's end), so each round sees only work nobody holds.
+    pub async fn run(&self) -> Result<SweepReport, SweepError> {
+        let now = self.clock.now();
+        let mut report = SweepReport::default();
+        let mut budget = self.config.max_messages;
+        while budget > 0 {
+            let pages = futures::future::join_all(
+                (0..DUE_SHARD_COUNT).map(|shard| self.store.due_messages(shard, now, self.config.page_size)),
+            )
+            .await;
+            let mut due = Vec::new();
+            let mut some_page_full = false;
+            for page in pages {
+                let page = page?;
+                some_page_full |= page.len() >= self.config.page_size as usize;
+                due.extend(page);
+            }
+            let over_budget = due.len() > budget;
+            due.truncate(budget);
+            budget -= due.len();
+            report.more_due = some_page_full || over_budget;
+            if due.is_empty() {
+                break;
+            }
+            self.handle_round(due, now, &mut report).await?;
+            if !some_page_full {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn handle_round(
+        &self,
+        due: Vec<(AccountId, MessageId)>,
+        now: DateTime<Utc>,
+        report: &mut SweepReport,
+    ) -> Result<(), SweepError> {
+        let results: Vec<Result<Handled, StoreError>> = stream::iter(due)
+            .map(|(account, id)| async move { self.handle(&account, &id, now).await })
+            .buffer_unordered(self.config.concurrency)
+            .collect()
+            .await;
+        let mut ready = Vec::new();
+        let mut first_error = None;
+        for result in results {
+            match result {
+                Ok(Handled::Ready(event)) => ready.push(event),
+                Ok(Handled::Ended(MessageStatus::Expired)) => report.expired += 1,
+                Ok(Handled::Ended(MessageStatus::Withdrawn)) => report.withdrawn += 1,
+                Ok(Handled::Ended(_)) => report.skipped += 1,
+                Ok(Handled::TakenByOther) => report.taken_by_others += 1,
+                Err(err) => {
+                    tracing::warn!(error = %err, "message left for its lease to run out");
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        // Publish what is ready even if some messages failed: they retry on
+        // their own after the lease.
+        if !ready.is_empty() {
+            self.publisher.publish(ready.iter().map(BusEvent::from).collect()).await?;
+            report.published += ready.len();
+        }
+        match first_error {
+            Some(err) => Err(err.into()),
+            None => Ok(()),
+        }
+    }
+
+    async fn handle(&self, account: &AccountId, id: &MessageId, now: DateTime<Utc>) -> Result<Handled, StoreError> {
+        let Some(claimed) = self.store.claim(account, id, now, self.config.lease).await? else {
+            return Ok(Handled::TakenByOther);
+        };
+        let span = tracing::info_span!("message", message_id = %id, kind = ?claimed.message.kind);
+        let _entered = span.enter();
+        match self.prepare(&claimed, now).await? {
+            Ok(event) => Ok(event),
+            Err((status, reason)) => {
+                tracing::info!(status = status.as_str(), reason = ?reason, "message ended at claim");
+                self.store
+                    .settle(account, id, &claimed.claim_token, &Settlement::ended(status, reason))
+                    .await?;
+                Ok(Handled::Ended(status))
+            }
+        }
+    }
+
+    /// Renders a claimed message, or says why it must not go out.
+    async fn prepare(
+        &self,
+        claimed: &ClaimedMessage,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Handled, (MessageStatus, StatusReason)>, StoreError> {
+        let message = &claimed.message;
+        if message.not_after.is_some_and(|limit| now >= limit) {
+            return Ok(Err((MessageStatus::Expired, StatusReason::AppointmentStarted)));
+        }
+        let context = self
+            .store
+            .render_context(&claimed.account, &message.recipient_id, message.appointment_id.as_ref())
+            .await?;
+        let Some(settings) = context.settings.filter(|s| s.messaging_enabled) else {
+            return Ok(Err((MessageStatus::Skipped, StatusReason::MessagingDisabled)));
+        };
+        let Some(appointment) = context
+            .appointment
+            .filter(|a| a.status == AppointmentStatus::Booked && Some(a.starts_at) == message.not_after)
+        else {
+            return Ok(Err((MessageStatus::Withdrawn, StatusReason::AppointmentChanged)));
+        };
+        let Some(recipient) = context.recipient else {
+            return Ok(Err((MessageStatus::Skipped, StatusReason::NoAddress)));
+        };
+        let Ok(address) = recipient.address() else {
+            return Ok(Err((MessageStatus::Skipped, StatusReason::NoAddress)));
+        };
+        let zone = recipient.time_zone.unwrap_or(settings.time_zone);
+        let (date, date_short, time) = ReminderFields::appointment_time(appointment.starts_at, zone);
+        let fields = ReminderFields {
+            first_name: recipient.first_name.clone(),
+            practice_name: settings.practice_name.clone(),
+            practice_phone: settings.practice_phone.to_string(),
+            provider: appointment.provider.clone(),
+            location: appointment.location.clone(),
+            date,
+            date_short,
+            time,
+        };
+        let Ok(content) = self.templates.render_reminder(recipient.channel, &address, &fields) else {
+            return Ok(Err((MessageStatus::Skipped, StatusReason::ChannelUnavailable)));
+        };
+        if !self.store.store_rendered(claimed, recipient.channel, &content).await? {
+            return Ok(Ok(Handled::TakenByOther));
+        }
+        Ok(Ok(Handled::Ready(MessageReady {
+            account_id: claimed.account.clone(),
+            message_id: message.id.clone(),
+            channel: recipient.channel,
+            claim_token: claimed.claim_token.clone(),
+        })))
+    }
+}

@@ -1,0 +1,127 @@
+//! Key design of the one Tidings table (declared in `template.yaml` as
+//! `TidingsTable`).
+//!
+//! Every record has its own partition, so that no account, however large,
+//! concentrates its writes on one key. `SK` names the record type, leaving
+//! room for child records under the same partition (a thread's replies, an
+//! account's ledger).
+//!
+//! | record      | PK                                   | SK            |
+//! |-------------|--------------------------------------|---------------|
+//! | settings    | `ACCOUNT#{account}`                  | `SETTINGS`    |
+//! | recipient   | `ACCOUNT#{account}#RECIPIENT#{id}`   | `RECIPIENT`   |
+//! | appointment | `ACCOUNT#{account}#APPOINTMENT#{id}` | `APPOINTMENT` |
+//! | message     | `ACCOUNT#{account}#MESSAGE#{id}`     | `MESSAGE`     |
+//!
+//! Indexes:
+//! - `due` (sparse, keys only): partition `due_shard` (`DUE#00`..`DUE#15`),
+//!   sort `due_ms` (epoch milliseconds, a number). Only live messages
+//!   (scheduled or claimed) carry these attributes; a final status removes
+//!   them, so the index holds exactly the work still to do. A claimed
+//!   message's `due_ms` is its lease expiry, so an abandoned claim falls due
+//!   again by itself. Messages spread over the shards by a hash of their
+//!   key, so each shard takes 1/16 of the writes.
+//! - `by_subject` (include): partition `subject`
+//!   (`ACCOUNT#{account}#APPOINTMENT#{id}`), sort `due_at` (RFC 3339): the
+//!   messages about one record, in due order.
+//!
+//! Access patterns:
+//! | use                                   | operation                                   |
+//! |---------------------------------------|---------------------------------------------|
+//! | read / write settings, recipient, appointment | GetItem / PutItem on its key        |
+//! | schedule a reminder (idempotent)      | PutItem, condition: absent or withdrawn     |
+//! | withdraw a reminder                   | UpdateItem, condition: live and not sending |
+//! | find due work                         | Query `due` per shard, `due_ms <= now`      |
+//! | claim a due message exactly once      | UpdateItem, condition: live and due         |
+//! | context to render a message           | BatchGetItem: settings, recipient, appointment |
+//! | start a send exactly once per claim   | UpdateItem, condition: claim token, not started |
+//! | record the outcome                    | UpdateItem, condition: claim token          |
+//! | messages of an appointment            | Query `by_subject`                          |
+
+use crate::domain::{AccountId, AppointmentId, MessageId, RecipientId};
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const DUE_INDEX: &str = "due";
+pub const DUE_SHARD: &str = "due_shard";
+pub const DUE_MS: &str = "due_ms";
+pub const SUBJECT_INDEX: &str = "by_subject";
+pub const SUBJECT: &str = "subject";
+/// DynamoDB's TTL attribute: epoch seconds after which a record may go.
+pub const EXPIRES_AT: &str = "expires_at";
+
+pub const DUE_SHARD_COUNT: u32 = 16;
+
+/// The primary key of one record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ItemKey {
+    pub pk: String,
+    pub sk: &'static str,
+}
+
+pub fn settings(account: &AccountId) -> ItemKey {
+    ItemKey { pk: format!("ACCOUNT#{account}"), sk: "SETTINGS" }
+}
+
+pub fn recipient(account: &AccountId, id: &RecipientId) -> ItemKey {
+    ItemKey { pk: format!("ACCOUNT#{account}#RECIPIENT#{id}"), sk: "RECIPIENT" }
+}
+
+pub fn appointment(account: &AccountId, id: &AppointmentId) -> ItemKey {
+    ItemKey { pk: format!("ACCOUNT#{account}#APPOINTMENT#{id}"), sk: "APPOINTMENT" }
+}
+
+pub fn message(account: &AccountId, id: &MessageId) -> ItemKey {
+    ItemKey { pk: format!("ACCOUNT#{account}#MESSAGE#{id}"), sk: "MESSAGE" }
+}
+
+pub fn appointment_subject(account: &AccountId, id: &AppointmentId) -> String {
+    format!("ACCOUNT#{account}#APPOINTMENT#{id}")
+}
+
+/// The due-index shard of a message. FNV-1a: stable across builds and
+/// platforms, which `std`'s hasher does not promise.
+pub fn due_shard(key: &ItemKey) -> String {
+    let hash = key.pk.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    due_shard_name((hash % u64::from(DUE_SHARD_COUNT)) as u32)
+}
+
+pub fn due_shard_name(shard: u32) -> String {
+    format!("DUE#{shard:02}")
+}
+
+/// The account a message key belongs to, read back from its PK.
+pub fn account_of_message(pk: &str) -> Option<(AccountId, MessageId)> {
+    let rest = pk.strip_prefix("ACCOUNT#")?;
+    let (account, message) = rest.split_once("#MESSAGE#")?;
+    Some((account.parse().ok()?, message.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn message_keys_round_trip() {
+        let account: AccountId = "acct-1".parse().unwrap();
+        let id: MessageId = "a1~reminder~1440~100".parse().unwrap();
+        let key = message(&account, &id);
+        assert_eq!(account_of_message(&key.pk), Some((account, id)));
+    }
+
+    #[test]
+    fn shards_spread_evenly() {
+        let account: AccountId = "acct".parse().unwrap();
+        let mut counts: HashMap<String, u32> = HashMap::new();
+        for i in 0..16_000 {
+            let id: MessageId = format!("m{i}").parse().unwrap();
+            *counts.entry(due_shard(&message(&account, &id))).or_default() += 1;
+        }
+        assert_eq!(counts.len(), DUE_SHARD_COUNT as usize);
+        // No shard takes more than 1.25x its fair share of the writes.
+        assert!(counts.values().all(|&n| n < 1250), "{counts:?}");
+    }
+}

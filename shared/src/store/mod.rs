@@ -1,0 +1,611 @@
+//! The DynamoDB store: the same code against AWS, moto and the embedded
+//! local DynamoDB. Key design and access patterns: [`keys`].
+
+pub mod keys;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Duration, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    AccountId, AccountSettings, Appointment, AppointmentId, Channel, Message, MessageId,
+    MessageStatus, Recipient, RecipientId, RenderedContent, StatusReason,
+};
+use keys::ItemKey;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Messages are kept this long after they fall due, then DynamoDB's TTL
+/// removes them.
+pub const MESSAGE_RETENTION_DAYS: i64 = 400;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DynamoDB {operation} failed ({code}): {message}")]
+    Dynamo {
+        operation: &'static str,
+        code: String,
+        message: String,
+        retryable: bool,
+    },
+    #[error("a stored {0} record does not parse: {1}")]
+    Corrupt(&'static str, String),
+}
+
+impl StoreError {
+    /// Whether the same call may succeed later (throttling, a network
+    /// fault), as opposed to a request that will always fail.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Dynamo { retryable, .. } => *retryable,
+            StoreError::Corrupt(..) => false,
+        }
+    }
+}
+
+fn dynamo_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    const RETRYABLE_CODES: [&str; 6] = [
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+    ];
+    let code = err.code().unwrap_or("none").to_owned();
+    let retryable = match &err {
+        SdkError::ServiceError(_) => RETRYABLE_CODES.contains(&code.as_str()),
+        // Timeouts, dispatch and response failures are faults of the way there.
+        _ => true,
+    };
+    let message = err
+        .message()
+        .map(str::to_owned)
+        .unwrap_or_else(|| aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string());
+    StoreError::Dynamo { operation, code, message, retryable }
+}
+
+/// `Ok(None)` when a write's condition did not hold: someone else got there
+/// first, or the record is no longer in the expected state.
+fn conditional<T, E, R>(
+    operation: &'static str,
+    result: Result<T, SdkError<E, R>>,
+) -> Result<Option<T>, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(None),
+        Err(err) => Err(dynamo_error(operation, err)),
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn status(value: MessageStatus) -> AttributeValue {
+    s(value.as_str())
+}
+
+fn to_item<T: Serialize>(record: &'static str, value: &T) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt(record, e.to_string()))
+}
+
+fn to_attribute<T: Serialize>(record: &'static str, value: &T) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::to_attribute_value(value).map_err(|e| StoreError::Corrupt(record, e.to_string()))
+}
+
+fn from_item<T: DeserializeOwned>(record: &'static str, item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(record, e.to_string()))
+}
+
+fn with_key(mut item: Item, key: &ItemKey) -> Item {
+    item.insert(keys::PK.to_owned(), s(&key.pk));
+    item.insert(keys::SK.to_owned(), s(key.sk));
+    item
+}
+
+fn key_item(key: &ItemKey) -> Item {
+    with_key(Item::new(), key)
+}
+
+/// A message this caller has claimed: only the holder of `claim_token` may
+/// send it or settle it.
+#[derive(Debug, Clone)]
+pub struct ClaimedMessage {
+    pub account: AccountId,
+    pub message: Message,
+    pub claim_token: String,
+}
+
+/// Everything a message is rendered from, read in one request.
+#[derive(Debug, Clone, Default)]
+pub struct RenderContext {
+    pub settings: Option<AccountSettings>,
+    pub recipient: Option<Recipient>,
+    pub appointment: Option<Appointment>,
+}
+
+/// How a claimed message ended.
+#[derive(Debug, Clone)]
+pub struct Settlement {
+    pub status: MessageStatus,
+    pub reason: Option<StatusReason>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub provider_message_id: Option<String>,
+}
+
+impl Settlement {
+    pub fn sent(at: DateTime<Utc>, provider_message_id: String) -> Self {
+        Self {
+            status: MessageStatus::Sent,
+            reason: None,
+            sent_at: Some(at),
+            provider_message_id: Some(provider_message_id),
+        }
+    }
+
+    pub fn ended(status: MessageStatus, reason: StatusReason) -> Self {
+        Self { status, reason: Some(reason), sent_at: None, provider_message_id: None }
+    }
+}
+
+/// The reminders an appointment currently owns, kept on the appointment
+/// record so that an upsert knows what to withdraw without a query.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct AppointmentReminders {
+    #[serde(default)]
+    reminder_ids: Vec<MessageId>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get<T: DeserializeOwned>(&self, record: &'static str, key: &ItemKey) -> Result<Option<(T, Item)>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("GetItem", e))?;
+        match output.item {
+            Some(item) => Ok(Some((from_item(record, item.clone())?, item))),
+            None => Ok(None),
+        }
+    }
+
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("PutItem", e))?;
+        Ok(())
+    }
+
+    pub async fn put_settings(&self, account: &AccountId, settings: &AccountSettings) -> Result<(), StoreError> {
+        let item = to_item("settings", settings)?;
+        self.put(with_key(item, &keys::settings(account))).await
+    }
+
+    pub async fn get_settings(&self, account: &AccountId) -> Result<Option<AccountSettings>, StoreError> {
+        Ok(self.get("settings", &keys::settings(account)).await?.map(|(v, _)| v))
+    }
+
+    pub async fn put_recipient(&self, account: &AccountId, recipient: &Recipient) -> Result<(), StoreError> {
+        let item = to_item("recipient", recipient)?;
+        self.put(with_key(item, &keys::recipient(account, &recipient.id))).await
+    }
+
+    pub async fn get_recipient(&self, account: &AccountId, id: &RecipientId) -> Result<Option<Recipient>, StoreError> {
+        Ok(self.get("recipient", &keys::recipient(account, id)).await?.map(|(v, _)| v))
+    }
+
+    /// The appointment and the ids of the reminders it owns.
+    pub async fn get_appointment(
+        &self,
+        account: &AccountId,
+        id: &AppointmentId,
+    ) -> Result<Option<(Appointment, Vec<MessageId>)>, StoreError> {
+        match self.get::<Appointment>("appointment", &keys::appointment(account, id)).await? {
+            Some((appointment, item)) => {
+                let owned: AppointmentReminders = from_item("appointment", item)?;
+                Ok(Some((appointment, owned.reminder_ids)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub async fn put_appointment(
+        &self,
+        account: &AccountId,
+        appointment: &Appointment,
+        reminder_ids: Vec<MessageId>,
+    ) -> Result<(), StoreError> {
+        let mut item = to_item("appointment", appointment)?;
+        item.extend(to_item("appointment", &AppointmentReminders { reminder_ids })?);
+        self.put(with_key(item, &keys::appointment(account, &appointment.id))).await
+    }
+
+    fn message_item(&self, account: &AccountId, message: &Message) -> Result<Item, StoreError> {
+        let key = keys::message(account, &message.id);
+        let mut item = with_key(to_item("message", message)?, &key);
+        if let Some(appointment) = &message.appointment_id {
+            item.insert(keys::SUBJECT.to_owned(), s(keys::appointment_subject(account, appointment)));
+        }
+        if matches!(message.status, MessageStatus::Scheduled | MessageStatus::Claimed) {
+            item.insert(keys::DUE_SHARD.to_owned(), s(keys::due_shard(&key)));
+            item.insert(keys::DUE_MS.to_owned(), n(message.due_at.timestamp_millis()));
+        }
+        let expires = message.due_at + Duration::days(MESSAGE_RETENTION_DAYS);
+        item.insert(keys::EXPIRES_AT.to_owned(), n(expires.timestamp()));
+        Ok(item)
+    }
+
+    /// Writes a new message, or revives one that was withdrawn (an
+    /// appointment moved away and back). Any other existing message is left
+    /// as it is, which makes replayed upserts harmless. Returns whether it wrote.
+    pub async fn create_message(&self, account: &AccountId, message: &Message) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.message_item(account, message)?))
+            .condition_expression("attribute_not_exists(PK) OR #status = :withdrawn")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":withdrawn", status(MessageStatus::Withdrawn))
+            .send()
+            .await;
+        Ok(conditional("PutItem", result)?.is_some())
+    }
+
+    pub async fn get_message(&self, account: &AccountId, id: &MessageId) -> Result<Option<Message>, StoreError> {
+        Ok(self.get("message", &keys::message(account, id)).await?.map(|(v, _)| v))
+    }
+
+    /// Withdraws a live message that no send has started on. Returns whether
+    /// it did; a message already sent or being sent is left alone.
+    pub async fn withdraw_message(
+        &self,
+        account: &AccountId,
+        id: &MessageId,
+        reason: StatusReason,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::message(account, id))))
+            .update_expression("SET #status = :withdrawn, reason = :reason REMOVE due_shard, due_ms")
+            .condition_expression(
+                "#status IN (:scheduled, :claimed) AND attribute_not_exists(send_started_at)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":withdrawn", status(MessageStatus::Withdrawn))
+            .expression_attribute_values(":scheduled", status(MessageStatus::Scheduled))
+            .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
+            .expression_attribute_values(":reason", to_attribute("message", &reason)?)
+            .send()
+            .await;
+        Ok(conditional("UpdateItem", result)?.is_some())
+    }
+
+    /// Up to `limit` messages of one shard that are due at `now`, oldest first.
+    pub async fn due_messages(
+        &self,
+        shard: u32,
+        now: DateTime<Utc>,
+        limit: i32,
+    ) -> Result<Vec<(AccountId, MessageId)>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::DUE_INDEX)
+            .key_condition_expression("due_shard = :shard AND due_ms <= :now")
+            .expression_attribute_values(":shard", s(keys::due_shard_name(shard)))
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("Query", e))?;
+        Ok(output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|item| match item.get(keys::PK) {
+                Some(AttributeValue::S(pk)) => keys::account_of_message(pk),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The earliest moment anything in the due index falls due.
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let queries = (0..keys::DUE_SHARD_COUNT).map(|shard| {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::DUE_INDEX)
+                .key_condition_expression("due_shard = :shard")
+                .expression_attribute_values(":shard", s(keys::due_shard_name(shard)))
+                .limit(1)
+                .send()
+        });
+        let mut earliest: Option<i64> = None;
+        for output in futures::future::join_all(queries).await {
+            let output = output.map_err(|e| dynamo_error("Query", e))?;
+            let first = output.items.unwrap_or_default().into_iter().next();
+            if let Some(AttributeValue::N(ms)) = first.as_ref().and_then(|i| i.get(keys::DUE_MS)) {
+                if let Ok(ms) = ms.parse::<i64>() {
+                    earliest = Some(earliest.map_or(ms, |e| e.min(ms)));
+                }
+            }
+        }
+        Ok(earliest.and_then(DateTime::from_timestamp_millis))
+    }
+
+    /// Claims a due message for `lease`. Exactly one of any number of
+    /// concurrent callers wins; a claim whose lease ran out may be taken again.
+    pub async fn claim(
+        &self,
+        account: &AccountId,
+        id: &MessageId,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Option<ClaimedMessage>, StoreError> {
+        let claim_token = uuid::Uuid::new_v4().to_string();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::message(account, id))))
+            .update_expression(
+                "SET #status = :claimed, claim_token = :token, due_ms = :lease_until, \
+                 claimed_at = :now_iso REMOVE send_started_at",
+            )
+            .condition_expression("#status IN (:scheduled, :claimed) AND due_ms <= :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
+            .expression_attribute_values(":scheduled", status(MessageStatus::Scheduled))
+            .expression_attribute_values(":token", s(&claim_token))
+            .expression_attribute_values(":lease_until", n((now + lease).timestamp_millis()))
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .expression_attribute_values(":now_iso", to_attribute("message", &now)?)
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match conditional("UpdateItem", result)? {
+            Some(output) => {
+                let message = from_item("message", output.attributes.unwrap_or_default())?;
+                Ok(Some(ClaimedMessage { account: account.clone(), message, claim_token }))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Reads the settings, recipient and appointment a message is rendered
+    /// from, in one BatchGetItem.
+    pub async fn render_context(
+        &self,
+        account: &AccountId,
+        recipient: &RecipientId,
+        appointment: Option<&AppointmentId>,
+    ) -> Result<RenderContext, StoreError> {
+        let mut wanted = vec![keys::settings(account), keys::recipient(account, recipient)];
+        wanted.extend(appointment.map(|id| keys::appointment(account, id)));
+        let mut request = KeysAndAttributes::builder().consistent_read(true);
+        for key in &wanted {
+            request = request.keys(key_item(key));
+        }
+        let mut pending = HashMap::from([(
+            self.table.clone(),
+            request.build().map_err(|e| StoreError::Corrupt("request", e.to_string()))?,
+        )]);
+        let mut context = RenderContext::default();
+        // Unprocessed keys are DynamoDB shedding load: ask again, a few times.
+        for _ in 0..5 {
+            let output = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(pending))
+                .send()
+                .await
+                .map_err(|e| dynamo_error("BatchGetItem", e))?;
+            for item in output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                match item.get(keys::SK) {
+                    Some(AttributeValue::S(sk)) if sk == "SETTINGS" => context.settings = Some(from_item("settings", item)?),
+                    Some(AttributeValue::S(sk)) if sk == "RECIPIENT" => context.recipient = Some(from_item("recipient", item)?),
+                    Some(AttributeValue::S(sk)) if sk == "APPOINTMENT" => context.appointment = Some(from_item("appointment", item)?),
+                    _ => {}
+                }
+            }
+            pending = output.unprocessed_keys.unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(context);
+            }
+        }
+        Err(StoreError::Dynamo {
+            operation: "BatchGetItem",
+            code: "UnprocessedKeys".into(),
+            message: "keys still unprocessed after retries".into(),
+            retryable: true,
+        })
+    }
+
+    /// Stores what a claimed message will say, as rendered at claim time.
+    pub async fn store_rendered(
+        &self,
+        claimed: &ClaimedMessage,
+        channel: Channel,
+        content: &RenderedContent,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::message(&claimed.account, &claimed.message.id))))
+            .update_expression("SET content = :content, channel = :channel")
+            .condition_expression("#status = :claimed AND claim_token = :token")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
+            .expression_attribute_values(":token", s(&claimed.claim_token))
+            .expression_attribute_values(":content", to_attribute("message", content)?)
+            .expression_attribute_values(":channel", to_attribute("message", &channel)?)
+            .send()
+            .await;
+        Ok(conditional("UpdateItem", result)?.is_some())
+    }
+
+    /// Marks the start of the one send a claim allows. `None` when this claim
+    /// was already used (a duplicate event), superseded, or withdrawn. The
+    /// lease is renewed so that no sweep reclaims the message mid-send.
+    pub async fn start_send(
+        &self,
+        account: &AccountId,
+        id: &MessageId,
+        claim_token: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Option<Message>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::message(account, id))))
+            .update_expression("SET send_started_at = :now, due_ms = :lease_until")
+            .condition_expression(
+                "#status = :claimed AND claim_token = :token AND attribute_not_exists(send_started_at)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
+            .expression_attribute_values(":token", s(claim_token))
+            .expression_attribute_values(":now", to_attribute("message", &now)?)
+            .expression_attribute_values(":lease_until", n((now + lease).timestamp_millis()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match conditional("UpdateItem", result)? {
+            Some(output) => Ok(Some(from_item("message", output.attributes.unwrap_or_default())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Gives a started send back, after a transient failure, so that a retry
+    /// under the same claim may send.
+    pub async fn release_send(&self, account: &AccountId, id: &MessageId, claim_token: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::message(account, id))))
+            .update_expression("REMOVE send_started_at")
+            .condition_expression("#status = :claimed AND claim_token = :token")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
+            .expression_attribute_values(":token", s(claim_token))
+            .send()
+            .await;
+        Ok(conditional("UpdateItem", result)?.is_some())
+    }
+
+    /// Records how a claimed message ended and takes it out of the due index.
+    pub async fn settle(
+        &self,
+        account: &AccountId,
+        id: &MessageId,
+        claim_token: &str,
+        settlement: &Settlement,
+    ) -> Result<bool, StoreError> {
+        let mut update = vec!["#status = :status", "reason = :reason"];
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::message(account, id))))
+            .condition_expression("#status = :claimed AND claim_token = :token")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
+            .expression_attribute_values(":token", s(claim_token))
+            .expression_attribute_values(":status", status(settlement.status))
+            .expression_attribute_values(":reason", to_attribute("message", &settlement.reason)?);
+        if let Some(sent_at) = settlement.sent_at {
+            update.push("sent_at = :sent_at");
+            request = request.expression_attribute_values(":sent_at", to_attribute("message", &sent_at)?);
+        }
+        if let Some(provider_id) = &settlement.provider_message_id {
+            update.push("provider_message_id = :provider_id");
+            request = request.expression_attribute_values(":provider_id", s(provider_id));
+        }
+        let expression = format!("SET {} REMOVE due_shard, due_ms", update.join(", "));
+        let result = request.update_expression(expression).send().await;
+        Ok(conditional("UpdateItem", result)?.is_some())
+    }
+
+    /// The messages about one appointment, in due order (`by_subject` index).
+    pub async fn messages_for_appointment(
+        &self,
+        account: &AccountId,
+        appointment: &AppointmentId,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut messages = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::SUBJECT_INDEX)
+                .key_condition_expression("subject = :subject")
+                .expression_attribute_values(":subject", s(keys::appointment_subject(account, appointment)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| dynamo_error("Query", e))?;
+            for item in output.items.unwrap_or_default() {
+                messages.push(from_item("message", item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(messages);
+            }
+        }
+    }
+}
