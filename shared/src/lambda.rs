@@ -1,6 +1,16 @@
-//! What every Lambda main shares: structured logging and typed errors.
+//! What every Lambda main shares: structured logging, typed errors, the
+//! AWS clients built from the function's environment, and the delivery
+//! handler both channel functions run.
 
-use lambda_runtime::Diagnostic;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use tracing::Instrument;
+
+use crate::config::{self, ConfigError};
+use crate::events::MessageReady;
+use crate::services::{Delivery, DeliveryOutcome};
+use crate::store::Store;
 
 /// JSON logs without ANSI colours or timestamps (Lambda adds its own).
 /// Spans carry ids and counts only: no PHI is ever logged.
@@ -26,4 +36,34 @@ pub fn diagnostic(what: &str, retryable: bool, error: &dyn std::error::Error) ->
         error_type: format!("{class}.{what}"),
         error_message: error.to_string(),
     }
+}
+
+/// The AWS configuration of the function's role and region.
+pub async fn aws_config() -> SdkConfig {
+    aws_config::load_defaults(BehaviorVersion::latest()).await
+}
+
+/// The table named by `TABLE_NAME`.
+pub fn store_from_env(aws: &SdkConfig) -> Result<Store, ConfigError> {
+    Ok(Store::new(aws_sdk_dynamodb::Client::new(aws), config::required("TABLE_NAME")?))
+}
+
+/// The handler of `deliver-email` and `deliver-sms`: one `MessageReady`
+/// from the bus's rule for the function's channel.
+pub async fn deliver_message_ready(
+    delivery: &Delivery,
+    event: LambdaEvent<EventBridgeEvent<MessageReady>>,
+) -> Result<DeliveryOutcome, Diagnostic> {
+    let ready = event.payload.detail;
+    let span = tracing::info_span!(
+        "deliver",
+        message_id = %ready.message_id,
+        channel = ready.channel.as_str(),
+        request_id = %event.context.request_id,
+    );
+    delivery
+        .deliver(&ready)
+        .instrument(span)
+        .await
+        .map_err(|err| diagnostic("Delivery", err.is_retryable(), &err))
 }

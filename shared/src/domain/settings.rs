@@ -11,7 +11,6 @@ pub const MAX_REMINDER_OFFSET_MINUTES: u32 = 40_320;
 pub const MAX_REMINDER_OFFSETS: usize = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct AppointmentReminderSettings {
     pub enabled: bool,
     /// Minutes before the appointment's start, one reminder each.
@@ -55,13 +54,10 @@ impl AppointmentReminderSettings {
 }
 
 /// An account's settings. Messaging stays off until the account turns it on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountSettings {
     pub practice_name: String,
-    #[schema(value_type = String, example = "+12025550143")]
     pub practice_phone: PhoneNumber,
-    #[schema(value_type = String, example = "America/New_York")]
     pub time_zone: TimeZone,
     pub messaging_enabled: bool,
     #[serde(default)]

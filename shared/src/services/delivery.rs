@@ -9,7 +9,8 @@ use crate::domain::{Channel, Clock, MessageStatus, StatusReason};
 use crate::events::MessageReady;
 use crate::store::{Settlement, Store, StoreError};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum DeliveryOutcome {
     Sent { provider_message_id: String },
     /// The event was a repeat, stale, or the message was withdrawn: nothing sent.

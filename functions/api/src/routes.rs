@@ -1,0 +1,281 @@
+//! The `/v1` routes. Bodies are parsed at the edge into domain types, so a
+//! handler only ever sees valid input; anything else is answered with an
+//! error before anything is written.
+
+use axum::extract::{FromRequest, Path, Query, State};
+use axum::Json;
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+use tidings::domain::{
+    AccountSettings, Appointment, AppointmentId, AppointmentReminderSettings, AppointmentStatus,
+    Channel, EmailAddress, Language, Message, MessageKind, MessageStatus, PhoneNumber, Recipient,
+    RecipientId, RecipientKind, StatusReason, TimeZone,
+};
+
+use crate::auth::AuthenticatedAccount;
+use crate::error::{ApiError, ErrorBody};
+use crate::ApiState;
+
+/// `axum::Json` whose rejections are answered in the API's error format.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReminderSettingsBody {
+    pub enabled: bool,
+    /// Minutes before the start; one reminder each. Default `[1440]`.
+    #[serde(default = "default_offsets")]
+    pub offsets_minutes: Vec<u32>,
+}
+
+fn default_offsets() -> Vec<u32> {
+    AppointmentReminderSettings::default().offsets_minutes
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    pub practice_name: String,
+    /// E.164
+    #[schema(value_type = String, example = "+12025550143")]
+    pub practice_phone: PhoneNumber,
+    /// IANA time zone
+    #[schema(value_type = String, example = "America/New_York")]
+    pub time_zone: TimeZone,
+    pub messaging_enabled: bool,
+    pub appointment_reminders: Option<ReminderSettingsBody>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SettingsView {
+    pub practice_name: String,
+    pub practice_phone: String,
+    pub time_zone: String,
+    pub messaging_enabled: bool,
+    pub appointment_reminders: AppointmentReminderSettings,
+}
+
+impl From<AccountSettings> for SettingsView {
+    fn from(s: AccountSettings) -> Self {
+        Self {
+            practice_name: s.practice_name,
+            practice_phone: s.practice_phone.into(),
+            time_zone: s.time_zone.into(),
+            messaging_enabled: s.messaging_enabled,
+            appointment_reminders: s.appointment_reminders,
+        }
+    }
+}
+
+#[utoipa::path(put, path = "/v1/settings", request_body = SettingsBody,
+    responses(
+        (status = 200, body = SettingsView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn put_settings(
+    State(state): State<ApiState>,
+    AuthenticatedAccount(account): AuthenticatedAccount,
+    ApiJson(body): ApiJson<SettingsBody>,
+) -> Result<Json<SettingsView>, ApiError> {
+    let settings = AccountSettings {
+        practice_name: body.practice_name,
+        practice_phone: body.practice_phone,
+        time_zone: body.time_zone,
+        messaging_enabled: body.messaging_enabled,
+        appointment_reminders: body
+            .appointment_reminders
+            .map(|r| AppointmentReminderSettings { enabled: r.enabled, offsets_minutes: r.offsets_minutes })
+            .unwrap_or_default(),
+    };
+    state.records.put_settings(&account, &settings).await?;
+    Ok(Json(settings.into()))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecipientBody {
+    pub kind: RecipientKind,
+    pub first_name: String,
+    pub last_name: String,
+    pub channel: Channel,
+    #[schema(value_type = Option<String>, example = "ann@example.com")]
+    pub email: Option<EmailAddress>,
+    /// E.164
+    #[schema(value_type = Option<String>, example = "+12025550143")]
+    pub phone: Option<PhoneNumber>,
+    /// E.164
+    #[schema(value_type = Option<String>)]
+    pub fax: Option<PhoneNumber>,
+    /// IANA time zone; the practice's when absent.
+    #[schema(value_type = Option<String>, example = "America/Chicago")]
+    pub time_zone: Option<TimeZone>,
+    /// Default `en`.
+    #[schema(value_type = Option<String>, example = "en")]
+    pub language: Option<Language>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecipientView {
+    pub id: String,
+    pub kind: RecipientKind,
+    pub channel: Channel,
+}
+
+fn parse_id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::invalid_id(what))
+}
+
+#[utoipa::path(put, path = "/v1/recipients/{id}", request_body = RecipientBody,
+    params(("id" = String, Path, description = "The practice app's id of the recipient")),
+    responses(
+        (status = 200, body = RecipientView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn put_recipient(
+    State(state): State<ApiState>,
+    AuthenticatedAccount(account): AuthenticatedAccount,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RecipientBody>,
+) -> Result<Json<RecipientView>, ApiError> {
+    let id: RecipientId = parse_id("recipient id", &id)?;
+    let recipient = Recipient {
+        id,
+        kind: body.kind,
+        first_name: body.first_name,
+        last_name: body.last_name,
+        channel: body.channel,
+        email: body.email,
+        phone: body.phone,
+        fax: body.fax,
+        time_zone: body.time_zone,
+        language: body.language.unwrap_or_default(),
+    };
+    state.records.put_recipient(&account, &recipient).await?;
+    Ok(Json(RecipientView { id: recipient.id.into(), kind: recipient.kind, channel: recipient.channel }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppointmentBody {
+    #[schema(value_type = String)]
+    pub recipient_id: RecipientId,
+    /// RFC 3339 with an offset, e.g. `2026-12-03T15:30:00-05:00`.
+    #[schema(value_type = String, format = DateTime)]
+    pub starts_at: DateTime<FixedOffset>,
+    pub duration_minutes: u32,
+    pub provider: String,
+    pub location: String,
+    pub status: AppointmentStatus,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AppointmentView {
+    pub id: String,
+    pub status: AppointmentStatus,
+    #[schema(value_type = String, format = DateTime)]
+    pub starts_at: DateTime<Utc>,
+    /// Reminders newly scheduled by this upsert.
+    pub reminders_scheduled: usize,
+    /// Reminders withdrawn by this upsert (a reschedule or cancellation).
+    pub reminders_withdrawn: usize,
+}
+
+#[utoipa::path(put, path = "/v1/appointments/{id}", request_body = AppointmentBody,
+    params(("id" = String, Path, description = "The practice app's id of the appointment")),
+    responses(
+        (status = 200, body = AppointmentView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn put_appointment(
+    State(state): State<ApiState>,
+    AuthenticatedAccount(account): AuthenticatedAccount,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AppointmentBody>,
+) -> Result<Json<AppointmentView>, ApiError> {
+    let id: AppointmentId = parse_id("appointment id", &id)?;
+    let appointment = Appointment {
+        id,
+        recipient_id: body.recipient_id,
+        starts_at: body.starts_at.with_timezone(&Utc),
+        duration_minutes: body.duration_minutes,
+        provider: body.provider,
+        location: body.location,
+        status: body.status,
+    };
+    let changes = state.records.put_appointment(&account, &appointment).await?;
+    Ok(Json(AppointmentView {
+        id: appointment.id.into(),
+        status: appointment.status,
+        starts_at: appointment.starts_at,
+        reminders_scheduled: changes.scheduled.len(),
+        reminders_withdrawn: changes.withdrawn,
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MessagesQuery {
+    /// The appointment whose messages to list.
+    pub appointment_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MessageView {
+    pub id: String,
+    pub kind: MessageKind,
+    pub channel: Channel,
+    pub status: MessageStatus,
+    pub reason: Option<StatusReason>,
+    #[schema(value_type = String, format = DateTime)]
+    pub due_at: DateTime<Utc>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub sent_at: Option<DateTime<Utc>>,
+    pub provider_message_id: Option<String>,
+}
+
+impl From<Message> for MessageView {
+    fn from(m: Message) -> Self {
+        Self {
+            id: m.id.into(),
+            kind: m.kind,
+            channel: m.channel,
+            status: m.status,
+            reason: m.reason,
+            due_at: m.due_at,
+            sent_at: m.sent_at,
+            provider_message_id: m.provider_message_id,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MessageList {
+    pub messages: Vec<MessageView>,
+}
+
+#[utoipa::path(get, path = "/v1/messages", params(MessagesQuery),
+    responses(
+        (status = 200, body = MessageList),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_messages(
+    State(state): State<ApiState>,
+    AuthenticatedAccount(account): AuthenticatedAccount,
+    query: Result<Query<MessagesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<MessageList>, ApiError> {
+    let Query(query) = query.map_err(|e| {
+        ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_query", e.body_text())
+    })?;
+    let Some(appointment) = query.appointment_id else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "missing_filter",
+            "give appointment_id",
+        ));
+    };
+    let appointment: AppointmentId = parse_id("appointment_id", &appointment)?;
+    let messages = state.records.messages_for_appointment(&account, &appointment).await?;
+    Ok(Json(MessageList { messages: messages.into_iter().map(MessageView::from).collect() }))
+}
