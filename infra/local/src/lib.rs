@@ -1,1 +1,17 @@
+//! The local runner: everything Tidings needs on a developer's machine, with
+//! nothing to install. DynamoDB is dynoxide in-process; SES and SNS are local
+//! sinks; EventBridge and the Scheduler are an in-process bus and clock wired
+//! as `template.yaml` declares. No Lambda binary links this crate.
 
+pub mod auth;
+pub mod bench;
+pub mod bus;
+pub mod clock;
+pub mod demo;
+pub mod embedded;
+pub mod runtime;
+pub mod server;
+pub mod sinks;
+pub mod template;
+
+pub use runtime::{LocalError, LocalOptions, LocalRuntime};

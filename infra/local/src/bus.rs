@@ -1,0 +1,140 @@
+//! The local event bus: routes events by the rules `template.yaml` declares
+//! to the same handler functions the rules invoke on AWS, asynchronously as
+//! EventBridge does, and can say when all resulting work has finished.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use tidings::domain::Clock;
+use tidings::events::{BusEvent, EventPublisher, MessageReady, PublishError, SOURCE};
+use tidings::services::Delivery;
+use tokio_util::task::TaskTracker;
+
+use crate::template::RouteDecl;
+
+/// Lambda retries a failed asynchronous invocation twice.
+const ASYNC_RETRIES: usize = 2;
+
+/// A function the bus can invoke with an EventBridge envelope.
+#[async_trait]
+pub trait LocalFunction: Send + Sync {
+    async fn invoke(&self, envelope: serde_json::Value) -> Result<(), Diagnostic>;
+}
+
+/// `deliver-email` and `deliver-sms`: the Lambda handler over a delivery
+/// service whose channel is a local sink.
+pub struct DeliveryFunction(pub Arc<Delivery>);
+
+#[async_trait]
+impl LocalFunction for DeliveryFunction {
+    async fn invoke(&self, envelope: serde_json::Value) -> Result<(), Diagnostic> {
+        // Deserialised exactly as the Lambda runtime does it.
+        let event: EventBridgeEvent<MessageReady> = serde_json::from_value(envelope).map_err(|e| {
+            tidings::lambda::diagnostic("Deserialize", false, &e)
+        })?;
+        tidings::lambda::deliver_message_ready(&self.0, LambdaEvent::new(event, Context::default()))
+            .await
+            .map(|_| ())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BusOptions {
+    /// Deliver every event twice, as EventBridge may.
+    pub duplicate_deliveries: bool,
+}
+
+#[derive(Clone)]
+pub struct LocalBus {
+    routes: Arc<Vec<RouteDecl>>,
+    functions: Arc<HashMap<String, Arc<dyn LocalFunction>>>,
+    clock: Arc<dyn Clock>,
+    tracker: TaskTracker,
+    options: BusOptions,
+}
+
+impl LocalBus {
+    pub fn new(
+        routes: Vec<RouteDecl>,
+        functions: HashMap<String, Arc<dyn LocalFunction>>,
+        clock: Arc<dyn Clock>,
+        options: BusOptions,
+    ) -> Result<Self, String> {
+        if let Some(missing) = routes.iter().find(|r| !functions.contains_key(&r.function)) {
+            return Err(format!("template.yaml routes events to {}, which the local runner lacks", missing.function));
+        }
+        Ok(Self {
+            routes: Arc::new(routes),
+            functions: Arc::new(functions),
+            clock,
+            tracker: TaskTracker::new(),
+            options,
+        })
+    }
+
+    /// Waits until every invocation started so far, and every one those
+    /// started in turn, has finished.
+    pub async fn idle(&self) {
+        self.tracker.close();
+        self.tracker.wait().await;
+        self.tracker.reopen();
+    }
+
+    fn matches(route: &RouteDecl, event: &BusEvent) -> bool {
+        let channel = event.detail.get("channel").and_then(|c| c.as_str());
+        route.detail_types.iter().any(|t| t == event.detail_type)
+            && (route.channels.is_empty() || channel.is_some_and(|c| route.channels.iter().any(|r| r == c)))
+    }
+
+    fn envelope(&self, event: &BusEvent) -> serde_json::Value {
+        serde_json::json!({
+            "version": "0",
+            "id": uuid::Uuid::new_v4().to_string(),
+            "detail-type": event.detail_type,
+            "source": SOURCE,
+            "account": "000000000000",
+            "time": self.clock.now(),
+            "region": "local",
+            "resources": [],
+            "detail": event.detail,
+        })
+    }
+}
+
+#[async_trait]
+impl EventPublisher for LocalBus {
+    async fn publish(&self, events: Vec<BusEvent>) -> Result<(), PublishError> {
+        let copies = if self.options.duplicate_deliveries { 2 } else { 1 };
+        for event in &events {
+            let targets: Vec<_> = self.routes.iter().filter(|r| Self::matches(r, event)).collect();
+            if targets.is_empty() {
+                tracing::warn!(detail_type = event.detail_type, "no rule matches the event");
+            }
+            for route in targets {
+                let Some(function) = self.functions.get(&route.function).cloned() else { continue };
+                for _ in 0..copies {
+                    let envelope = self.envelope(event);
+                    let function = function.clone();
+                    let name = route.function.clone();
+                    self.tracker.spawn(async move {
+                        for attempt in 0..=ASYNC_RETRIES {
+                            match function.invoke(envelope.clone()).await {
+                                Ok(()) => return,
+                                Err(err) => {
+                                    tracing::warn!(function = %name, attempt, error_type = %err.error_type, "invocation failed");
+                                    if !err.error_type.starts_with("Retryable") {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,255 @@
+//! `tidings-local demo`: two practices, their clients and appointments, and
+//! a simulated day and a half, printed as a timeline of what was scheduled,
+//! claimed and delivered. Everything goes through the real API router, the
+//! real sweep and delivery handlers, and the embedded store.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use axum::Router;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono_tz::America::New_York;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use crate::runtime::{LocalError, LocalOptions, LocalRuntime};
+use crate::server;
+
+struct Practice {
+    label: &'static str,
+    token: String,
+}
+
+fn clock_label(at: DateTime<Utc>) -> String {
+    at.with_timezone(&New_York).format("%a %b %-d %H:%M").to_string()
+}
+
+async fn call(app: &Router, method: Method, path: &str, token: &str, body: Value) -> Result<Value, LocalError> {
+    let request = Request::builder()
+        .method(method.clone())
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .map_err(|e| LocalError::Wiring(e.to_string()))?;
+    let response = app.clone().oneshot(request).await.map_err(|e| LocalError::Wiring(e.to_string()))?;
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .map_err(|e| LocalError::Wiring(e.to_string()))?;
+    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if status != StatusCode::OK {
+        return Err(LocalError::Wiring(format!("{method} {path} answered {status}: {value}")));
+    }
+    Ok(value)
+}
+
+/// The demo's timeline, printed as it happens.
+struct Timeline {
+    app: Router,
+    runtime: Arc<LocalRuntime>,
+    /// (practice, appointment) → message id → last status printed.
+    seen: BTreeMap<(usize, String), HashMap<String, String>>,
+    outbox_printed: usize,
+}
+
+impl Timeline {
+    fn say(&self, at: DateTime<Utc>, who: &str, what: impl AsRef<str>) {
+        println!("{}  {:<10} {}", clock_label(at), who, what.as_ref());
+    }
+
+    async fn put(&self, practice: &Practice, path: &str, body: Value) -> Result<Value, LocalError> {
+        call(&self.app, Method::PUT, path, &practice.token, body).await
+    }
+
+    async fn book(
+        &mut self,
+        practices: &[Practice],
+        index: usize,
+        id: &str,
+        recipient: &str,
+        starts_at: DateTime<Utc>,
+        status: &str,
+    ) -> Result<(), LocalError> {
+        let practice = &practices[index];
+        let answer = self
+            .put(practice, &format!("/v1/appointments/{id}"), json!({
+                "recipient_id": recipient,
+                "starts_at": starts_at.with_timezone(&New_York).to_rfc3339(),
+                "duration_minutes": 30,
+                "provider": "Dr. Okafor",
+                "location": "12 Harbor St",
+                "status": status,
+            }))
+            .await?;
+        let verb = match (status, self.seen.contains_key(&(index, id.to_owned()))) {
+            ("cancelled", _) => "cancelled",
+            (_, true) => "moved",
+            _ => "booked",
+        };
+        self.say(self.runtime.clock.now(), practice.label, format!(
+            "{verb} {id} for {recipient} at {}: {} reminder(s) scheduled, {} withdrawn",
+            clock_label(starts_at),
+            answer["reminders_scheduled"],
+            answer["reminders_withdrawn"],
+        ));
+        self.seen.entry((index, id.to_owned())).or_default();
+        self.report_changes(practices).await
+    }
+
+    /// Prints every message whose status changed since last time.
+    async fn report_changes(&mut self, practices: &[Practice]) -> Result<(), LocalError> {
+        let mut lines: Vec<(DateTime<Utc>, &str, String)> = Vec::new();
+        let keys: Vec<_> = self.seen.keys().cloned().collect();
+        for (index, appointment) in keys {
+            let practice = &practices[index];
+            let path = format!("/v1/messages?appointment_id={appointment}");
+            let list = call(&self.app, Method::GET, &path, &practice.token, Value::Null).await?;
+            for message in list["messages"].as_array().into_iter().flatten() {
+                let id = message["id"].as_str().unwrap_or_default().to_owned();
+                let status = message["status"].as_str().unwrap_or_default().to_owned();
+                let seen = self.seen.entry((index, appointment.clone())).or_default();
+                if seen.get(&id) == Some(&status) {
+                    continue;
+                }
+                seen.insert(id.clone(), status.clone());
+                let offset = id.split('~').nth(2).unwrap_or("?");
+                let due: DateTime<Utc> = message["due_at"].as_str().and_then(|d| d.parse().ok()).unwrap_or_default();
+                let at = message["sent_at"].as_str().and_then(|d| d.parse().ok()).unwrap_or(self.runtime.clock.now());
+                let detail = match status.as_str() {
+                    "scheduled" => format!("due {}", clock_label(due)),
+                    "sent" => format!(
+                        "claimed and delivered by {} (provider id {})",
+                        message["channel"].as_str().unwrap_or_default(),
+                        message["provider_message_id"].as_str().unwrap_or_default()
+                    ),
+                    _ => format!("reason {}", message["reason"].as_str().unwrap_or("none")),
+                };
+                lines.push((at, practice.label, format!("  {appointment} reminder -{offset}min: {status}, {detail}")));
+            }
+        }
+        for entry in &self.runtime.outbox.entries()[self.outbox_printed..] {
+            let to = match entry.channel {
+                tidings::domain::Channel::Email => entry.to.parse::<tidings::domain::EmailAddress>().map(|e| e.masked()),
+                _ => entry.to.parse::<tidings::domain::PhoneNumber>().map(|p| p.masked()),
+            }
+            .unwrap_or_else(|_| "•••".into());
+            lines.push((entry.sent_at, "outbox", format!("  {} to {to}: {} chars", entry.channel.as_str(), entry.body.len())));
+            self.outbox_printed += 1;
+        }
+        // Stable: within one moment, status changes come before the outbox.
+        lines.sort_by_key(|(at, _, _)| *at);
+        for (at, who, what) in lines {
+            self.say(at, who, what);
+        }
+        Ok(())
+    }
+
+    async fn advance(&mut self, practices: &[Practice], to: DateTime<Utc>) -> Result<(), LocalError> {
+        let mut at = self.runtime.clock.now();
+        // Step by the hour so the timeline interleaves with the edits.
+        while at < to {
+            at = (at + Duration::hours(1)).min(to);
+            self.runtime.advance_to(at).await?;
+            self.report_changes(practices).await?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn run() -> Result<(), LocalError> {
+    let start = New_York
+        .with_ymd_and_hms(2026, 12, 7, 8, 0, 0)
+        .single()
+        .ok_or_else(|| LocalError::Wiring("demo start time".into()))?
+        .with_timezone(&Utc);
+    let runtime = Arc::new(
+        LocalRuntime::start(LocalOptions { manual_clock: Some(start), ..LocalOptions::default() }).await?,
+    );
+    let token = |account: &str| {
+        account
+            .parse()
+            .map_err(|_| LocalError::Wiring("demo account id".into()))
+            .and_then(|a| runtime.token_key.issue(&a).map_err(|e| LocalError::Wiring(e.to_string())))
+    };
+    let practices = [
+        Practice { label: "Riverside", token: token("riverside")? },
+        Practice { label: "Lakeside", token: token("lakeside")? },
+    ];
+    let mut timeline = Timeline {
+        app: server::app(runtime.clone()),
+        runtime: runtime.clone(),
+        seen: BTreeMap::new(),
+        outbox_printed: 0,
+    };
+    println!("Tidings demo: two practices through a simulated day and a half (times America/New_York).\n");
+
+    let riverside = &practices[0];
+    timeline
+        .put(riverside, "/v1/settings", json!({
+            "practice_name": "Riverside Clinic", "practice_phone": "+12025550143",
+            "time_zone": "America/New_York", "messaging_enabled": true,
+            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440, 120]},
+        }))
+        .await?;
+    timeline.say(start, riverside.label, "settings: messaging on, reminders 24 h and 2 h before");
+    let lakeside = &practices[1];
+    timeline
+        .put(lakeside, "/v1/settings", json!({
+            "practice_name": "Lakeside Therapy", "practice_phone": "+12025550188",
+            "time_zone": "America/New_York", "messaging_enabled": false,
+        }))
+        .await?;
+    timeline.say(start, lakeside.label, "settings: messaging off (default reminder 24 h before)");
+
+    let clients = [
+        (0, "c-100", "Ann", "email", json!({"email": "ann@example.com"})),
+        (0, "c-101", "Ben", "sms", json!({"phone": "+12025550101"})),
+        (0, "c-102", "Cara", "sms", json!({"phone": "+13105550102", "time_zone": "America/Los_Angeles"})),
+        (0, "c-103", "Dev", "voice", json!({"phone": "+12025550103"})),
+        (1, "l-200", "Eli", "email", json!({"email": "eli@example.org"})),
+    ];
+    for (index, id, first_name, channel, contact) in clients {
+        let mut body = json!({"kind": "client", "first_name": first_name, "last_name": "Sample", "channel": channel});
+        if let (Some(body), Some(contact)) = (body.as_object_mut(), contact.as_object()) {
+            body.extend(contact.clone());
+        }
+        timeline.put(&practices[index], &format!("/v1/recipients/{id}"), body).await?;
+        timeline.say(start, practices[index].label, format!("recipient {id} prefers {channel}"));
+    }
+
+    let tomorrow = |h: u32, m: u32| {
+        New_York.with_ymd_and_hms(2026, 12, 8, h, m, 0).single().map(|t| t.with_timezone(&Utc)).unwrap_or(start)
+    };
+    timeline.book(&practices, 0, "a-1", "c-100", tomorrow(9, 30), "booked").await?;
+    timeline.book(&practices, 0, "a-2", "c-101", tomorrow(11, 0), "booked").await?;
+    timeline.book(&practices, 0, "a-3", "c-102", tomorrow(16, 0), "booked").await?;
+    timeline.book(&practices, 0, "a-4", "c-103", tomorrow(10, 0), "booked").await?;
+    timeline.book(&practices, 0, "a-5", "c-101", tomorrow(15, 0), "booked").await?;
+    timeline.book(&practices, 0, "a-6", "c-100", tomorrow(14, 0), "booked").await?;
+    timeline.book(&practices, 1, "b-1", "l-200", tomorrow(10, 0), "booked").await?;
+
+    println!();
+    timeline.advance(&practices, start + Duration::hours(3)).await?;
+    timeline.book(&practices, 0, "a-6", "c-100", tomorrow(16, 30), "booked").await?;
+    timeline.advance(&practices, start + Duration::hours(5)).await?;
+    timeline.book(&practices, 0, "a-5", "c-101", tomorrow(15, 0), "cancelled").await?;
+    timeline.advance(&practices, tomorrow(18, 0)).await?;
+
+    let outbox = runtime.outbox.entries();
+    println!("\nOutbox: {} messages delivered ({} email, {} sms). One of each:", outbox.len(),
+        outbox.iter().filter(|e| e.channel == tidings::domain::Channel::Email).count(),
+        outbox.iter().filter(|e| e.channel == tidings::domain::Channel::Sms).count());
+    for channel in [tidings::domain::Channel::Email, tidings::domain::Channel::Sms] {
+        if let Some(entry) = outbox.iter().find(|e| e.channel == channel) {
+            println!("\n--- {} ---", channel.as_str());
+            if let Some(subject) = &entry.subject {
+                println!("Subject: {subject}");
+            }
+            println!("{}", entry.body.trim_end());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! The embedded DynamoDB: dynoxide served in-process on a loopback port,
+//! backed by a SQLite file, reached through the ordinary aws-sdk-dynamodb
+//! client, so the store runs the very code it runs on AWS.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+};
+use aws_smithy_runtime_api::box_error::BoxError;
+use tokio::sync::oneshot;
+
+/// Counts every HTTP request the client sends (retries included).
+#[derive(Debug, Default, Clone)]
+pub struct RequestCounter(Arc<AtomicU64>);
+
+impl RequestCounter {
+    pub fn count(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// A DynamoDB client for an endpoint that takes any credentials
+/// (the embedded store, or moto).
+pub fn client_for(endpoint: &str, counter: &RequestCounter) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("local", "local", None, None, "tidings-local"))
+        .interceptor(counter.clone())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    #[error("cannot open the local database: {0}")]
+    Open(String),
+    #[error("cannot listen on loopback: {0}")]
+    Listen(#[from] std::io::Error),
+}
+
+/// The running embedded DynamoDB; stops when dropped.
+pub struct EmbeddedDynamo {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    pub counter: RequestCounter,
+}
+
+impl EmbeddedDynamo {
+    /// Serves the SQLite file at `path` (created if missing), or an
+    /// in-memory database when `path` is `None`.
+    pub async fn start(path: Option<&Path>) -> Result<Self, EmbeddedError> {
+        let db = match path {
+            Some(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let path = path.to_str().ok_or_else(|| EmbeddedError::Open("path is not UTF-8".into()))?;
+                dynoxide::Database::new(path)
+            }
+            None => dynoxide::Database::memory(),
+        }
+        .map_err(|e| EmbeddedError::Open(e.to_string()))?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = stopped.await;
+            };
+            if let Err(err) = dynoxide::server::serve_with_shutdown(listener, db, stop).await {
+                tracing::error!(error = %err, "embedded DynamoDB stopped");
+            }
+        });
+        Ok(Self { addr, shutdown: Some(shutdown), counter: RequestCounter::default() })
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn client(&self) -> aws_sdk_dynamodb::Client {
+        client_for(&self.endpoint(), &self.counter)
+    }
+}
+
+impl Drop for EmbeddedDynamo {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
