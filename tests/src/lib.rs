@@ -1,1 +1,187 @@
+//! The one test harness: `spawn_app` starts the local runner (embedded
+//! DynamoDB, local sinks, manual clock) on a loopback port and returns a
+//! client for it; `moto` builds AWS clients for the moto server that
+//! `infra/test.sh` starts.
 
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{json, Value};
+use tidings_local::bus::BusOptions;
+use tidings_local::{server, LocalOptions, LocalRuntime};
+
+/// Every test starts its clock here, well before its appointments.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, 14, 0, 0).unwrap()
+}
+
+pub struct TestApp {
+    pub runtime: Arc<LocalRuntime>,
+    pub address: String,
+    pub http: reqwest::Client,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(LocalOptions { manual_clock: Some(t0()), ..LocalOptions::default() }).await
+}
+
+pub async fn spawn_app_with_duplicates() -> TestApp {
+    spawn_app_with(LocalOptions {
+        manual_clock: Some(t0()),
+        bus: BusOptions { duplicate_deliveries: true },
+        ..LocalOptions::default()
+    })
+    .await
+}
+
+pub async fn spawn_app_with(options: LocalOptions) -> TestApp {
+    let runtime = Arc::new(LocalRuntime::start(options).await.expect("local runtime starts"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let address = format!("http://{}", listener.local_addr().expect("local addr"));
+    tokio::spawn(server::serve(runtime.clone(), listener));
+    TestApp { runtime, address, http: reqwest::Client::new() }
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub fn token(&self, account: &str) -> String {
+        self.runtime.token_key.issue(&account.parse().expect("account id")).expect("token")
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body read");
+        Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::String(text)) }
+    }
+
+    pub async fn put(&self, account: &str, path: &str, body: Value) -> Answer {
+        let request = self.http.put(format!("{}{path}", self.address)).bearer_auth(self.token(account)).json(&body);
+        self.send(request).await
+    }
+
+    pub async fn put_raw(&self, token: Option<&str>, path: &str, body: &str) -> Answer {
+        let mut request = self
+            .http
+            .put(format!("{}{path}", self.address))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub async fn get(&self, account: &str, path: &str) -> Answer {
+        self.send(self.http.get(format!("{}{path}", self.address)).bearer_auth(self.token(account))).await
+    }
+
+    pub async fn messages(&self, account: &str, appointment: &str) -> Vec<Value> {
+        let answer = self.get(account, &format!("/v1/messages?appointment_id={appointment}")).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.body["messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Moves the manual clock through `POST /local/clock`.
+    pub async fn move_clock(&self, now: DateTime<Utc>) -> Answer {
+        let request = self.http.post(format!("{}/local/clock", self.address)).json(&json!({ "now": now }));
+        self.send(request).await
+    }
+
+    pub async fn outbox(&self) -> Vec<Value> {
+        let answer = self.send(self.http.get(format!("{}/local/outbox", self.address))).await;
+        answer.body["messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// A practice with messaging on and the default reminder.
+    pub async fn given_practice(&self, account: &str) {
+        self.given_settings(account, true, &[1440]).await;
+    }
+
+    pub async fn given_settings(&self, account: &str, messaging_enabled: bool, offsets: &[u32]) {
+        let answer = self
+            .put(account, "/v1/settings", json!({
+                "practice_name": "Riverside Clinic",
+                "practice_phone": "+12025550143",
+                "time_zone": "America/New_York",
+                "messaging_enabled": messaging_enabled,
+                "appointment_reminders": {"enabled": true, "offsets_minutes": offsets},
+            }))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+
+    pub async fn given_email_client(&self, account: &str, id: &str) {
+        let answer = self
+            .put(account, &format!("/v1/recipients/{id}"), json!({
+                "kind": "client", "first_name": "Ann", "last_name": "Lee",
+                "channel": "email", "email": "ann@example.com",
+            }))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+
+    pub async fn given_sms_client(&self, account: &str, id: &str) {
+        let answer = self
+            .put(account, &format!("/v1/recipients/{id}"), json!({
+                "kind": "client", "first_name": "Ben", "last_name": "Ode",
+                "channel": "sms", "phone": "+1 202 555 0101",
+            }))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+
+    pub async fn book(&self, account: &str, id: &str, recipient: &str, starts_at: DateTime<Utc>) -> Answer {
+        self.put(account, &format!("/v1/appointments/{id}"), json!({
+            "recipient_id": recipient,
+            "starts_at": starts_at.to_rfc3339(),
+            "duration_minutes": 30,
+            "provider": "Dr. Ruiz",
+            "location": "12 Main St",
+            "status": "booked",
+        }))
+        .await
+    }
+
+    pub async fn cancel(&self, account: &str, id: &str, recipient: &str, starts_at: DateTime<Utc>) -> Answer {
+        self.put(account, &format!("/v1/appointments/{id}"), json!({
+            "recipient_id": recipient,
+            "starts_at": starts_at.to_rfc3339(),
+            "duration_minutes": 30,
+            "provider": "Dr. Ruiz",
+            "location": "12 Main St",
+            "status": "cancelled",
+        }))
+        .await
+    }
+}
+
+/// The moto server `infra/test.sh` started. Adapter tests need it: run them
+/// through `infra/test.sh`, which never skips them.
+pub fn moto_endpoint() -> String {
+    std::env::var("TIDINGS_MOTO_ENDPOINT")
+        .expect("TIDINGS_MOTO_ENDPOINT is unset: run the adapter tests through infra/test.sh")
+}
+
+pub async fn moto_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await
+}
+
+/// What moto recorded as sent (`GET /moto-api/data.json`).
+pub async fn moto_data() -> Value {
+    reqwest::get(format!("{}/moto-api/data.json", moto_endpoint()))
+        .await
+        .expect("moto answers")
+        .json()
+        .await
+        .expect("moto data is JSON")
+}

@@ -11,7 +11,7 @@ use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use tidings::domain::Clock;
 use tidings::events::{BusEvent, EventPublisher, MessageReady, PublishError, SOURCE};
 use tidings::services::Delivery;
-use tokio_util::task::TaskTracker;
+use tokio::sync::watch;
 
 use crate::template::RouteDecl;
 
@@ -52,7 +52,8 @@ pub struct LocalBus {
     routes: Arc<Vec<RouteDecl>>,
     functions: Arc<HashMap<String, Arc<dyn LocalFunction>>>,
     clock: Arc<dyn Clock>,
-    tracker: TaskTracker,
+    /// Invocations under way; `idle` waits for zero.
+    in_flight: watch::Sender<usize>,
     options: BusOptions,
 }
 
@@ -70,7 +71,7 @@ impl LocalBus {
             routes: Arc::new(routes),
             functions: Arc::new(functions),
             clock,
-            tracker: TaskTracker::new(),
+            in_flight: watch::Sender::new(0),
             options,
         })
     }
@@ -78,9 +79,9 @@ impl LocalBus {
     /// Waits until every invocation started so far, and every one those
     /// started in turn, has finished.
     pub async fn idle(&self) {
-        self.tracker.close();
-        self.tracker.wait().await;
-        self.tracker.reopen();
+        let mut in_flight = self.in_flight.subscribe();
+        // The sender lives in `self`, so the channel cannot close under us.
+        let _ = in_flight.wait_for(|count| *count == 0).await;
     }
 
     fn matches(route: &RouteDecl, event: &BusEvent) -> bool {
@@ -104,6 +105,21 @@ impl LocalBus {
     }
 }
 
+/// As Lambda does for an asynchronous invocation: retry what may succeed.
+async fn invoke_with_retries(function: &dyn LocalFunction, name: &str, envelope: serde_json::Value) {
+    for attempt in 0..=ASYNC_RETRIES {
+        match function.invoke(envelope.clone()).await {
+            Ok(()) => return,
+            Err(err) => {
+                tracing::warn!(function = %name, attempt, error_type = %err.error_type, "invocation failed");
+                if !err.error_type.starts_with("Retryable") {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl EventPublisher for LocalBus {
     async fn publish(&self, events: Vec<BusEvent>) -> Result<(), PublishError> {
@@ -119,18 +135,13 @@ impl EventPublisher for LocalBus {
                     let envelope = self.envelope(event);
                     let function = function.clone();
                     let name = route.function.clone();
-                    self.tracker.spawn(async move {
-                        for attempt in 0..=ASYNC_RETRIES {
-                            match function.invoke(envelope.clone()).await {
-                                Ok(()) => return,
-                                Err(err) => {
-                                    tracing::warn!(function = %name, attempt, error_type = %err.error_type, "invocation failed");
-                                    if !err.error_type.starts_with("Retryable") {
-                                        return;
-                                    }
-                                }
-                            }
-                        }
+                    // Counted before the task starts, so that `idle` can
+                    // never see zero while an invocation is pending.
+                    self.in_flight.send_modify(|count| *count += 1);
+                    let in_flight = self.in_flight.clone();
+                    tokio::spawn(async move {
+                        invoke_with_retries(function.as_ref(), &name, envelope).await;
+                        in_flight.send_modify(|count| *count -= 1);
                     });
                 }
             }
