@@ -1,0 +1,204 @@
+//! The first slice end to end, over HTTP: a reminder goes out once, at its
+//! due time and not before, and follows its appointment.
+
+use chrono::{Duration, SecondsFormat};
+use tidings_e2e::{spawn_app, spawn_app_with, t0};
+use tidings_local::LocalOptions;
+
+#[tokio::test]
+async fn a_reminder_reaches_the_outbox_once_at_its_due_time_and_not_before() {
+    let app = spawn_app().await;
+    app.given_practice("acct").await;
+    app.given_email_client("acct", "r1").await;
+    let start = t0() + Duration::days(2);
+    let due = start - Duration::hours(24);
+    assert_eq!(app.book("acct", "a1", "r1", start).await.status, 200);
+
+    let before = app.move_clock(due - Duration::seconds(1)).await;
+    assert_eq!(before.status, 200, "{}", before.body);
+    assert!(app.outbox().await.is_empty(), "nothing is sent before its due time");
+    assert_eq!(app.messages("acct", "a1").await[0]["status"], "scheduled");
+
+    assert_eq!(app.move_clock(due).await.status, 200);
+    let outbox = app.outbox().await;
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    let email = &outbox[0];
+    assert_eq!(email["channel"], "email");
+    assert_eq!(email["to"], "ann@example.com");
+    assert_eq!(email["subject"], "Appointment reminder from Riverside Clinic");
+    let body = email["body"].as_str().unwrap();
+    assert!(body.contains("Hello Ann"), "{body}");
+    assert!(body.contains("Dr. Ruiz"), "{body}");
+    // 14:00 UTC is 9:00 AM in New York, the practice's zone.
+    assert!(body.contains("Thursday, December 3 at 9:00 AM"), "{body}");
+    assert_eq!(email["sent_at"].as_str().unwrap(), due.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+
+    let messages = app.messages("acct", "a1").await;
+    assert_eq!(messages[0]["status"], "sent");
+    assert_eq!(messages[0]["provider_message_id"], email["message_id"]);
+    assert_eq!(messages[0]["sent_at"], email["sent_at"]);
+
+    assert_eq!(app.move_clock(start + Duration::hours(1)).await.status, 200);
+    assert_eq!(app.outbox().await.len(), 1, "sent once only");
+}
+
+#[tokio::test]
+async fn sms_reminders_go_to_the_e164_number_in_the_recipients_zone() {
+    let app = spawn_app().await;
+    app.given_practice("acct").await;
+    let answer = app
+        .put("acct", "/v1/recipients/r2", serde_json::json!({
+            "kind": "client", "first_name": "Ben", "last_name": "Ode", "channel": "sms",
+            "phone": "+1 (310) 555-0102", "time_zone": "America/Los_Angeles",
+        }))
+        .await;
+    assert_eq!(answer.status, 200);
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a2", "r2", start).await;
+    app.move_clock(start).await;
+    let outbox = app.outbox().await;
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0]["channel"], "sms");
+    assert_eq!(outbox[0]["to"], "+13105550102");
+    let body = outbox[0]["body"].as_str().unwrap();
+    assert!(body.contains("Dec 3 at 6:00 AM"), "Los Angeles time: {body}");
+    assert!(body.chars().count() <= 160, "one segment: {body}");
+}
+
+#[tokio::test]
+async fn rescheduling_moves_the_reminder() {
+    let app = spawn_app().await;
+    app.given_practice("acct").await;
+    app.given_email_client("acct", "r1").await;
+    let first = t0() + Duration::days(2);
+    let moved = t0() + Duration::days(4);
+    app.book("acct", "a1", "r1", first).await;
+    let answer = app.book("acct", "a1", "r1", moved).await;
+    assert_eq!(answer.body["reminders_scheduled"], 1);
+    assert_eq!(answer.body["reminders_withdrawn"], 1);
+
+    app.move_clock(first).await;
+    assert!(app.outbox().await.is_empty(), "the old due time sends nothing");
+    app.move_clock(moved - Duration::hours(24)).await;
+    assert_eq!(app.outbox().await.len(), 1);
+
+    let mut statuses: Vec<_> = app
+        .messages("acct", "a1")
+        .await
+        .iter()
+        .map(|m| (m["status"].as_str().unwrap().to_owned(), m["reason"].as_str().map(str::to_owned)))
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, [("sent".to_owned(), None), ("withdrawn".to_owned(), Some("appointment_changed".to_owned()))]);
+}
+
+#[tokio::test]
+async fn moving_back_to_the_original_time_revives_its_reminder() {
+    let app = spawn_app().await;
+    app.given_practice("acct").await;
+    app.given_email_client("acct", "r1").await;
+    let first = t0() + Duration::days(2);
+    app.book("acct", "a1", "r1", first).await;
+    app.book("acct", "a1", "r1", first + Duration::hours(3)).await;
+    let back = app.book("acct", "a1", "r1", first).await;
+    assert_eq!(back.body["reminders_scheduled"], 1);
+    app.move_clock(first + Duration::hours(4)).await;
+    assert_eq!(app.outbox().await.len(), 1, "only the reminder for the current start goes");
+}
+
+#[tokio::test]
+async fn cancelling_withdraws_the_reminder() {
+    let app = spawn_app().await;
+    app.given_practice("acct").await;
+    app.given_sms_client("acct", "r1").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "r1", start).await;
+    let cancelled = app.cancel("acct", "a1", "r1", start).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    assert_eq!(cancelled.body["reminders_withdrawn"], 1);
+    app.move_clock(start + Duration::hours(1)).await;
+    assert!(app.outbox().await.is_empty());
+    let messages = app.messages("acct", "a1").await;
+    assert_eq!(messages[0]["status"], "withdrawn");
+}
+
+#[tokio::test]
+async fn with_messaging_disabled_nothing_is_sent_and_the_reminder_is_skipped() {
+    let app = spawn_app().await;
+    app.given_settings("acct", false, &[1440]).await;
+    app.given_email_client("acct", "r1").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "r1", start).await;
+    app.move_clock(start).await;
+    assert!(app.outbox().await.is_empty());
+    let messages = app.messages("acct", "a1").await;
+    assert_eq!(messages[0]["status"], "skipped");
+    assert_eq!(messages[0]["reason"], "messaging_disabled");
+}
+
+#[tokio::test]
+async fn a_reminder_is_never_sent_after_the_appointment_starts() {
+    let app = spawn_app().await;
+    app.given_practice("acct").await;
+    app.given_email_client("acct", "r1").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "r1", start).await;
+    // The schedule was down from before the due time until after the start.
+    app.runtime.advance_clock_without_ticks(start + Duration::minutes(1)).unwrap();
+    let report = app.runtime.run_sweep().await.unwrap();
+    assert_eq!(report.expired, 1);
+    assert!(app.outbox().await.is_empty());
+    let messages = app.messages("acct", "a1").await;
+    assert_eq!(messages[0]["status"], "expired");
+    assert_eq!(messages[0]["reason"], "appointment_started");
+}
+
+#[tokio::test]
+async fn an_offset_already_past_at_booking_is_recorded_as_skipped() {
+    let app = spawn_app().await;
+    app.given_settings("acct", true, &[1440, 60]).await;
+    app.given_email_client("acct", "r1").await;
+    let start = t0() + Duration::hours(5);
+    let answer = app.book("acct", "a1", "r1", start).await;
+    assert_eq!(answer.body["reminders_scheduled"], 2);
+    app.move_clock(start).await;
+    let outbox = app.outbox().await;
+    assert_eq!(outbox.len(), 1, "only the 60-minute reminder");
+    let mut statuses: Vec<_> = app.messages("acct", "a1").await.iter().map(|m| m["status"].as_str().unwrap().to_owned()).collect();
+    statuses.sort();
+    assert_eq!(statuses, ["sent", "skipped"]);
+}
+
+#[tokio::test]
+async fn the_clock_refuses_to_go_back() {
+    let app = spawn_app().await;
+    let answer = app.move_clock(t0() - Duration::minutes(1)).await;
+    assert_eq!(answer.status, 422);
+    assert_eq!(answer.body["error"]["code"], "clock_backwards");
+}
+
+#[tokio::test]
+async fn data_and_tokens_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("local.db");
+    let options = || LocalOptions { data: Some(data.clone()), manual_clock: Some(t0()), ..LocalOptions::default() };
+    let token;
+    {
+        let app = spawn_app_with(options()).await;
+        app.given_practice("acct").await;
+        app.given_email_client("acct", "r1").await;
+        app.book("acct", "a1", "r1", t0() + Duration::days(2)).await;
+        token = app.token("acct");
+    }
+    let app = spawn_app_with(options()).await;
+    let answer = app
+        .http
+        .get(format!("{}/v1/messages?appointment_id=a1", app.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "the old token still verifies");
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["messages"].as_array().unwrap().len(), 1);
+}
