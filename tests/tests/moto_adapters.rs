@@ -1,0 +1,196 @@
+//! The AWS adapters against moto server (started by `infra/test.sh`),
+//! reading back what moto received.
+
+use chrono::{Duration, TimeZone, Utc};
+use tidings::channels::ses::SesEmailSender;
+use tidings::channels::sns::{SmsOrigin, SnsSmsSender};
+use tidings::channels::ChannelSender;
+use tidings::domain::{
+    AccountId, Channel, Message, MessageKind, MessageStatus, RenderedContent,
+};
+use tidings::events::eventbridge::EventBridgePublisher;
+use tidings::events::{BusEvent, EventPublisher, MessageReady};
+use tidings::store::Store;
+use tidings_e2e::{moto_config, moto_data};
+use tidings_local::template::Template;
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+#[tokio::test]
+async fn ses_v2_sends_the_rendered_email() {
+    let config = moto_config().await;
+    let ses = aws_sdk_sesv2::Client::new(&config);
+    let from = format!("{}@clinic.example.com", unique("reminders"));
+    ses.create_email_identity().email_identity(&from).send().await.unwrap();
+    let to = format!("{}@example.com", unique("ann"));
+    let sender = SesEmailSender::new(ses, from.parse().unwrap(), None);
+    let content = RenderedContent {
+        to: to.clone(),
+        subject: Some("Appointment reminder".into()),
+        body: "Hello Ann, see you tomorrow.".into(),
+    };
+    let message_id = sender.send(&content).await.unwrap();
+    assert!(!message_id.is_empty());
+
+    let data = moto_data().await;
+    let sent = data["ses"].to_string();
+    assert!(sent.contains(&to), "moto saw no email to the recipient: {sent}");
+    assert!(sent.contains("Hello Ann, see you tomorrow."), "{sent}");
+    assert!(sent.contains(&message_id), "{sent}");
+}
+
+#[tokio::test]
+async fn ses_refusal_of_an_unverified_sender_is_permanent() {
+    let config = moto_config().await;
+    let sender = SesEmailSender::new(
+        aws_sdk_sesv2::Client::new(&config),
+        format!("{}@unverified.example.com", unique("nobody")).parse().unwrap(),
+        None,
+    );
+    let content = RenderedContent { to: "a@example.com".into(), subject: Some("s".into()), body: "b".into() };
+    let err = sender.send(&content).await.unwrap_err();
+    assert!(matches!(err, tidings::channels::SendError::Permanent(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn sns_publishes_a_transactional_sms_to_the_number() {
+    let config = moto_config().await;
+    let sender = SnsSmsSender::new(
+        aws_sdk_sns::Client::new(&config),
+        SmsOrigin { sender_id: Some("Riverside".into()), origination_number: None },
+    );
+    let body = format!("Riverside Clinic: reminder {}", unique("sms"));
+    let content = RenderedContent { to: "+12025550143".into(), subject: None, body: body.clone() };
+    let message_id = sender.send(&content).await.unwrap();
+    assert!(!message_id.is_empty());
+    let sent = moto_data().await["sns"].to_string();
+    assert!(sent.contains(&body), "moto saw no such SMS: {sent}");
+    assert!(sent.contains("+12025550143"), "{sent}");
+}
+
+#[tokio::test]
+async fn eventbridge_puts_message_ready_on_the_bus_for_the_channel_rule() {
+    let config = moto_config().await;
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let bus = unique("tidings");
+    events.create_event_bus().name(&bus).send().await.unwrap();
+    let queue = sqs.create_queue().queue_name(unique("email-rule")).send().await.unwrap();
+    let queue_url = queue.queue_url.unwrap();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()
+        .remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .unwrap();
+    // The pattern of deliver-email's rule in template.yaml.
+    let pattern = serde_json::json!({"source": ["tidings"], "detail-type": ["MessageReady"], "detail": {"channel": ["email"]}});
+    events.put_rule().name("email").event_bus_name(&bus).event_pattern(pattern.to_string()).send().await.unwrap();
+    events
+        .put_targets()
+        .rule("email")
+        .event_bus_name(&bus)
+        .targets(aws_sdk_eventbridge::types::Target::builder().id("q").arn(queue_arn).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let publisher = EventBridgePublisher::new(events, &bus);
+    let ready = |channel| MessageReady {
+        account_id: "acct".parse().unwrap(),
+        message_id: "a1~reminder~1440~100".parse().unwrap(),
+        channel,
+        claim_token: "token-1".into(),
+    };
+    let batch: Vec<BusEvent> = (0..12).map(|i| BusEvent::from(&ready(if i == 0 { Channel::Email } else { Channel::Sms }))).collect();
+    publisher.publish(batch).await.unwrap();
+
+    let received = sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).send().await.unwrap();
+    let bodies: Vec<serde_json::Value> = received
+        .messages
+        .unwrap_or_default()
+        .iter()
+        .map(|m| serde_json::from_str(m.body.as_deref().unwrap()).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 1, "only the email event matches the email rule: {bodies:?}");
+    assert_eq!(bodies[0]["detail-type"], "MessageReady");
+    let detail: MessageReady = serde_json::from_value(bodies[0]["detail"].clone()).unwrap();
+    assert_eq!(detail, ready(Channel::Email));
+}
+
+fn scheduled(id: &str, due: chrono::DateTime<Utc>) -> Message {
+    Message {
+        id: id.parse().unwrap(),
+        kind: MessageKind::AppointmentReminder,
+        channel: Channel::Email,
+        status: MessageStatus::Scheduled,
+        reason: None,
+        recipient_id: "r1".parse().unwrap(),
+        appointment_id: Some("a1".parse().unwrap()),
+        offset_minutes: Some(1440),
+        due_at: due,
+        not_after: Some(due + Duration::hours(24)),
+        created_at: due - Duration::days(1),
+        claimed_at: None,
+        sent_at: None,
+        provider_message_id: None,
+        content: None,
+    }
+}
+
+#[tokio::test]
+async fn the_store_runs_on_moto_dynamodb_from_the_template_declaration() {
+    let config = moto_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let table = unique("TidingsTable");
+    Template::deployed().unwrap().table("TidingsTable").unwrap().create(&client, &table).await.unwrap();
+    let store = Store::new(client, &table);
+    let account: AccountId = "acct".parse().unwrap();
+    let due = Utc.with_ymd_and_hms(2026, 12, 2, 14, 0, 0).unwrap();
+    for i in 0..5 {
+        assert!(store.create_message(&account, &scheduled(&format!("m{i}"), due)).await.unwrap());
+    }
+    assert!(!store.create_message(&account, &scheduled("m0", due)).await.unwrap(), "a replay writes nothing");
+
+    let mut found = Vec::new();
+    for shard in 0..tidings::store::keys::DUE_SHARD_COUNT {
+        found.extend(store.due_messages(shard, due, 100).await.unwrap());
+    }
+    assert_eq!(found.len(), 5);
+    let mut none_due = 0;
+    for shard in 0..tidings::store::keys::DUE_SHARD_COUNT {
+        none_due += store.due_messages(shard, due - Duration::seconds(1), 100).await.unwrap().len();
+    }
+    assert_eq!(none_due, 0);
+    assert_eq!(store.next_due().await.unwrap(), Some(due));
+
+    // Eight concurrent claims of one message: exactly one wins.
+    let id = "m0".parse().unwrap();
+    let claims = (0..8).map(|_| store.claim(&account, &id, due, Duration::minutes(5)));
+    let winners: Vec<_> = futures::future::join_all(claims).await.into_iter().map(Result::unwrap).flatten().collect();
+    assert_eq!(winners.len(), 1);
+    let winner = &winners[0];
+    let started = store.start_send(&account, &id, &winner.claim_token, due, Duration::minutes(5)).await.unwrap();
+    assert!(started.is_some());
+    assert!(store.start_send(&account, &id, &winner.claim_token, due, Duration::minutes(5)).await.unwrap().is_none());
+    let settled = tidings::store::Settlement::sent(due, "provider-1".into());
+    assert!(store.settle(&account, &id, &winner.claim_token, &settled).await.unwrap());
+
+    let stored = store.get_message(&account, &id).await.unwrap().unwrap();
+    assert_eq!(stored.status, MessageStatus::Sent);
+    assert_eq!(stored.provider_message_id.as_deref(), Some("provider-1"));
+    let listed = store.messages_for_appointment(&account, &"a1".parse().unwrap()).await.unwrap();
+    assert_eq!(listed.len(), 5);
+    let mut remaining = 0;
+    for shard in 0..tidings::store::keys::DUE_SHARD_COUNT {
+        remaining += store.due_messages(shard, due + Duration::hours(1), 100).await.unwrap().len();
+    }
+    assert_eq!(remaining, 4, "the sent message left the sparse due index");
+}
