@@ -48,6 +48,22 @@ pub fn store_from_env(aws: &SdkConfig) -> Result<Store, ConfigError> {
     Ok(Store::new(aws_sdk_dynamodb::Client::new(aws), config::required("TABLE_NAME")?))
 }
 
+/// The whole life of `deliver-email` or `deliver-sms` once its channel's
+/// sender is built: the delivery service over the function's table, run on
+/// each `MessageReady` its rule sends.
+pub async fn run_delivery(
+    aws: &SdkConfig,
+    sender: std::sync::Arc<dyn crate::channels::ChannelSender>,
+) -> Result<(), lambda_runtime::Error> {
+    let delivery = Delivery::new(
+        store_from_env(aws)?,
+        sender,
+        std::sync::Arc::new(crate::domain::SystemClock),
+        config::claim_lease()?,
+    );
+    lambda_runtime::run(lambda_runtime::service_fn(|event| deliver_message_ready(&delivery, event))).await
+}
+
 /// The handler of `deliver-email` and `deliver-sms`: one `MessageReady`
 /// from the bus's rule for the function's channel.
 pub async fn deliver_message_ready(

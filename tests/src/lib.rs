@@ -116,45 +116,40 @@ impl TestApp {
     }
 
     pub async fn given_email_client(&self, account: &str, id: &str) {
-        let answer = self
-            .put(account, &format!("/v1/recipients/{id}"), json!({
-                "kind": "client", "first_name": "Ann", "last_name": "Lee",
-                "channel": "email", "email": "ann@example.com",
-            }))
+        self.given_client(account, id, json!({"first_name": "Ann", "channel": "email", "email": "ann@example.com"}))
             .await;
-        assert_eq!(answer.status, 200, "{}", answer.body);
     }
 
     pub async fn given_sms_client(&self, account: &str, id: &str) {
-        let answer = self
-            .put(account, &format!("/v1/recipients/{id}"), json!({
-                "kind": "client", "first_name": "Ben", "last_name": "Ode",
-                "channel": "sms", "phone": "+1 202 555 0101",
-            }))
+        self.given_client(account, id, json!({"first_name": "Ben", "channel": "sms", "phone": "+1 202 555 0101"}))
             .await;
+    }
+
+    async fn given_client(&self, account: &str, id: &str, details: Value) {
+        let mut body = json!({"kind": "client", "last_name": "Lee"});
+        if let (Some(body), Some(details)) = (body.as_object_mut(), details.as_object()) {
+            body.extend(details.clone());
+        }
+        let answer = self.put(account, &format!("/v1/recipients/{id}"), body).await;
         assert_eq!(answer.status, 200, "{}", answer.body);
     }
 
     pub async fn book(&self, account: &str, id: &str, recipient: &str, starts_at: DateTime<Utc>) -> Answer {
-        self.put(account, &format!("/v1/appointments/{id}"), json!({
-            "recipient_id": recipient,
-            "starts_at": starts_at.to_rfc3339(),
-            "duration_minutes": 30,
-            "provider": "Dr. Ruiz",
-            "location": "12 Main St",
-            "status": "booked",
-        }))
-        .await
+        self.put_appointment(account, id, recipient, starts_at, "booked").await
     }
 
     pub async fn cancel(&self, account: &str, id: &str, recipient: &str, starts_at: DateTime<Utc>) -> Answer {
+        self.put_appointment(account, id, recipient, starts_at, "cancelled").await
+    }
+
+    async fn put_appointment(&self, account: &str, id: &str, recipient: &str, starts_at: DateTime<Utc>, status: &str) -> Answer {
         self.put(account, &format!("/v1/appointments/{id}"), json!({
             "recipient_id": recipient,
             "starts_at": starts_at.to_rfc3339(),
             "duration_minutes": 30,
             "provider": "Dr. Ruiz",
             "location": "12 Main St",
-            "status": "cancelled",
+            "status": status,
         }))
         .await
     }

@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use lambda_runtime::{service_fn, Error};
+use lambda_runtime::Error;
 use tidings::channels::ses::SesEmailSender;
-use tidings::domain::{EmailAddress, SystemClock};
-use tidings::services::Delivery;
+use tidings::domain::EmailAddress;
 use tidings::{config, lambda};
 
 #[tokio::main]
@@ -18,11 +17,5 @@ async fn main() -> Result<(), Error> {
         from,
         config::optional("SES_CONFIGURATION_SET"),
     );
-    let delivery = Delivery::new(
-        lambda::store_from_env(&aws)?,
-        Arc::new(sender),
-        Arc::new(SystemClock),
-        config::claim_lease()?,
-    );
-    lambda_runtime::run(service_fn(|event| lambda::deliver_message_ready(&delivery, event))).await
+    lambda::run_delivery(&aws, Arc::new(sender)).await
 }

@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use lambda_runtime::{service_fn, Error};
+use lambda_runtime::Error;
 use tidings::channels::sns::{SmsOrigin, SnsSmsSender};
-use tidings::domain::{PhoneNumber, SystemClock};
-use tidings::services::Delivery;
+use tidings::domain::PhoneNumber;
 use tidings::{config, lambda};
 
 #[tokio::main]
@@ -19,12 +18,5 @@ async fn main() -> Result<(), Error> {
         sender_id: config::optional("SMS_SENDER_ID"),
         origination_number,
     };
-    let sender = SnsSmsSender::new(aws_sdk_sns::Client::new(&aws), origin);
-    let delivery = Delivery::new(
-        lambda::store_from_env(&aws)?,
-        Arc::new(sender),
-        Arc::new(SystemClock),
-        config::claim_lease()?,
-    );
-    lambda_runtime::run(service_fn(|event| lambda::deliver_message_ready(&delivery, event))).await
+    lambda::run_delivery(&aws, Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(&aws), origin))).await
 }

@@ -105,6 +105,23 @@ impl LocalBus {
     }
 }
 
+/// One invocation under way; counted down when dropped, even by a panic,
+/// so that `idle` never waits forever.
+struct InFlight(watch::Sender<usize>);
+
+impl InFlight {
+    fn start(counter: &watch::Sender<usize>) -> Self {
+        counter.send_modify(|count| *count += 1);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|count| *count -= 1);
+    }
+}
+
 /// As Lambda does for an asynchronous invocation: retry what may succeed.
 async fn invoke_with_retries(function: &dyn LocalFunction, name: &str, envelope: serde_json::Value) {
     for attempt in 0..=ASYNC_RETRIES {
@@ -137,11 +154,10 @@ impl EventPublisher for LocalBus {
                     let name = route.function.clone();
                     // Counted before the task starts, so that `idle` can
                     // never see zero while an invocation is pending.
-                    self.in_flight.send_modify(|count| *count += 1);
-                    let in_flight = self.in_flight.clone();
+                    let in_flight = InFlight::start(&self.in_flight);
                     tokio::spawn(async move {
                         invoke_with_retries(function.as_ref(), &name, envelope).await;
-                        in_flight.send_modify(|count| *count -= 1);
+                        drop(in_flight);
                     });
                 }
             }
