@@ -174,7 +174,7 @@ async fn the_store_runs_on_moto_dynamodb_from_the_template_declaration() {
     // Eight concurrent claims of one message: exactly one wins.
     let id = "m0".parse().unwrap();
     let claims = (0..8).map(|_| store.claim(&account, &id, due, Duration::minutes(5)));
-    let winners: Vec<_> = futures::future::join_all(claims).await.into_iter().map(Result::unwrap).flatten().collect();
+    let winners: Vec<_> = futures::future::join_all(claims).await.into_iter().filter_map(Result::unwrap).collect();
     assert_eq!(winners.len(), 1);
     let winner = &winners[0];
     let started = store.start_send(&account, &id, &winner.claim_token, due, Duration::minutes(5)).await.unwrap();

@@ -71,7 +71,7 @@ impl Delivery {
             return Ok(DeliveryOutcome::Ignored);
         };
         let content = match message.content {
-            Some(content) if !message.not_after.is_some_and(|limit| now >= limit) => content,
+            Some(content) if message.not_after.is_none_or(|limit| now < limit) => content,
             _ => {
                 let ended = Settlement::ended(MessageStatus::Expired, StatusReason::AppointmentStarted);
                 self.store.settle(account, id, token, &ended).await?;
