@@ -54,3 +54,58 @@ pub async fn from_api_gateway_claims(
         None => ApiError::unauthorized().into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use axum::Router;
+    use lambda_http::aws_lambda_events::apigw::{
+        ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
+        ApiGatewayV2httpRequestContext,
+    };
+    use tower::ServiceExt;
+
+    async fn whoami(AuthenticatedAccount(account): AuthenticatedAccount) -> String {
+        account.to_string()
+    }
+
+    fn app() -> Router {
+        Router::new().route("/whoami", get(whoami)).layer(axum::middleware::from_fn_with_state(
+            Arc::new(AccountClaim("account_id".into())),
+            from_api_gateway_claims,
+        ))
+    }
+
+    fn request_with_claims(claims: &[(&str, &str)]) -> Request {
+        let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+        jwt.claims = claims.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut authorizer = ApiGatewayRequestAuthorizer::default();
+        authorizer.jwt = Some(jwt);
+        let mut context = ApiGatewayV2httpRequestContext::default();
+        context.authorizer = Some(authorizer);
+        let mut request = Request::builder().uri("/whoami").body(Body::empty()).unwrap();
+        request.extensions_mut().insert(RequestContext::ApiGatewayV2(context));
+        request
+    }
+
+    #[tokio::test]
+    async fn the_account_comes_from_the_verified_claims() {
+        let response = app().oneshot(request_with_claims(&[("account_id", "riverside")])).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], b"riverside");
+    }
+
+    #[tokio::test]
+    async fn without_the_claim_or_with_a_malformed_one_the_caller_is_unauthorized() {
+        for claims in [vec![], vec![("sub", "riverside")], vec![("account_id", "has space")]] {
+            let response = app().oneshot(request_with_claims(&claims)).await.unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{claims:?}");
+        }
+        let bare = Request::builder().uri("/whoami").body(Body::empty()).unwrap();
+        assert_eq!(app().oneshot(bare).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+}
