@@ -162,3 +162,28 @@ async fn the_openapi_document_describes_every_route() {
     assert!(doc.body["components"]["schemas"]["RecipientBody"].is_object());
     assert!(doc.body["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+#[tokio::test]
+async fn overlong_or_blank_text_is_refused_before_anything_is_written() {
+    let app = spawn_app().await;
+    app.given_practice("acct").await;
+    app.given_email_client("acct", "r1").await;
+    let start = t0() + Duration::days(2);
+    assert_eq!(app.book("acct", "a1", "r1", start).await.status, 200);
+    let answer = app
+        .put("acct", "/v1/appointments/a1", json!({
+            "recipient_id": "r1", "starts_at": (start + Duration::hours(1)).to_rfc3339(), "duration_minutes": 30,
+            "provider": "x".repeat(201), "location": "Main St", "status": "booked",
+        }))
+        .await;
+    assert_eq!(answer.status, 422);
+    assert_eq!(answer.body["error"]["code"], "invalid_field");
+    let messages = app.messages("acct", "a1").await;
+    assert_eq!(messages.len(), 1, "the old reminder is untouched");
+    assert_eq!(messages[0]["status"], "scheduled");
+
+    let blank = app
+        .put("acct", "/v1/recipients/r2", json!({"kind": "client", "first_name": " ", "last_name": "B", "channel": "email", "email": "b@example.com"}))
+        .await;
+    assert_eq!(blank.status, 422);
+}

@@ -177,9 +177,9 @@ async fn the_store_runs_on_moto_dynamodb_from_the_template_declaration() {
     let winners: Vec<_> = futures::future::join_all(claims).await.into_iter().filter_map(Result::unwrap).collect();
     assert_eq!(winners.len(), 1);
     let winner = &winners[0];
-    let started = store.start_send(&account, &id, &winner.claim_token, due, Duration::minutes(5)).await.unwrap();
+    let started = store.start_send(&account, &id, &winner.claim_token, due).await.unwrap();
     assert!(started.is_some());
-    assert!(store.start_send(&account, &id, &winner.claim_token, due, Duration::minutes(5)).await.unwrap().is_none());
+    assert!(store.start_send(&account, &id, &winner.claim_token, due).await.unwrap().is_none());
     let settled = tidings::store::Settlement::sent(due, "provider-1".into());
     assert!(store.settle(&account, &id, &winner.claim_token, &settled).await.unwrap());
 

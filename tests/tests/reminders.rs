@@ -202,3 +202,35 @@ async fn data_and_tokens_survive_a_restart() {
     let body: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(body["messages"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn moving_an_appointment_to_another_recipient_reminds_only_the_new_one() {
+    let app = spawn_app().await;
+    app.given_practice("acct").await;
+    app.given_email_client("acct", "r1").await;
+    app.given_sms_client("acct", "r2").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "r1", start).await;
+    let moved = app.book("acct", "a1", "r2", start).await;
+    assert_eq!(moved.body["reminders_withdrawn"], 1);
+    assert_eq!(moved.body["reminders_scheduled"], 1);
+    app.move_clock(start).await;
+    let outbox = app.outbox().await;
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    assert_eq!(outbox[0]["channel"], "sms");
+    assert_eq!(outbox[0]["to"], "+12025550101");
+}
+
+#[tokio::test]
+async fn replaying_an_upsert_after_the_start_changes_nothing_and_succeeds() {
+    let app = spawn_app().await;
+    app.given_practice("acct").await;
+    app.given_email_client("acct", "r1").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "r1", start).await;
+    app.move_clock(start + Duration::minutes(5)).await;
+    let replay = app.book("acct", "a1", "r1", start).await;
+    assert_eq!(replay.status, 200, "{}", replay.body);
+    assert_eq!(replay.body["reminders_scheduled"], 0);
+    assert_eq!(app.outbox().await.len(), 1);
+}

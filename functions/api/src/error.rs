@@ -58,7 +58,7 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
             JsonRejection::JsonDataError(err) => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", err.body_text())
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", describe_data_error(&err.body_text()))
             }
             JsonRejection::MissingJsonContentType(_) => Self::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -70,12 +70,43 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// The field and what is wrong with it, without the offending value: serde
+/// quotes values ("unknown variant `Ann`"), and a value may be PHI. Only
+/// messages that quote no input are passed on whole.
+fn describe_data_error(text: &str) -> String {
+    use tidings::domain::{recipient::InvalidLanguage, ContactError, InvalidId};
+    let detail = text
+        .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+        .unwrap_or(text);
+    let (path, problem) = match detail.split_once(": ") {
+        Some((path, problem)) if !path.contains(' ') => (path, problem),
+        _ => ("body", detail),
+    };
+    let ours = [
+        ContactError::Phone.to_string(),
+        ContactError::Email.to_string(),
+        ContactError::TimeZone.to_string(),
+        InvalidId.to_string(),
+        InvalidLanguage.to_string(),
+    ];
+    // Field names are the API's own words, never input values.
+    let names_fields_only = ["unknown field", "missing field"].iter().any(|p| problem.starts_with(p));
+    if names_fields_only || ours.iter().any(|m| problem.starts_with(m.as_str())) {
+        return format!("{path}: {problem}");
+    }
+    match problem.split_once(", expected ") {
+        Some((_, expected)) => format!("{path}: not a valid value, expected {expected}"),
+        None => format!("{path}: not a valid value"),
+    }
+}
+
 impl From<RecordsError> for ApiError {
     fn from(err: RecordsError) -> Self {
         let unprocessable = |code| Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, err.to_string());
         match &err {
             RecordsError::InvalidSettings(_) => unprocessable("invalid_settings"),
             RecordsError::MissingAddress(_) => unprocessable("missing_address"),
+            RecordsError::InvalidText(_) => unprocessable("invalid_field"),
             RecordsError::UnknownRecipient => unprocessable("unknown_recipient"),
             RecordsError::StartInPast => unprocessable("start_in_past"),
             RecordsError::UnknownAppointment => {
@@ -91,5 +122,31 @@ impl From<RecordsError> for ApiError {
                 Self::new(status, "store_unavailable", "the store failed; retrying may help")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_data_error;
+
+    const PREFIX: &str = "Failed to deserialize the JSON body into the target type: ";
+
+    #[test]
+    fn data_errors_name_the_field_but_not_the_value() {
+        let text = format!("{PREFIX}channel: unknown variant `Ann Smith`, expected one of `email`, `sms` at line 1 column 9");
+        let message = describe_data_error(&text);
+        assert!(message.starts_with("channel: not a valid value, expected one of `email`"), "{message}");
+        assert!(!message.contains("Ann"));
+        let text = format!("{PREFIX}duration_minutes: invalid type: string \"555-0101\", expected u32 at line 1 column 3");
+        assert!(!describe_data_error(&text).contains("555"));
+    }
+
+    #[test]
+    fn our_own_messages_and_field_names_pass_through() {
+        let phone = tidings::domain::ContactError::Phone.to_string();
+        let text = format!("{PREFIX}phone: {phone} at line 1 column 20");
+        assert!(describe_data_error(&text).starts_with(&format!("phone: {phone}")));
+        let text = format!("{PREFIX}missing field `kind` at line 1 column 2");
+        assert_eq!(describe_data_error(&text), "body: missing field `kind` at line 1 column 2");
     }
 }

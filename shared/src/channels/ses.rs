@@ -8,12 +8,12 @@ use super::{classify_sdk_error, ChannelSender, ProviderMessageId, SendError};
 use crate::domain::{Channel, EmailAddress, RenderedContent};
 
 /// SES answers these for requests that will never be accepted as they are.
+/// A missing configuration set or a suspended account is the deployment's
+/// fault, not the message's: those stay transient.
 const PERMANENT: &[&str] = &[
     "MessageRejected",
     "MailFromDomainNotVerifiedException",
     "BadRequestException",
-    "NotFoundException",
-    "AccountSuspendedException",
 ];
 
 pub struct SesEmailSender {

@@ -7,13 +7,13 @@ use aws_sdk_sns::Client;
 use super::{classify_sdk_error, ChannelSender, ProviderMessageId, SendError};
 use crate::domain::{Channel, PhoneNumber, RenderedContent};
 
-/// SNS answers these for numbers or messages it will never deliver.
+/// SNS answers these for numbers or messages it will never deliver. A
+/// permission or account fault is not the message's: it stays transient.
 const PERMANENT: &[&str] = &[
     "InvalidParameter",
     "InvalidParameterValue",
     "OptedOut",
     "EndpointDisabled",
-    "AuthorizationError",
 ];
 
 /// Where an SMS says it is from: a sender id where the country allows one,

@@ -6,20 +6,24 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-const MAX_ID_LEN: usize = 256;
+/// External ids stay short enough that ids composed of them fit in
+/// [`MAX_COMPOSED_ID_LEN`].
+const MAX_ID_LEN: usize = 128;
+const MAX_COMPOSED_ID_LEN: usize = 256;
 /// Joins the parts of a composed id; external ids cannot contain it, so
 /// composed ids never collide with each other or with external ones.
 const COMPOSITE_SEPARATOR: char = '~';
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("an id is 1 to 256 characters of A-Z a-z 0-9 . _ : -")]
+#[error("an id is 1 to 128 characters of A-Z a-z 0-9 . _ : -")]
 pub struct InvalidId;
 
 /// `extra` widens the set for ids Tidings composes itself.
 fn check_id(input: &str, extra: &[char]) -> Result<(), InvalidId> {
+    let max_len = if extra.is_empty() { MAX_ID_LEN } else { MAX_COMPOSED_ID_LEN };
     let allowed =
         |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-') || extra.contains(&c);
-    if input.is_empty() || input.len() > MAX_ID_LEN || !input.chars().all(allowed) {
+    if input.is_empty() || input.len() > max_len || !input.chars().all(allowed) {
         return Err(InvalidId);
     }
     Ok(())
@@ -104,14 +108,22 @@ impl MessageId {
 #[cfg(test)]
 mod tests {
     use super::*;
+    const MAX_REMINDER_OFFSET: u32 = crate::domain::settings::MAX_REMINDER_OFFSET_MINUTES;
 
     #[test]
     fn ids_accept_the_safe_set_only() {
         assert!("appt-1001".parse::<AppointmentId>().is_ok());
         assert!("3f2c:9.a_b".parse::<RecipientId>().is_ok());
-        for bad in ["", "a/b", "a#b", "a b", "é", &"x".repeat(257)] {
+        for bad in ["", "a/b", "a#b", "a b", "é", &"x".repeat(129)] {
             assert_eq!(bad.parse::<AccountId>(), Err(InvalidId), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_reminder_id_of_the_longest_appointment_id_still_parses() {
+        let appt: AppointmentId = "x".repeat(MAX_ID_LEN).parse().unwrap();
+        let id = MessageId::appointment_reminder(&appt, MAX_REMINDER_OFFSET, i64::MIN);
+        assert!(id.as_str().parse::<MessageId>().is_ok(), "{} chars", id.as_str().len());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod message;
 pub mod recipient;
 pub mod settings;
 pub mod template;
+pub mod text;
 
 pub use appointment::{Appointment, AppointmentStatus, PlannedReminder};
 pub use clock::{Clock, SystemClock};
@@ -17,3 +18,4 @@ pub use message::{Message, MessageKind, MessageStatus, RenderedContent, StatusRe
 pub use recipient::{Address, Channel, Language, Recipient, RecipientKind};
 pub use settings::{AccountSettings, AppointmentReminderSettings};
 pub use template::{ReminderFields, Templates};
+pub use text::InvalidText;

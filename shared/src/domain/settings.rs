@@ -30,8 +30,8 @@ impl Default for AppointmentReminderSettings {
 pub enum SettingsError {
     #[error("offsets_minutes must hold 1 to {MAX_REMINDER_OFFSETS} distinct offsets between 1 and {MAX_REMINDER_OFFSET_MINUTES} minutes")]
     ReminderOffsets,
-    #[error("practice_name must not be empty")]
-    PracticeName,
+    #[error(transparent)]
+    Text(#[from] super::text::InvalidText),
 }
 
 impl AppointmentReminderSettings {
@@ -66,9 +66,7 @@ pub struct AccountSettings {
 
 impl AccountSettings {
     pub fn validate(&self) -> Result<(), SettingsError> {
-        if self.practice_name.trim().is_empty() {
-            return Err(SettingsError::PracticeName);
-        }
+        super::text::check("practice_name", &self.practice_name)?;
         self.appointment_reminders.validate()
     }
 }

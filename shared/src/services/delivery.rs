@@ -57,6 +57,20 @@ impl Delivery {
         self.sender.channel()
     }
 
+    /// Records the outcome. Only this claim's holder can have started the
+    /// send, so a settlement that does not apply means the record changed
+    /// underneath: worth a warning, not a retry.
+    async fn settle(&self, event: &MessageReady, settlement: &Settlement) -> Result<(), StoreError> {
+        let applied = self
+            .store
+            .settle(&event.account_id, &event.message_id, &event.claim_token, settlement)
+            .await?;
+        if !applied {
+            tracing::warn!(status = settlement.status.as_str(), "outcome not recorded: the claim was no longer held");
+        }
+        Ok(())
+    }
+
     pub async fn deliver(&self, event: &MessageReady) -> Result<DeliveryOutcome, DeliveryError> {
         if event.channel != self.sender.channel() {
             return Err(DeliveryError::WrongChannel {
@@ -66,7 +80,7 @@ impl Delivery {
         }
         let (account, id, token) = (&event.account_id, &event.message_id, event.claim_token.as_str());
         let now = self.clock.now();
-        let Some(message) = self.store.start_send(account, id, token, now, self.lease).await? else {
+        let Some(message) = self.store.start_send(account, id, token, now).await? else {
             tracing::info!("repeated or stale event: nothing to send");
             return Ok(DeliveryOutcome::Ignored);
         };
@@ -74,27 +88,27 @@ impl Delivery {
             Some(content) if message.not_after.is_none_or(|limit| now < limit) => content,
             _ => {
                 let ended = Settlement::ended(MessageStatus::Expired, StatusReason::AppointmentStarted);
-                self.store.settle(account, id, token, &ended).await?;
+                self.settle(event, &ended).await?;
                 return Ok(DeliveryOutcome::Expired);
             }
         };
         match self.sender.send(&content).await {
             Ok(provider_message_id) => {
                 let sent = Settlement::sent(self.clock.now(), provider_message_id.clone());
-                self.store.settle(account, id, token, &sent).await?;
+                self.settle(event, &sent).await?;
                 tracing::info!(channel = self.channel().as_str(), "sent");
                 Ok(DeliveryOutcome::Sent { provider_message_id })
             }
             Err(SendError::Permanent(code)) => {
                 let failed = Settlement::ended(MessageStatus::Failed, StatusReason::ProviderRejected);
-                self.store.settle(account, id, token, &failed).await?;
+                self.settle(event, &failed).await?;
                 tracing::warn!(code = %code, "provider refused the message");
                 Ok(DeliveryOutcome::Failed { code })
             }
             Err(err @ SendError::Transient(_)) => {
                 // Give the send back so that the retry of this event may try
                 // again; the lease brings it back to a sweep otherwise.
-                self.store.release_send(account, id, token).await?;
+                self.store.release_send(account, id, token, now + self.lease).await?;
                 Err(DeliveryError::Send(err))
             }
         }

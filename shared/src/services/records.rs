@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::appointment::PlannedReminder;
 use crate::domain::recipient::MissingAddress;
+use crate::domain::text::{self, InvalidText};
 use crate::domain::settings::SettingsError;
 use crate::domain::{
     AccountId, AccountSettings, Appointment, AppointmentId, AppointmentReminderSettings,
@@ -20,6 +21,8 @@ pub enum RecordsError {
     InvalidSettings(#[from] SettingsError),
     #[error(transparent)]
     MissingAddress(#[from] MissingAddress),
+    #[error(transparent)]
+    InvalidText(#[from] InvalidText),
     #[error("no recipient with this id exists in the account")]
     UnknownRecipient,
     #[error("a booked appointment cannot start in the past")]
@@ -53,6 +56,8 @@ impl RecordsService {
     }
 
     pub async fn put_recipient(&self, account: &AccountId, recipient: &Recipient) -> Result<(), RecordsError> {
+        text::check("first_name", &recipient.first_name)?;
+        text::check("last_name", &recipient.last_name)?;
         recipient.address()?;
         Ok(self.store.put_recipient(account, recipient).await?)
     }
@@ -65,6 +70,13 @@ impl RecordsService {
         account: &AccountId,
         appointment: &Appointment,
     ) -> Result<ReminderChanges, RecordsError> {
+        text::check("provider", &appointment.provider)?;
+        text::check("location", &appointment.location)?;
+        let previous = self.store.get_appointment(account, &appointment.id).await?;
+        if previous.as_ref().is_some_and(|(stored, _)| stored == appointment) {
+            // A replay: the first upsert already did everything.
+            return Ok(ReminderChanges::default());
+        }
         let now = self.clock.now();
         if appointment.status == AppointmentStatus::Booked && appointment.starts_at <= now {
             return Err(RecordsError::StartInPast);
@@ -81,12 +93,17 @@ impl RecordsService {
             .map(|s| s.appointment_reminders)
             .unwrap_or_else(AppointmentReminderSettings::default);
 
-        let previous = self.store.get_appointment(account, &appointment.id).await?;
         let plan = appointment.plan_reminders(&reminder_settings, now);
         let mut changes = ReminderChanges::default();
 
-        if let Some((_, previous_ids)) = &previous {
-            for id in previous_ids.iter().filter(|id| !plan.iter().any(|p| &p.message_id == *id)) {
+        if let Some((stored, previous_ids)) = &previous {
+            // A reminder for another recipient is withdrawn even if its
+            // moment stays: the new recipient gets a fresh one.
+            let recipient_changed = stored.recipient_id != appointment.recipient_id;
+            let superseded = |id: &&crate::domain::MessageId| {
+                recipient_changed || !plan.iter().any(|p| &p.message_id == *id)
+            };
+            for id in previous_ids.iter().filter(superseded) {
                 if self.store.withdraw_message(account, id, StatusReason::AppointmentChanged).await? {
                     changes.withdrawn += 1;
                 }

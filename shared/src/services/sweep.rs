@@ -206,7 +206,11 @@ impl ReminderSweep {
         };
         let Some(appointment) = context
             .appointment
-            .filter(|a| a.status == AppointmentStatus::Booked && Some(a.starts_at) == message.not_after)
+            .filter(|a| {
+                a.status == AppointmentStatus::Booked
+                    && Some(a.starts_at) == message.not_after
+                    && a.recipient_id == message.recipient_id
+            })
         else {
             return Ok(Err((MessageStatus::Withdrawn, StatusReason::AppointmentChanged)));
         };

@@ -26,15 +26,17 @@ pub const MESSAGE_RETENTION_DAYS: i64 = 400;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("DynamoDB {operation} failed ({code}): {message}")]
+    /// Only the operation and DynamoDB's error code: its message text may
+    /// quote key or attribute values, which can be PHI.
+    #[error("DynamoDB {operation} failed ({code})")]
     Dynamo {
         operation: &'static str,
         code: String,
-        message: String,
         retryable: bool,
     },
-    #[error("a stored {0} record does not parse: {1}")]
-    Corrupt(&'static str, String),
+    /// Names the record type only: the decoder's message may quote values.
+    #[error("a stored {0} record does not parse")]
+    Corrupt(&'static str),
 }
 
 impl StoreError {
@@ -43,7 +45,7 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         match self {
             StoreError::Dynamo { retryable, .. } => *retryable,
-            StoreError::Corrupt(..) => false,
+            StoreError::Corrupt(_) => false,
         }
     }
 }
@@ -61,17 +63,21 @@ where
         "ServiceUnavailable",
         "TransactionConflictException",
     ];
-    let code = err.code().unwrap_or("none").to_owned();
+    let code = match &err {
+        SdkError::ServiceError(_) => err.code().unwrap_or("unknown"),
+        SdkError::TimeoutError(_) => "timeout",
+        SdkError::DispatchFailure(_) => "dispatch_failure",
+        SdkError::ResponseError(_) => "response_error",
+        SdkError::ConstructionFailure(_) => "construction_failure",
+        _ => "unknown",
+    }
+    .to_owned();
     let retryable = match &err {
         SdkError::ServiceError(_) => RETRYABLE_CODES.contains(&code.as_str()),
         // Timeouts, dispatch and response failures are faults of the way there.
         _ => true,
     };
-    let message = err
-        .message()
-        .map(str::to_owned)
-        .unwrap_or_else(|| aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string());
-    StoreError::Dynamo { operation, code, message, retryable }
+    StoreError::Dynamo { operation, code, retryable }
 }
 
 /// `Ok(None)` when a write's condition did not hold: someone else got there
@@ -104,15 +110,15 @@ fn status(value: MessageStatus) -> AttributeValue {
 }
 
 fn to_item<T: Serialize>(record: &'static str, value: &T) -> Result<Item, StoreError> {
-    serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt(record, e.to_string()))
+    serde_dynamo::to_item(value).map_err(|_| StoreError::Corrupt(record))
 }
 
 fn to_attribute<T: Serialize>(record: &'static str, value: &T) -> Result<AttributeValue, StoreError> {
-    serde_dynamo::to_attribute_value(value).map_err(|e| StoreError::Corrupt(record, e.to_string()))
+    serde_dynamo::to_attribute_value(value).map_err(|_| StoreError::Corrupt(record))
 }
 
 fn from_item<T: DeserializeOwned>(record: &'static str, item: Item) -> Result<T, StoreError> {
-    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(record, e.to_string()))
+    serde_dynamo::from_item(item).map_err(|_| StoreError::Corrupt(record))
 }
 
 fn with_key(mut item: Item, key: &ItemKey) -> Item {
@@ -398,10 +404,11 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::message(account, id))))
             .update_expression(
-                "SET #status = :claimed, claim_token = :token, due_ms = :lease_until, \
-                 claimed_at = :now_iso REMOVE send_started_at",
+                "SET #status = :claimed, claim_token = :token, due_ms = :lease_until, claimed_at = :now_iso",
             )
-            .condition_expression("#status IN (:scheduled, :claimed) AND due_ms <= :now")
+            .condition_expression(
+                "#status IN (:scheduled, :claimed) AND due_ms <= :now AND attribute_not_exists(send_started_at)",
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
             .expression_attribute_values(":scheduled", status(MessageStatus::Scheduled))
@@ -437,7 +444,7 @@ impl Store {
         }
         let mut pending = HashMap::from([(
             self.table.clone(),
-            request.build().map_err(|e| StoreError::Corrupt("request", e.to_string()))?,
+            request.build().map_err(|_| StoreError::Corrupt("request"))?,
         )]);
         let mut context = RenderContext::default();
         // Unprocessed keys are DynamoDB shedding load: ask again, a few times.
@@ -465,7 +472,6 @@ impl Store {
         Err(StoreError::Dynamo {
             operation: "BatchGetItem",
             code: "UnprocessedKeys".into(),
-            message: "keys still unprocessed after retries".into(),
             retryable: true,
         })
     }
@@ -496,21 +502,23 @@ impl Store {
 
     /// Marks the start of the one send a claim allows. `None` when this claim
     /// was already used (a duplicate event), superseded, or withdrawn. The
-    /// lease is renewed so that no sweep reclaims the message mid-send.
+    /// message leaves the due index: once a send may have reached the
+    /// provider, no sweep may send it again. Should the function die before
+    /// settling, the message stays `claimed` with `send_started_at` set: its
+    /// outcome is unknown, and it is not sent twice.
     pub async fn start_send(
         &self,
         account: &AccountId,
         id: &MessageId,
         claim_token: &str,
         now: DateTime<Utc>,
-        lease: Duration,
     ) -> Result<Option<Message>, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::message(account, id))))
-            .update_expression("SET send_started_at = :now, due_ms = :lease_until")
+            .update_expression("SET send_started_at = :now REMOVE due_shard, due_ms")
             .condition_expression(
                 "#status = :claimed AND claim_token = :token AND attribute_not_exists(send_started_at)",
             )
@@ -518,7 +526,6 @@ impl Store {
             .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
             .expression_attribute_values(":token", s(claim_token))
             .expression_attribute_values(":now", to_attribute("message", &now)?)
-            .expression_attribute_values(":lease_until", n((now + lease).timestamp_millis()))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -528,15 +535,25 @@ impl Store {
         }
     }
 
-    /// Gives a started send back, after a transient failure, so that a retry
-    /// under the same claim may send.
-    pub async fn release_send(&self, account: &AccountId, id: &MessageId, claim_token: &str) -> Result<bool, StoreError> {
+    /// Gives a send back after the provider refused it for now: a retry of
+    /// the same event may send, and otherwise a sweep reclaims the message
+    /// at `retry_at`.
+    pub async fn release_send(
+        &self,
+        account: &AccountId,
+        id: &MessageId,
+        claim_token: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let key = keys::message(account, id);
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key_item(&keys::message(account, id))))
-            .update_expression("REMOVE send_started_at")
+            .set_key(Some(key_item(&key)))
+            .update_expression("SET due_shard = :shard, due_ms = :retry_at REMOVE send_started_at")
+            .expression_attribute_values(":shard", s(keys::due_shard(&key)))
+            .expression_attribute_values(":retry_at", n(retry_at.timestamp_millis()))
             .condition_expression("#status = :claimed AND claim_token = :token")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
