@@ -234,3 +234,48 @@ async fn replaying_an_upsert_after_the_start_changes_nothing_and_succeeds() {
     assert_eq!(replay.body["reminders_scheduled"], 0);
     assert_eq!(app.outbox().await.len(), 1);
 }
+
+#[tokio::test]
+async fn an_sms_reminder_due_in_quiet_hours_goes_at_the_last_allowed_moment_before() {
+    let app = spawn_app().await;
+    let settings = app
+        .put("acct", "/v1/settings", serde_json::json!({
+            "practice_name": "Riverside Clinic", "practice_phone": "+12025550143",
+            "time_zone": "America/New_York", "messaging_enabled": true,
+            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
+            "quiet_hours": {"allowed_from": "08:00", "allowed_until": "21:00"},
+        }))
+        .await;
+    assert_eq!(settings.status, 200, "{}", settings.body);
+    app.given_sms_client("acct", "r1").await;
+    app.given_email_client("acct", "r2").await;
+    // 07:00 in New York on Dec 3: the reminder would fall at 07:00 on Dec 2.
+    let start: chrono::DateTime<chrono::Utc> = "2026-12-03T12:00:00Z".parse().unwrap();
+    app.book("acct", "a1", "r1", start).await;
+    app.book("acct", "a2", "r2", start).await;
+    let evening_before: chrono::DateTime<chrono::Utc> = "2026-12-02T02:00:00Z".parse().unwrap(); // 21:00 Dec 1
+    assert_eq!(
+        app.messages("acct", "a1").await[0]["due_at"],
+        evening_before.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    );
+    app.move_clock(evening_before).await;
+    let outbox = app.outbox().await;
+    assert_eq!(outbox.len(), 1, "the SMS went at 21:00, the email waits: {outbox:?}");
+    assert_eq!(outbox[0]["channel"], "sms");
+    app.move_clock(start - Duration::hours(24)).await;
+    assert_eq!(app.outbox().await.len(), 2, "email is not held by default");
+}
+
+#[tokio::test]
+async fn an_sms_reminder_with_no_allowed_moment_left_is_skipped() {
+    let app = spawn_app().await;
+    app.given_settings("acct", true, &[120]).await;
+    app.given_sms_client("acct", "r1").await;
+    // 07:30 New York: two hours before is 05:30, and 08:00 is after the start.
+    let start: chrono::DateTime<chrono::Utc> = "2026-12-02T12:30:00Z".parse().unwrap();
+    app.runtime.advance_clock_without_ticks("2026-12-02T02:30:00Z".parse().unwrap()).unwrap(); // 21:30 Dec 1
+    app.book("acct", "a1", "r1", start).await;
+    let messages = app.messages("acct", "a1").await;
+    assert_eq!(messages[0]["status"], "skipped");
+    assert_eq!(messages[0]["reason"], "quiet_hours");
+}

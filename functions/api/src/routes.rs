@@ -4,11 +4,11 @@
 
 use axum::extract::{FromRequest, Path, Query, State};
 use axum::Json;
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use tidings::domain::{
     AccountSettings, Appointment, AppointmentId, AppointmentReminderSettings, AppointmentStatus,
-    Channel, EmailAddress, Language, Message, MessageKind, MessageStatus, PhoneNumber, Recipient,
+    Channel, EmailAddress, Language, Message, MessageKind, MessageStatus, PhoneNumber, QuietHours, Recipient,
     RecipientId, RecipientKind, StatusReason, TimeZone,
 };
 
@@ -46,6 +46,21 @@ pub struct SettingsBody {
     pub time_zone: TimeZone,
     pub messaging_enabled: bool,
     pub appointment_reminders: Option<ReminderSettingsBody>,
+    /// When SMS and voice may go out, recipient-local. Default 08:00 to 21:00.
+    pub quiet_hours: Option<QuietHoursBody>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHoursBody {
+    /// `HH:MM` or `HH:MM:SS`, recipient-local.
+    #[schema(value_type = String, example = "08:00")]
+    pub allowed_from: NaiveTime,
+    #[schema(value_type = String, example = "21:00")]
+    pub allowed_until: NaiveTime,
+    /// Hold email too (default false).
+    #[serde(default)]
+    pub apply_to_email: bool,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -55,6 +70,7 @@ pub struct SettingsView {
     pub time_zone: String,
     pub messaging_enabled: bool,
     pub appointment_reminders: AppointmentReminderSettings,
+    pub quiet_hours: QuietHours,
 }
 
 impl From<AccountSettings> for SettingsView {
@@ -65,6 +81,7 @@ impl From<AccountSettings> for SettingsView {
             time_zone: s.time_zone.into(),
             messaging_enabled: s.messaging_enabled,
             appointment_reminders: s.appointment_reminders,
+            quiet_hours: s.quiet_hours,
         }
     }
 }
@@ -87,6 +104,14 @@ pub async fn put_settings(
         appointment_reminders: body
             .appointment_reminders
             .map(|r| AppointmentReminderSettings { enabled: r.enabled, offsets_minutes: r.offsets_minutes })
+            .unwrap_or_default(),
+        quiet_hours: body
+            .quiet_hours
+            .map(|q| QuietHours {
+                allowed_from: q.allowed_from,
+                allowed_until: q.allowed_until,
+                apply_to_email: q.apply_to_email,
+            })
             .unwrap_or_default(),
     };
     state.records.put_settings(&account, &settings).await?;

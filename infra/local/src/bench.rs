@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use futures::StreamExt;
 use chrono::{Duration, TimeZone, Utc};
 use tidings::domain::{
-    AccountSettings, Appointment, AppointmentReminderSettings, AppointmentStatus, Channel,
+    AccountSettings, Appointment, AppointmentReminderSettings, AppointmentStatus, Channel, QuietHours,
     Language, Recipient, RecipientKind,
 };
 
@@ -49,6 +49,7 @@ async fn run_in(reminders: usize, dir: &std::path::Path) -> Result<BenchFigures,
         time_zone: "America/New_York".parse().map_err(|_| LocalError::Wiring("zone".into()))?,
         messaging_enabled: true,
         appointment_reminders: AppointmentReminderSettings::default(),
+        quiet_hours: QuietHours::default(),
     };
     runtime.store.put_settings(&account, &settings).await?;
 

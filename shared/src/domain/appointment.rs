@@ -1,9 +1,12 @@
 //! Appointments and the reminders they call for.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::contact::TimeZone;
 use super::ids::{AppointmentId, MessageId, RecipientId};
+use super::message::StatusReason;
+use super::schedule::{reminder_due, Placement, QuietHours};
 use super::settings::AppointmentReminderSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -30,9 +33,18 @@ pub struct PlannedReminder {
     pub message_id: MessageId,
     pub offset_minutes: u32,
     pub due_at: DateTime<Utc>,
-    /// `false` when the moment had already passed when the plan was made:
-    /// such a reminder is recorded as skipped, never sent late.
-    pub still_ahead: bool,
+    /// Why the reminder will not go: its moment had passed when the plan
+    /// was made (it is never sent late), or quiet hours left no moment.
+    pub skipped: Option<StatusReason>,
+}
+
+/// Where and how the recipient's reminders are timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReminderTiming {
+    /// The recipient's zone, else the practice's.
+    pub zone: TimeZone,
+    /// The quiet hours that hold the recipient's channel, if any.
+    pub quiet_hours: Option<QuietHours>,
 }
 
 impl Appointment {
@@ -41,6 +53,7 @@ impl Appointment {
     pub fn plan_reminders(
         &self,
         settings: &AppointmentReminderSettings,
+        timing: ReminderTiming,
         now: DateTime<Utc>,
     ) -> Vec<PlannedReminder> {
         if self.status != AppointmentStatus::Booked || !settings.enabled {
@@ -52,7 +65,16 @@ impl Appointment {
         offsets
             .into_iter()
             .map(|offset_minutes| {
-                let due_at = self.starts_at - Duration::minutes(i64::from(offset_minutes));
+                let due = reminder_due(self.starts_at, offset_minutes, timing.zone);
+                let placement = match timing.quiet_hours {
+                    Some(quiet) if due > now => quiet.place(due, now, self.starts_at, timing.zone),
+                    _ => Placement::At(due),
+                };
+                let (due_at, skipped) = match placement {
+                    Placement::At(at) if at > now => (at, None),
+                    Placement::At(at) => (at, Some(StatusReason::TooLate)),
+                    Placement::Nowhere => (due, Some(StatusReason::QuietHours)),
+                };
                 PlannedReminder {
                     message_id: MessageId::appointment_reminder(
                         &self.id,
@@ -61,7 +83,7 @@ impl Appointment {
                     ),
                     offset_minutes,
                     due_at,
-                    still_ahead: due_at > now,
+                    skipped,
                 }
             })
             .collect()
@@ -71,8 +93,12 @@ impl Appointment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{Duration, TimeZone as _};
     use proptest::prelude::*;
+
+    fn utc_timing() -> ReminderTiming {
+        ReminderTiming { zone: TimeZone::UTC, quiet_hours: None }
+    }
 
     fn appointment(starts_at: DateTime<Utc>) -> Appointment {
         Appointment {
@@ -97,19 +123,19 @@ mod tests {
     fn default_reminder_is_due_a_day_before() {
         let start = Utc.with_ymd_and_hms(2026, 12, 3, 15, 0, 0).unwrap();
         let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
-        let plan = appointment(start).plan_reminders(&AppointmentReminderSettings::default(), now);
+        let plan = appointment(start).plan_reminders(&AppointmentReminderSettings::default(), utc_timing(), now);
         assert_eq!(plan.len(), 1);
         assert_eq!(plan[0].due_at, Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).unwrap());
-        assert!(plan[0].still_ahead);
+        assert_eq!(plan[0].skipped, None);
     }
 
     #[test]
     fn a_reminder_whose_moment_passed_is_not_ahead() {
         let start = Utc.with_ymd_and_hms(2026, 12, 1, 18, 0, 0).unwrap();
         let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
-        let plan = appointment(start).plan_reminders(&offsets(&[1440, 120]), now);
-        assert_eq!(plan.iter().map(|p| (p.offset_minutes, p.still_ahead)).collect::<Vec<_>>(),
-            vec![(1440, false), (120, true)]);
+        let plan = appointment(start).plan_reminders(&offsets(&[1440, 120]), utc_timing(), now);
+        assert_eq!(plan.iter().map(|p| (p.offset_minutes, p.skipped)).collect::<Vec<_>>(),
+            vec![(1440, Some(StatusReason::TooLate)), (120, None)]);
     }
 
     #[test]
@@ -118,9 +144,9 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
         let mut cancelled = appointment(start);
         cancelled.status = AppointmentStatus::Cancelled;
-        assert!(cancelled.plan_reminders(&offsets(&[1440]), now).is_empty());
+        assert!(cancelled.plan_reminders(&offsets(&[1440]), utc_timing(), now).is_empty());
         let off = AppointmentReminderSettings { enabled: false, offsets_minutes: vec![1440] };
-        assert!(appointment(start).plan_reminders(&off, now).is_empty());
+        assert!(appointment(start).plan_reminders(&off, utc_timing(), now).is_empty());
     }
 
     proptest! {
@@ -133,12 +159,35 @@ mod tests {
             let start = Utc.timestamp_opt(start_secs, 0).unwrap();
             let now = start + Duration::minutes(now_offset);
             let list: Vec<u32> = list.into_iter().collect();
-            let plan = appointment(start).plan_reminders(&offsets(&list), now);
+            let plan = appointment(start).plan_reminders(&offsets(&list), utc_timing(), now);
             prop_assert_eq!(plan.len(), list.len());
             for p in &plan {
                 prop_assert_eq!(start - p.due_at, Duration::minutes(i64::from(p.offset_minutes)));
                 prop_assert!(p.due_at < start);
-                prop_assert_eq!(p.still_ahead, p.due_at > now);
+                prop_assert_eq!(p.skipped.is_none(), p.due_at > now);
+            }
+        }
+
+        #[test]
+        fn with_quiet_hours_every_reminder_is_allowed_ahead_and_before_the_start_or_skipped(
+            start_secs in 1_780_000_000i64..1_800_000_000,
+            list in proptest::collection::btree_set(1u32..10_080, 1..5),
+            zone in proptest::sample::select(vec!["America/New_York", "Europe/London", "Australia/Sydney", "Asia/Kolkata"]),
+        ) {
+            let start = Utc.timestamp_opt(start_secs, 0).unwrap();
+            let now = start - Duration::days(8);
+            let zone: TimeZone = zone.parse().unwrap();
+            let quiet = QuietHours::default();
+            let timing = ReminderTiming { zone, quiet_hours: Some(quiet) };
+            let list: Vec<u32> = list.into_iter().collect();
+            for p in appointment(start).plan_reminders(&offsets(&list), timing, now) {
+                if p.skipped.is_none() {
+                    let local = p.due_at.with_timezone(&zone.tz()).time();
+                    prop_assert!(local >= quiet.allowed_from && local <= quiet.allowed_until, "{} at {local}", p.due_at);
+                    prop_assert!(p.due_at > now && p.due_at < start);
+                } else {
+                    prop_assert_eq!(p.skipped, Some(StatusReason::QuietHours));
+                }
             }
         }
     }

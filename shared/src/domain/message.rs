@@ -48,6 +48,8 @@ pub enum StatusReason {
     MessagingDisabled,
     /// The reminder's moment had already passed when it was planned.
     TooLate,
+    /// Quiet hours left no allowed moment before the appointment.
+    QuietHours,
     /// The appointment started before the message could go out.
     AppointmentStarted,
     /// The appointment was cancelled or moved.

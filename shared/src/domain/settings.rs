@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::contact::{PhoneNumber, TimeZone};
+use super::schedule::{InvalidQuietHours, QuietHours};
 
 /// The reminder offset used when an account has chosen none: a day before.
 pub const DEFAULT_REMINDER_OFFSET_MINUTES: u32 = 1440;
@@ -32,6 +33,8 @@ pub enum SettingsError {
     ReminderOffsets,
     #[error(transparent)]
     Text(#[from] super::text::InvalidText),
+    #[error(transparent)]
+    QuietHours(#[from] InvalidQuietHours),
 }
 
 impl AppointmentReminderSettings {
@@ -62,11 +65,14 @@ pub struct AccountSettings {
     pub messaging_enabled: bool,
     #[serde(default)]
     pub appointment_reminders: AppointmentReminderSettings,
+    #[serde(default)]
+    pub quiet_hours: QuietHours,
 }
 
 impl AccountSettings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         super::text::check("practice_name", &self.practice_name)?;
+        self.quiet_hours.validate()?;
         self.appointment_reminders.validate()
     }
 }

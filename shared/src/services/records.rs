@@ -3,13 +3,13 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::appointment::PlannedReminder;
+use crate::domain::appointment::{PlannedReminder, ReminderTiming};
 use crate::domain::recipient::MissingAddress;
 use crate::domain::text::{self, InvalidText};
 use crate::domain::settings::SettingsError;
 use crate::domain::{
     AccountId, AccountSettings, Appointment, AppointmentId, AppointmentReminderSettings,
-    AppointmentStatus, Clock, Message, MessageKind, MessageStatus, Recipient,
+    AppointmentStatus, Channel, Clock, Message, MessageKind, MessageStatus, Recipient,
     StatusReason,
 };
 use crate::store::{Store, StoreError};
@@ -86,14 +86,14 @@ impl RecordsService {
             .get_recipient(account, &appointment.recipient_id)
             .await?
             .ok_or(RecordsError::UnknownRecipient)?;
-        let reminder_settings = self
-            .store
-            .get_settings(account)
-            .await?
-            .map(|s| s.appointment_reminders)
+        let settings = self.store.get_settings(account).await?;
+        let reminder_settings = settings
+            .as_ref()
+            .map(|s| s.appointment_reminders.clone())
             .unwrap_or_else(AppointmentReminderSettings::default);
+        let timing = reminder_timing(settings.as_ref(), &recipient);
 
-        let plan = appointment.plan_reminders(&reminder_settings, now);
+        let plan = appointment.plan_reminders(&reminder_settings, timing, now);
         let mut changes = ReminderChanges::default();
 
         if let Some((stored, previous_ids)) = &previous {
@@ -134,16 +134,32 @@ impl RecordsService {
     }
 }
 
+/// Reminders are timed in the recipient's zone, else the practice's; quiet
+/// hours hold SMS and voice, and email only if the account says so. An
+/// account without settings sends nothing (messaging is off), so UTC serves.
+fn reminder_timing(settings: Option<&AccountSettings>, recipient: &Recipient) -> ReminderTiming {
+    let zone = recipient
+        .time_zone
+        .or(settings.map(|s| s.time_zone))
+        .unwrap_or(crate::domain::TimeZone::UTC);
+    let quiet = settings.map(|s| s.quiet_hours).unwrap_or_default();
+    let held = match recipient.channel {
+        Channel::Sms | Channel::Voice => true,
+        Channel::Email => quiet.apply_to_email,
+        Channel::Fax => false,
+    };
+    ReminderTiming { zone, quiet_hours: held.then_some(quiet) }
+}
+
 fn reminder_message(
     appointment: &Appointment,
     recipient: &Recipient,
     planned: &PlannedReminder,
     now: DateTime<Utc>,
 ) -> Message {
-    let (status, reason) = if planned.still_ahead {
-        (MessageStatus::Scheduled, None)
-    } else {
-        (MessageStatus::Skipped, Some(StatusReason::TooLate))
+    let (status, reason) = match planned.skipped {
+        None => (MessageStatus::Scheduled, None),
+        Some(reason) => (MessageStatus::Skipped, Some(reason)),
     };
     Message {
         id: planned.message_id.clone(),

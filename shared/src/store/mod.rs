@@ -447,8 +447,12 @@ impl Store {
             request.build().map_err(|_| StoreError::Corrupt("request"))?,
         )]);
         let mut context = RenderContext::default();
-        // Unprocessed keys are DynamoDB shedding load: ask again, a few times.
-        for _ in 0..5 {
+        // Unprocessed keys are DynamoDB shedding load: ask again, a few
+        // times, backing off.
+        for attempt in 0..5u32 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+            }
             let output = self
                 .client
                 .batch_get_item()

@@ -1,0 +1,226 @@
+//! When messages go out, in the recipient's own time zone: wall-clock
+//! offsets that survive daylight-saving changes, and quiet hours.
+
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::contact::TimeZone as Zone;
+
+const MINUTES_PER_DAY: u32 = 1440;
+
+/// The instant a local wall time names. A time that occurs twice (the hour
+/// clocks fall back) is its first occurrence, so a reminder is early rather
+/// than late; a time that does not occur (the hour clocks spring forward)
+/// is read with the offset in force before the change, which lands just
+/// after the gap, as clocks set by hand would.
+pub fn local_instant(zone: Zone, wall: NaiveDateTime) -> DateTime<Utc> {
+    let tz = zone.tz();
+    match tz.from_local_datetime(&wall) {
+        LocalResult::Single(at) => at.with_timezone(&Utc),
+        LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
+        LocalResult::None => {
+            // The offset an hour before the gap is the one the gap interrupts.
+            let before = tz.from_utc_datetime(&(wall - Duration::hours(3)));
+            let offset = chrono::Offset::fix(before.offset());
+            (wall - Duration::seconds(i64::from(offset.local_minus_utc()))).and_utc()
+        }
+    }
+}
+
+/// When a reminder `offset_minutes` before `starts_at` is due. Whole days
+/// keep the wall-clock time ("the day before at 9:00"), across a
+/// daylight-saving change; other offsets are exact durations ("2 hours
+/// before").
+pub fn reminder_due(starts_at: DateTime<Utc>, offset_minutes: u32, zone: Zone) -> DateTime<Utc> {
+    if offset_minutes % MINUTES_PER_DAY != 0 {
+        return starts_at - Duration::minutes(i64::from(offset_minutes));
+    }
+    let local = starts_at.with_timezone(&zone.tz()).naive_local();
+    let days = i64::from(offset_minutes / MINUTES_PER_DAY);
+    local_instant(zone, local - Duration::days(days))
+}
+
+/// The part of each local day when SMS and voice may go out (TCPA: 08:00 to
+/// 21:00 unless the account narrows it). Both ends are allowed moments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct QuietHours {
+    #[schema(value_type = String, example = "08:00:00")]
+    pub allowed_from: NaiveTime,
+    #[schema(value_type = String, example = "21:00:00")]
+    pub allowed_until: NaiveTime,
+    /// Whether email waits for the allowed hours too (default: it does not).
+    #[serde(default)]
+    pub apply_to_email: bool,
+}
+
+impl Default for QuietHours {
+    fn default() -> Self {
+        Self {
+            allowed_from: NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default(),
+            allowed_until: NaiveTime::from_hms_opt(21, 0, 0).unwrap_or_default(),
+            apply_to_email: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("quiet_hours: allowed_from must be earlier than allowed_until")]
+pub struct InvalidQuietHours;
+
+/// Where quiet hours put a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    At(DateTime<Utc>),
+    /// No allowed moment is both in the future and before the deadline.
+    Nowhere,
+}
+
+impl QuietHours {
+    pub fn validate(&self) -> Result<(), InvalidQuietHours> {
+        if self.allowed_from < self.allowed_until {
+            Ok(())
+        } else {
+            Err(InvalidQuietHours)
+        }
+    }
+
+    fn at(zone: Zone, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+        local_instant(zone, date.and_time(time))
+    }
+
+    /// Moves a message due at `due` out of quiet hours: to the last allowed
+    /// moment before, if that is still ahead of `now`; otherwise to the first
+    /// allowed moment after, if that is still before `deadline`.
+    pub fn place(&self, due: DateTime<Utc>, now: DateTime<Utc>, deadline: DateTime<Utc>, zone: Zone) -> Placement {
+        let local = due.with_timezone(&zone.tz());
+        let (date, time) = (local.date_naive(), local.time());
+        if time >= self.allowed_from && time <= self.allowed_until {
+            return Placement::At(due);
+        }
+        let (before, after) = if time > self.allowed_until {
+            let next_day = date.succ_opt().unwrap_or(date);
+            (Self::at(zone, date, self.allowed_until), Self::at(zone, next_day, self.allowed_from))
+        } else {
+            let previous_day = date.pred_opt().unwrap_or(date);
+            (Self::at(zone, previous_day, self.allowed_until), Self::at(zone, date, self.allowed_from))
+        };
+        if before > now {
+            Placement::At(before)
+        } else if after < deadline {
+            Placement::At(after)
+        } else {
+            Placement::Nowhere
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zone(name: &str) -> Zone {
+        name.parse().unwrap()
+    }
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn whole_day_offsets_keep_the_wall_time_across_spring_forward() {
+        // New York springs forward on 2027-03-14 at 02:00.
+        let start = utc("2027-03-14T14:00:00Z"); // Sunday 10:00 EDT
+        assert_eq!(reminder_due(start, 1440, zone("America/New_York")), utc("2027-03-13T15:00:00Z")); // Saturday 10:00 EST
+        // London springs forward on 2027-03-28 at 01:00.
+        let start = utc("2027-03-29T08:00:00Z"); // Monday 09:00 BST
+        assert_eq!(reminder_due(start, 2880, zone("Europe/London")), utc("2027-03-27T09:00:00Z")); // Saturday 09:00 GMT
+    }
+
+    #[test]
+    fn whole_day_offsets_keep_the_wall_time_across_fall_back() {
+        // New York falls back on 2026-11-01 at 02:00.
+        let start = utc("2026-11-01T15:00:00Z"); // Sunday 10:00 EST
+        assert_eq!(reminder_due(start, 1440, zone("America/New_York")), utc("2026-10-31T14:00:00Z")); // Saturday 10:00 EDT
+    }
+
+    #[test]
+    fn other_offsets_are_exact_durations() {
+        let start = utc("2027-03-14T14:00:00Z");
+        assert_eq!(reminder_due(start, 120, zone("America/New_York")), utc("2027-03-14T12:00:00Z"));
+        assert_eq!(reminder_due(start, 600, zone("America/New_York")), utc("2027-03-14T04:00:00Z"));
+    }
+
+    #[test]
+    fn a_wall_time_that_occurs_twice_means_its_first_occurrence() {
+        // 01:30 occurs twice in New York on 2026-11-01: first EDT (05:30Z), then EST (06:30Z).
+        let start = utc("2026-11-02T06:30:00Z"); // Monday 01:30 EST
+        assert_eq!(reminder_due(start, 1440, zone("America/New_York")), utc("2026-11-01T05:30:00Z"));
+        // 01:30 occurs twice in London on 2026-10-25: first BST (00:30Z).
+        let start = utc("2026-10-26T01:30:00Z"); // Monday 01:30 GMT
+        assert_eq!(reminder_due(start, 1440, zone("Europe/London")), utc("2026-10-25T00:30:00Z"));
+    }
+
+    #[test]
+    fn a_wall_time_that_does_not_occur_lands_just_after_the_gap() {
+        // 02:30 does not occur in New York on 2027-03-14; read as EST it is 07:30Z (03:30 EDT).
+        let start = utc("2027-03-15T06:30:00Z"); // Monday 02:30 EDT
+        assert_eq!(reminder_due(start, 1440, zone("America/New_York")), utc("2027-03-14T07:30:00Z"));
+        // 01:30 does not occur in London on 2027-03-28; read as GMT it is 01:30Z (02:30 BST).
+        let start = utc("2027-03-29T00:30:00Z"); // Monday 01:30 BST
+        assert_eq!(reminder_due(start, 1440, zone("Europe/London")), utc("2027-03-28T01:30:00Z"));
+    }
+
+    #[test]
+    fn inside_the_allowed_hours_nothing_moves() {
+        let quiet = QuietHours::default();
+        let due = utc("2026-12-02T14:00:00Z"); // 09:00 EST
+        let placed = quiet.place(due, due - Duration::days(1), due + Duration::days(1), zone("America/New_York"));
+        assert_eq!(placed, Placement::At(due));
+        let edge = utc("2026-12-03T02:00:00Z"); // 21:00 EST: allowed
+        assert_eq!(quiet.place(edge, edge - Duration::days(1), edge + Duration::days(1), zone("America/New_York")), Placement::At(edge));
+    }
+
+    #[test]
+    fn a_late_evening_reminder_moves_back_to_the_end_of_the_allowed_hours() {
+        let quiet = QuietHours::default();
+        let due = utc("2026-12-03T03:30:00Z"); // 22:30 EST on Dec 2
+        let placed = quiet.place(due, utc("2026-12-01T12:00:00Z"), utc("2026-12-03T22:30:00Z"), zone("America/New_York"));
+        assert_eq!(placed, Placement::At(utc("2026-12-03T02:00:00Z"))); // 21:00 EST
+    }
+
+    #[test]
+    fn an_early_morning_reminder_moves_to_the_evening_before() {
+        let quiet = QuietHours::default();
+        let due = utc("2026-12-03T11:00:00Z"); // 06:00 EST Dec 3
+        let placed = quiet.place(due, utc("2026-12-01T12:00:00Z"), utc("2026-12-03T13:00:00Z"), zone("America/New_York"));
+        assert_eq!(placed, Placement::At(utc("2026-12-03T02:00:00Z"))); // 21:00 EST Dec 2
+    }
+
+    #[test]
+    fn when_the_moment_before_has_passed_it_moves_after_if_still_before_the_appointment() {
+        let quiet = QuietHours::default();
+        let due = utc("2026-12-03T11:00:00Z"); // 06:00 EST
+        let now = utc("2026-12-03T04:00:00Z"); // 23:00 EST the evening before
+        let placed = quiet.place(due, now, utc("2026-12-03T15:00:00Z"), zone("America/New_York"));
+        assert_eq!(placed, Placement::At(utc("2026-12-03T13:00:00Z"))); // 08:00 EST
+        let too_soon = quiet.place(due, now, utc("2026-12-03T12:30:00Z"), zone("America/New_York"));
+        assert_eq!(too_soon, Placement::Nowhere, "the appointment at 07:30 starts before 08:00");
+    }
+
+    #[test]
+    fn quiet_hours_follow_the_recipients_zone() {
+        let quiet = QuietHours::default();
+        let due = utc("2026-12-03T03:30:00Z"); // 22:30 in New York, 19:30 in Los Angeles
+        let far = (utc("2026-12-01T00:00:00Z"), utc("2026-12-05T00:00:00Z"));
+        assert_eq!(quiet.place(due, far.0, far.1, zone("America/Los_Angeles")), Placement::At(due));
+        assert_ne!(quiet.place(due, far.0, far.1, zone("America/New_York")), Placement::At(due));
+    }
+
+    #[test]
+    fn the_allowed_window_must_run_forward() {
+        let mut quiet = QuietHours::default();
+        assert!(quiet.validate().is_ok());
+        quiet.allowed_from = NaiveTime::from_hms_opt(22, 0, 0).unwrap();
+        assert_eq!(quiet.validate(), Err(InvalidQuietHours));
+    }
+}
