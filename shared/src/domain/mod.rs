@@ -8,6 +8,7 @@ pub mod message;
 pub mod recipient;
 pub mod schedule;
 pub mod settings;
+pub mod sms;
 pub mod template;
 pub mod text;
 
@@ -19,5 +20,6 @@ pub use message::{Message, MessageKind, MessageStatus, RenderedContent, StatusRe
 pub use recipient::{Address, Channel, Language, Recipient, RecipientKind};
 pub use schedule::{Placement, QuietHours};
 pub use settings::{AccountSettings, AppointmentReminderSettings};
+pub use sms::{sms_length, SmsEncoding, SmsLength};
 pub use template::{ReminderFields, Templates};
 pub use text::InvalidText;

@@ -154,7 +154,7 @@ mod tests {
         let to = Address::Phone("+12025550143".parse().unwrap());
         let out = Templates::default().render_reminder(Channel::Sms, &to, &fields()).unwrap();
         assert!(out.subject.is_none());
-        assert!(out.body.len() <= 160, "{} chars: {}", out.body.len(), out.body);
+        assert_eq!(crate::domain::sms_length(&out.body).segments, 1, "{}", out.body);
         assert!(out.body.contains("Dec 2 at 3:30 PM"));
     }
 
