@@ -5,6 +5,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use tidings::domain::TemplateError;
 use tidings::services::RecordsError;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -109,17 +110,20 @@ impl From<RecordsError> for ApiError {
             RecordsError::InvalidText(_) => unprocessable("invalid_field"),
             RecordsError::UnknownRecipient => unprocessable("unknown_recipient"),
             RecordsError::StartInPast => unprocessable("start_in_past"),
+            RecordsError::Template(TemplateError::Unsupported { .. }) => {
+                Self::new(StatusCode::NOT_FOUND, "unknown_template", err.to_string())
+            }
+            RecordsError::Template(_) => unprocessable("invalid_template"),
             RecordsError::UnknownAppointment => {
                 Self::new(StatusCode::NOT_FOUND, "unknown_appointment", err.to_string())
             }
             RecordsError::Store(store) => {
                 tracing::error!(error = %store, "store failure");
-                let status = if store.is_retryable() {
-                    StatusCode::SERVICE_UNAVAILABLE
+                if store.is_retryable() {
+                    Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store is unavailable; retrying may help")
                 } else {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                };
-                Self::new(status, "store_unavailable", "the store failed; retrying may help")
+                    Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request failed inside Tidings")
+                }
             }
         }
     }

@@ -7,7 +7,7 @@ pub mod routes;
 
 use std::sync::Arc;
 
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use tidings::services::RecordsService;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -33,7 +33,15 @@ impl Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tidings API", description = "Patient messaging for practice-management software."),
-    paths(routes::put_settings, routes::put_recipient, routes::put_appointment, routes::list_messages),
+    paths(
+        routes::put_settings,
+        routes::put_recipient,
+        routes::put_appointment,
+        routes::list_messages,
+        routes::get_template,
+        routes::put_template,
+        routes::preview_template
+    ),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -50,6 +58,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/recipients/{id}", put(routes::put_recipient))
         .route("/v1/appointments/{id}", put(routes::put_appointment))
         .route("/v1/messages", get(routes::list_messages))
+        .route("/v1/templates/{kind}/{channel}", get(routes::get_template).put(routes::put_template))
+        .route("/v1/templates/{kind}/{channel}/preview", post(routes::preview_template))
         .route("/v1/openapi.json", get(openapi))
         .with_state(state)
 }

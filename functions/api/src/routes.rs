@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use tidings::domain::{
     AccountSettings, Appointment, AppointmentId, AppointmentReminderSettings, AppointmentStatus,
     Channel, EmailAddress, Language, Message, MessageKind, MessageStatus, PhoneNumber, QuietHours, Recipient,
-    RecipientId, RecipientKind, StatusReason, TimeZone,
+    RecipientId, RecipientKind, SmsLength, StatusReason, TemplateSource, TimeZone,
 };
+use tidings::domain::template::REMINDER_FIELDS;
 
 use crate::auth::AuthenticatedAccount;
 use crate::error::{ApiError, ErrorBody};
@@ -20,6 +21,13 @@ use crate::ApiState;
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> ApiJson<T> {
+    /// For a body that may be empty: parsed as `axum::Json` would parse it.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ApiError> {
+        Ok(Self(Json::from_bytes(bytes)?.0))
+    }
+}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -303,4 +311,112 @@ pub async fn list_messages(
     let appointment: AppointmentId = parse_id("appointment_id", &appointment)?;
     let messages = state.records.messages_for_appointment(&account, &appointment).await?;
     Ok(Json(MessageList { messages: messages.into_iter().map(MessageView::from).collect() }))
+}
+
+fn template_path(kind: &str, channel: &str) -> Result<(MessageKind, Channel), ApiError> {
+    let kind = kind.parse().map_err(|_| {
+        ApiError::new(axum::http::StatusCode::NOT_FOUND, "unknown_template", "no such message kind")
+    })?;
+    let channel = channel.parse().map_err(|_| {
+        ApiError::new(axum::http::StatusCode::NOT_FOUND, "unknown_template", "no such channel")
+    })?;
+    Ok((kind, channel))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateBody {
+    /// Email only.
+    pub subject: Option<String>,
+    /// Text with `{{ field }}` merge fields.
+    pub body: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TemplateView {
+    pub kind: MessageKind,
+    pub channel: Channel,
+    pub subject: Option<String>,
+    pub body: String,
+    /// `false` while the built-in template is in force.
+    pub custom: bool,
+    /// The merge fields this kind offers.
+    pub fields: Vec<String>,
+}
+
+fn template_view(kind: MessageKind, channel: Channel, source: TemplateSource, custom: bool) -> TemplateView {
+    TemplateView {
+        kind,
+        channel,
+        subject: source.subject,
+        body: source.body,
+        custom,
+        fields: REMINDER_FIELDS.iter().map(|f| (*f).to_owned()).collect(),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/templates/{kind}/{channel}",
+    params(("kind" = String, Path, example = "appointment_reminder"), ("channel" = String, Path, example = "sms")),
+    responses((status = 200, body = TemplateView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_template(
+    State(state): State<ApiState>,
+    AuthenticatedAccount(account): AuthenticatedAccount,
+    Path((kind, channel)): Path<(String, String)>,
+) -> Result<Json<TemplateView>, ApiError> {
+    let (kind, channel) = template_path(&kind, &channel)?;
+    let (source, custom) = state.records.template_in_force(&account, kind, channel).await?;
+    Ok(Json(template_view(kind, channel, source, custom)))
+}
+
+#[utoipa::path(put, path = "/v1/templates/{kind}/{channel}", request_body = TemplateBody,
+    params(("kind" = String, Path, example = "appointment_reminder"), ("channel" = String, Path, example = "sms")),
+    responses(
+        (status = 200, body = TemplateView),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "Unknown merge field or broken syntax; the old template stays", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn put_template(
+    State(state): State<ApiState>,
+    AuthenticatedAccount(account): AuthenticatedAccount,
+    Path((kind, channel)): Path<(String, String)>,
+    ApiJson(body): ApiJson<TemplateBody>,
+) -> Result<Json<TemplateView>, ApiError> {
+    let (kind, channel) = template_path(&kind, &channel)?;
+    let source = TemplateSource { subject: body.subject, body: body.body };
+    state.records.put_template(&account, kind, channel, &source).await?;
+    Ok(Json(template_view(kind, channel, source, true)))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TemplatePreviewView {
+    pub subject: Option<String>,
+    pub body: String,
+    /// SMS only: encoding, units and segments (what the message costs).
+    pub sms: Option<SmsLength>,
+}
+
+#[utoipa::path(post, path = "/v1/templates/{kind}/{channel}/preview", request_body(content = Option<TemplateBody>,
+        description = "A draft to preview; without a body, the template in force"),
+    params(("kind" = String, Path, example = "appointment_reminder"), ("channel" = String, Path, example = "sms")),
+    responses(
+        (status = 200, body = TemplatePreviewView),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn preview_template(
+    State(state): State<ApiState>,
+    AuthenticatedAccount(account): AuthenticatedAccount,
+    Path((kind, channel)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<TemplatePreviewView>, ApiError> {
+    let (kind, channel) = template_path(&kind, &channel)?;
+    // An empty body previews the template in force; anything else is a draft.
+    let draft = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let ApiJson(draft) = ApiJson::<TemplateBody>::from_bytes(&body)?;
+        Some(TemplateSource { subject: draft.subject, body: draft.body })
+    };
+    let preview = state.records.preview_template(&account, kind, channel, draft).await?;
+    Ok(Json(TemplatePreviewView { subject: preview.content.subject, body: preview.content.body, sms: preview.sms }))
 }

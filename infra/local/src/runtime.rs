@@ -121,16 +121,17 @@ impl LocalRuntime {
             .iter()
             .find(|s| s.function == SWEEP_FUNCTION)
             .ok_or_else(|| LocalError::Wiring(format!("template.yaml schedules no {SWEEP_FUNCTION}")))?;
+        let templates = Arc::new(Templates::default());
         let sweep = ReminderSweep::new(
             store.clone(),
             Arc::new(bus.clone()),
-            Arc::new(Templates::default()),
+            templates.clone(),
             clock.clone(),
             options.sweep.clone(),
         );
         Ok(Self {
             dynamo,
-            records: Arc::new(RecordsService::new(store.clone(), clock.clone())),
+            records: Arc::new(RecordsService::new(store.clone(), clock.clone(), templates)),
             store,
             clock,
             manual_clock,

@@ -12,6 +12,24 @@ pub enum MessageKind {
     AppointmentReminder,
 }
 
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::AppointmentReminder => "appointment_reminder",
+        }
+    }
+}
+
+impl std::str::FromStr for MessageKind {
+    type Err = ();
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        match input {
+            "appointment_reminder" => Ok(MessageKind::AppointmentReminder),
+            _ => Err(()),
+        }
+    }
+}
+
 /// Where a message is in its life. `Scheduled` and `Claimed` are live: the
 /// message sits in the due index. Every other status is final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -60,6 +78,8 @@ pub enum StatusReason {
     ChannelUnavailable,
     /// The provider refused the message for good.
     ProviderRejected,
+    /// The account's template could not be rendered.
+    TemplateFailed,
 }
 
 /// A message as Tidings keeps it. Rendered content is written when the

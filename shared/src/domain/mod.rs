@@ -21,5 +21,5 @@ pub use recipient::{Address, Channel, Language, Recipient, RecipientKind};
 pub use schedule::{Placement, QuietHours};
 pub use settings::{AccountSettings, AppointmentReminderSettings};
 pub use sms::{sms_length, SmsEncoding, SmsLength};
-pub use template::{ReminderFields, Templates};
+pub use template::{ReminderFields, TemplateError, TemplateSource, Templates};
 pub use text::InvalidText;

@@ -22,6 +22,16 @@ pub enum Channel {
     Fax,
 }
 
+impl std::str::FromStr for Channel {
+    type Err = ();
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        [Channel::Email, Channel::Sms, Channel::Voice, Channel::Fax]
+            .into_iter()
+            .find(|c| c.as_str() == input)
+            .ok_or(())
+    }
+}
+
 impl Channel {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -4,10 +4,10 @@
 
 use chrono::{DateTime, Utc};
 use minijinja::{Environment, UndefinedBehavior};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::contact::TimeZone;
-use super::message::RenderedContent;
+use super::message::{MessageKind, RenderedContent};
 use super::recipient::{Address, Channel};
 
 const REMINDER_EMAIL_SUBJECT: &str = "Appointment reminder from {{ practice_name }}";
@@ -47,11 +47,56 @@ impl ReminderFields {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("template could not be rendered: {0}")]
-pub struct TemplateError(#[from] minijinja::Error);
+/// A template's text: a subject (email only) and a body, with
+/// `{{ field }}` merge fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TemplateSource {
+    // Stored under names of their own: `subject` is an index key of the table.
+    #[serde(default, rename = "subject_template")]
+    pub subject: Option<String>,
+    #[serde(rename = "body_template")]
+    pub body: String,
+}
 
-/// The templates in force. Built once per process.
+/// Why a template cannot be used. Names fields and positions only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("no {kind} template exists for the {channel} channel")]
+    Unsupported { kind: &'static str, channel: &'static str },
+    #[error("the {part} does not parse: {detail}")]
+    Syntax { part: &'static str, detail: String },
+    #[error("the {part} uses unknown merge field `{field}`; known: {known}")]
+    UnknownField { part: &'static str, field: String, known: String },
+    #[error("email templates need a subject; other channels take none")]
+    Subject,
+    #[error("the {part} could not be rendered: {detail}")]
+    Render { part: &'static str, detail: String },
+}
+
+/// The merge fields an appointment reminder offers.
+pub const REMINDER_FIELDS: [&str; 8] =
+    ["first_name", "practice_name", "practice_phone", "provider", "location", "date", "date_short", "time"];
+
+impl ReminderFields {
+    /// Sample values for previews.
+    pub fn sample(zone: TimeZone) -> Self {
+        let start = Utc::now().date_naive().succ_opt().unwrap_or_default().and_hms_opt(15, 30, 0).unwrap_or_default();
+        let (date, date_short, time) = Self::appointment_time(start.and_utc(), zone);
+        Self {
+            first_name: "Alex".into(),
+            practice_name: "Riverside Clinic".into(),
+            practice_phone: "+12025550143".into(),
+            provider: "Dr. Rivera".into(),
+            location: "12 Main St".into(),
+            date,
+            date_short,
+            time,
+        }
+    }
+}
+
+/// The built-in templates, and rendering of any template. Built once per
+/// process.
 pub struct Templates {
     env: Environment<'static>,
 }
@@ -62,50 +107,85 @@ impl Default for Templates {
         // A misspelt field must fail loudly, not send a blank.
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-        let defaults = [
-            ("appointment_reminder/email/subject", REMINDER_EMAIL_SUBJECT),
-            ("appointment_reminder/email/body", REMINDER_EMAIL_BODY),
-            ("appointment_reminder/sms/body", REMINDER_SMS_BODY),
-        ];
-        for (name, source) in defaults {
-            env.add_template(name, source)
-                .unwrap_or_else(|e| panic!("built-in template {name} is broken: {e}"));
-        }
         Self { env }
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RenderError {
-    #[error("no template for this message on the {0} channel")]
-    NoTemplate(&'static str),
-    #[error(transparent)]
-    Template(#[from] TemplateError),
-}
-
 impl Templates {
+    /// The built-in template of a kind on a channel, if there is one.
+    pub fn default_source(&self, kind: MessageKind, channel: Channel) -> Result<TemplateSource, TemplateError> {
+        match (kind, channel) {
+            (MessageKind::AppointmentReminder, Channel::Email) => Ok(TemplateSource {
+                subject: Some(REMINDER_EMAIL_SUBJECT.into()),
+                body: REMINDER_EMAIL_BODY.into(),
+            }),
+            (MessageKind::AppointmentReminder, Channel::Sms) => {
+                Ok(TemplateSource { subject: None, body: REMINDER_SMS_BODY.into() })
+            }
+            _ => Err(TemplateError::Unsupported { kind: kind.as_str(), channel: channel.as_str() }),
+        }
+    }
+
+    fn check_part(&self, part: &'static str, source: &str) -> Result<(), TemplateError> {
+        let template = self
+            .env
+            .template_from_str(source)
+            .map_err(|e| TemplateError::Syntax { part, detail: e.to_string() })?;
+        let mut unknown: Vec<String> = template
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|name| !REMINDER_FIELDS.contains(&name.as_str()))
+            .collect();
+        unknown.sort();
+        match unknown.into_iter().next() {
+            Some(field) => Err(TemplateError::UnknownField { part, field, known: REMINDER_FIELDS.join(", ") }),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks an account's template before it is saved: it parses, uses only
+    /// known merge fields, and has a subject exactly when it is an email.
+    pub fn validate(&self, kind: MessageKind, channel: Channel, source: &TemplateSource) -> Result<(), TemplateError> {
+        self.default_source(kind, channel)?;
+        if source.subject.is_some() != (channel == Channel::Email) {
+            return Err(TemplateError::Subject);
+        }
+        if let Some(subject) = &source.subject {
+            self.check_part("subject", subject)?;
+        }
+        self.check_part("body", &source.body)
+    }
+
+    fn render_part(&self, part: &'static str, source: &str, fields: &ReminderFields) -> Result<String, TemplateError> {
+        self.env
+            .render_str(source, fields)
+            .map_err(|e| TemplateError::Render { part, detail: e.kind().to_string() })
+    }
+
+    /// Renders a reminder with the account's template, or the built-in one.
     pub fn render_reminder(
         &self,
         channel: Channel,
+        custom: Option<&TemplateSource>,
         to: &Address,
         fields: &ReminderFields,
-    ) -> Result<RenderedContent, RenderError> {
-        let render = |name: &str| -> Result<String, RenderError> {
-            let template = self
-                .env
-                .get_template(name)
-                .map_err(|_| RenderError::NoTemplate(channel.as_str()))?;
-            Ok(template.render(fields).map_err(TemplateError)?)
+    ) -> Result<RenderedContent, TemplateError> {
+        let built_in;
+        let source = match custom {
+            Some(source) => source,
+            None => {
+                built_in = self.default_source(MessageKind::AppointmentReminder, channel)?;
+                &built_in
+            }
         };
-        let prefix = format!("appointment_reminder/{}", channel.as_str());
-        let subject = match channel {
-            Channel::Email => Some(render(&format!("{prefix}/subject"))?),
+        let subject = match &source.subject {
+            Some(subject) if channel == Channel::Email => Some(self.render_part("subject", subject, fields)?),
             _ => None,
         };
         Ok(RenderedContent {
             to: to.as_str().to_owned(),
             subject,
-            body: render(&format!("{prefix}/body"))?,
+            body: self.render_part("body", &source.body, fields)?,
         })
     }
 }
@@ -141,7 +221,7 @@ mod tests {
     #[test]
     fn email_has_subject_and_body_with_every_field() {
         let to = Address::Email("ann@example.com".parse().unwrap());
-        let out = Templates::default().render_reminder(Channel::Email, &to, &fields()).unwrap();
+        let out = Templates::default().render_reminder(Channel::Email, None, &to, &fields()).unwrap();
         assert_eq!(out.subject.as_deref(), Some("Appointment reminder from Riverside Clinic"));
         for expected in ["Hello Ann", "Dr. Ruiz", "Wednesday, December 2", "3:30 PM", "12 Main St", "+12025550143"] {
             assert!(out.body.contains(expected), "{expected} missing from {}", out.body);
@@ -152,7 +232,7 @@ mod tests {
     #[test]
     fn sms_is_one_segment_for_typical_values() {
         let to = Address::Phone("+12025550143".parse().unwrap());
-        let out = Templates::default().render_reminder(Channel::Sms, &to, &fields()).unwrap();
+        let out = Templates::default().render_reminder(Channel::Sms, None, &to, &fields()).unwrap();
         assert!(out.subject.is_none());
         assert_eq!(crate::domain::sms_length(&out.body).segments, 1, "{}", out.body);
         assert!(out.body.contains("Dec 2 at 3:30 PM"));
@@ -161,7 +241,39 @@ mod tests {
     #[test]
     fn channels_without_templates_are_refused() {
         let to = Address::Phone("+12025550143".parse().unwrap());
-        let err = Templates::default().render_reminder(Channel::Fax, &to, &fields()).unwrap_err();
-        assert!(matches!(err, RenderError::NoTemplate("fax")));
+        let err = Templates::default().render_reminder(Channel::Fax, None, &to, &fields()).unwrap_err();
+        assert!(matches!(err, TemplateError::Unsupported { channel: "fax", .. }));
+    }
+
+    #[test]
+    fn an_account_template_renders_in_place_of_the_default() {
+        let to = Address::Phone("+12025550143".parse().unwrap());
+        let custom = TemplateSource { subject: None, body: "{{ first_name }}: see {{ provider }} at {{ time }}".into() };
+        let out = Templates::default().render_reminder(Channel::Sms, Some(&custom), &to, &fields()).unwrap();
+        assert_eq!(out.body, "Ann: see Dr. Ruiz at 3:30 PM");
+    }
+
+    #[test]
+    fn templates_with_unknown_fields_or_broken_syntax_are_refused() {
+        let templates = Templates::default();
+        let kind = MessageKind::AppointmentReminder;
+        let ok = TemplateSource { subject: None, body: "Hi {{ first_name }}".into() };
+        assert_eq!(templates.validate(kind, Channel::Sms, &ok), Ok(()));
+        let unknown = TemplateSource { subject: None, body: "Your {{ diagnosis }} visit".into() };
+        assert!(matches!(templates.validate(kind, Channel::Sms, &unknown),
+            Err(TemplateError::UnknownField { field, .. }) if field == "diagnosis"));
+        let broken = TemplateSource { subject: None, body: "Hi {{ first_name".into() };
+        assert!(matches!(templates.validate(kind, Channel::Sms, &broken), Err(TemplateError::Syntax { .. })));
+        assert_eq!(templates.validate(kind, Channel::Email, &ok), Err(TemplateError::Subject));
+        assert!(matches!(templates.validate(kind, Channel::Fax, &ok), Err(TemplateError::Unsupported { .. })));
+    }
+
+    #[test]
+    fn the_built_in_templates_pass_their_own_validation() {
+        let templates = Templates::default();
+        for channel in [Channel::Email, Channel::Sms] {
+            let source = templates.default_source(MessageKind::AppointmentReminder, channel).unwrap();
+            assert_eq!(templates.validate(MessageKind::AppointmentReminder, channel, &source), Ok(()));
+        }
     }
 }

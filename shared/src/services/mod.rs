@@ -6,5 +6,5 @@ pub mod records;
 pub mod sweep;
 
 pub use delivery::{Delivery, DeliveryError, DeliveryOutcome};
-pub use records::{RecordsError, RecordsService, ReminderChanges};
+pub use records::{RecordsError, RecordsService, ReminderChanges, TemplatePreview};
 pub use sweep::{ReminderSweep, SweepConfig, SweepError, SweepReport};

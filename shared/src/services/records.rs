@@ -9,8 +9,9 @@ use crate::domain::text::{self, InvalidText};
 use crate::domain::settings::SettingsError;
 use crate::domain::{
     AccountId, AccountSettings, Appointment, AppointmentId, AppointmentReminderSettings,
-    AppointmentStatus, Channel, Clock, Message, MessageKind, MessageStatus, Recipient,
-    StatusReason,
+    sms_length, Address, AppointmentStatus, Channel, Clock, Message, MessageKind, MessageStatus,
+    Recipient, RenderedContent, ReminderFields, SmsLength, StatusReason, TemplateError,
+    TemplateSource, Templates,
 };
 use crate::store::{Store, StoreError};
 use std::sync::Arc;
@@ -30,7 +31,16 @@ pub enum RecordsError {
     #[error("no appointment with this id exists in the account")]
     UnknownAppointment,
     #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A template rendered against sample data, with its SMS cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplatePreview {
+    pub content: RenderedContent,
+    pub sms: Option<SmsLength>,
 }
 
 /// What an appointment upsert did to its reminders.
@@ -43,11 +53,70 @@ pub struct ReminderChanges {
 pub struct RecordsService {
     store: Store,
     clock: Arc<dyn Clock>,
+    templates: Arc<Templates>,
 }
 
 impl RecordsService {
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    pub fn new(store: Store, clock: Arc<dyn Clock>, templates: Arc<Templates>) -> Self {
+        Self { store, clock, templates }
+    }
+
+    /// Saves an account's template after checking it; a template that does
+    /// not check out leaves the one in force as it was.
+    pub async fn put_template(
+        &self,
+        account: &AccountId,
+        kind: MessageKind,
+        channel: Channel,
+        template: &TemplateSource,
+    ) -> Result<(), RecordsError> {
+        self.templates.validate(kind, channel, template)?;
+        Ok(self.store.put_template(account, kind, channel, template).await?)
+    }
+
+    /// The account's template, or the built-in one; `true` when it is the account's own.
+    pub async fn template_in_force(
+        &self,
+        account: &AccountId,
+        kind: MessageKind,
+        channel: Channel,
+    ) -> Result<(TemplateSource, bool), RecordsError> {
+        let default = self.templates.default_source(kind, channel)?;
+        Ok(match self.store.get_template(account, kind, channel).await? {
+            Some(custom) => (custom, true),
+            None => (default, false),
+        })
+    }
+
+    /// Renders `draft`, or the template in force, against sample data.
+    pub async fn preview_template(
+        &self,
+        account: &AccountId,
+        kind: MessageKind,
+        channel: Channel,
+        draft: Option<TemplateSource>,
+    ) -> Result<TemplatePreview, RecordsError> {
+        let source = match draft {
+            Some(draft) => {
+                self.templates.validate(kind, channel, &draft)?;
+                draft
+            }
+            None => self.template_in_force(account, kind, channel).await?.0,
+        };
+        let settings = self.store.get_settings(account).await?;
+        let mut fields = ReminderFields::sample(settings.as_ref().map_or(crate::domain::TimeZone::UTC, |s| s.time_zone));
+        if let Some(settings) = settings {
+            fields.practice_name = settings.practice_name;
+            fields.practice_phone = settings.practice_phone.to_string();
+        }
+        // Constants that parse by construction, not input.
+        let to = match channel {
+            Channel::Email => Address::Email("alex@example.com".parse().expect("sample email address")),
+            _ => Address::Phone("+12025550143".parse().expect("sample phone number")),
+        };
+        let content = self.templates.render_reminder(channel, Some(&source), &to, &fields)?;
+        let sms = (channel == Channel::Sms).then(|| sms_length(&content.body));
+        Ok(TemplatePreview { content, sms })
     }
 
     pub async fn put_settings(&self, account: &AccountId, settings: &AccountSettings) -> Result<(), RecordsError> {

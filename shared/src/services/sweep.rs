@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::domain::{
     AccountId, AppointmentStatus, Clock, MessageId, MessageStatus, ReminderFields, StatusReason,
-    Templates,
+    TemplateError, Templates,
 };
 use crate::events::{BusEvent, EventPublisher, MessageReady, PublishError};
 use crate::store::keys::DUE_SHARD_COUNT;
@@ -199,7 +199,12 @@ impl ReminderSweep {
         }
         let context = self
             .store
-            .render_context(&claimed.account, &message.recipient_id, message.appointment_id.as_ref())
+            .render_context(
+                &claimed.account,
+                &message.recipient_id,
+                message.appointment_id.as_ref(),
+                (message.kind, message.channel),
+            )
             .await?;
         let Some(settings) = context.settings.filter(|s| s.messaging_enabled) else {
             return Ok(Err((MessageStatus::Skipped, StatusReason::MessagingDisabled)));
@@ -232,8 +237,19 @@ impl ReminderSweep {
             date_short,
             time,
         };
-        let Ok(content) = self.templates.render_reminder(recipient.channel, &address, &fields) else {
-            return Ok(Err((MessageStatus::Skipped, StatusReason::ChannelUnavailable)));
+        // The template fetched is the planned channel's; a recipient who
+        // changed channel since is rendered with their new channel's.
+        let template = if recipient.channel == message.channel {
+            context.template
+        } else {
+            self.store.get_template(&claimed.account, message.kind, recipient.channel).await?
+        };
+        let content = match self.templates.render_reminder(recipient.channel, template.as_ref(), &address, &fields) {
+            Ok(content) => content,
+            Err(TemplateError::Unsupported { .. }) => {
+                return Ok(Err((MessageStatus::Skipped, StatusReason::ChannelUnavailable)))
+            }
+            Err(_) => return Ok(Err((MessageStatus::Failed, StatusReason::TemplateFailed))),
         };
         if !self.store.store_rendered(claimed, recipient.channel, &content).await? {
             return Ok(Ok(Handled::TakenByOther));

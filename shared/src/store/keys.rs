@@ -12,6 +12,7 @@
 //! | recipient   | `ACCOUNT#{account}#RECIPIENT#{id}`   | `RECIPIENT`   |
 //! | appointment | `ACCOUNT#{account}#APPOINTMENT#{id}` | `APPOINTMENT` |
 //! | message     | `ACCOUNT#{account}#MESSAGE#{id}`     | `MESSAGE`     |
+//! | template    | `ACCOUNT#{account}`                  | `TEMPLATE#{kind}#{channel}` |
 //!
 //! Indexes:
 //! - `due` (sparse, keys only): partition `due_shard` (`DUE#00`..`DUE#15`),
@@ -33,12 +34,13 @@
 //! | withdraw a reminder                   | UpdateItem, condition: live and not sending |
 //! | find due work                         | Query `due` per shard, `due_ms <= now`      |
 //! | claim a due message exactly once      | UpdateItem, condition: live and due         |
-//! | context to render a message           | BatchGetItem: settings, recipient, appointment |
+//! | context to render a message           | BatchGetItem: settings, recipient, appointment, template |
+//! | save / read an account's template     | PutItem / GetItem on its key                |
 //! | start a send exactly once per claim   | UpdateItem, condition: claim token, not started |
 //! | record the outcome                    | UpdateItem, condition: claim token          |
 //! | messages of an appointment            | Query `by_subject`                          |
 
-use crate::domain::{AccountId, AppointmentId, MessageId, RecipientId};
+use crate::domain::{AccountId, AppointmentId, Channel, MessageId, MessageKind, RecipientId};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -56,23 +58,27 @@ pub const DUE_SHARD_COUNT: u32 = 16;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ItemKey {
     pub pk: String,
-    pub sk: &'static str,
+    pub sk: String,
 }
 
 pub fn settings(account: &AccountId) -> ItemKey {
-    ItemKey { pk: format!("ACCOUNT#{account}"), sk: "SETTINGS" }
+    ItemKey { pk: format!("ACCOUNT#{account}"), sk: "SETTINGS".into() }
 }
 
 pub fn recipient(account: &AccountId, id: &RecipientId) -> ItemKey {
-    ItemKey { pk: format!("ACCOUNT#{account}#RECIPIENT#{id}"), sk: "RECIPIENT" }
+    ItemKey { pk: format!("ACCOUNT#{account}#RECIPIENT#{id}"), sk: "RECIPIENT".into() }
 }
 
 pub fn appointment(account: &AccountId, id: &AppointmentId) -> ItemKey {
-    ItemKey { pk: format!("ACCOUNT#{account}#APPOINTMENT#{id}"), sk: "APPOINTMENT" }
+    ItemKey { pk: format!("ACCOUNT#{account}#APPOINTMENT#{id}"), sk: "APPOINTMENT".into() }
 }
 
 pub fn message(account: &AccountId, id: &MessageId) -> ItemKey {
-    ItemKey { pk: format!("ACCOUNT#{account}#MESSAGE#{id}"), sk: "MESSAGE" }
+    ItemKey { pk: format!("ACCOUNT#{account}#MESSAGE#{id}"), sk: "MESSAGE".into() }
+}
+
+pub fn template(account: &AccountId, kind: MessageKind, channel: Channel) -> ItemKey {
+    ItemKey { pk: format!("ACCOUNT#{account}"), sk: format!("TEMPLATE#{}#{}", kind.as_str(), channel.as_str()) }
 }
 
 pub fn appointment_subject(account: &AccountId, id: &AppointmentId) -> String {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     AccountId, AccountSettings, Appointment, AppointmentId, Channel, Message, MessageId,
-    MessageStatus, Recipient, RecipientId, RenderedContent, StatusReason,
+    MessageKind, MessageStatus, Recipient, RecipientId, RenderedContent, StatusReason, TemplateSource,
 };
 use keys::ItemKey;
 
@@ -123,7 +123,7 @@ fn from_item<T: DeserializeOwned>(record: &'static str, item: Item) -> Result<T,
 
 fn with_key(mut item: Item, key: &ItemKey) -> Item {
     item.insert(keys::PK.to_owned(), s(&key.pk));
-    item.insert(keys::SK.to_owned(), s(key.sk));
+    item.insert(keys::SK.to_owned(), s(&key.sk));
     item
 }
 
@@ -146,6 +146,8 @@ pub struct RenderContext {
     pub settings: Option<AccountSettings>,
     pub recipient: Option<Recipient>,
     pub appointment: Option<Appointment>,
+    /// The account's own template for the message's kind and channel.
+    pub template: Option<TemplateSource>,
 }
 
 /// How a claimed message ended.
@@ -242,6 +244,26 @@ impl Store {
 
     pub async fn get_recipient(&self, account: &AccountId, id: &RecipientId) -> Result<Option<Recipient>, StoreError> {
         Ok(self.get("recipient", &keys::recipient(account, id)).await?.map(|(v, _)| v))
+    }
+
+    pub async fn put_template(
+        &self,
+        account: &AccountId,
+        kind: MessageKind,
+        channel: Channel,
+        template: &TemplateSource,
+    ) -> Result<(), StoreError> {
+        let item = to_item("template", template)?;
+        self.put(with_key(item, &keys::template(account, kind, channel))).await
+    }
+
+    pub async fn get_template(
+        &self,
+        account: &AccountId,
+        kind: MessageKind,
+        channel: Channel,
+    ) -> Result<Option<TemplateSource>, StoreError> {
+        Ok(self.get("template", &keys::template(account, kind, channel)).await?.map(|(v, _)| v))
     }
 
     /// The appointment and the ids of the reminders it owns.
@@ -435,8 +457,13 @@ impl Store {
         account: &AccountId,
         recipient: &RecipientId,
         appointment: Option<&AppointmentId>,
+        template: (MessageKind, Channel),
     ) -> Result<RenderContext, StoreError> {
-        let mut wanted = vec![keys::settings(account), keys::recipient(account, recipient)];
+        let mut wanted = vec![
+            keys::settings(account),
+            keys::recipient(account, recipient),
+            keys::template(account, template.0, template.1),
+        ];
         wanted.extend(appointment.map(|id| keys::appointment(account, id)));
         let mut request = KeysAndAttributes::builder().consistent_read(true);
         for key in &wanted {
@@ -465,6 +492,7 @@ impl Store {
                     Some(AttributeValue::S(sk)) if sk == "SETTINGS" => context.settings = Some(from_item("settings", item)?),
                     Some(AttributeValue::S(sk)) if sk == "RECIPIENT" => context.recipient = Some(from_item("recipient", item)?),
                     Some(AttributeValue::S(sk)) if sk == "APPOINTMENT" => context.appointment = Some(from_item("appointment", item)?),
+                    Some(AttributeValue::S(sk)) if sk.starts_with("TEMPLATE#") => context.template = Some(from_item("template", item)?),
                     _ => {}
                 }
             }
