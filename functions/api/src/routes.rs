@@ -7,11 +7,11 @@ use axum::Json;
 use chrono::{DateTime, FixedOffset, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use tidings::domain::{
-    AccountSettings, Appointment, AppointmentId, AppointmentReminderSettings, AppointmentStatus,
+    AccountSettings, Appointment, AppointmentId, AppointmentNoticeSettings, AppointmentReminderSettings, AppointmentStatus,
     Channel, EmailAddress, Language, Message, MessageKind, MessageStatus, PhoneNumber, QuietHours, Recipient,
     RecipientId, RecipientKind, SmsLength, StatusReason, TemplateSource, TimeZone,
 };
-use tidings::domain::template::REMINDER_FIELDS;
+use tidings::domain::template::fields_of;
 
 use crate::auth::AuthenticatedAccount;
 use crate::error::{ApiError, ErrorBody};
@@ -54,8 +54,23 @@ pub struct SettingsBody {
     pub time_zone: TimeZone,
     pub messaging_enabled: bool,
     pub appointment_reminders: Option<ReminderSettingsBody>,
+    /// Notices of booking, change and cancellation. Default off.
+    pub appointment_notices: Option<NoticeSettingsBody>,
     /// When SMS and voice may go out, recipient-local. Default 08:00 to 21:00.
     pub quiet_hours: Option<QuietHoursBody>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeSettingsBody {
+    pub enabled: bool,
+    /// Edits this close together make one notice. Default 3.
+    #[serde(default = "default_debounce")]
+    pub debounce_minutes: u32,
+}
+
+fn default_debounce() -> u32 {
+    AppointmentNoticeSettings::default().debounce_minutes
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -78,6 +93,7 @@ pub struct SettingsView {
     pub time_zone: String,
     pub messaging_enabled: bool,
     pub appointment_reminders: AppointmentReminderSettings,
+    pub appointment_notices: AppointmentNoticeSettings,
     pub quiet_hours: QuietHours,
 }
 
@@ -89,6 +105,7 @@ impl From<AccountSettings> for SettingsView {
             time_zone: s.time_zone.into(),
             messaging_enabled: s.messaging_enabled,
             appointment_reminders: s.appointment_reminders,
+            appointment_notices: s.appointment_notices,
             quiet_hours: s.quiet_hours,
         }
     }
@@ -112,6 +129,10 @@ pub async fn put_settings(
         appointment_reminders: body
             .appointment_reminders
             .map(|r| AppointmentReminderSettings { enabled: r.enabled, offsets_minutes: r.offsets_minutes })
+            .unwrap_or_default(),
+        appointment_notices: body
+            .appointment_notices
+            .map(|n| AppointmentNoticeSettings { enabled: n.enabled, debounce_minutes: n.debounce_minutes })
             .unwrap_or_default(),
         quiet_hours: body
             .quiet_hours
@@ -213,6 +234,9 @@ pub struct AppointmentView {
     pub reminders_scheduled: usize,
     /// Reminders withdrawn by this upsert (a reschedule or cancellation).
     pub reminders_withdrawn: usize,
+    /// When the appointment's notice goes, if notices are on and one waits.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub notice_due_at: Option<DateTime<Utc>>,
 }
 
 #[utoipa::path(put, path = "/v1/appointments/{id}", request_body = AppointmentBody,
@@ -244,6 +268,7 @@ pub async fn put_appointment(
         starts_at: appointment.starts_at,
         reminders_scheduled: changes.scheduled.len(),
         reminders_withdrawn: changes.withdrawn,
+        notice_due_at: changes.notice_due_at,
     }))
 }
 
@@ -351,7 +376,7 @@ fn template_view(kind: MessageKind, channel: Channel, source: TemplateSource, cu
         subject: source.subject,
         body: source.body,
         custom,
-        fields: REMINDER_FIELDS.iter().map(|f| (*f).to_owned()).collect(),
+        fields: fields_of(kind).into_iter().map(str::to_owned).collect(),
     }
 }
 

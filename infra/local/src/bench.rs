@@ -49,6 +49,7 @@ async fn run_in(reminders: usize, dir: &std::path::Path) -> Result<BenchFigures,
         time_zone: "America/New_York".parse().map_err(|_| LocalError::Wiring("zone".into()))?,
         messaging_enabled: true,
         appointment_reminders: AppointmentReminderSettings::default(),
+        appointment_notices: Default::default(),
         quiet_hours: QuietHours::default(),
     };
     runtime.store.put_settings(&account, &settings).await?;

@@ -27,6 +27,50 @@ pub struct Appointment {
     pub status: AppointmentStatus,
 }
 
+/// What a notice tells about an appointment: when a notice goes, it is
+/// compared with what the last one told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeState {
+    pub recipient_id: RecipientId,
+    pub status: AppointmentStatus,
+    pub starts_at: DateTime<Utc>,
+    pub provider: String,
+    pub location: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeChange {
+    Booked,
+    Changed,
+    Cancelled,
+}
+
+impl NoticeChange {
+    /// What to tell, given what was last told; `None` when nothing changed
+    /// (an edit undone) or there is nothing to tell (a cancellation of an
+    /// appointment the recipient never heard of).
+    pub fn between(last: Option<&NoticeState>, current: &NoticeState) -> Option<Self> {
+        let cancelled = current.status == AppointmentStatus::Cancelled;
+        match last {
+            Some(last) if last == current => None,
+            None if cancelled => None,
+            None => Some(NoticeChange::Booked),
+            Some(last) if last.status == AppointmentStatus::Cancelled => (!cancelled).then_some(NoticeChange::Booked),
+            Some(_) if cancelled => Some(NoticeChange::Cancelled),
+            Some(_) => Some(NoticeChange::Changed),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeChange::Booked => "booked",
+            NoticeChange::Changed => "changed",
+            NoticeChange::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// One reminder an appointment calls for under the account's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedReminder {
@@ -48,6 +92,16 @@ pub struct ReminderTiming {
 }
 
 impl Appointment {
+    pub fn notice_state(&self) -> NoticeState {
+        NoticeState {
+            recipient_id: self.recipient_id.clone(),
+            status: self.status,
+            starts_at: self.starts_at,
+            provider: self.provider.clone(),
+            location: self.location.clone(),
+        }
+    }
+
     /// The reminders this appointment calls for, as of `now`. A cancelled
     /// appointment, or an account with reminders off, calls for none.
     pub fn plan_reminders(
@@ -147,6 +201,25 @@ mod tests {
         assert!(cancelled.plan_reminders(&offsets(&[1440]), utc_timing(), now).is_empty());
         let off = AppointmentReminderSettings { enabled: false, offsets_minutes: vec![1440] };
         assert!(appointment(start).plan_reminders(&off, utc_timing(), now).is_empty());
+    }
+
+    #[test]
+    fn a_notice_tells_what_changed_since_the_last_one() {
+        let start = Utc.with_ymd_and_hms(2026, 12, 3, 15, 0, 0).unwrap();
+        let booked = appointment(start).notice_state();
+        let mut moved = booked.clone();
+        moved.starts_at = start + Duration::hours(2);
+        let mut cancelled = booked.clone();
+        cancelled.status = AppointmentStatus::Cancelled;
+        assert_eq!(NoticeChange::between(None, &booked), Some(NoticeChange::Booked));
+        assert_eq!(NoticeChange::between(Some(&booked), &booked), None, "an edit undone");
+        assert_eq!(NoticeChange::between(Some(&booked), &moved), Some(NoticeChange::Changed));
+        assert_eq!(NoticeChange::between(Some(&booked), &cancelled), Some(NoticeChange::Cancelled));
+        assert_eq!(NoticeChange::between(None, &cancelled), None, "never heard of it");
+        assert_eq!(NoticeChange::between(Some(&cancelled), &booked), Some(NoticeChange::Booked));
+        let mut cancelled_moved = cancelled.clone();
+        cancelled_moved.starts_at = moved.starts_at;
+        assert_eq!(NoticeChange::between(Some(&cancelled), &cancelled_moved), None);
     }
 
     proptest! {

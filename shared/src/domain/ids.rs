@@ -96,6 +96,11 @@ external_id!(
 );
 
 impl MessageId {
+    /// One notice per settled burst of edits, named by when the burst began.
+    pub fn appointment_notice(appointment: &AppointmentId, first_edit_ms: i64) -> Self {
+        Self(format!("{appointment}~notice~{first_edit_ms}"))
+    }
+
     pub fn appointment_reminder(
         appointment: &AppointmentId,
         offset_minutes: u32,

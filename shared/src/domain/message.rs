@@ -10,12 +10,15 @@ use super::recipient::Channel;
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     AppointmentReminder,
+    /// Booked, changed or cancelled: sent once edits settle.
+    AppointmentNotice,
 }
 
 impl MessageKind {
     pub fn as_str(self) -> &'static str {
         match self {
             MessageKind::AppointmentReminder => "appointment_reminder",
+            MessageKind::AppointmentNotice => "appointment_notice",
         }
     }
 }
@@ -25,6 +28,7 @@ impl std::str::FromStr for MessageKind {
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         match input {
             "appointment_reminder" => Ok(MessageKind::AppointmentReminder),
+            "appointment_notice" => Ok(MessageKind::AppointmentNotice),
             _ => Err(()),
         }
     }
@@ -72,6 +76,8 @@ pub enum StatusReason {
     AppointmentStarted,
     /// The appointment was cancelled or moved.
     AppointmentChanged,
+    /// The edits a notice was for were undone before it went.
+    NothingChanged,
     /// The recipient was removed or has no address for their channel.
     NoAddress,
     /// Tidings cannot yet deliver on the recipient's channel.

@@ -12,14 +12,14 @@ pub mod sms;
 pub mod template;
 pub mod text;
 
-pub use appointment::{Appointment, AppointmentStatus, PlannedReminder};
+pub use appointment::{Appointment, AppointmentStatus, NoticeChange, NoticeState, PlannedReminder};
 pub use clock::{Clock, SystemClock};
 pub use contact::{ContactError, EmailAddress, PhoneNumber, TimeZone};
 pub use ids::{AccountId, AppointmentId, InvalidId, MessageId, RecipientId};
 pub use message::{Message, MessageKind, MessageStatus, RenderedContent, StatusReason};
 pub use recipient::{Address, Channel, Language, Recipient, RecipientKind};
 pub use schedule::{Placement, QuietHours};
-pub use settings::{AccountSettings, AppointmentReminderSettings};
+pub use settings::{AccountSettings, AppointmentNoticeSettings, AppointmentReminderSettings};
 pub use sms::{sms_length, SmsEncoding, SmsLength};
-pub use template::{ReminderFields, TemplateError, TemplateSource, Templates};
+pub use template::{AppointmentFields, NoticeFields, TemplateError, TemplateSource, Templates};
 pub use text::InvalidText;

@@ -88,29 +88,39 @@ impl QuietHours {
         local_instant(zone, date.and_time(time))
     }
 
-    /// Moves a message due at `due` out of quiet hours: to the last allowed
-    /// moment before, if that is still ahead of `now`; otherwise to the first
-    /// allowed moment after, if that is still before `deadline`.
-    pub fn place(&self, due: DateTime<Utc>, now: DateTime<Utc>, deadline: DateTime<Utc>, zone: Zone) -> Placement {
-        let local = due.with_timezone(&zone.tz());
+    /// `None` when `at` is allowed; otherwise the allowed moments just
+    /// before and just after it.
+    fn neighbours(&self, at: DateTime<Utc>, zone: Zone) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let local = at.with_timezone(&zone.tz());
         let (date, time) = (local.date_naive(), local.time());
         if time >= self.allowed_from && time <= self.allowed_until {
-            return Placement::At(due);
+            return None;
         }
-        let (before, after) = if time > self.allowed_until {
+        Some(if time > self.allowed_until {
             let next_day = date.succ_opt().unwrap_or(date);
             (Self::at(zone, date, self.allowed_until), Self::at(zone, next_day, self.allowed_from))
         } else {
             let previous_day = date.pred_opt().unwrap_or(date);
             (Self::at(zone, previous_day, self.allowed_until), Self::at(zone, date, self.allowed_from))
-        };
-        if before > now {
-            Placement::At(before)
-        } else if after < deadline {
-            Placement::At(after)
-        } else {
-            Placement::Nowhere
+        })
+    }
+
+    /// Moves a message due at `due` out of quiet hours: to the last allowed
+    /// moment before, if that is still ahead of `now`; otherwise to the first
+    /// allowed moment after, if that is still before `deadline`.
+    pub fn place(&self, due: DateTime<Utc>, now: DateTime<Utc>, deadline: DateTime<Utc>, zone: Zone) -> Placement {
+        match self.neighbours(due, zone) {
+            None => Placement::At(due),
+            Some((before, _)) if before > now => Placement::At(before),
+            Some((_, after)) if after < deadline => Placement::At(after),
+            Some(_) => Placement::Nowhere,
         }
+    }
+
+    /// The first allowed moment at or after `at`: for messages that must not
+    /// go earlier than they are due (a notice waits out its debounce).
+    pub fn next_allowed(&self, at: DateTime<Utc>, zone: Zone) -> DateTime<Utc> {
+        self.neighbours(at, zone).map_or(at, |(_, after)| after)
     }
 }
 
@@ -214,6 +224,15 @@ mod tests {
         let far = (utc("2026-12-01T00:00:00Z"), utc("2026-12-05T00:00:00Z"));
         assert_eq!(quiet.place(due, far.0, far.1, zone("America/Los_Angeles")), Placement::At(due));
         assert_ne!(quiet.place(due, far.0, far.1, zone("America/New_York")), Placement::At(due));
+    }
+
+    #[test]
+    fn next_allowed_never_moves_earlier() {
+        let quiet = QuietHours::default();
+        let late = utc("2026-12-03T03:30:00Z"); // 22:30 EST
+        assert_eq!(quiet.next_allowed(late, zone("America/New_York")), utc("2026-12-03T13:00:00Z"));
+        let fine = utc("2026-12-02T15:00:00Z");
+        assert_eq!(quiet.next_allowed(fine, zone("America/New_York")), fine);
     }
 
     #[test]

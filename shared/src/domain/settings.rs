@@ -35,6 +35,8 @@ pub enum SettingsError {
     Text(#[from] super::text::InvalidText),
     #[error(transparent)]
     QuietHours(#[from] InvalidQuietHours),
+    #[error("appointment_notices.debounce_minutes must be 0 to {MAX_NOTICE_DEBOUNCE_MINUTES}")]
+    NoticeDebounce,
 }
 
 impl AppointmentReminderSettings {
@@ -56,6 +58,23 @@ impl AppointmentReminderSettings {
     }
 }
 
+/// Notices of booking, change and cancellation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AppointmentNoticeSettings {
+    pub enabled: bool,
+    /// Edits within this many minutes of each other make one notice.
+    pub debounce_minutes: u32,
+}
+
+pub const DEFAULT_NOTICE_DEBOUNCE_MINUTES: u32 = 3;
+pub const MAX_NOTICE_DEBOUNCE_MINUTES: u32 = 60;
+
+impl Default for AppointmentNoticeSettings {
+    fn default() -> Self {
+        Self { enabled: false, debounce_minutes: DEFAULT_NOTICE_DEBOUNCE_MINUTES }
+    }
+}
+
 /// An account's settings. Messaging stays off until the account turns it on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountSettings {
@@ -66,6 +85,8 @@ pub struct AccountSettings {
     #[serde(default)]
     pub appointment_reminders: AppointmentReminderSettings,
     #[serde(default)]
+    pub appointment_notices: AppointmentNoticeSettings,
+    #[serde(default)]
     pub quiet_hours: QuietHours,
 }
 
@@ -73,6 +94,9 @@ impl AccountSettings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         super::text::check("practice_name", &self.practice_name)?;
         self.quiet_hours.validate()?;
+        if self.appointment_notices.debounce_minutes > MAX_NOTICE_DEBOUNCE_MINUTES {
+            return Err(SettingsError::NoticeDebounce);
+        }
         self.appointment_reminders.validate()
     }
 }

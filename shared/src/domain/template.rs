@@ -19,9 +19,21 @@ To change it, please call {{ practice_phone }}.\n\n\
 const REMINDER_SMS_BODY: &str = "{{ practice_name }}: {{ first_name }}, reminder of your appointment with \
 {{ provider }} {{ date_short }} at {{ time }}. To change it call {{ practice_phone }}.";
 
-/// The merge fields of an appointment reminder.
+const NOTICE_EMAIL_SUBJECT: &str = "Your appointment with {{ practice_name }}: {{ change }}";
+const NOTICE_EMAIL_BODY: &str = "Hello {{ first_name }},\n\n\
+{% if change == 'cancelled' %}Your appointment with {{ provider }} on {{ date }} at {{ time }} is cancelled.\
+{% elif change == 'changed' %}Your appointment with {{ provider }} is now on {{ date }} at {{ time }}, at {{ location }}.\
+{% else %}Your appointment with {{ provider }} is booked for {{ date }} at {{ time }}, at {{ location }}.{% endif %}\n\n\
+Questions? Please call {{ practice_phone }}.\n\n\
+{{ practice_name }}\n";
+const NOTICE_SMS_BODY: &str = "{{ practice_name }}: {{ first_name }}, your appointment with {{ provider }} \
+{% if change == 'cancelled' %}{{ date_short }} at {{ time }} is cancelled\
+{% elif change == 'changed' %}is now {{ date_short }} at {{ time }}\
+{% else %}is booked for {{ date_short }} at {{ time }}{% endif %}. Call {{ practice_phone }} with questions.";
+
+/// The merge fields of any message about an appointment.
 #[derive(Debug, Clone, Serialize)]
-pub struct ReminderFields {
+pub struct AppointmentFields {
     pub first_name: String,
     pub practice_name: String,
     pub practice_phone: String,
@@ -35,7 +47,7 @@ pub struct ReminderFields {
     pub time: String,
 }
 
-impl ReminderFields {
+impl AppointmentFields {
     /// Dates and times are shown in the recipient's time zone.
     pub fn appointment_time(starts_at: DateTime<Utc>, zone: TimeZone) -> (String, String, String) {
         let local = starts_at.with_timezone(&zone.tz());
@@ -73,11 +85,29 @@ pub enum TemplateError {
     Render { part: &'static str, detail: String },
 }
 
-/// The merge fields an appointment reminder offers.
-pub const REMINDER_FIELDS: [&str; 8] =
+/// The merge fields every message about an appointment offers.
+pub const APPOINTMENT_FIELDS: [&str; 8] =
     ["first_name", "practice_name", "practice_phone", "provider", "location", "date", "date_short", "time"];
 
-impl ReminderFields {
+/// A notice's fields: the appointment's, and what `change` it tells
+/// (`booked`, `changed` or `cancelled`).
+#[derive(Debug, Clone, Serialize)]
+pub struct NoticeFields {
+    #[serde(flatten)]
+    pub appointment: AppointmentFields,
+    pub change: &'static str,
+}
+
+/// The merge fields a kind of message offers.
+pub fn fields_of(kind: MessageKind) -> Vec<&'static str> {
+    let mut fields = APPOINTMENT_FIELDS.to_vec();
+    if kind == MessageKind::AppointmentNotice {
+        fields.push("change");
+    }
+    fields
+}
+
+impl AppointmentFields {
     /// Sample values for previews.
     pub fn sample(zone: TimeZone) -> Self {
         let start = Utc::now().date_naive().succ_opt().unwrap_or_default().and_hms_opt(15, 30, 0).unwrap_or_default();
@@ -122,11 +152,19 @@ impl Templates {
             (MessageKind::AppointmentReminder, Channel::Sms) => {
                 Ok(TemplateSource { subject: None, body: REMINDER_SMS_BODY.into() })
             }
+            (MessageKind::AppointmentNotice, Channel::Email) => Ok(TemplateSource {
+                subject: Some(NOTICE_EMAIL_SUBJECT.into()),
+                body: NOTICE_EMAIL_BODY.into(),
+            }),
+            (MessageKind::AppointmentNotice, Channel::Sms) => {
+                Ok(TemplateSource { subject: None, body: NOTICE_SMS_BODY.into() })
+            }
             _ => Err(TemplateError::Unsupported { kind: kind.as_str(), channel: channel.as_str() }),
         }
     }
 
-    fn check_part(&self, part: &'static str, source: &str) -> Result<(), TemplateError> {
+    fn check_part(&self, kind: MessageKind, part: &'static str, source: &str) -> Result<(), TemplateError> {
+        let known = fields_of(kind);
         let template = self
             .env
             .template_from_str(source)
@@ -134,11 +172,11 @@ impl Templates {
         let mut unknown: Vec<String> = template
             .undeclared_variables(false)
             .into_iter()
-            .filter(|name| !REMINDER_FIELDS.contains(&name.as_str()))
+            .filter(|name| !known.contains(&name.as_str()))
             .collect();
         unknown.sort();
         match unknown.into_iter().next() {
-            Some(field) => Err(TemplateError::UnknownField { part, field, known: REMINDER_FIELDS.join(", ") }),
+            Some(field) => Err(TemplateError::UnknownField { part, field, known: known.join(", ") }),
             None => Ok(()),
         }
     }
@@ -151,30 +189,31 @@ impl Templates {
             return Err(TemplateError::Subject);
         }
         if let Some(subject) = &source.subject {
-            self.check_part("subject", subject)?;
+            self.check_part(kind, "subject", subject)?;
         }
-        self.check_part("body", &source.body)
+        self.check_part(kind, "body", &source.body)
     }
 
-    fn render_part(&self, part: &'static str, source: &str, fields: &ReminderFields) -> Result<String, TemplateError> {
+    fn render_part(&self, part: &'static str, source: &str, fields: &impl Serialize) -> Result<String, TemplateError> {
         self.env
             .render_str(source, fields)
             .map_err(|e| TemplateError::Render { part, detail: e.kind().to_string() })
     }
 
-    /// Renders a reminder with the account's template, or the built-in one.
-    pub fn render_reminder(
+    /// Renders a message with the account's template, or the built-in one.
+    pub fn render(
         &self,
+        kind: MessageKind,
         channel: Channel,
         custom: Option<&TemplateSource>,
         to: &Address,
-        fields: &ReminderFields,
+        fields: &impl Serialize,
     ) -> Result<RenderedContent, TemplateError> {
         let built_in;
         let source = match custom {
             Some(source) => source,
             None => {
-                built_in = self.default_source(MessageKind::AppointmentReminder, channel)?;
+                built_in = self.default_source(kind, channel)?;
                 &built_in
             }
         };
@@ -195,11 +234,11 @@ mod tests {
     use super::*;
     use chrono::TimeZone as _;
 
-    fn fields() -> ReminderFields {
+    fn fields() -> AppointmentFields {
         let start = Utc.with_ymd_and_hms(2026, 12, 2, 20, 30, 0).unwrap();
         let (date, date_short, time) =
-            ReminderFields::appointment_time(start, "America/New_York".parse().unwrap());
-        ReminderFields {
+            AppointmentFields::appointment_time(start, "America/New_York".parse().unwrap());
+        AppointmentFields {
             first_name: "Ann".into(),
             practice_name: "Riverside Clinic".into(),
             practice_phone: "+12025550143".into(),
@@ -221,7 +260,7 @@ mod tests {
     #[test]
     fn email_has_subject_and_body_with_every_field() {
         let to = Address::Email("ann@example.com".parse().unwrap());
-        let out = Templates::default().render_reminder(Channel::Email, None, &to, &fields()).unwrap();
+        let out = Templates::default().render(MessageKind::AppointmentReminder, Channel::Email, None, &to, &fields()).unwrap();
         assert_eq!(out.subject.as_deref(), Some("Appointment reminder from Riverside Clinic"));
         for expected in ["Hello Ann", "Dr. Ruiz", "Wednesday, December 2", "3:30 PM", "12 Main St", "+12025550143"] {
             assert!(out.body.contains(expected), "{expected} missing from {}", out.body);
@@ -232,7 +271,7 @@ mod tests {
     #[test]
     fn sms_is_one_segment_for_typical_values() {
         let to = Address::Phone("+12025550143".parse().unwrap());
-        let out = Templates::default().render_reminder(Channel::Sms, None, &to, &fields()).unwrap();
+        let out = Templates::default().render(MessageKind::AppointmentReminder, Channel::Sms, None, &to, &fields()).unwrap();
         assert!(out.subject.is_none());
         assert_eq!(crate::domain::sms_length(&out.body).segments, 1, "{}", out.body);
         assert!(out.body.contains("Dec 2 at 3:30 PM"));
@@ -241,7 +280,7 @@ mod tests {
     #[test]
     fn channels_without_templates_are_refused() {
         let to = Address::Phone("+12025550143".parse().unwrap());
-        let err = Templates::default().render_reminder(Channel::Fax, None, &to, &fields()).unwrap_err();
+        let err = Templates::default().render(MessageKind::AppointmentReminder, Channel::Fax, None, &to, &fields()).unwrap_err();
         assert!(matches!(err, TemplateError::Unsupported { channel: "fax", .. }));
     }
 
@@ -249,7 +288,7 @@ mod tests {
     fn an_account_template_renders_in_place_of_the_default() {
         let to = Address::Phone("+12025550143".parse().unwrap());
         let custom = TemplateSource { subject: None, body: "{{ first_name }}: see {{ provider }} at {{ time }}".into() };
-        let out = Templates::default().render_reminder(Channel::Sms, Some(&custom), &to, &fields()).unwrap();
+        let out = Templates::default().render(MessageKind::AppointmentReminder, Channel::Sms, Some(&custom), &to, &fields()).unwrap();
         assert_eq!(out.body, "Ann: see Dr. Ruiz at 3:30 PM");
     }
 
@@ -271,9 +310,36 @@ mod tests {
     #[test]
     fn the_built_in_templates_pass_their_own_validation() {
         let templates = Templates::default();
-        for channel in [Channel::Email, Channel::Sms] {
-            let source = templates.default_source(MessageKind::AppointmentReminder, channel).unwrap();
-            assert_eq!(templates.validate(MessageKind::AppointmentReminder, channel, &source), Ok(()));
+        for kind in [MessageKind::AppointmentReminder, MessageKind::AppointmentNotice] {
+            for channel in [Channel::Email, Channel::Sms] {
+                let source = templates.default_source(kind, channel).unwrap();
+                assert_eq!(templates.validate(kind, channel, &source), Ok(()), "{kind:?} {channel:?}");
+            }
         }
+    }
+
+    #[test]
+    fn notices_say_what_changed_in_one_sms_segment() {
+        let templates = Templates::default();
+        let to = Address::Phone("+12025550143".parse().unwrap());
+        for (change, expected) in [("booked", "is booked for Dec 2 at 3:30 PM"), ("changed", "is now Dec 2 at 3:30 PM"), ("cancelled", "Dec 2 at 3:30 PM is cancelled")] {
+            let fields = NoticeFields { appointment: fields(), change };
+            let out = templates.render(MessageKind::AppointmentNotice, Channel::Sms, None, &to, &fields).unwrap();
+            assert!(out.body.contains(expected), "{change}: {}", out.body);
+            assert_eq!(crate::domain::sms_length(&out.body).segments, 1, "{}", out.body);
+        }
+        let email_to = Address::Email("ann@example.com".parse().unwrap());
+        let fields = NoticeFields { appointment: fields(), change: "cancelled" };
+        let out = templates.render(MessageKind::AppointmentNotice, Channel::Email, None, &email_to, &fields).unwrap();
+        assert_eq!(out.subject.as_deref(), Some("Your appointment with Riverside Clinic: cancelled"));
+        assert!(out.body.contains("on Wednesday, December 2 at 3:30 PM is cancelled"), "{}", out.body);
+    }
+
+    #[test]
+    fn only_notices_offer_the_change_field() {
+        let templates = Templates::default();
+        let source = TemplateSource { subject: None, body: "{{ change }}".into() };
+        assert!(templates.validate(MessageKind::AppointmentNotice, Channel::Sms, &source).is_ok());
+        assert!(templates.validate(MessageKind::AppointmentReminder, Channel::Sms, &source).is_err());
     }
 }

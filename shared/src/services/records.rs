@@ -1,19 +1,20 @@
 //! The practice app's records: settings, recipients, appointments, and the
 //! reminders that follow from them.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::appointment::{PlannedReminder, ReminderTiming};
 use crate::domain::recipient::MissingAddress;
 use crate::domain::text::{self, InvalidText};
 use crate::domain::settings::SettingsError;
 use crate::domain::{
-    AccountId, AccountSettings, Appointment, AppointmentId, AppointmentReminderSettings,
-    sms_length, Address, AppointmentStatus, Channel, Clock, Message, MessageKind, MessageStatus,
-    Recipient, RenderedContent, ReminderFields, SmsLength, StatusReason, TemplateError,
+    AccountId, AccountSettings, Appointment, AppointmentId, AppointmentNoticeSettings,
+    AppointmentReminderSettings, MessageId,
+    sms_length, Address, NoticeChange, NoticeFields, AppointmentStatus, Channel, Clock, Message, MessageKind, MessageStatus,
+    Recipient, RenderedContent, AppointmentFields, SmsLength, StatusReason, TemplateError,
     TemplateSource, Templates,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{AppointmentLinks, Store, StoreError};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,8 @@ pub struct TemplatePreview {
 pub struct ReminderChanges {
     pub scheduled: Vec<Message>,
     pub withdrawn: usize,
+    /// When the appointment's notice will go, if one is pending.
+    pub notice_due_at: Option<DateTime<Utc>>,
 }
 
 pub struct RecordsService {
@@ -104,17 +107,19 @@ impl RecordsService {
             None => self.template_in_force(account, kind, channel).await?.0,
         };
         let settings = self.store.get_settings(account).await?;
-        let mut fields = ReminderFields::sample(settings.as_ref().map_or(crate::domain::TimeZone::UTC, |s| s.time_zone));
+        let mut appointment = AppointmentFields::sample(settings.as_ref().map_or(crate::domain::TimeZone::UTC, |s| s.time_zone));
         if let Some(settings) = settings {
-            fields.practice_name = settings.practice_name;
-            fields.practice_phone = settings.practice_phone.to_string();
+            appointment.practice_name = settings.practice_name;
+            appointment.practice_phone = settings.practice_phone.to_string();
         }
+        // A notice previews as a change, the longest of its wordings.
+        let fields = NoticeFields { appointment, change: NoticeChange::Changed.as_str() };
         // Constants that parse by construction, not input.
         let to = match channel {
             Channel::Email => Address::Email("alex@example.com".parse().expect("sample email address")),
             _ => Address::Phone("+12025550143".parse().expect("sample phone number")),
         };
-        let content = self.templates.render_reminder(channel, Some(&source), &to, &fields)?;
+        let content = self.templates.render(kind, channel, Some(&source), &to, &fields)?;
         let sms = (channel == Channel::Sms).then(|| sms_length(&content.body));
         Ok(TemplatePreview { content, sms })
     }
@@ -164,18 +169,18 @@ impl RecordsService {
 
         let plan = appointment.plan_reminders(&reminder_settings, timing, now);
         let mut changes = ReminderChanges::default();
+        let mut links = previous.as_ref().map(|(_, links)| links.clone()).unwrap_or_default();
+        // A message for another recipient is withdrawn even if its moment
+        // stays: the new recipient gets a fresh one.
+        let recipient_changed = previous
+            .as_ref()
+            .is_some_and(|(stored, _)| stored.recipient_id != appointment.recipient_id);
 
-        if let Some((stored, previous_ids)) = &previous {
-            // A reminder for another recipient is withdrawn even if its
-            // moment stays: the new recipient gets a fresh one.
-            let recipient_changed = stored.recipient_id != appointment.recipient_id;
-            let superseded = |id: &&crate::domain::MessageId| {
-                recipient_changed || !plan.iter().any(|p| &p.message_id == *id)
-            };
-            for id in previous_ids.iter().filter(superseded) {
-                if self.store.withdraw_message(account, id, StatusReason::AppointmentChanged).await? {
-                    changes.withdrawn += 1;
-                }
+        let superseded =
+            |id: &&MessageId| recipient_changed || !plan.iter().any(|p| &p.message_id == *id);
+        for id in links.reminder_ids.iter().filter(superseded) {
+            if self.store.withdraw_message(account, id, StatusReason::AppointmentChanged).await? {
+                changes.withdrawn += 1;
             }
         }
         for planned in &plan {
@@ -184,11 +189,68 @@ impl RecordsService {
                 changes.scheduled.push(message);
             }
         }
+        links.reminder_ids = plan.into_iter().map(|p| p.message_id).collect();
+        let notices = settings.as_ref().map(|s| s.appointment_notices).unwrap_or_default();
+        if notices.enabled {
+            let (id, due) = self
+                .schedule_notice(account, appointment, &recipient, &links, recipient_changed, timing, notices, now)
+                .await?;
+            links.pending_notice = id;
+            changes.notice_due_at = due;
+        }
         // The appointment is written last: if anything above fails, a retry
-        // of the same upsert still sees the old reminders and converges.
-        let ids = plan.into_iter().map(|p| p.message_id).collect();
-        self.store.put_appointment(account, appointment, ids).await?;
+        // of the same upsert still sees the old links and converges.
+        self.store.put_appointment(account, appointment, &links).await?;
         Ok(changes)
+    }
+
+    /// Debounces notices: an edit while a notice waits restarts its wait, so
+    /// a burst of edits sends one notice, with the final state. Whether there
+    /// is anything to tell is decided when it goes (an undone edit is not).
+    #[allow(clippy::too_many_arguments)]
+    async fn schedule_notice(
+        &self,
+        account: &AccountId,
+        appointment: &Appointment,
+        recipient: &Recipient,
+        links: &AppointmentLinks,
+        recipient_changed: bool,
+        timing: ReminderTiming,
+        notices: AppointmentNoticeSettings,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<MessageId>, Option<DateTime<Utc>>), RecordsError> {
+        let settled = now + Duration::minutes(i64::from(notices.debounce_minutes));
+        let due = timing.quiet_hours.map_or(settled, |quiet| quiet.next_allowed(settled, timing.zone));
+        if let Some(pending) = &links.pending_notice {
+            if recipient_changed {
+                self.store.withdraw_message(account, pending, StatusReason::AppointmentChanged).await?;
+            } else if self.store.postpone_message(account, pending, due).await? {
+                return Ok((Some(pending.clone()), Some(due)));
+            }
+        }
+        if NoticeChange::between(links.notified.as_ref(), &appointment.notice_state()).is_none() {
+            return Ok((None, None));
+        }
+        let id = MessageId::appointment_notice(&appointment.id, now.timestamp_millis());
+        let notice = Message {
+            id: id.clone(),
+            kind: MessageKind::AppointmentNotice,
+            channel: recipient.channel,
+            status: MessageStatus::Scheduled,
+            reason: None,
+            recipient_id: recipient.id.clone(),
+            appointment_id: Some(appointment.id.clone()),
+            offset_minutes: None,
+            due_at: due,
+            not_after: None,
+            created_at: now,
+            claimed_at: None,
+            sent_at: None,
+            provider_message_id: None,
+            content: None,
+        };
+        self.store.create_message(account, &notice).await?;
+        Ok((Some(id), Some(due)))
     }
 
     pub async fn messages_for_appointment(

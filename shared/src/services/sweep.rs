@@ -8,8 +8,8 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::domain::{
-    AccountId, AppointmentStatus, Clock, MessageId, MessageStatus, ReminderFields, StatusReason,
-    TemplateError, Templates,
+    AccountId, AppointmentFields, AppointmentStatus, Clock, MessageId, MessageKind, MessageStatus,
+    NoticeChange, NoticeFields, StatusReason, TemplateError, Templates,
 };
 use crate::events::{BusEvent, EventPublisher, MessageReady, PublishError};
 use crate::store::keys::DUE_SHARD_COUNT;
@@ -209,15 +209,27 @@ impl ReminderSweep {
         let Some(settings) = context.settings.filter(|s| s.messaging_enabled) else {
             return Ok(Err((MessageStatus::Skipped, StatusReason::MessagingDisabled)));
         };
-        let Some(appointment) = context
-            .appointment
-            .filter(|a| {
-                a.status == AppointmentStatus::Booked
-                    && Some(a.starts_at) == message.not_after
-                    && a.recipient_id == message.recipient_id
-            })
-        else {
+        let Some(appointment) = context.appointment.filter(|a| a.recipient_id == message.recipient_id) else {
             return Ok(Err((MessageStatus::Withdrawn, StatusReason::AppointmentChanged)));
+        };
+        let change = match message.kind {
+            MessageKind::AppointmentReminder => {
+                let current = appointment.status == AppointmentStatus::Booked
+                    && Some(appointment.starts_at) == message.not_after;
+                if !current {
+                    return Ok(Err((MessageStatus::Withdrawn, StatusReason::AppointmentChanged)));
+                }
+                None
+            }
+            MessageKind::AppointmentNotice => {
+                match NoticeChange::between(context.notified.as_ref(), &appointment.notice_state()) {
+                    None => return Ok(Err((MessageStatus::Withdrawn, StatusReason::NothingChanged))),
+                    Some(change) if change != NoticeChange::Cancelled && now >= appointment.starts_at => {
+                        return Ok(Err((MessageStatus::Expired, StatusReason::AppointmentStarted)))
+                    }
+                    Some(change) => Some(change),
+                }
+            }
         };
         let Some(recipient) = context.recipient else {
             return Ok(Err((MessageStatus::Skipped, StatusReason::NoAddress)));
@@ -226,8 +238,8 @@ impl ReminderSweep {
             return Ok(Err((MessageStatus::Skipped, StatusReason::NoAddress)));
         };
         let zone = recipient.time_zone.unwrap_or(settings.time_zone);
-        let (date, date_short, time) = ReminderFields::appointment_time(appointment.starts_at, zone);
-        let fields = ReminderFields {
+        let (date, date_short, time) = AppointmentFields::appointment_time(appointment.starts_at, zone);
+        let appointment_fields = AppointmentFields {
             first_name: recipient.first_name.clone(),
             practice_name: settings.practice_name.clone(),
             practice_phone: settings.practice_phone.to_string(),
@@ -244,7 +256,14 @@ impl ReminderSweep {
         } else {
             self.store.get_template(&claimed.account, message.kind, recipient.channel).await?
         };
-        let content = match self.templates.render_reminder(recipient.channel, template.as_ref(), &address, &fields) {
+        let rendered = match change {
+            Some(change) => {
+                let fields = NoticeFields { appointment: appointment_fields, change: change.as_str() };
+                self.templates.render(message.kind, recipient.channel, template.as_ref(), &address, &fields)
+            }
+            None => self.templates.render(message.kind, recipient.channel, template.as_ref(), &address, &appointment_fields),
+        };
+        let content = match rendered {
             Ok(content) => content,
             Err(TemplateError::Unsupported { .. }) => {
                 return Ok(Err((MessageStatus::Skipped, StatusReason::ChannelUnavailable)))
@@ -253,6 +272,10 @@ impl ReminderSweep {
         };
         if !self.store.store_rendered(claimed, recipient.channel, &content).await? {
             return Ok(Ok(Handled::TakenByOther));
+        }
+        if change.is_some() {
+            // The next notice is measured against what this one tells.
+            self.store.set_notified(&claimed.account, &appointment.id, &appointment.notice_state()).await?;
         }
         Ok(Ok(Handled::Ready(MessageReady {
             account_id: claimed.account.clone(),

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     AccountId, AccountSettings, Appointment, AppointmentId, Channel, Message, MessageId,
-    MessageKind, MessageStatus, Recipient, RecipientId, RenderedContent, StatusReason, TemplateSource,
+    MessageKind, MessageStatus, NoticeState, Recipient, RecipientId, RenderedContent, StatusReason, TemplateSource,
 };
 use keys::ItemKey;
 
@@ -146,6 +146,8 @@ pub struct RenderContext {
     pub settings: Option<AccountSettings>,
     pub recipient: Option<Recipient>,
     pub appointment: Option<Appointment>,
+    /// What the appointment's last notice told.
+    pub notified: Option<NoticeState>,
     /// The account's own template for the message's kind and channel.
     pub template: Option<TemplateSource>,
 }
@@ -174,12 +176,17 @@ impl Settlement {
     }
 }
 
-/// The reminders an appointment currently owns, kept on the appointment
-/// record so that an upsert knows what to withdraw without a query.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct AppointmentReminders {
+/// What an appointment record keeps besides the appointment: the messages
+/// it owns, so that an upsert knows what to withdraw or postpone without a
+/// query, and what its last notice told.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppointmentLinks {
     #[serde(default)]
-    reminder_ids: Vec<MessageId>,
+    pub reminder_ids: Vec<MessageId>,
+    #[serde(default)]
+    pub pending_notice: Option<MessageId>,
+    #[serde(default)]
+    pub notified: Option<NoticeState>,
 }
 
 #[derive(Clone)]
@@ -266,17 +273,14 @@ impl Store {
         Ok(self.get("template", &keys::template(account, kind, channel)).await?.map(|(v, _)| v))
     }
 
-    /// The appointment and the ids of the reminders it owns.
+    /// The appointment and what its record links to.
     pub async fn get_appointment(
         &self,
         account: &AccountId,
         id: &AppointmentId,
-    ) -> Result<Option<(Appointment, Vec<MessageId>)>, StoreError> {
+    ) -> Result<Option<(Appointment, AppointmentLinks)>, StoreError> {
         match self.get::<Appointment>("appointment", &keys::appointment(account, id)).await? {
-            Some((appointment, item)) => {
-                let owned: AppointmentReminders = from_item("appointment", item)?;
-                Ok(Some((appointment, owned.reminder_ids)))
-            }
+            Some((appointment, item)) => Ok(Some((appointment, from_item("appointment", item)?))),
             None => Ok(None),
         }
     }
@@ -285,10 +289,10 @@ impl Store {
         &self,
         account: &AccountId,
         appointment: &Appointment,
-        reminder_ids: Vec<MessageId>,
+        links: &AppointmentLinks,
     ) -> Result<(), StoreError> {
         let mut item = to_item("appointment", appointment)?;
-        item.extend(to_item("appointment", &AppointmentReminders { reminder_ids })?);
+        item.extend(to_item("appointment", links)?);
         self.put(with_key(item, &keys::appointment(account, &appointment.id))).await
     }
 
@@ -350,6 +354,50 @@ impl Store {
             .expression_attribute_values(":scheduled", status(MessageStatus::Scheduled))
             .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
             .expression_attribute_values(":reason", to_attribute("message", &reason)?)
+            .send()
+            .await;
+        Ok(conditional("UpdateItem", result)?.is_some())
+    }
+
+    /// Records what a notice about the appointment told.
+    pub async fn set_notified(
+        &self,
+        account: &AccountId,
+        appointment: &AppointmentId,
+        state: &NoticeState,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::appointment(account, appointment))))
+            .update_expression("SET notified = :state")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":state", to_attribute("appointment", state)?)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// Moves a scheduled message to a later due time (a notice's debounce
+    /// starting again). Returns whether it was still scheduled.
+    pub async fn postpone_message(
+        &self,
+        account: &AccountId,
+        id: &MessageId,
+        due: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::message(account, id))))
+            .update_expression("SET due_ms = :due_ms, due_at = :due_at")
+            .condition_expression("#status = :scheduled")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":scheduled", status(MessageStatus::Scheduled))
+            .expression_attribute_values(":due_ms", n(due.timestamp_millis()))
+            .expression_attribute_values(":due_at", to_attribute("message", &due)?)
             .send()
             .await;
         Ok(conditional("UpdateItem", result)?.is_some())
@@ -491,7 +539,11 @@ impl Store {
                 match item.get(keys::SK) {
                     Some(AttributeValue::S(sk)) if sk == "SETTINGS" => context.settings = Some(from_item("settings", item)?),
                     Some(AttributeValue::S(sk)) if sk == "RECIPIENT" => context.recipient = Some(from_item("recipient", item)?),
-                    Some(AttributeValue::S(sk)) if sk == "APPOINTMENT" => context.appointment = Some(from_item("appointment", item)?),
+                    Some(AttributeValue::S(sk)) if sk == "APPOINTMENT" => {
+                        let links: AppointmentLinks = from_item("appointment", item.clone())?;
+                        context.notified = links.notified;
+                        context.appointment = Some(from_item("appointment", item)?);
+                    }
                     Some(AttributeValue::S(sk)) if sk.starts_with("TEMPLATE#") => context.template = Some(from_item("template", item)?),
                     _ => {}
                 }
