@@ -32,7 +32,7 @@ pub fn local_instant(zone: Zone, wall: NaiveDateTime) -> DateTime<Utc> {
 /// daylight-saving change; other offsets are exact durations ("2 hours
 /// before").
 pub fn reminder_due(starts_at: DateTime<Utc>, offset_minutes: u32, zone: Zone) -> DateTime<Utc> {
-    if offset_minutes % MINUTES_PER_DAY != 0 {
+    if !offset_minutes.is_multiple_of(MINUTES_PER_DAY) {
         return starts_at - Duration::minutes(i64::from(offset_minutes));
     }
     let local = starts_at.with_timezone(&zone.tz()).naive_local();
