@@ -36,7 +36,7 @@ pub struct AccountClaim(pub String);
 /// Reads the account from the claims API Gateway's JWT authorizer verified.
 pub async fn from_api_gateway_claims(
     State(claim): State<Arc<AccountClaim>>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     let account = request
@@ -46,6 +46,12 @@ pub async fn from_api_gateway_claims(
         .and_then(|authorizer| authorizer.jwt.as_ref())
         .and_then(|jwt| jwt.claims.get(&claim.0))
         .and_then(|value| value.parse::<AccountId>().ok());
+    proceed_as(account, request, next).await
+}
+
+/// The end of every authenticating layer: the request goes on as the
+/// account, or is answered 401 when there is none.
+pub async fn proceed_as(account: Option<AccountId>, mut request: Request, next: Next) -> Response {
     match account {
         Some(account) => {
             request.extensions_mut().insert(AuthenticatedAccount(account));

@@ -8,12 +8,11 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use tidings::domain::AccountId;
-use tidings_api::auth::AuthenticatedAccount;
-use tidings_api::error::ApiError;
+use tidings_api::auth::proceed_as;
 
 const ISSUER: &str = "tidings-local";
 const AUDIENCE: &str = "tidings";
@@ -78,20 +77,14 @@ impl TokenKey {
 }
 
 /// The local stand-in for API Gateway's JWT authorizer.
-pub async fn require_token(State(key): State<TokenKey>, mut request: Request, next: Next) -> Response {
+pub async fn require_token(State(key): State<TokenKey>, request: Request, next: Next) -> Response {
     let account = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .and_then(|token| key.verify(token.trim()));
-    match account {
-        Some(account) => {
-            request.extensions_mut().insert(AuthenticatedAccount(account));
-            next.run(request).await
-        }
-        None => ApiError::unauthorized().into_response(),
-    }
+    proceed_as(account, request, next).await
 }
 
 #[cfg(test)]
