@@ -288,6 +288,10 @@ pub struct MessageView {
     pub reason: Option<StatusReason>,
     #[schema(value_type = String, format = DateTime)]
     pub due_at: DateTime<Utc>,
+    /// When a sweep took it up (and, for a message that did not go, when
+    /// that was decided).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub claimed_at: Option<DateTime<Utc>>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub sent_at: Option<DateTime<Utc>>,
     pub provider_message_id: Option<String>,
@@ -302,6 +306,7 @@ impl From<Message> for MessageView {
             status: m.status,
             reason: m.reason,
             due_at: m.due_at,
+            claimed_at: m.claimed_at,
             sent_at: m.sent_at,
             provider_message_id: m.provider_message_id,
         }

@@ -115,9 +115,15 @@ impl Timeline {
                     continue;
                 }
                 seen.insert(id.clone(), status.clone());
-                let offset = id.split('~').nth(2).unwrap_or("?");
+                let what = match message["kind"].as_str() {
+                    Some("appointment_notice") => "notice".to_owned(),
+                    _ => format!("reminder -{}min", id.split('~').nth(2).unwrap_or("?")),
+                };
                 let due: DateTime<Utc> = message["due_at"].as_str().and_then(|d| d.parse().ok()).unwrap_or_default();
-                let at = message["sent_at"].as_str().and_then(|d| d.parse().ok()).unwrap_or(self.runtime.clock.now());
+                let at = [&message["sent_at"], &message["claimed_at"]]
+                    .iter()
+                    .find_map(|t| t.as_str().and_then(|d| d.parse().ok()))
+                    .unwrap_or(self.runtime.clock.now());
                 let detail = match status.as_str() {
                     "scheduled" => format!("due {}", clock_label(due)),
                     "sent" => format!(
@@ -127,7 +133,7 @@ impl Timeline {
                     ),
                     _ => format!("reason {}", message["reason"].as_str().unwrap_or("none")),
                 };
-                lines.push((at, practice.label, format!("  {appointment} reminder -{offset}min: {status}, {detail}")));
+                lines.push((at, practice.label, format!("  {appointment} {what}: {status}, {detail}")));
             }
         }
         for entry in &self.runtime.outbox.entries()[self.outbox_printed..] {
@@ -192,9 +198,10 @@ pub async fn run() -> Result<(), LocalError> {
             "practice_name": "Riverside Clinic", "practice_phone": "+12025550143",
             "time_zone": "America/New_York", "messaging_enabled": true,
             "appointment_reminders": {"enabled": true, "offsets_minutes": [1440, 120]},
+            "appointment_notices": {"enabled": true, "debounce_minutes": 3},
         }))
         .await?;
-    timeline.say(start, riverside.label, "settings: messaging on, reminders 24 h and 2 h before");
+    timeline.say(start, riverside.label, "settings: messaging on, reminders 24 h and 2 h before, notices after 3 min");
     let lakeside = &practices[1];
     timeline
         .put(lakeside, "/v1/settings", json!({
@@ -239,17 +246,27 @@ pub async fn run() -> Result<(), LocalError> {
     timeline.advance(&practices, tomorrow(18, 0)).await?;
 
     let outbox = runtime.outbox.entries();
-    println!("\nOutbox: {} messages delivered ({} email, {} sms). One of each:", outbox.len(),
-        outbox.iter().filter(|e| e.channel == tidings::domain::Channel::Email).count(),
-        outbox.iter().filter(|e| e.channel == tidings::domain::Channel::Sms).count());
-    for channel in [tidings::domain::Channel::Email, tidings::domain::Channel::Sms] {
-        if let Some(entry) = outbox.iter().find(|e| e.channel == channel) {
-            println!("\n--- {} ---", channel.as_str());
-            if let Some(subject) = &entry.subject {
-                println!("Subject: {subject}");
-            }
-            println!("{}", entry.body.trim_end());
+    let outbox = runtime.outbox.entries();
+    let count = |channel| outbox.iter().filter(|e| e.channel == channel).count();
+    println!(
+        "\nOutbox: {} messages delivered ({} email, {} sms). A reminder on each channel, and a notice:",
+        outbox.len(),
+        count(tidings::domain::Channel::Email),
+        count(tidings::domain::Channel::Sms)
+    );
+    let reminder = |channel| outbox.iter().find(|e| e.channel == channel && e.body.contains("reminder"));
+    let notice = outbox.iter().find(|e| !e.body.contains("reminder"));
+    let samples = [
+        reminder(tidings::domain::Channel::Email),
+        reminder(tidings::domain::Channel::Sms),
+        notice,
+    ];
+    for entry in samples.into_iter().flatten() {
+        println!("\n--- {} ---", entry.channel.as_str());
+        if let Some(subject) = &entry.subject {
+            println!("Subject: {subject}");
         }
+        println!("{}", entry.body.trim_end());
     }
     Ok(())
 }
