@@ -134,6 +134,7 @@ fn scheduled(id: &str, due: chrono::DateTime<Utc>) -> Message {
         reason: None,
         recipient_id: "r1".parse().unwrap(),
         appointment_id: Some("a1".parse().unwrap()),
+        invoice_id: None,
         offset_minutes: Some(1440),
         due_at: due,
         not_after: Some(due + Duration::hours(24)),

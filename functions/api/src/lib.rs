@@ -37,6 +37,7 @@ impl Modify for BearerAuth {
         routes::put_settings,
         routes::put_recipient,
         routes::put_appointment,
+        routes::put_invoice,
         routes::list_messages,
         routes::get_template,
         routes::put_template,
@@ -57,6 +58,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/settings", put(routes::put_settings))
         .route("/v1/recipients/{id}", put(routes::put_recipient))
         .route("/v1/appointments/{id}", put(routes::put_appointment))
+        .route("/v1/invoices/{id}", put(routes::put_invoice))
         .route("/v1/messages", get(routes::list_messages))
         .route("/v1/templates/{kind}/{channel}", get(routes::get_template).put(routes::put_template))
         .route("/v1/templates/{kind}/{channel}/preview", post(routes::preview_template))

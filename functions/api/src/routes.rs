@@ -4,10 +4,11 @@
 
 use axum::extract::{FromRequest, Path, Query, State};
 use axum::Json;
-use chrono::{DateTime, FixedOffset, NaiveTime, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use tidings::domain::{
-    AccountSettings, Appointment, AppointmentId, AppointmentNoticeSettings, AppointmentReminderSettings, AppointmentStatus,
+    AccountSettings, Appointment, AppointmentId, AppointmentNoticeSettings, AppointmentReminderSettings,
+    Currency, Invoice, InvoiceId, InvoiceMessageSettings, InvoiceStatus, AppointmentStatus,
     Channel, EmailAddress, Language, Message, MessageKind, MessageStatus, PhoneNumber, QuietHours, Recipient,
     RecipientId, RecipientKind, SmsLength, StatusReason, TemplateSource, TimeZone,
 };
@@ -56,8 +57,43 @@ pub struct SettingsBody {
     pub appointment_reminders: Option<ReminderSettingsBody>,
     /// Notices of booking, change and cancellation. Default off.
     pub appointment_notices: Option<NoticeSettingsBody>,
+    /// Billing reminders and late-payment notices. Default off.
+    pub invoice_messages: Option<InvoiceMessagesBody>,
     /// When SMS and voice may go out, recipient-local. Default 08:00 to 21:00.
     pub quiet_hours: Option<QuietHoursBody>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceMessagesBody {
+    pub billing_reminders: bool,
+    /// Days before the due date. Default 3.
+    pub days_before: Option<u32>,
+    pub late_payment_notices: bool,
+    /// Days after the due date of the first notice; 0 = on the due date. Default 1.
+    pub days_after: Option<u32>,
+    /// Default 7.
+    pub repeat_every_days: Option<u32>,
+    /// Late notices in all, the first included. Default 3.
+    pub max_notices: Option<u32>,
+    /// Recipient-local time of day, `HH:MM`. Default 10:00.
+    #[schema(value_type = Option<String>, example = "10:00")]
+    pub send_at: Option<NaiveTime>,
+}
+
+impl From<InvoiceMessagesBody> for InvoiceMessageSettings {
+    fn from(body: InvoiceMessagesBody) -> Self {
+        let defaults = InvoiceMessageSettings::default();
+        Self {
+            billing_reminders: body.billing_reminders,
+            days_before: body.days_before.unwrap_or(defaults.days_before),
+            late_payment_notices: body.late_payment_notices,
+            days_after: body.days_after.unwrap_or(defaults.days_after),
+            repeat_every_days: body.repeat_every_days.unwrap_or(defaults.repeat_every_days),
+            max_notices: body.max_notices.unwrap_or(defaults.max_notices),
+            send_at: body.send_at.unwrap_or(defaults.send_at),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -94,6 +130,7 @@ pub struct SettingsView {
     pub messaging_enabled: bool,
     pub appointment_reminders: AppointmentReminderSettings,
     pub appointment_notices: AppointmentNoticeSettings,
+    pub invoice_messages: InvoiceMessageSettings,
     pub quiet_hours: QuietHours,
 }
 
@@ -106,6 +143,7 @@ impl From<AccountSettings> for SettingsView {
             messaging_enabled: s.messaging_enabled,
             appointment_reminders: s.appointment_reminders,
             appointment_notices: s.appointment_notices,
+            invoice_messages: s.invoice_messages,
             quiet_hours: s.quiet_hours,
         }
     }
@@ -134,6 +172,7 @@ pub async fn put_settings(
             .appointment_notices
             .map(|n| AppointmentNoticeSettings { enabled: n.enabled, debounce_minutes: n.debounce_minutes })
             .unwrap_or_default(),
+        invoice_messages: body.invoice_messages.map(Into::into).unwrap_or_default(),
         quiet_hours: body
             .quiet_hours
             .map(|q| QuietHours {
@@ -277,6 +316,8 @@ pub async fn put_appointment(
 pub struct MessagesQuery {
     /// The appointment whose messages to list.
     pub appointment_id: Option<String>,
+    /// The invoice whose messages to list.
+    pub invoice_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -331,15 +372,23 @@ pub async fn list_messages(
     let Query(query) = query.map_err(|e| {
         ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_query", e.body_text())
     })?;
-    let Some(appointment) = query.appointment_id else {
-        return Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "missing_filter",
-            "give appointment_id",
-        ));
+    let messages = match (query.appointment_id, query.invoice_id) {
+        (Some(appointment), None) => {
+            let appointment: AppointmentId = parse_id("appointment_id", &appointment)?;
+            state.records.messages_for_appointment(&account, &appointment).await?
+        }
+        (None, Some(invoice)) => {
+            let invoice: InvoiceId = parse_id("invoice_id", &invoice)?;
+            state.records.messages_for_invoice(&account, &invoice).await?
+        }
+        _ => {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "missing_filter",
+                "give one of appointment_id or invoice_id",
+            ))
+        }
     };
-    let appointment: AppointmentId = parse_id("appointment_id", &appointment)?;
-    let messages = state.records.messages_for_appointment(&account, &appointment).await?;
     Ok(Json(MessageList { messages: messages.into_iter().map(MessageView::from).collect() }))
 }
 
@@ -449,4 +498,68 @@ pub async fn preview_template(
     };
     let preview = state.records.preview_template(&account, kind, channel, draft).await?;
     Ok(Json(TemplatePreviewView { subject: preview.content.subject, body: preview.content.body, sms: preview.sms }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceBody {
+    #[schema(value_type = String)]
+    pub recipient_id: RecipientId,
+    /// Integer minor units (cents).
+    pub amount_cents: i64,
+    /// ISO 4217, e.g. `USD`.
+    #[schema(value_type = String, example = "USD")]
+    pub currency: Currency,
+    /// `YYYY-MM-DD`
+    #[schema(value_type = String, format = Date)]
+    pub due_date: NaiveDate,
+    pub status: InvoiceStatus,
+    /// An https:// payment link.
+    pub pay_url: Option<String>,
+    /// `false` turns off reminders and notices for this invoice. Default true.
+    #[serde(default = "reminders_on")]
+    pub reminders: bool,
+}
+
+fn reminders_on() -> bool {
+    true
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InvoiceView {
+    pub id: String,
+    pub status: InvoiceStatus,
+    pub messages_scheduled: usize,
+    pub messages_withdrawn: usize,
+}
+
+#[utoipa::path(put, path = "/v1/invoices/{id}", request_body = InvoiceBody,
+    params(("id" = String, Path, description = "The practice app's id of the invoice")),
+    responses(
+        (status = 200, body = InvoiceView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn put_invoice(
+    State(state): State<ApiState>,
+    AuthenticatedAccount(account): AuthenticatedAccount,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<InvoiceBody>,
+) -> Result<Json<InvoiceView>, ApiError> {
+    let invoice = Invoice {
+        id: parse_id("invoice id", &id)?,
+        recipient_id: body.recipient_id,
+        amount_cents: body.amount_cents,
+        currency: body.currency,
+        due_date: body.due_date,
+        status: body.status,
+        pay_url: body.pay_url,
+        reminders: body.reminders,
+    };
+    let changes = state.records.put_invoice(&account, &invoice).await?;
+    Ok(Json(InvoiceView {
+        id: invoice.id.into(),
+        status: invoice.status,
+        messages_scheduled: changes.scheduled.len(),
+        messages_withdrawn: changes.withdrawn,
+    }))
 }

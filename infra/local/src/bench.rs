@@ -50,6 +50,7 @@ async fn run_in(reminders: usize, dir: &std::path::Path) -> Result<BenchFigures,
         messaging_enabled: true,
         appointment_reminders: AppointmentReminderSettings::default(),
         appointment_notices: Default::default(),
+        invoice_messages: Default::default(),
         quiet_hours: QuietHours::default(),
     };
     runtime.store.put_settings(&account, &settings).await?;

@@ -246,7 +246,6 @@ pub async fn run() -> Result<(), LocalError> {
     timeline.advance(&practices, tomorrow(18, 0)).await?;
 
     let outbox = runtime.outbox.entries();
-    let outbox = runtime.outbox.entries();
     let count = |channel| outbox.iter().filter(|e| e.channel == channel).count();
     println!(
         "\nOutbox: {} messages delivered ({} email, {} sms). A reminder on each channel, and a notice:",

@@ -88,6 +88,11 @@ external_id!(
     &[]
 );
 external_id!(
+    /// An invoice, by the practice app's own id.
+    InvoiceId,
+    &[]
+);
+external_id!(
     /// A message Tidings created. Deterministic where the message follows
     /// from a record (a reminder is named by its appointment, offset and
     /// start) so that replayed upserts find the same message.
@@ -96,6 +101,12 @@ external_id!(
 );
 
 impl MessageId {
+    /// Named by the invoice, the message's part of the plan and the due
+    /// date it was planned for, so that a new due date plans anew.
+    pub fn invoice_message(invoice: &InvoiceId, part: &str, days: u32, due_date: chrono::NaiveDate) -> Self {
+        Self(format!("{invoice}~{part}~{days}~{}", due_date.format("%Y%m%d")))
+    }
+
     /// One notice per settled burst of edits, named by when the burst began.
     pub fn appointment_notice(appointment: &AppointmentId, first_edit_ms: i64) -> Self {
         Self(format!("{appointment}~notice~{first_edit_ms}"))

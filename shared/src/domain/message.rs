@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ids::{AppointmentId, MessageId, RecipientId};
+use super::ids::{AppointmentId, InvoiceId, MessageId, RecipientId};
 use super::recipient::Channel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -12,6 +12,10 @@ pub enum MessageKind {
     AppointmentReminder,
     /// Booked, changed or cancelled: sent once edits settle.
     AppointmentNotice,
+    /// Before an invoice is due.
+    BillingReminder,
+    /// After an invoice is due, while it is open.
+    LatePaymentNotice,
 }
 
 impl MessageKind {
@@ -19,6 +23,8 @@ impl MessageKind {
         match self {
             MessageKind::AppointmentReminder => "appointment_reminder",
             MessageKind::AppointmentNotice => "appointment_notice",
+            MessageKind::BillingReminder => "billing_reminder",
+            MessageKind::LatePaymentNotice => "late_payment_notice",
         }
     }
 }
@@ -29,6 +35,8 @@ impl std::str::FromStr for MessageKind {
         match input {
             "appointment_reminder" => Ok(MessageKind::AppointmentReminder),
             "appointment_notice" => Ok(MessageKind::AppointmentNotice),
+            "billing_reminder" => Ok(MessageKind::BillingReminder),
+            "late_payment_notice" => Ok(MessageKind::LatePaymentNotice),
             _ => Err(()),
         }
     }
@@ -78,6 +86,8 @@ pub enum StatusReason {
     AppointmentChanged,
     /// The edits a notice was for were undone before it went.
     NothingChanged,
+    /// The invoice was paid, voided, changed or had its reminders turned off.
+    InvoiceChanged,
     /// The recipient was removed or has no address for their channel.
     NoAddress,
     /// Tidings cannot yet deliver on the recipient's channel.
@@ -101,6 +111,8 @@ pub struct Message {
     pub recipient_id: RecipientId,
     #[serde(default)]
     pub appointment_id: Option<AppointmentId>,
+    #[serde(default)]
+    pub invoice_id: Option<InvoiceId>,
     #[serde(default)]
     pub offset_minutes: Option<u32>,
     pub due_at: DateTime<Utc>,

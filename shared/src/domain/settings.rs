@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::contact::{PhoneNumber, TimeZone};
+use super::invoice::InvoiceMessageSettings;
 use super::schedule::{InvalidQuietHours, QuietHours};
 
 /// The reminder offset used when an account has chosen none: a day before.
@@ -35,6 +36,8 @@ pub enum SettingsError {
     Text(#[from] super::text::InvalidText),
     #[error(transparent)]
     QuietHours(#[from] InvalidQuietHours),
+    #[error(transparent)]
+    InvoiceMessages(#[from] super::invoice::InvalidInvoiceSettings),
     #[error("appointment_notices.debounce_minutes must be 0 to {MAX_NOTICE_DEBOUNCE_MINUTES}")]
     NoticeDebounce,
 }
@@ -87,6 +90,8 @@ pub struct AccountSettings {
     #[serde(default)]
     pub appointment_notices: AppointmentNoticeSettings,
     #[serde(default)]
+    pub invoice_messages: InvoiceMessageSettings,
+    #[serde(default)]
     pub quiet_hours: QuietHours,
 }
 
@@ -94,6 +99,7 @@ impl AccountSettings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         super::text::check("practice_name", &self.practice_name)?;
         self.quiet_hours.validate()?;
+        self.invoice_messages.validate()?;
         if self.appointment_notices.debounce_minutes > MAX_NOTICE_DEBOUNCE_MINUTES {
             return Err(SettingsError::NoticeDebounce);
         }

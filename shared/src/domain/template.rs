@@ -31,6 +31,41 @@ const NOTICE_SMS_BODY: &str = "{{ practice_name }}: {{ first_name }}, your appoi
 {% elif change == 'changed' %}is now {{ date_short }} at {{ time }}\
 {% else %}is booked for {{ date_short }} at {{ time }}{% endif %}. Call {{ practice_phone }} with questions.";
 
+// Billing content needs the recipient's prior consent (no healthcare
+// exemption): accounts turn these on knowingly. No service is named.
+const BILLING_EMAIL_SUBJECT: &str = "{{ practice_name }}: payment due {{ due_date }}";
+const BILLING_EMAIL_BODY: &str = "Hello {{ first_name }},\n\n\
+This is a reminder that {{ amount_due }} is due on {{ due_date }}.\
+{% if pay_link %} You can pay online at {{ pay_link }}{% endif %}\n\n\
+Questions? Please call {{ practice_phone }}.\n\n\
+{{ practice_name }}\n";
+const BILLING_SMS_BODY: &str = "{{ practice_name }}: {{ first_name }}, {{ amount_due }} is due {{ due_date }}.\
+{% if pay_link %} Pay: {{ pay_link }}{% else %} Questions: {{ practice_phone }}{% endif %}";
+const LATE_EMAIL_SUBJECT: &str = "{{ practice_name }}: payment overdue";
+const LATE_EMAIL_BODY: &str = "Hello {{ first_name }},\n\n\
+Our records show {{ amount_due }} was due on {{ due_date }} and is still open.\
+{% if pay_link %} You can pay online at {{ pay_link }}{% endif %}\n\n\
+If you have already paid, thank you. Questions? Please call {{ practice_phone }}.\n\n\
+{{ practice_name }}\n";
+const LATE_SMS_BODY: &str = "{{ practice_name }}: {{ first_name }}, {{ amount_due }} due {{ due_date }} is still open.\
+{% if pay_link %} Pay: {{ pay_link }}{% else %} Questions: {{ practice_phone }}{% endif %}";
+
+/// The merge fields of a billing reminder or late-payment notice.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvoiceFields {
+    pub first_name: String,
+    pub practice_name: String,
+    pub practice_phone: String,
+    /// "$125.50"
+    pub amount_due: String,
+    /// "December 15, 2026", in the recipient's language
+    pub due_date: String,
+    /// The invoice's payment link, or empty.
+    pub pay_link: String,
+}
+
+pub const INVOICE_FIELDS: [&str; 6] = ["first_name", "practice_name", "practice_phone", "amount_due", "due_date", "pay_link"];
+
 /// The merge fields of any message about an appointment.
 #[derive(Debug, Clone, Serialize)]
 pub struct AppointmentFields {
@@ -100,11 +135,11 @@ pub struct NoticeFields {
 
 /// The merge fields a kind of message offers.
 pub fn fields_of(kind: MessageKind) -> Vec<&'static str> {
-    let mut fields = APPOINTMENT_FIELDS.to_vec();
-    if kind == MessageKind::AppointmentNotice {
-        fields.push("change");
+    match kind {
+        MessageKind::AppointmentReminder => APPOINTMENT_FIELDS.to_vec(),
+        MessageKind::AppointmentNotice => [APPOINTMENT_FIELDS.as_slice(), &["change"]].concat(),
+        MessageKind::BillingReminder | MessageKind::LatePaymentNotice => INVOICE_FIELDS.to_vec(),
     }
-    fields
 }
 
 impl AppointmentFields {
@@ -158,6 +193,20 @@ impl Templates {
             }),
             (MessageKind::AppointmentNotice, Channel::Sms) => {
                 Ok(TemplateSource { subject: None, body: NOTICE_SMS_BODY.into() })
+            }
+            (MessageKind::BillingReminder, Channel::Email) => Ok(TemplateSource {
+                subject: Some(BILLING_EMAIL_SUBJECT.into()),
+                body: BILLING_EMAIL_BODY.into(),
+            }),
+            (MessageKind::BillingReminder, Channel::Sms) => {
+                Ok(TemplateSource { subject: None, body: BILLING_SMS_BODY.into() })
+            }
+            (MessageKind::LatePaymentNotice, Channel::Email) => Ok(TemplateSource {
+                subject: Some(LATE_EMAIL_SUBJECT.into()),
+                body: LATE_EMAIL_BODY.into(),
+            }),
+            (MessageKind::LatePaymentNotice, Channel::Sms) => {
+                Ok(TemplateSource { subject: None, body: LATE_SMS_BODY.into() })
             }
             _ => Err(TemplateError::Unsupported { kind: kind.as_str(), channel: channel.as_str() }),
         }
@@ -310,7 +359,12 @@ mod tests {
     #[test]
     fn the_built_in_templates_pass_their_own_validation() {
         let templates = Templates::default();
-        for kind in [MessageKind::AppointmentReminder, MessageKind::AppointmentNotice] {
+        for kind in [
+            MessageKind::AppointmentReminder,
+            MessageKind::AppointmentNotice,
+            MessageKind::BillingReminder,
+            MessageKind::LatePaymentNotice,
+        ] {
             for channel in [Channel::Email, Channel::Sms] {
                 let source = templates.default_source(kind, channel).unwrap();
                 assert_eq!(templates.validate(kind, channel, &source), Ok(()), "{kind:?} {channel:?}");
@@ -333,6 +387,25 @@ mod tests {
         let out = templates.render(MessageKind::AppointmentNotice, Channel::Email, None, &email_to, &fields).unwrap();
         assert_eq!(out.subject.as_deref(), Some("Your appointment with Riverside Clinic: cancelled"));
         assert!(out.body.contains("on Wednesday, December 2 at 3:30 PM is cancelled"), "{}", out.body);
+    }
+
+    #[test]
+    fn invoice_messages_carry_amount_due_date_and_pay_link() {
+        let templates = Templates::default();
+        let to = Address::Phone("+12025550143".parse().unwrap());
+        let mut fields = InvoiceFields {
+            first_name: "Ann".into(),
+            practice_name: "Riverside Clinic".into(),
+            practice_phone: "+12025550143".into(),
+            amount_due: "$125.50".into(),
+            due_date: "December 15, 2026".into(),
+            pay_link: "https://pay.example.com/i/1".into(),
+        };
+        let out = templates.render(MessageKind::BillingReminder, Channel::Sms, None, &to, &fields).unwrap();
+        assert_eq!(out.body, "Riverside Clinic: Ann, $125.50 is due December 15, 2026. Pay: https://pay.example.com/i/1");
+        fields.pay_link = String::new();
+        let out = templates.render(MessageKind::LatePaymentNotice, Channel::Sms, None, &to, &fields).unwrap();
+        assert!(out.body.ends_with("is still open. Questions: +12025550143"), "{}", out.body);
     }
 
     #[test]

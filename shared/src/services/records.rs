@@ -8,7 +8,7 @@ use crate::domain::recipient::MissingAddress;
 use crate::domain::text::{self, InvalidText};
 use crate::domain::settings::SettingsError;
 use crate::domain::{
-    AccountId, AccountSettings, Appointment, AppointmentId, AppointmentNoticeSettings,
+    AccountId, AccountSettings, Appointment, AppointmentId, AppointmentNoticeSettings, Invoice, InvoiceId,
     AppointmentReminderSettings, MessageId,
     sms_length, Address, NoticeChange, NoticeFields, AppointmentStatus, Channel, Clock, Message, MessageKind, MessageStatus,
     Recipient, RenderedContent, AppointmentFields, SmsLength, StatusReason, TemplateError,
@@ -31,6 +31,12 @@ pub enum RecordsError {
     StartInPast,
     #[error("no appointment with this id exists in the account")]
     UnknownAppointment,
+    #[error("no invoice with this id exists in the account")]
+    UnknownInvoice,
+    #[error("amount_cents must be a positive whole number of cents")]
+    InvalidAmount,
+    #[error("pay_url must be an https:// link of at most 500 characters")]
+    InvalidPayUrl,
     #[error(transparent)]
     Template(#[from] TemplateError),
     #[error(transparent)]
@@ -176,19 +182,13 @@ impl RecordsService {
             .as_ref()
             .is_some_and(|(stored, _)| stored.recipient_id != appointment.recipient_id);
 
-        let superseded =
-            |id: &&MessageId| recipient_changed || !plan.iter().any(|p| &p.message_id == *id);
-        for id in links.reminder_ids.iter().filter(superseded) {
-            if self.store.withdraw_message(account, id, StatusReason::AppointmentChanged).await? {
-                changes.withdrawn += 1;
-            }
-        }
-        for planned in &plan {
-            let message = reminder_message(appointment, &recipient, planned, now);
-            if self.store.create_message(account, &message).await? {
-                changes.scheduled.push(message);
-            }
-        }
+        let messages: Vec<Message> =
+            plan.iter().map(|planned| reminder_message(appointment, &recipient, planned, now)).collect();
+        let reconciled = self
+            .reconcile(account, &links.reminder_ids, messages, recipient_changed, StatusReason::AppointmentChanged)
+            .await?;
+        changes.scheduled = reconciled.scheduled;
+        changes.withdrawn = reconciled.withdrawn;
         links.reminder_ids = plan.into_iter().map(|p| p.message_id).collect();
         let notices = settings.as_ref().map(|s| s.appointment_notices).unwrap_or_default();
         if notices.enabled {
@@ -202,6 +202,97 @@ impl RecordsService {
         // of the same upsert still sees the old links and converges.
         self.store.put_appointment(account, appointment, &links).await?;
         Ok(changes)
+    }
+
+    /// Brings a record's messages in line with its new plan: what the plan
+    /// no longer holds (or everything, when the recipient changed) is
+    /// withdrawn, what it holds is created unless it exists.
+    async fn reconcile(
+        &self,
+        account: &AccountId,
+        previous: &[MessageId],
+        planned: Vec<Message>,
+        withdraw_all: bool,
+        reason: StatusReason,
+    ) -> Result<ReminderChanges, RecordsError> {
+        let mut changes = ReminderChanges::default();
+        let superseded = |id: &&MessageId| withdraw_all || !planned.iter().any(|m| &m.id == *id);
+        for id in previous.iter().filter(superseded) {
+            if self.store.withdraw_message(account, id, reason).await? {
+                changes.withdrawn += 1;
+            }
+        }
+        for message in planned {
+            if self.store.create_message(account, &message).await? {
+                changes.scheduled.push(message);
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Upserts an invoice and brings its billing reminder and late-payment
+    /// notices in line with it: paying, voiding or turning reminders off
+    /// withdraws what is pending; a new due date plans anew.
+    pub async fn put_invoice(&self, account: &AccountId, invoice: &Invoice) -> Result<ReminderChanges, RecordsError> {
+        if invoice.amount_cents <= 0 {
+            return Err(RecordsError::InvalidAmount);
+        }
+        if let Some(url) = &invoice.pay_url {
+            if !(url.starts_with("https://") && url.len() <= 500 && !url.contains(char::is_whitespace)) {
+                return Err(RecordsError::InvalidPayUrl);
+            }
+        }
+        let previous = self.store.get_invoice(account, &invoice.id).await?;
+        if previous.as_ref().is_some_and(|(stored, _)| stored == invoice) {
+            return Ok(ReminderChanges::default());
+        }
+        let recipient = self
+            .store
+            .get_recipient(account, &invoice.recipient_id)
+            .await?
+            .ok_or(RecordsError::UnknownRecipient)?;
+        let settings = self.store.get_settings(account).await?;
+        let now = self.clock.now();
+        let zone = recipient.time_zone.or(settings.as_ref().map(|s| s.time_zone)).unwrap_or(crate::domain::TimeZone::UTC);
+        let invoice_settings = settings.as_ref().map(|s| s.invoice_messages).unwrap_or_default();
+        let plan = invoice.plan_messages(&invoice_settings, zone, now);
+        let messages = plan
+            .iter()
+            .map(|planned| Message {
+                id: planned.message_id.clone(),
+                kind: planned.kind,
+                channel: recipient.channel,
+                status: if planned.skipped.is_some() { MessageStatus::Skipped } else { MessageStatus::Scheduled },
+                reason: planned.skipped,
+                recipient_id: recipient.id.clone(),
+                appointment_id: None,
+                invoice_id: Some(invoice.id.clone()),
+                offset_minutes: None,
+                due_at: planned.due_at,
+                not_after: planned.not_after,
+                created_at: now,
+                claimed_at: None,
+                sent_at: None,
+                provider_message_id: None,
+                content: None,
+            })
+            .collect();
+        let (previous_ids, recipient_changed) = match &previous {
+            Some((stored, ids)) => (ids.as_slice(), stored.recipient_id != invoice.recipient_id),
+            None => (&[][..], false),
+        };
+        let changes = self
+            .reconcile(account, previous_ids, messages, recipient_changed, StatusReason::InvoiceChanged)
+            .await?;
+        self.store.put_invoice(account, invoice, plan.into_iter().map(|p| p.message_id).collect()).await?;
+        Ok(changes)
+    }
+
+    pub async fn messages_for_invoice(&self, account: &AccountId, invoice: &InvoiceId) -> Result<Vec<Message>, RecordsError> {
+        if self.store.get_invoice(account, invoice).await?.is_none() {
+            return Err(RecordsError::UnknownInvoice);
+        }
+        Ok(self.store.messages_for_invoice(account, invoice).await?)
     }
 
     /// Debounces notices: an edit while a notice waits restarts its wait, so
@@ -240,6 +331,7 @@ impl RecordsService {
             reason: None,
             recipient_id: recipient.id.clone(),
             appointment_id: Some(appointment.id.clone()),
+            invoice_id: None,
             offset_minutes: None,
             due_at: due,
             not_after: None,
@@ -300,6 +392,7 @@ fn reminder_message(
         reason,
         recipient_id: recipient.id.clone(),
         appointment_id: Some(appointment.id.clone()),
+        invoice_id: None,
         offset_minutes: Some(planned.offset_minutes),
         due_at: planned.due_at,
         not_after: Some(appointment.starts_at),

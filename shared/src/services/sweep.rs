@@ -7,13 +7,16 @@ use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
+use crate::domain::invoice::format_amount;
 use crate::domain::{
-    AccountId, AppointmentFields, AppointmentStatus, Clock, MessageId, MessageKind, MessageStatus,
-    NoticeChange, NoticeFields, StatusReason, TemplateError, Templates,
+    AccountId, AccountSettings, AppointmentFields, AppointmentId, AppointmentStatus, Clock,
+    Invoice, InvoiceFields, InvoiceStatus, Message, MessageId, MessageKind, MessageStatus,
+    NoticeChange, NoticeFields, NoticeState, Recipient, StatusReason, TemplateError, Templates,
+    TimeZone,
 };
 use crate::events::{BusEvent, EventPublisher, MessageReady, PublishError};
 use crate::store::keys::DUE_SHARD_COUNT;
-use crate::store::{ClaimedMessage, Settlement, Store, StoreError};
+use crate::store::{ClaimedMessage, RenderContext, Settlement, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct SweepConfig {
@@ -192,78 +195,54 @@ impl ReminderSweep {
         &self,
         claimed: &ClaimedMessage,
         now: DateTime<Utc>,
-    ) -> Result<Result<Handled, (MessageStatus, StatusReason)>, StoreError> {
+    ) -> Result<Result<Handled, Ended>, StoreError> {
         let message = &claimed.message;
         if message.not_after.is_some_and(|limit| now >= limit) {
-            return Ok(Err((MessageStatus::Expired, StatusReason::AppointmentStarted)));
+            let reason = match message.invoice_id {
+                Some(_) => StatusReason::TooLate,
+                None => StatusReason::AppointmentStarted,
+            };
+            return Ok(Err((MessageStatus::Expired, reason)));
         }
         let context = self
             .store
             .render_context(
                 &claimed.account,
                 &message.recipient_id,
-                message.appointment_id.as_ref(),
+                (message.appointment_id.as_ref(), message.invoice_id.as_ref()),
                 (message.kind, message.channel),
             )
             .await?;
-        let Some(settings) = context.settings.filter(|s| s.messaging_enabled) else {
+        let Some(settings) = context.settings.as_ref().filter(|s| s.messaging_enabled) else {
             return Ok(Err((MessageStatus::Skipped, StatusReason::MessagingDisabled)));
         };
-        let Some(appointment) = context.appointment.filter(|a| a.recipient_id == message.recipient_id) else {
-            return Ok(Err((MessageStatus::Withdrawn, StatusReason::AppointmentChanged)));
-        };
-        let change = match message.kind {
-            MessageKind::AppointmentReminder => {
-                let current = appointment.status == AppointmentStatus::Booked
-                    && Some(appointment.starts_at) == message.not_after;
-                if !current {
-                    return Ok(Err((MessageStatus::Withdrawn, StatusReason::AppointmentChanged)));
-                }
-                None
-            }
-            MessageKind::AppointmentNotice => {
-                match NoticeChange::between(context.notified.as_ref(), &appointment.notice_state()) {
-                    None => return Ok(Err((MessageStatus::Withdrawn, StatusReason::NothingChanged))),
-                    Some(change) if change != NoticeChange::Cancelled && now >= appointment.starts_at => {
-                        return Ok(Err((MessageStatus::Expired, StatusReason::AppointmentStarted)))
-                    }
-                    Some(change) => Some(change),
-                }
-            }
-        };
-        let Some(recipient) = context.recipient else {
+        let Some(recipient) = context.recipient.as_ref() else {
             return Ok(Err((MessageStatus::Skipped, StatusReason::NoAddress)));
         };
         let Ok(address) = recipient.address() else {
             return Ok(Err((MessageStatus::Skipped, StatusReason::NoAddress)));
         };
         let zone = recipient.time_zone.unwrap_or(settings.time_zone);
-        let (date, date_short, time) = AppointmentFields::appointment_time(appointment.starts_at, zone);
-        let appointment_fields = AppointmentFields {
-            first_name: recipient.first_name.clone(),
-            practice_name: settings.practice_name.clone(),
-            practice_phone: settings.practice_phone.to_string(),
-            provider: appointment.provider.clone(),
-            location: appointment.location.clone(),
-            date,
-            date_short,
-            time,
+        let subject = match message.kind {
+            MessageKind::AppointmentReminder | MessageKind::AppointmentNotice => {
+                appointment_fields(message, &context, settings, recipient, zone, now)
+            }
+            MessageKind::BillingReminder | MessageKind::LatePaymentNotice => {
+                invoice_fields(message, &context, settings, recipient)
+            }
+        };
+        let (fields, told) = match subject {
+            Ok(subject) => subject,
+            Err(ended) => return Ok(Err(ended)),
         };
         // The template fetched is the planned channel's; a recipient who
         // changed channel since is rendered with their new channel's.
         let template = if recipient.channel == message.channel {
-            context.template
+            context.template.clone()
         } else {
             self.store.get_template(&claimed.account, message.kind, recipient.channel).await?
         };
-        let rendered = match change {
-            Some(change) => {
-                let fields = NoticeFields { appointment: appointment_fields, change: change.as_str() };
-                self.templates.render(message.kind, recipient.channel, template.as_ref(), &address, &fields)
-            }
-            None => self.templates.render(message.kind, recipient.channel, template.as_ref(), &address, &appointment_fields),
-        };
-        let content = match rendered {
+        let content = match self.templates.render(message.kind, recipient.channel, template.as_ref(), &address, &fields) {
             Ok(content) => content,
             Err(TemplateError::Unsupported { .. }) => {
                 return Ok(Err((MessageStatus::Skipped, StatusReason::ChannelUnavailable)))
@@ -273,9 +252,9 @@ impl ReminderSweep {
         if !self.store.store_rendered(claimed, recipient.channel, &content).await? {
             return Ok(Ok(Handled::TakenByOther));
         }
-        if change.is_some() {
+        if let Some((appointment, state)) = told {
             // The next notice is measured against what this one tells.
-            self.store.set_notified(&claimed.account, &appointment.id, &appointment.notice_state()).await?;
+            self.store.set_notified(&claimed.account, &appointment, &state).await?;
         }
         Ok(Ok(Handled::Ready(MessageReady {
             account_id: claimed.account.clone(),
@@ -284,4 +263,83 @@ impl ReminderSweep {
             claim_token: claimed.claim_token.clone(),
         })))
     }
+}
+
+/// How a message ended without going out.
+type Ended = (MessageStatus, StatusReason);
+
+/// A message's merge fields, and for a notice what it tells.
+type Subject = (serde_json::Value, Option<(AppointmentId, NoticeState)>);
+
+/// Fields of a reminder or notice, or why its appointment no longer wants it.
+fn appointment_fields(
+    message: &Message,
+    context: &RenderContext,
+    settings: &AccountSettings,
+    recipient: &Recipient,
+    zone: TimeZone,
+    now: DateTime<Utc>,
+) -> Result<Subject, Ended> {
+    let Some(appointment) = context.appointment.as_ref().filter(|a| a.recipient_id == message.recipient_id) else {
+        return Err((MessageStatus::Withdrawn, StatusReason::AppointmentChanged));
+    };
+    let (date, date_short, time) = AppointmentFields::appointment_time(appointment.starts_at, zone);
+    let fields = AppointmentFields {
+        first_name: recipient.first_name.clone(),
+        practice_name: settings.practice_name.clone(),
+        practice_phone: settings.practice_phone.to_string(),
+        provider: appointment.provider.clone(),
+        location: appointment.location.clone(),
+        date,
+        date_short,
+        time,
+    };
+    if message.kind == MessageKind::AppointmentReminder {
+        let current = appointment.status == AppointmentStatus::Booked && Some(appointment.starts_at) == message.not_after;
+        if !current {
+            return Err((MessageStatus::Withdrawn, StatusReason::AppointmentChanged));
+        }
+        return Ok((json(&fields), None));
+    }
+    let state = appointment.notice_state();
+    match NoticeChange::between(context.notified.as_ref(), &state) {
+        None => Err((MessageStatus::Withdrawn, StatusReason::NothingChanged)),
+        Some(change) if change != NoticeChange::Cancelled && now >= appointment.starts_at => {
+            Err((MessageStatus::Expired, StatusReason::AppointmentStarted))
+        }
+        Some(change) => {
+            let fields = NoticeFields { appointment: fields, change: change.as_str() };
+            Ok((json(&fields), Some((appointment.id.clone(), state))))
+        }
+    }
+}
+
+/// Fields of a billing reminder or late notice, or why its invoice no
+/// longer wants it.
+fn invoice_fields(
+    message: &Message,
+    context: &RenderContext,
+    settings: &AccountSettings,
+    recipient: &Recipient,
+) -> Result<Subject, Ended> {
+    let wanted = |i: &&Invoice| {
+        i.recipient_id == message.recipient_id && i.status == InvoiceStatus::Open && i.reminders
+    };
+    let Some(invoice) = context.invoice.as_ref().filter(wanted) else {
+        return Err((MessageStatus::Withdrawn, StatusReason::InvoiceChanged));
+    };
+    let fields = InvoiceFields {
+        first_name: recipient.first_name.clone(),
+        practice_name: settings.practice_name.clone(),
+        practice_phone: settings.practice_phone.to_string(),
+        amount_due: format_amount(invoice.amount_cents, &invoice.currency),
+        due_date: invoice.due_date.format("%B %-d, %Y").to_string(),
+        pay_link: invoice.pay_url.clone().unwrap_or_default(),
+    };
+    Ok((json(&fields), None))
+}
+
+/// Field structs of strings always serialise.
+fn json(fields: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(fields).unwrap_or_default()
 }

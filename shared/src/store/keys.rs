@@ -13,6 +13,7 @@
 //! | appointment | `ACCOUNT#{account}#APPOINTMENT#{id}` | `APPOINTMENT` |
 //! | message     | `ACCOUNT#{account}#MESSAGE#{id}`     | `MESSAGE`     |
 //! | template    | `ACCOUNT#{account}`                  | `TEMPLATE#{kind}#{channel}` |
+//! | invoice     | `ACCOUNT#{account}#INVOICE#{id}`     | `INVOICE`     |
 //!
 //! Indexes:
 //! - `due` (sparse, keys only): partition `due_shard` (`DUE#00`..`DUE#15`),
@@ -23,8 +24,8 @@
 //!   again by itself. Messages spread over the shards by a hash of their
 //!   key, so each shard takes 1/16 of the writes.
 //! - `by_subject` (include): partition `subject`
-//!   (`ACCOUNT#{account}#APPOINTMENT#{id}`), sort `due_at` (RFC 3339): the
-//!   messages about one record, in due order.
+//!   (`ACCOUNT#{account}#APPOINTMENT#{id}` or `…#INVOICE#{id}`), sort
+//!   `due_at` (RFC 3339): the messages about one record, in due order.
 //!
 //! Access patterns:
 //! | use                                   | operation                                   |
@@ -38,9 +39,9 @@
 //! | save / read an account's template     | PutItem / GetItem on its key                |
 //! | start a send exactly once per claim   | UpdateItem, condition: claim token, not started |
 //! | record the outcome                    | UpdateItem, condition: claim token          |
-//! | messages of an appointment            | Query `by_subject`                          |
+//! | messages of an appointment or invoice | Query `by_subject`                          |
 
-use crate::domain::{AccountId, AppointmentId, Channel, MessageId, MessageKind, RecipientId};
+use crate::domain::{AccountId, AppointmentId, Channel, InvoiceId, MessageId, MessageKind, RecipientId};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -71,6 +72,14 @@ pub fn recipient(account: &AccountId, id: &RecipientId) -> ItemKey {
 
 pub fn appointment(account: &AccountId, id: &AppointmentId) -> ItemKey {
     ItemKey { pk: format!("ACCOUNT#{account}#APPOINTMENT#{id}"), sk: "APPOINTMENT".into() }
+}
+
+pub fn invoice(account: &AccountId, id: &InvoiceId) -> ItemKey {
+    ItemKey { pk: format!("ACCOUNT#{account}#INVOICE#{id}"), sk: "INVOICE".into() }
+}
+
+pub fn invoice_subject(account: &AccountId, id: &InvoiceId) -> String {
+    format!("ACCOUNT#{account}#INVOICE#{id}")
 }
 
 pub fn message(account: &AccountId, id: &MessageId) -> ItemKey {

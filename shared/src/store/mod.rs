@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    AccountId, AccountSettings, Appointment, AppointmentId, Channel, Message, MessageId,
+    AccountId, AccountSettings, Appointment, AppointmentId, Channel, Invoice, InvoiceId, Message, MessageId,
     MessageKind, MessageStatus, NoticeState, Recipient, RecipientId, RenderedContent, StatusReason, TemplateSource,
 };
 use keys::ItemKey;
@@ -148,6 +148,7 @@ pub struct RenderContext {
     pub appointment: Option<Appointment>,
     /// What the appointment's last notice told.
     pub notified: Option<NoticeState>,
+    pub invoice: Option<Invoice>,
     /// The account's own template for the message's kind and channel.
     pub template: Option<TemplateSource>,
 }
@@ -174,6 +175,13 @@ impl Settlement {
     pub fn ended(status: MessageStatus, reason: StatusReason) -> Self {
         Self { status, reason: Some(reason), sent_at: None, provider_message_id: None }
     }
+}
+
+/// The messages an invoice record owns.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct InvoiceLinks {
+    #[serde(default)]
+    message_ids: Vec<MessageId>,
 }
 
 /// What an appointment record keeps besides the appointment: the messages
@@ -301,6 +309,8 @@ impl Store {
         let mut item = with_key(to_item("message", message)?, &key);
         if let Some(appointment) = &message.appointment_id {
             item.insert(keys::SUBJECT.to_owned(), s(keys::appointment_subject(account, appointment)));
+        } else if let Some(invoice) = &message.invoice_id {
+            item.insert(keys::SUBJECT.to_owned(), s(keys::invoice_subject(account, invoice)));
         }
         if matches!(message.status, MessageStatus::Scheduled | MessageStatus::Claimed) {
             item.insert(keys::DUE_SHARD.to_owned(), s(keys::due_shard(&key)));
@@ -357,6 +367,32 @@ impl Store {
             .send()
             .await;
         Ok(conditional("UpdateItem", result)?.is_some())
+    }
+
+    /// The invoice and the ids of the messages it owns.
+    pub async fn get_invoice(
+        &self,
+        account: &AccountId,
+        id: &InvoiceId,
+    ) -> Result<Option<(Invoice, Vec<MessageId>)>, StoreError> {
+        match self.get::<Invoice>("invoice", &keys::invoice(account, id)).await? {
+            Some((invoice, item)) => {
+                let links: InvoiceLinks = from_item("invoice", item)?;
+                Ok(Some((invoice, links.message_ids)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub async fn put_invoice(
+        &self,
+        account: &AccountId,
+        invoice: &Invoice,
+        message_ids: Vec<MessageId>,
+    ) -> Result<(), StoreError> {
+        let mut item = to_item("invoice", invoice)?;
+        item.extend(to_item("invoice", &InvoiceLinks { message_ids })?);
+        self.put(with_key(item, &keys::invoice(account, &invoice.id))).await
     }
 
     /// Records what a notice about the appointment told.
@@ -504,15 +540,17 @@ impl Store {
         &self,
         account: &AccountId,
         recipient: &RecipientId,
-        appointment: Option<&AppointmentId>,
+        subject: (Option<&AppointmentId>, Option<&InvoiceId>),
         template: (MessageKind, Channel),
     ) -> Result<RenderContext, StoreError> {
+        let (appointment, invoice) = subject;
         let mut wanted = vec![
             keys::settings(account),
             keys::recipient(account, recipient),
             keys::template(account, template.0, template.1),
         ];
         wanted.extend(appointment.map(|id| keys::appointment(account, id)));
+        wanted.extend(invoice.map(|id| keys::invoice(account, id)));
         let mut request = KeysAndAttributes::builder().consistent_read(true);
         for key in &wanted {
             request = request.keys(key_item(key));
@@ -544,6 +582,7 @@ impl Store {
                         context.notified = links.notified;
                         context.appointment = Some(from_item("appointment", item)?);
                     }
+                    Some(AttributeValue::S(sk)) if sk == "INVOICE" => context.invoice = Some(from_item("invoice", item)?),
                     Some(AttributeValue::S(sk)) if sk.starts_with("TEMPLATE#") => context.template = Some(from_item("template", item)?),
                     _ => {}
                 }
@@ -686,6 +725,15 @@ impl Store {
         account: &AccountId,
         appointment: &AppointmentId,
     ) -> Result<Vec<Message>, StoreError> {
+        self.messages_about(keys::appointment_subject(account, appointment)).await
+    }
+
+    /// The messages about one invoice, in due order (`by_subject` index).
+    pub async fn messages_for_invoice(&self, account: &AccountId, invoice: &InvoiceId) -> Result<Vec<Message>, StoreError> {
+        self.messages_about(keys::invoice_subject(account, invoice)).await
+    }
+
+    async fn messages_about(&self, subject: String) -> Result<Vec<Message>, StoreError> {
         let mut messages = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -695,7 +743,7 @@ impl Store {
                 .table_name(&self.table)
                 .index_name(keys::SUBJECT_INDEX)
                 .key_condition_expression("subject = :subject")
-                .expression_attribute_values(":subject", s(keys::appointment_subject(account, appointment)))
+                .expression_attribute_values(":subject", s(&subject))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
