@@ -1,6 +1,6 @@
-//! `tidings-local demo`: two practices, their clients and appointments, and
-//! a simulated day and a half, printed as a timeline of what was scheduled,
-//! claimed and delivered. Everything goes through the real API router, the
+//! `tidings-local demo`: two practices, their clients, appointments and an
+//! invoice, and a simulated day and a half, printed as a timeline of what was
+//! scheduled, claimed and delivered, of all four automated kinds. Everything goes through the real API router, the
 //! real sweep and delivery handlers, and the embedded store.
 
 use std::collections::{BTreeMap, HashMap};
@@ -50,8 +50,9 @@ async fn call(app: &Router, method: Method, path: &str, token: &str, body: Value
 struct Timeline {
     app: Router,
     runtime: Arc<LocalRuntime>,
-    /// (practice, appointment) → message id → last status printed.
-    seen: BTreeMap<(usize, String), HashMap<String, String>>,
+    /// (practice, `appointment_id` or `invoice_id`, record id) → message id
+    /// → last status printed.
+    seen: BTreeMap<(usize, &'static str, String), HashMap<String, String>>,
     outbox_printed: usize,
 }
 
@@ -84,7 +85,7 @@ impl Timeline {
                 "status": status,
             }))
             .await?;
-        let verb = match (status, self.seen.contains_key(&(index, id.to_owned()))) {
+        let verb = match (status, self.seen.contains_key(&(index, "appointment_id", id.to_owned()))) {
             ("cancelled", _) => "cancelled",
             (_, true) => "moved",
             _ => "booked",
@@ -95,7 +96,23 @@ impl Timeline {
             answer["reminders_scheduled"],
             answer["reminders_withdrawn"],
         ));
-        self.seen.entry((index, id.to_owned())).or_default();
+        self.seen.entry((index, "appointment_id", id.to_owned())).or_default();
+        self.report_changes(practices).await
+    }
+
+    async fn bill(&mut self, practices: &[Practice], index: usize, id: &str, recipient: &str, due_date: &str) -> Result<(), LocalError> {
+        let practice = &practices[index];
+        let answer = self
+            .put(practice, &format!("/v1/invoices/{id}"), json!({
+                "recipient_id": recipient, "amount_cents": 8500, "currency": "USD",
+                "due_date": due_date, "status": "open", "pay_url": "https://pay.example.com/i/8500",
+            }))
+            .await?;
+        self.say(self.runtime.clock.now(), practice.label, format!(
+            "invoice {id} for {recipient} due {due_date}: {} message(s) scheduled",
+            answer["messages_scheduled"],
+        ));
+        self.seen.entry((index, "invoice_id", id.to_owned())).or_default();
         self.report_changes(practices).await
     }
 
@@ -103,20 +120,22 @@ impl Timeline {
     async fn report_changes(&mut self, practices: &[Practice]) -> Result<(), LocalError> {
         let mut lines: Vec<(DateTime<Utc>, &str, String)> = Vec::new();
         let keys: Vec<_> = self.seen.keys().cloned().collect();
-        for (index, appointment) in keys {
+        for (index, filter, record) in keys {
             let practice = &practices[index];
-            let path = format!("/v1/messages?appointment_id={appointment}");
+            let path = format!("/v1/messages?{filter}={record}");
             let list = call(&self.app, Method::GET, &path, &practice.token, Value::Null).await?;
             for message in list["messages"].as_array().into_iter().flatten() {
                 let id = message["id"].as_str().unwrap_or_default().to_owned();
                 let status = message["status"].as_str().unwrap_or_default().to_owned();
-                let seen = self.seen.entry((index, appointment.clone())).or_default();
+                let seen = self.seen.entry((index, filter, record.clone())).or_default();
                 if seen.get(&id) == Some(&status) {
                     continue;
                 }
                 seen.insert(id.clone(), status.clone());
                 let what = match message["kind"].as_str() {
                     Some("appointment_notice") => "notice".to_owned(),
+                    Some("billing_reminder") => "billing reminder".to_owned(),
+                    Some("late_payment_notice") => "late-payment notice".to_owned(),
                     _ => format!("reminder -{}min", id.split('~').nth(2).unwrap_or("?")),
                 };
                 let due: DateTime<Utc> = message["due_at"].as_str().and_then(|d| d.parse().ok()).unwrap_or_default();
@@ -133,7 +152,7 @@ impl Timeline {
                     ),
                     _ => format!("reason {}", message["reason"].as_str().unwrap_or("none")),
                 };
-                lines.push((at, practice.label, format!("  {appointment} {what}: {status}, {detail}")));
+                lines.push((at, practice.label, format!("  {record} {what}: {status}, {detail}")));
             }
         }
         for entry in &self.runtime.outbox.entries()[self.outbox_printed..] {
@@ -199,9 +218,11 @@ pub async fn run() -> Result<(), LocalError> {
             "time_zone": "America/New_York", "messaging_enabled": true,
             "appointment_reminders": {"enabled": true, "offsets_minutes": [1440, 120]},
             "appointment_notices": {"enabled": true, "debounce_minutes": 3},
+            "invoice_messages": {"billing_reminders": true, "days_before": 1, "late_payment_notices": true,
+                                 "days_after": 0, "repeat_every_days": 7, "max_notices": 2},
         }))
         .await?;
-    timeline.say(start, riverside.label, "settings: messaging on, reminders 24 h and 2 h before, notices after 3 min");
+    timeline.say(start, riverside.label, "settings: messaging on, reminders 24 h and 2 h before, notices after 3 min, billing 1 day before and on the due date");
     let lakeside = &practices[1];
     timeline
         .put(lakeside, "/v1/settings", json!({
@@ -237,6 +258,7 @@ pub async fn run() -> Result<(), LocalError> {
     timeline.book(&practices, 0, "a-5", "c-101", tomorrow(15, 0), "booked").await?;
     timeline.book(&practices, 0, "a-6", "c-100", tomorrow(14, 0), "booked").await?;
     timeline.book(&practices, 1, "b-1", "l-200", tomorrow(10, 0), "booked").await?;
+    timeline.bill(&practices, 0, "inv-7", "c-101", "2026-12-08").await?;
 
     println!();
     timeline.advance(&practices, start + Duration::hours(3)).await?;
@@ -248,17 +270,19 @@ pub async fn run() -> Result<(), LocalError> {
     let outbox = runtime.outbox.entries();
     let count = |channel| outbox.iter().filter(|e| e.channel == channel).count();
     println!(
-        "\nOutbox: {} messages delivered ({} email, {} sms). A reminder on each channel, and a notice:",
+        "\nOutbox: {} messages delivered ({} email, {} sms). A reminder on each channel, a notice and a billing reminder:",
         outbox.len(),
         count(tidings::domain::Channel::Email),
         count(tidings::domain::Channel::Sms)
     );
     let reminder = |channel| outbox.iter().find(|e| e.channel == channel && e.body.contains("reminder"));
-    let notice = outbox.iter().find(|e| !e.body.contains("reminder"));
+    let notice = outbox.iter().find(|e| e.body.contains("your appointment with"));
+    let billing = outbox.iter().find(|e| e.body.contains("is due"));
     let samples = [
         reminder(tidings::domain::Channel::Email),
         reminder(tidings::domain::Channel::Sms),
         notice,
+        billing,
     ];
     for entry in samples.into_iter().flatten() {
         println!("\n--- {} ---", entry.channel.as_str());
