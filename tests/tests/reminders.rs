@@ -279,3 +279,24 @@ async fn an_sms_reminder_with_no_allowed_moment_left_is_skipped() {
     assert_eq!(messages[0]["status"], "skipped");
     assert_eq!(messages[0]["reason"], "quiet_hours");
 }
+
+#[tokio::test]
+async fn a_late_booking_gets_one_reminder_right_away_when_the_account_asks() {
+    let app = spawn_app().await;
+    let settings = app
+        .put("acct", "/v1/settings", serde_json::json!({
+            "practice_name": "Riverside Clinic", "practice_phone": "+12025550143",
+            "time_zone": "America/New_York", "messaging_enabled": true,
+            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440, 120], "remind_when_booked_late": true},
+        }))
+        .await;
+    assert_eq!(settings.status, 200, "{}", settings.body);
+    app.given_email_client("acct", "r1").await;
+    let start = t0() + Duration::minutes(90);
+    let booked = app.book("acct", "a1", "r1", start).await;
+    assert_eq!(booked.body["reminders_scheduled"], 3, "two skipped, one now: {}", booked.body);
+    app.move_clock(t0() + Duration::minutes(1)).await;
+    assert_eq!(app.outbox().await.len(), 1);
+    app.move_clock(start).await;
+    assert_eq!(app.outbox().await.len(), 1, "only the one");
+}

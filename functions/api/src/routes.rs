@@ -37,6 +37,9 @@ pub struct ReminderSettingsBody {
     /// Minutes before the start; one reminder each. Default `[1440]`.
     #[serde(default = "default_offsets")]
     pub offsets_minutes: Vec<u32>,
+    /// A booking made after every offset has passed gets one reminder at once. Default false.
+    #[serde(default)]
+    pub remind_when_booked_late: bool,
 }
 
 fn default_offsets() -> Vec<u32> {
@@ -166,7 +169,11 @@ pub async fn put_settings(
         messaging_enabled: body.messaging_enabled,
         appointment_reminders: body
             .appointment_reminders
-            .map(|r| AppointmentReminderSettings { enabled: r.enabled, offsets_minutes: r.offsets_minutes })
+            .map(|r| AppointmentReminderSettings {
+                enabled: r.enabled,
+                offsets_minutes: r.offsets_minutes,
+                remind_when_booked_late: r.remind_when_booked_late,
+            })
             .unwrap_or_default(),
         appointment_notices: body
             .appointment_notices

@@ -116,7 +116,7 @@ impl Appointment {
         let mut offsets = settings.offsets_minutes.clone();
         offsets.sort_unstable_by(|a, b| b.cmp(a));
         offsets.dedup();
-        offsets
+        let mut plan: Vec<PlannedReminder> = offsets
             .into_iter()
             .map(|offset_minutes| {
                 let due = reminder_due(self.starts_at, offset_minutes, timing.zone);
@@ -140,7 +140,24 @@ impl Appointment {
                     skipped,
                 }
             })
-            .collect()
+            .collect();
+        let booked_too_late_for_any = plan.iter().all(|p| p.skipped.is_some()) && self.starts_at > now;
+        if settings.remind_when_booked_late && booked_too_late_for_any {
+            plan.push(self.immediate_reminder(timing, now));
+        }
+        plan
+    }
+
+    /// The one reminder of a booking made inside the smallest offset: now,
+    /// or at the first allowed moment if that is still before the start.
+    fn immediate_reminder(&self, timing: ReminderTiming, now: DateTime<Utc>) -> PlannedReminder {
+        let due_at = timing.quiet_hours.map_or(now, |quiet| quiet.next_allowed(now, timing.zone));
+        PlannedReminder {
+            message_id: MessageId::appointment_reminder(&self.id, 0, self.starts_at.timestamp()),
+            offset_minutes: 0,
+            due_at,
+            skipped: (due_at >= self.starts_at).then_some(StatusReason::QuietHours),
+        }
     }
 }
 
@@ -170,6 +187,7 @@ mod tests {
         AppointmentReminderSettings {
             enabled: true,
             offsets_minutes: list.to_vec(),
+            remind_when_booked_late: false,
         }
     }
 
@@ -193,13 +211,31 @@ mod tests {
     }
 
     #[test]
+    fn a_booking_inside_the_smallest_offset_gets_one_reminder_now_if_asked() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let start = now + Duration::minutes(90);
+        let mut settings = offsets(&[1440, 120]);
+        let plan = appointment(start).plan_reminders(&settings, utc_timing(), now);
+        assert!(plan.iter().all(|p| p.skipped == Some(StatusReason::TooLate)));
+        settings.remind_when_booked_late = true;
+        let plan = appointment(start).plan_reminders(&settings, utc_timing(), now);
+        let immediate: Vec<_> = plan.iter().filter(|p| p.skipped.is_none()).collect();
+        assert_eq!(immediate.len(), 1);
+        assert_eq!(immediate[0].due_at, now);
+        // With a reminder still ahead, no extra one is added.
+        let later = appointment(now + Duration::hours(5)).plan_reminders(&settings, utc_timing(), now);
+        assert_eq!(later.iter().filter(|p| p.skipped.is_none()).count(), 1);
+        assert_eq!(later.len(), 2);
+    }
+
+    #[test]
     fn cancelled_or_disabled_calls_for_nothing() {
         let start = Utc.with_ymd_and_hms(2026, 12, 3, 15, 0, 0).unwrap();
         let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
         let mut cancelled = appointment(start);
         cancelled.status = AppointmentStatus::Cancelled;
         assert!(cancelled.plan_reminders(&offsets(&[1440]), utc_timing(), now).is_empty());
-        let off = AppointmentReminderSettings { enabled: false, offsets_minutes: vec![1440] };
+        let off = AppointmentReminderSettings { enabled: false, offsets_minutes: vec![1440], remind_when_booked_late: false };
         assert!(appointment(start).plan_reminders(&off, utc_timing(), now).is_empty());
     }
 

@@ -17,6 +17,9 @@ pub struct AppointmentReminderSettings {
     pub enabled: bool,
     /// Minutes before the appointment's start, one reminder each.
     pub offsets_minutes: Vec<u32>,
+    /// A booking made after every offset has passed gets one reminder at once.
+    #[serde(default)]
+    pub remind_when_booked_late: bool,
 }
 
 impl Default for AppointmentReminderSettings {
@@ -24,6 +27,7 @@ impl Default for AppointmentReminderSettings {
         Self {
             enabled: true,
             offsets_minutes: vec![DEFAULT_REMINDER_OFFSET_MINUTES],
+            remind_when_booked_late: false,
         }
     }
 }
@@ -115,6 +119,7 @@ mod tests {
         AppointmentReminderSettings {
             enabled: true,
             offsets_minutes: offsets,
+            remind_when_booked_late: false,
         }
     }
 
