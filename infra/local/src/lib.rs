@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod bench;
+pub mod bench_mixed;
 pub mod bus;
 pub mod clock;
 pub mod demo;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tidings_local::runtime::DEFAULT_DATA_PATH;
-use tidings_local::{bench, demo, server, LocalOptions, LocalRuntime};
+use tidings_local::{bench, bench_mixed, demo, server, LocalOptions, LocalRuntime};
 
 /// Tidings on your machine: embedded DynamoDB, local channel sinks, the
 /// schedules and event routes of template.yaml.
@@ -47,6 +47,16 @@ enum Command {
     Bench {
         #[arg(long, default_value_t = 10_000)]
         reminders: usize,
+        /// Instead: a multi-account load of all four kinds at the sweep's
+        /// real interval, with per-kind lateness.
+        #[arg(long)]
+        mixed: bool,
+        /// With --mixed: messages planned in all.
+        #[arg(long, default_value_t = 50_000)]
+        messages: usize,
+        /// With --mixed: practice accounts.
+        #[arg(long, default_value_t = 200)]
+        accounts: usize,
     },
 }
 
@@ -73,7 +83,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("{}", key.issue(&account)?);
         }
         Command::Demo => demo::run().await?,
-        Command::Bench { reminders } => {
+        Command::Bench { mixed: true, messages, accounts, .. } => {
+            let figures = bench_mixed::run(messages, accounts).await?;
+            println!("messages planned                {}", figures.planned);
+            println!("messages sent                   {}", figures.sent);
+            println!("not sent (too late, quiet hours) {}", figures.planned - figures.sent);
+            println!("sweep ticks run                 {}", figures.ticks);
+            println!("sweep and delivery wall time    {:.1} s", figures.sweep_seconds);
+            println!("messages per second             {:.0}", figures.messages_per_second);
+            println!("lateness, due to hand-off       sent      p50 s     p99 s");
+            for kind in &figures.per_kind {
+                println!("  {:<29} {:>6} {:>9} {:>9}", kind.kind, kind.sent, kind.p50_seconds, kind.p99_seconds);
+            }
+        }
+        Command::Bench { reminders, .. } => {
             let figures = bench::run(reminders).await?;
             println!("delivered                       {}", figures.delivered);
             println!("messages per second             {:.0}", figures.messages_per_second);
