@@ -300,3 +300,34 @@ async fn a_late_booking_gets_one_reminder_right_away_when_the_account_asks() {
     app.move_clock(start).await;
     assert_eq!(app.outbox().await.len(), 1, "only the one");
 }
+
+#[tokio::test]
+async fn messages_over_the_daily_cap_are_skipped_with_their_reason() {
+    let app = spawn_app().await;
+    let settings = app
+        .put("acct", "/v1/settings", serde_json::json!({
+            "practice_name": "Riverside Clinic", "practice_phone": "+12025550143",
+            "time_zone": "America/New_York", "messaging_enabled": true,
+            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
+            "caps": {"per_day": 1, "per_week": 3},
+        }))
+        .await;
+    assert_eq!(settings.status, 200, "{}", settings.body);
+    app.given_sms_client("acct", "r1").await;
+    // Five appointments on consecutive days, two of them on the same day.
+    let first = t0() + Duration::days(2);
+    for (id, start) in [("a1", first), ("a2", first + Duration::hours(2)), ("a3", first + Duration::days(1)),
+                        ("a4", first + Duration::days(2)), ("a5", first + Duration::days(3))] {
+        assert_eq!(app.book("acct", id, "r1", start).await.status, 200);
+    }
+    app.move_clock(first + Duration::days(4)).await;
+    let outbox = app.outbox().await;
+    // Dec 2 (a1; a2 over the daily cap), Dec 3 (a3), Dec 4 (a4): three in ISO week 49.
+    // Dec 5 (a5) is still week 49 and over the weekly cap.
+    assert_eq!(outbox.len(), 3, "{outbox:?}");
+    for id in ["a2", "a5"] {
+        let message = &app.messages("acct", id).await[0];
+        assert_eq!(message["status"], "skipped", "{id}");
+        assert_eq!(message["reason"], "cap_reached", "{id}");
+    }
+}

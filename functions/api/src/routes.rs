@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use tidings::domain::{
     AccountSettings, Appointment, AppointmentId, AppointmentNoticeSettings, AppointmentReminderSettings,
-    Currency, Invoice, InvoiceId, InvoiceMessageSettings, InvoiceStatus, AppointmentStatus,
+    Currency, Invoice, InvoiceId, InvoiceMessageSettings, InvoiceStatus, MessageCaps, AppointmentStatus,
     Channel, EmailAddress, Language, Message, MessageKind, MessageStatus, PhoneNumber, QuietHours, Recipient,
     RecipientId, RecipientKind, SmsLength, StatusReason, TemplateSource, TimeZone,
 };
@@ -64,6 +64,15 @@ pub struct SettingsBody {
     pub invoice_messages: Option<InvoiceMessagesBody>,
     /// When SMS and voice may go out, recipient-local. Default 08:00 to 21:00.
     pub quiet_hours: Option<QuietHoursBody>,
+    /// Automated messages per recipient per local day and ISO week. Default none.
+    pub caps: Option<CapsBody>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CapsBody {
+    pub per_day: Option<u32>,
+    pub per_week: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -135,6 +144,7 @@ pub struct SettingsView {
     pub appointment_notices: AppointmentNoticeSettings,
     pub invoice_messages: InvoiceMessageSettings,
     pub quiet_hours: QuietHours,
+    pub caps: MessageCaps,
 }
 
 impl From<AccountSettings> for SettingsView {
@@ -148,6 +158,7 @@ impl From<AccountSettings> for SettingsView {
             appointment_notices: s.appointment_notices,
             invoice_messages: s.invoice_messages,
             quiet_hours: s.quiet_hours,
+            caps: s.caps,
         }
     }
 }
@@ -180,6 +191,7 @@ pub async fn put_settings(
             .map(|n| AppointmentNoticeSettings { enabled: n.enabled, debounce_minutes: n.debounce_minutes })
             .unwrap_or_default(),
         invoice_messages: body.invoice_messages.map(Into::into).unwrap_or_default(),
+        caps: body.caps.map(|c| MessageCaps { per_day: c.per_day, per_week: c.per_week }).unwrap_or_default(),
         quiet_hours: body
             .quiet_hours
             .map(|q| QuietHours {

@@ -52,6 +52,7 @@ async fn run_in(reminders: usize, dir: &std::path::Path) -> Result<BenchFigures,
         appointment_notices: Default::default(),
         invoice_messages: Default::default(),
         quiet_hours: QuietHours::default(),
+        caps: Default::default(),
     };
     runtime.store.put_settings(&account, &settings).await?;
 

@@ -70,6 +70,7 @@ async fn seed_account(runtime: &LocalRuntime, account: &AccountId, zone: &str) -
             ..InvoiceMessageSettings::default()
         },
         quiet_hours: QuietHours::default(),
+        caps: Default::default(),
     };
     runtime.store.put_settings(account, &settings).await?;
     for r in 0..RECIPIENTS_PER_ACCOUNT {

@@ -88,6 +88,8 @@ pub enum StatusReason {
     NothingChanged,
     /// The invoice was paid, voided, changed or had its reminders turned off.
     InvoiceChanged,
+    /// The recipient already had the account's daily or weekly limit.
+    CapReached,
     /// The recipient was removed or has no address for their channel.
     NoAddress,
     /// Tidings cannot yet deliver on the recipient's channel.

@@ -21,7 +21,7 @@ pub use invoice::{Currency, Invoice, InvoiceMessageSettings, InvoiceStatus};
 pub use message::{Message, MessageKind, MessageStatus, RenderedContent, StatusReason};
 pub use recipient::{Address, Channel, Language, Recipient, RecipientKind};
 pub use schedule::{Placement, QuietHours};
-pub use settings::{AccountSettings, AppointmentNoticeSettings, AppointmentReminderSettings};
+pub use settings::{AccountSettings, AppointmentNoticeSettings, AppointmentReminderSettings, MessageCaps};
 pub use sms::{sms_length, SmsEncoding, SmsLength};
 pub use template::{AppointmentFields, InvoiceFields, NoticeFields, TemplateError, TemplateSource, Templates};
 pub use text::InvalidText;

@@ -42,6 +42,8 @@ pub enum SettingsError {
     QuietHours(#[from] InvalidQuietHours),
     #[error(transparent)]
     InvoiceMessages(#[from] super::invoice::InvalidInvoiceSettings),
+    #[error("caps: a limit is at least 1, or absent for none")]
+    Caps,
     #[error("appointment_notices.debounce_minutes must be 0 to {MAX_NOTICE_DEBOUNCE_MINUTES}")]
     NoticeDebounce,
 }
@@ -82,6 +84,16 @@ impl Default for AppointmentNoticeSettings {
     }
 }
 
+/// Limits on automated messages per recipient (the healthcare exemption
+/// for texts and calls allows 1 a day and 3 a week). `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MessageCaps {
+    #[serde(default)]
+    pub per_day: Option<u32>,
+    #[serde(default)]
+    pub per_week: Option<u32>,
+}
+
 /// An account's settings. Messaging stays off until the account turns it on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountSettings {
@@ -97,6 +109,8 @@ pub struct AccountSettings {
     pub invoice_messages: InvoiceMessageSettings,
     #[serde(default)]
     pub quiet_hours: QuietHours,
+    #[serde(default)]
+    pub caps: MessageCaps,
 }
 
 impl AccountSettings {
@@ -104,6 +118,9 @@ impl AccountSettings {
         super::text::check("practice_name", &self.practice_name)?;
         self.quiet_hours.validate()?;
         self.invoice_messages.validate()?;
+        if self.caps.per_day == Some(0) || self.caps.per_week == Some(0) {
+            return Err(SettingsError::Caps);
+        }
         if self.appointment_notices.debounce_minutes > MAX_NOTICE_DEBOUNCE_MINUTES {
             return Err(SettingsError::NoticeDebounce);
         }

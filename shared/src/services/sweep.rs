@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -242,6 +242,9 @@ impl ReminderSweep {
         } else {
             self.store.get_template(&claimed.account, message.kind, recipient.channel).await?
         };
+        if !self.within_caps(claimed, settings, zone, now).await? {
+            return Ok(Err((MessageStatus::Skipped, StatusReason::CapReached)));
+        }
         let content = match self.templates.render(message.kind, recipient.channel, template.as_ref(), &address, &fields) {
             Ok(content) => content,
             Err(TemplateError::Unsupported { .. }) => {
@@ -262,6 +265,33 @@ impl ReminderSweep {
             channel: recipient.channel,
             claim_token: claimed.claim_token.clone(),
         })))
+    }
+}
+
+impl ReminderSweep {
+    /// Counts the message against the recipient's caps, in their local day
+    /// and ISO week; `false` when a cap is reached.
+    async fn within_caps(
+        &self,
+        claimed: &ClaimedMessage,
+        settings: &AccountSettings,
+        zone: TimeZone,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let caps = settings.caps;
+        if caps.per_day.is_none() && caps.per_week.is_none() {
+            return Ok(true);
+        }
+        let local = now.with_timezone(&zone.tz()).date_naive();
+        let week = local.iso_week();
+        let limits = [
+            (format!("D{}", local.format("%Y-%m-%d")), caps.per_day),
+            (format!("W{}-{:02}", week.year(), week.week()), caps.per_week),
+        ];
+        let expires = now + chrono::Duration::days(8);
+        self.store
+            .take_cap_slot(&claimed.account, &claimed.message.recipient_id, limits, expires)
+            .await
     }
 }
 

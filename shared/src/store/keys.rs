@@ -14,6 +14,7 @@
 //! | message     | `ACCOUNT#{account}#MESSAGE#{id}`     | `MESSAGE`     |
 //! | template    | `ACCOUNT#{account}`                  | `TEMPLATE#{kind}#{channel}` |
 //! | invoice     | `ACCOUNT#{account}#INVOICE#{id}`     | `INVOICE`     |
+//! | message cap | `ACCOUNT#{account}#RECIPIENT#{id}`   | `CAP#{period}` |
 //!
 //! Indexes:
 //! - `due` (sparse, keys only): partition `due_shard` (`DUE#00`..`DUE#15`),
@@ -37,6 +38,7 @@
 //! | claim a due message exactly once      | UpdateItem, condition: live and due         |
 //! | context to render a message           | BatchGetItem: settings, recipient, appointment, template |
 //! | save / read an account's template     | PutItem / GetItem on its key                |
+//! | count a message against the caps      | TransactWriteItems: conditional ADD per period |
 //! | start a send exactly once per claim   | UpdateItem, condition: claim token, not started |
 //! | record the outcome                    | UpdateItem, condition: claim token          |
 //! | messages of an appointment or invoice | Query `by_subject`                          |
@@ -88,6 +90,12 @@ pub fn message(account: &AccountId, id: &MessageId) -> ItemKey {
 
 pub fn template(account: &AccountId, kind: MessageKind, channel: Channel) -> ItemKey {
     ItemKey { pk: format!("ACCOUNT#{account}"), sk: format!("TEMPLATE#{}#{}", kind.as_str(), channel.as_str()) }
+}
+
+/// A recipient's count of automated messages in one period (`D2026-12-02`,
+/// `W2026-49`), kept beside the recipient and expiring after the period.
+pub fn cap(account: &AccountId, recipient: &RecipientId, period: &str) -> ItemKey {
+    ItemKey { pk: format!("ACCOUNT#{account}#RECIPIENT#{recipient}"), sk: format!("CAP#{period}") }
 }
 
 pub fn appointment_subject(account: &AccountId, id: &AppointmentId) -> String {

@@ -395,6 +395,59 @@ impl Store {
         self.put(with_key(item, &keys::invoice(account, &invoice.id))).await
     }
 
+    /// Takes one slot of a recipient's daily and weekly message limits, both
+    /// or neither, in one transaction. `false` when a limit is reached.
+    pub async fn take_cap_slot(
+        &self,
+        account: &AccountId,
+        recipient: &RecipientId,
+        limits: [(String, Option<u32>); 2],
+        expires: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut request = self.client.transact_write_items();
+        let mut any = false;
+        for (period, limit) in limits {
+            let Some(limit) = limit else { continue };
+            any = true;
+            let key = keys::cap(account, recipient, &period);
+            let update = aws_sdk_dynamodb::types::Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key_item(&key)))
+                .update_expression("ADD sent :one SET expires_at = :expires")
+                .condition_expression("attribute_not_exists(sent) OR sent < :limit")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":limit", n(i64::from(limit)))
+                .expression_attribute_values(":expires", n(expires.timestamp()))
+                .build()
+                .map_err(|_| StoreError::Corrupt("cap"))?;
+            request = request.transact_items(aws_sdk_dynamodb::types::TransactWriteItem::builder().update(update).build());
+        }
+        if !any {
+            return Ok(true);
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(err) if err.code() == Some("TransactionCanceledException") => {
+                let conflict = err
+                    .as_service_error()
+                    .and_then(|e| match e {
+                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t) => Some(t),
+                        _ => None,
+                    })
+                    .map(|t| t.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict")))
+                    .unwrap_or(false);
+                if conflict {
+                    // Another send to the same recipient at the same moment:
+                    // worth another try, not a reached limit.
+                    Err(StoreError::Dynamo { operation: "TransactWriteItems", code: "TransactionConflict".into(), retryable: true })
+                } else {
+                    Ok(false)
+                }
+            }
+            Err(err) => Err(dynamo_error("TransactWriteItems", err)),
+        }
+    }
+
     /// Records what a notice about the appointment told.
     pub async fn set_notified(
         &self,
