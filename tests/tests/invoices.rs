@@ -110,3 +110,18 @@ async fn bad_invoices_are_refused_and_nothing_is_written() {
     }
     assert_eq!(app.get("acct", "/v1/messages?invoice_id=inv-9").await.status, 404);
 }
+
+#[tokio::test]
+async fn dates_far_out_of_range_are_refused_not_a_crash() {
+    let app = spawn_app().await;
+    given_billing(&app).await;
+    let far = app.put("acct", "/v1/invoices/inv-x", json!({
+        "recipient_id": "r1", "amount_cents": 100, "currency": "USD", "due_date": "+262142-12-30", "status": "open",
+    })).await;
+    assert_eq!(far.status, 422, "{}", far.body);
+    let appointment = app.put("acct", "/v1/appointments/a-x", json!({
+        "recipient_id": "r1", "starts_at": "9999-12-31T10:00:00Z", "duration_minutes": 30,
+        "provider": "Dr. Ruiz", "location": "Main St", "status": "booked",
+    })).await;
+    assert_eq!(appointment.status, 422, "{}", appointment.body);
+}

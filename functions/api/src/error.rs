@@ -114,7 +114,9 @@ impl From<RecordsError> for ApiError {
                 Self::new(StatusCode::NOT_FOUND, "unknown_template", err.to_string())
             }
             RecordsError::Template(_) => unprocessable("invalid_template"),
-            RecordsError::InvalidAmount | RecordsError::InvalidPayUrl => unprocessable("invalid_field"),
+            RecordsError::InvalidAmount | RecordsError::InvalidPayUrl | RecordsError::TooFar => {
+                unprocessable("invalid_field")
+            }
             RecordsError::UnknownInvoice => Self::new(StatusCode::NOT_FOUND, "unknown_invoice", err.to_string()),
             RecordsError::UnknownAppointment => {
                 Self::new(StatusCode::NOT_FOUND, "unknown_appointment", err.to_string())

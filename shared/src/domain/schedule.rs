@@ -19,10 +19,11 @@ pub fn local_instant(zone: Zone, wall: NaiveDateTime) -> DateTime<Utc> {
         LocalResult::Single(at) => at.with_timezone(&Utc),
         LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
         LocalResult::None => {
-            // The offset an hour before the gap is the one the gap interrupts.
-            let before = tz.from_utc_datetime(&(wall - Duration::hours(3)));
-            let offset = chrono::Offset::fix(before.offset());
-            (wall - Duration::seconds(i64::from(offset.local_minus_utc()))).and_utc()
+            // The offset a day before the gap is the one the gap interrupts
+            // (gaps are an hour or so; no zone has two in a day).
+            let before = tz.offset_from_local_datetime(&(wall - Duration::days(1))).earliest();
+            let offset_seconds = before.map_or(0, |o| chrono::Offset::fix(&o).local_minus_utc());
+            (wall - Duration::seconds(i64::from(offset_seconds))).and_utc()
         }
     }
 }
@@ -178,6 +179,17 @@ mod tests {
         // 01:30 does not occur in London on 2027-03-28; read as GMT it is 01:30Z (02:30 BST).
         let start = utc("2027-03-29T00:30:00Z"); // Monday 01:30 BST
         assert_eq!(reminder_due(start, 1440, zone("Europe/London")), utc("2027-03-28T01:30:00Z"));
+    }
+
+    #[test]
+    fn a_missing_wall_time_east_of_utc_lands_after_the_gap_too() {
+        // Sydney springs forward on 2026-10-04 at 02:00 (+10 to +11).
+        // 02:30 does not occur; read as +10 it is 16:30Z the day before (03:30 +11).
+        let start = utc("2026-10-04T15:30:00Z"); // Monday 02:30 +11
+        assert_eq!(reminder_due(start, 1440, zone("Australia/Sydney")), utc("2026-10-03T16:30:00Z"));
+        // Auckland springs forward on 2026-09-27 at 02:00 (+12 to +13).
+        let start = utc("2026-09-27T13:30:00Z"); // Monday 02:30 +13
+        assert_eq!(reminder_due(start, 1440, zone("Pacific/Auckland")), utc("2026-09-26T14:30:00Z"));
     }
 
     #[test]

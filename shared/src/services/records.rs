@@ -33,6 +33,8 @@ pub enum RecordsError {
     UnknownAppointment,
     #[error("no invoice with this id exists in the account")]
     UnknownInvoice,
+    #[error("dates more than {HORIZON_YEARS} years away are refused")]
+    TooFar,
     #[error("amount_cents must be a positive whole number of cents")]
     InvalidAmount,
     #[error("pay_url must be an https:// link of at most 500 characters")]
@@ -41,6 +43,18 @@ pub enum RecordsError {
     Template(#[from] TemplateError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// How far ahead an appointment or back and ahead an invoice's due date may
+/// be: beyond it a date is a typo, and date arithmetic stays in range.
+pub const HORIZON_YEARS: i64 = 10;
+
+fn within_horizon(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), RecordsError> {
+    let horizon = Duration::days(366 * HORIZON_YEARS);
+    if (at - now).abs() > horizon {
+        return Err(RecordsError::TooFar);
+    }
+    Ok(())
 }
 
 /// A template rendered against sample data, with its SMS cost.
@@ -158,6 +172,7 @@ impl RecordsService {
             return Ok(ReminderChanges::default());
         }
         let now = self.clock.now();
+        within_horizon(appointment.starts_at, now)?;
         if appointment.status == AppointmentStatus::Booked && appointment.starts_at <= now {
             return Err(RecordsError::StartInPast);
         }
@@ -242,6 +257,7 @@ impl RecordsService {
                 return Err(RecordsError::InvalidPayUrl);
             }
         }
+        within_horizon(invoice.due_date.and_time(chrono::NaiveTime::MIN).and_utc(), self.clock.now())?;
         let previous = self.store.get_invoice(account, &invoice.id).await?;
         if previous.as_ref().is_some_and(|(stored, _)| stored == invoice) {
             return Ok(ReminderChanges::default());

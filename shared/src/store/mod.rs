@@ -316,8 +316,9 @@ impl Store {
             item.insert(keys::DUE_SHARD.to_owned(), s(keys::due_shard(&key)));
             item.insert(keys::DUE_MS.to_owned(), n(message.due_at.timestamp_millis()));
         }
-        let expires = message.due_at + Duration::days(MESSAGE_RETENTION_DAYS);
-        item.insert(keys::EXPIRES_AT.to_owned(), n(expires.timestamp()));
+        if let Some(expires) = message.due_at.checked_add_signed(Duration::days(MESSAGE_RETENTION_DAYS)) {
+            item.insert(keys::EXPIRES_AT.to_owned(), n(expires.timestamp()));
+        }
         Ok(item)
     }
 
