@@ -157,3 +157,35 @@ async fn a_stale_or_repeated_event_is_ignored_by_the_delivery_handler() {
     app.runtime.bus.idle().await;
     assert_eq!(app.outbox().await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_notice_whose_sweep_died_after_rendering_still_goes_once() {
+    let app = spawn_app().await;
+    let answer = app
+        .put("acct", "/v1/settings", serde_json::json!({
+            "practice_name": "Riverside Clinic", "practice_phone": "+12025550143",
+            "time_zone": "America/New_York", "messaging_enabled": true,
+            "appointment_notices": {"enabled": true, "debounce_minutes": 3},
+            "appointment_reminders": {"enabled": false, "offsets_minutes": [1440]},
+        }))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    app.given_email_client("acct", "r1").await;
+    app.book("acct", "a1", "r1", t0() + Duration::days(2)).await;
+    let due = t0() + Duration::minutes(3);
+    app.runtime.advance_clock_without_ticks(due).unwrap();
+    let config = SweepConfig::default();
+    let dying = ReminderSweep::new(
+        app.runtime.store.clone(),
+        Arc::new(DiesBeforePublishing),
+        Arc::new(Templates::default()),
+        app.runtime.clock.clone(),
+        config.clone(),
+    );
+    assert!(dying.run().await.is_err());
+    app.runtime.advance_clock_without_ticks(due + config.lease).unwrap();
+    assert_eq!(app.runtime.run_sweep().await.unwrap().published, 1);
+    let outbox = app.outbox().await;
+    assert_eq!(outbox.len(), 1, "the notice is not lost as 'nothing changed'");
+    assert!(outbox[0]["body"].as_str().unwrap().contains("is booked for"));
+}

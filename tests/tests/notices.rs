@@ -139,3 +139,31 @@ async fn a_notice_falling_in_quiet_hours_waits_for_the_morning() {
     let morning: DateTime<Utc> = "2026-12-02T13:00:00Z".parse().unwrap(); // 08:00
     assert_eq!(booked.body["notice_due_at"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap(), morning);
 }
+
+#[tokio::test]
+async fn a_cancellation_in_the_same_burst_as_a_move_names_the_time_the_recipient_was_told() {
+    let app = spawn_app().await;
+    given_notices(&app).await;
+    let start = t0() + Duration::days(3);
+    app.book("acct", "a1", "r1", start).await;
+    at(&app, t0() + Duration::minutes(3)).await;
+    app.book("acct", "a1", "r1", start + Duration::days(1)).await;
+    app.cancel("acct", "a1", "r1", start + Duration::days(1)).await;
+    at(&app, t0() + Duration::minutes(10)).await;
+    let sent = notices(&app.outbox().await);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent[1].contains("Dec 4 at 9:00 AM is cancelled"), "the date they knew: {}", sent[1]);
+}
+
+#[tokio::test]
+async fn notices_turned_off_after_planning_are_not_sent() {
+    let app = spawn_app().await;
+    given_notices(&app).await;
+    app.book("acct", "a1", "r1", t0() + Duration::days(3)).await;
+    app.given_settings("acct", true, &[1440]).await;
+    at(&app, t0() + Duration::minutes(10)).await;
+    assert!(app.outbox().await.is_empty());
+    let notice = app.messages("acct", "a1").await.into_iter().find(|m| m["kind"] == "appointment_notice").unwrap();
+    assert_eq!(notice["status"], "skipped");
+    assert_eq!(notice["reason"], "turned_off");
+}

@@ -331,3 +331,24 @@ async fn messages_over_the_daily_cap_are_skipped_with_their_reason() {
         assert_eq!(message["reason"], "cap_reached", "{id}");
     }
 }
+
+#[tokio::test]
+async fn an_sms_that_reaches_quiet_hours_after_planning_waits_for_the_morning() {
+    let app = spawn_app().await;
+    app.given_practice("acct").await;
+    app.given_email_client("acct", "r1").await;
+    // Dec 4 at 22:00 in New York: the email reminder is due Dec 3 at 22:00, which email allows.
+    let start: chrono::DateTime<chrono::Utc> = "2026-12-05T03:00:00Z".parse().unwrap();
+    app.book("acct", "a1", "r1", start).await;
+    // The recipient switches to SMS: the reminder now reaches quiet hours.
+    app.given_sms_client("acct", "r1").await;
+    app.move_clock(start - Duration::hours(24)).await;
+    assert!(app.outbox().await.is_empty(), "no SMS at 22:00");
+    let morning: chrono::DateTime<chrono::Utc> = "2026-12-04T13:00:00Z".parse().unwrap(); // 08:00
+    assert_eq!(app.messages("acct", "a1").await[0]["due_at"], morning.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+    app.move_clock(morning).await;
+    let outbox = app.outbox().await;
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0]["channel"], "sms");
+    assert_eq!(outbox[0]["sent_at"], morning.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+}

@@ -52,6 +52,8 @@ impl NoticeChange {
     /// appointment the recipient never heard of).
     pub fn between(last: Option<&NoticeState>, current: &NoticeState) -> Option<Self> {
         let cancelled = current.status == AppointmentStatus::Cancelled;
+        // A recipient newly assigned to the appointment was told nothing yet.
+        let last = last.filter(|l| l.recipient_id == current.recipient_id);
         match last {
             Some(last) if last == current => None,
             None if cancelled => None,

@@ -90,6 +90,8 @@ pub enum StatusReason {
     InvoiceChanged,
     /// The recipient already had the account's daily or weekly limit.
     CapReached,
+    /// The account turned this kind of message off after it was planned.
+    TurnedOff,
     /// The recipient was removed or has no address for their channel.
     NoAddress,
     /// Tidings cannot yet deliver on the recipient's channel.

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::domain::invoice::format_amount;
 use crate::domain::{
-    AccountId, AccountSettings, AppointmentFields, AppointmentId, AppointmentStatus, Clock,
+    AccountId, AccountSettings, AppointmentFields, AppointmentId, AppointmentStatus, Channel, Clock,
     Invoice, InvoiceFields, InvoiceStatus, Message, MessageId, MessageKind, MessageStatus,
     NoticeChange, NoticeFields, NoticeState, Recipient, StatusReason, TemplateError, Templates,
     TimeZone,
@@ -52,6 +52,8 @@ pub struct SweepReport {
     pub withdrawn: usize,
     /// Messages another sweep claimed first.
     pub taken_by_others: usize,
+    /// Messages that reached quiet hours and wait for them to end.
+    pub postponed: usize,
     /// Whether due work was left for the next tick.
     pub more_due: bool,
 }
@@ -77,6 +79,8 @@ impl SweepError {
 
 enum Handled {
     Ready(MessageReady),
+    /// Back in the schedule, for the end of quiet hours.
+    Postponed,
     Ended(MessageStatus),
     TakenByOther,
 }
@@ -154,6 +158,7 @@ impl ReminderSweep {
                 Ok(Handled::Ended(MessageStatus::Withdrawn)) => report.withdrawn += 1,
                 Ok(Handled::Ended(_)) => report.skipped += 1,
                 Ok(Handled::TakenByOther) => report.taken_by_others += 1,
+                Ok(Handled::Postponed) => report.postponed += 1,
                 Err(err) => {
                     tracing::warn!(error = %err, "message left for its lease to run out");
                     first_error.get_or_insert(err);
@@ -223,6 +228,25 @@ impl ReminderSweep {
             return Ok(Err((MessageStatus::Skipped, StatusReason::NoAddress)));
         };
         let zone = recipient.time_zone.unwrap_or(settings.time_zone);
+        // Planned inside the allowed hours, a message can still reach them
+        // late (a retry, an outage, a recipient who moved zone or channel).
+        let quiet = settings.quiet_hours;
+        let held = match recipient.channel {
+            Channel::Sms | Channel::Voice => true,
+            Channel::Email => quiet.apply_to_email,
+            Channel::Fax => false,
+        };
+        let allowed = quiet.next_allowed(now, zone);
+        if held && allowed > now {
+            if message.not_after.is_some_and(|limit| allowed >= limit) {
+                return Ok(Err((MessageStatus::Skipped, StatusReason::QuietHours)));
+            }
+            return Ok(Ok(if self.store.reschedule_claimed(claimed, allowed).await? {
+                Handled::Postponed
+            } else {
+                Handled::TakenByOther
+            }));
+        }
         let subject = match message.kind {
             MessageKind::AppointmentReminder | MessageKind::AppointmentNotice => {
                 appointment_fields(message, &context, settings, recipient, zone, now)
@@ -232,7 +256,8 @@ impl ReminderSweep {
             }
         };
         let (fields, told) = match subject {
-            Ok(subject) => subject,
+            Ok(Subject::Render(fields, told)) => (fields, told),
+            Ok(Subject::AsRendered) => return Ok(Ok(Handled::Ready(ready(claimed, message.channel)))),
             Err(ended) => return Ok(Err(ended)),
         };
         // The template fetched is the planned channel's; a recipient who
@@ -259,12 +284,16 @@ impl ReminderSweep {
             // The next notice is measured against what this one tells.
             self.store.set_notified(&claimed.account, &appointment, &state).await?;
         }
-        Ok(Ok(Handled::Ready(MessageReady {
-            account_id: claimed.account.clone(),
-            message_id: message.id.clone(),
-            channel: recipient.channel,
-            claim_token: claimed.claim_token.clone(),
-        })))
+        Ok(Ok(Handled::Ready(ready(claimed, recipient.channel))))
+    }
+}
+
+fn ready(claimed: &ClaimedMessage, channel: Channel) -> MessageReady {
+    MessageReady {
+        account_id: claimed.account.clone(),
+        message_id: claimed.message.id.clone(),
+        channel,
+        claim_token: claimed.claim_token.clone(),
     }
 }
 
@@ -279,7 +308,7 @@ impl ReminderSweep {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let caps = settings.caps;
-        if caps.per_day.is_none() && caps.per_week.is_none() {
+        if claimed.cap_counted || (caps.per_day.is_none() && caps.per_week.is_none()) {
             return Ok(true);
         }
         let local = now.with_timezone(&zone.tz()).date_naive();
@@ -289,17 +318,27 @@ impl ReminderSweep {
             (format!("W{}-{:02}", week.year(), week.week()), caps.per_week),
         ];
         let expires = now + chrono::Duration::days(8);
-        self.store
+        let within = self
+            .store
             .take_cap_slot(&claimed.account, &claimed.message.recipient_id, limits, expires)
-            .await
+            .await?;
+        if within {
+            self.store.mark_cap_counted(claimed).await?;
+        }
+        Ok(within)
     }
 }
 
 /// How a message ended without going out.
 type Ended = (MessageStatus, StatusReason);
 
-/// A message's merge fields, and for a notice what it tells.
-type Subject = (serde_json::Value, Option<(AppointmentId, NoticeState)>);
+/// What a claimed message goes out with.
+enum Subject {
+    /// Merge fields to render, and for a notice what it tells.
+    Render(serde_json::Value, Option<(AppointmentId, NoticeState)>),
+    /// The content an earlier claim rendered, whose send did not happen.
+    AsRendered,
+}
 
 /// Fields of a reminder or notice, or why its appointment no longer wants it.
 fn appointment_fields(
@@ -313,33 +352,52 @@ fn appointment_fields(
     let Some(appointment) = context.appointment.as_ref().filter(|a| a.recipient_id == message.recipient_id) else {
         return Err((MessageStatus::Withdrawn, StatusReason::AppointmentChanged));
     };
-    let (date, date_short, time) = AppointmentFields::appointment_time(appointment.starts_at, zone);
-    let fields = AppointmentFields {
-        first_name: recipient.first_name.clone(),
-        practice_name: settings.practice_name.clone(),
-        practice_phone: settings.practice_phone.to_string(),
-        provider: appointment.provider.clone(),
-        location: appointment.location.clone(),
-        date,
-        date_short,
-        time,
+    let fields_of = |starts_at, provider: &str, location: &str| {
+        let (date, date_short, time) = AppointmentFields::appointment_time(starts_at, zone);
+        AppointmentFields {
+            first_name: recipient.first_name.clone(),
+            practice_name: settings.practice_name.clone(),
+            practice_phone: settings.practice_phone.to_string(),
+            provider: provider.to_owned(),
+            location: location.to_owned(),
+            date,
+            date_short,
+            time,
+        }
     };
     if message.kind == MessageKind::AppointmentReminder {
+        if !settings.appointment_reminders.enabled {
+            return Err((MessageStatus::Skipped, StatusReason::TurnedOff));
+        }
         let current = appointment.status == AppointmentStatus::Booked && Some(appointment.starts_at) == message.not_after;
         if !current {
             return Err((MessageStatus::Withdrawn, StatusReason::AppointmentChanged));
         }
-        return Ok((json(&fields), None));
+        let fields = fields_of(appointment.starts_at, &appointment.provider, &appointment.location);
+        return Ok(Subject::Render(json(&fields), None));
+    }
+    if !settings.appointment_notices.enabled {
+        return Err((MessageStatus::Skipped, StatusReason::TurnedOff));
     }
     let state = appointment.notice_state();
     match NoticeChange::between(context.notified.as_ref(), &state) {
+        // This notice told it already (it set `notified`) but did not get
+        // out: it goes as rendered then.
+        None if message.content.is_some() => Ok(Subject::AsRendered),
         None => Err((MessageStatus::Withdrawn, StatusReason::NothingChanged)),
         Some(change) if change != NoticeChange::Cancelled && now >= appointment.starts_at => {
             Err((MessageStatus::Expired, StatusReason::AppointmentStarted))
         }
         Some(change) => {
+            // A cancellation names the appointment the recipient was told of,
+            // not an edit made in the same burst that they never heard about.
+            let told = context.notified.as_ref().filter(|_| change == NoticeChange::Cancelled);
+            let fields = match told {
+                Some(told) => fields_of(told.starts_at, &told.provider, &told.location),
+                None => fields_of(appointment.starts_at, &appointment.provider, &appointment.location),
+            };
             let fields = NoticeFields { appointment: fields, change: change.as_str() };
-            Ok((json(&fields), Some((appointment.id.clone(), state))))
+            Ok(Subject::Render(json(&fields), Some((appointment.id.clone(), state))))
         }
     }
 }
@@ -358,6 +416,13 @@ fn invoice_fields(
     let Some(invoice) = context.invoice.as_ref().filter(wanted) else {
         return Err((MessageStatus::Withdrawn, StatusReason::InvoiceChanged));
     };
+    let turned_on = match message.kind {
+        MessageKind::BillingReminder => settings.invoice_messages.billing_reminders,
+        _ => settings.invoice_messages.late_payment_notices,
+    };
+    if !turned_on {
+        return Err((MessageStatus::Skipped, StatusReason::TurnedOff));
+    }
     let fields = InvoiceFields {
         first_name: recipient.first_name.clone(),
         practice_name: settings.practice_name.clone(),
@@ -366,7 +431,7 @@ fn invoice_fields(
         due_date: invoice.due_date.format("%B %-d, %Y").to_string(),
         pay_link: invoice.pay_url.clone().unwrap_or_default(),
     };
-    Ok((json(&fields), None))
+    Ok(Subject::Render(json(&fields), None))
 }
 
 /// Field structs of strings always serialise.

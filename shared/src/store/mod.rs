@@ -138,6 +138,14 @@ pub struct ClaimedMessage {
     pub account: AccountId,
     pub message: Message,
     pub claim_token: String,
+    /// Whether an earlier claim already counted the message against caps.
+    pub cap_counted: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CapMark {
+    #[serde(default)]
+    cap_counted: bool,
 }
 
 /// Everything a message is rendered from, read in one request.
@@ -429,20 +437,19 @@ impl Store {
         match request.send().await {
             Ok(_) => Ok(true),
             Err(err) if err.code() == Some("TransactionCanceledException") => {
-                let conflict = err
+                let limit_reached = err
                     .as_service_error()
                     .and_then(|e| match e {
                         aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t) => Some(t),
                         _ => None,
                     })
-                    .map(|t| t.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict")))
-                    .unwrap_or(false);
-                if conflict {
-                    // Another send to the same recipient at the same moment:
-                    // worth another try, not a reached limit.
-                    Err(StoreError::Dynamo { operation: "TransactWriteItems", code: "TransactionConflict".into(), retryable: true })
-                } else {
+                    .is_some_and(|t| t.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")));
+                if limit_reached {
                     Ok(false)
+                } else {
+                    // A conflict with another send to the same recipient, or
+                    // throttling: worth another try, not a reached limit.
+                    Err(StoreError::Dynamo { operation: "TransactWriteItems", code: "TransactionCanceled".into(), retryable: true })
                 }
             }
             Err(err) => Err(dynamo_error("TransactWriteItems", err)),
@@ -581,8 +588,10 @@ impl Store {
             .await;
         match conditional("UpdateItem", result)? {
             Some(output) => {
-                let message = from_item("message", output.attributes.unwrap_or_default())?;
-                Ok(Some(ClaimedMessage { account: account.clone(), message, claim_token }))
+                let item = output.attributes.unwrap_or_default();
+                let mark: CapMark = from_item("message", item.clone())?;
+                let message = from_item("message", item)?;
+                Ok(Some(ClaimedMessage { account: account.clone(), message, claim_token, cap_counted: mark.cap_counted }))
             }
             None => Ok(None),
         }
@@ -651,6 +660,45 @@ impl Store {
             code: "UnprocessedKeys".into(),
             retryable: true,
         })
+    }
+
+    /// Notes on a claimed message that it has been counted against caps, so
+    /// that a later claim of it does not count it again.
+    pub async fn mark_cap_counted(&self, claimed: &ClaimedMessage) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::message(&claimed.account, &claimed.message.id))))
+            .update_expression("SET cap_counted = :yes")
+            .condition_expression("claim_token = :token")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":token", s(&claimed.claim_token))
+            .send()
+            .await;
+        conditional("UpdateItem", result)?;
+        Ok(())
+    }
+
+    /// Gives a claimed message back to the schedule at a later moment (quiet
+    /// hours began since it was planned).
+    pub async fn reschedule_claimed(&self, claimed: &ClaimedMessage, due: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::message(&claimed.account, &claimed.message.id))))
+            .update_expression("SET #status = :scheduled, due_ms = :due_ms, due_at = :due_at REMOVE claim_token")
+            .condition_expression("#status = :claimed AND claim_token = :token")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":scheduled", status(MessageStatus::Scheduled))
+            .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
+            .expression_attribute_values(":token", s(&claimed.claim_token))
+            .expression_attribute_values(":due_ms", n(due.timestamp_millis()))
+            .expression_attribute_values(":due_at", to_attribute("message", &due)?)
+            .send()
+            .await;
+        Ok(conditional("UpdateItem", result)?.is_some())
     }
 
     /// Stores what a claimed message will say, as rendered at claim time.
