@@ -167,3 +167,24 @@ async fn notices_turned_off_after_planning_are_not_sent() {
     assert_eq!(notice["status"], "skipped");
     assert_eq!(notice["reason"], "turned_off");
 }
+
+#[tokio::test]
+async fn an_upsert_never_overwrites_what_a_notice_told_meanwhile() {
+    let app = spawn_app().await;
+    given_notices(&app).await;
+    let start = t0() + Duration::days(3);
+    app.book("acct", "a1", "r1", start).await;
+    let store = &app.runtime.store;
+    let account = "acct".parse().unwrap();
+    let id = "a1".parse().unwrap();
+    let (appointment, links) = store.get_appointment(&account, &id).await.unwrap().unwrap();
+    assert!(links.notified.is_none());
+    // A notice goes out between an upsert's read and its write…
+    store.set_notified(&account, &id, &appointment.notice_state()).await.unwrap();
+    // …so the write, still expecting nothing told, does not apply.
+    assert!(!store.put_appointment(&account, &appointment, &links, None).await.unwrap());
+    let (_, now) = store.get_appointment(&account, &id).await.unwrap().unwrap();
+    assert_eq!(now.notified, Some(appointment.notice_state()));
+    // The API's upsert re-reads and succeeds.
+    assert_eq!(app.book("acct", "a1", "r1", start + Duration::hours(1)).await.status, 200);
+}

@@ -166,10 +166,32 @@ impl RecordsService {
     ) -> Result<ReminderChanges, RecordsError> {
         text::check("provider", &appointment.provider)?;
         text::check("location", &appointment.location)?;
+        // A notice going out between our read and our write changes what was
+        // told; the write then does not apply and the upsert runs again on
+        // fresh state (everything before the write is idempotent).
+        for _ in 0..3 {
+            if let Some(changes) = self.upsert_appointment(account, appointment).await? {
+                return Ok(changes);
+            }
+        }
+        Err(RecordsError::Store(StoreError::Dynamo {
+            operation: "PutItem",
+            code: "ConcurrentNotice".into(),
+            retryable: true,
+        }))
+    }
+
+    /// One attempt of [`Self::put_appointment`]; `None` when a notice
+    /// changed the record meanwhile.
+    async fn upsert_appointment(
+        &self,
+        account: &AccountId,
+        appointment: &Appointment,
+    ) -> Result<Option<ReminderChanges>, RecordsError> {
         let previous = self.store.get_appointment(account, &appointment.id).await?;
         if previous.as_ref().is_some_and(|(stored, _)| stored == appointment) {
             // A replay: the first upsert already did everything.
-            return Ok(ReminderChanges::default());
+            return Ok(Some(ReminderChanges::default()));
         }
         let now = self.clock.now();
         within_horizon(appointment.starts_at, now)?;
@@ -215,8 +237,11 @@ impl RecordsService {
         }
         // The appointment is written last: if anything above fails, a retry
         // of the same upsert still sees the old links and converges.
-        self.store.put_appointment(account, appointment, &links).await?;
-        Ok(changes)
+        let told_when_read = previous.as_ref().and_then(|(_, links)| links.notified.as_ref());
+        if !self.store.put_appointment(account, appointment, &links, told_when_read).await? {
+            return Ok(None);
+        }
+        Ok(Some(changes))
     }
 
     /// Brings a record's messages in line with its new plan: what the plan

@@ -201,7 +201,9 @@ pub struct AppointmentLinks {
     pub reminder_ids: Vec<MessageId>,
     #[serde(default)]
     pub pending_notice: Option<MessageId>,
-    #[serde(default)]
+    /// Written only by the sweep ([`Store::set_notified`]) and carried over
+    /// by upserts, which check it is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notified: Option<NoticeState>,
 }
 
@@ -301,15 +303,29 @@ impl Store {
         }
     }
 
+    /// Writes the appointment unless its `notified` is no longer
+    /// `told_when_read` (a notice went out meanwhile). Returns whether it wrote.
     pub async fn put_appointment(
         &self,
         account: &AccountId,
         appointment: &Appointment,
         links: &AppointmentLinks,
-    ) -> Result<(), StoreError> {
+        told_when_read: Option<&NoticeState>,
+    ) -> Result<bool, StoreError> {
         let mut item = to_item("appointment", appointment)?;
         item.extend(to_item("appointment", links)?);
-        self.put(with_key(item, &keys::appointment(account, &appointment.id))).await
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(with_key(item, &keys::appointment(account, &appointment.id))));
+        request = match told_when_read {
+            Some(told) => request
+                .condition_expression("notified = :told")
+                .expression_attribute_values(":told", to_attribute("appointment", told)?),
+            None => request.condition_expression("attribute_not_exists(notified)"),
+        };
+        Ok(conditional("PutItem", request.send().await)?.is_some())
     }
 
     fn message_item(&self, account: &AccountId, message: &Message) -> Result<Item, StoreError> {
