@@ -187,3 +187,53 @@ async fn overlong_or_blank_text_is_refused_before_anything_is_written() {
         .await;
     assert_eq!(blank.status, 422);
 }
+
+#[tokio::test]
+async fn messages_filter_by_recipient_and_status() {
+    let app = spawn_app().await;
+    app.given_settings("acct", true, &[1440, 60]).await;
+    app.given_email_client("acct", "r1").await;
+    app.given_sms_client("acct", "r2").await;
+    // a1: both reminders ahead; a2: the day-before reminder already passed.
+    app.book("acct", "a1", "r1", t0() + Duration::days(2)).await;
+    app.book("acct", "a2", "r2", t0() + Duration::hours(5)).await;
+
+    let r1 = app.get("acct", "/v1/messages?recipient_id=r1").await;
+    assert_eq!(r1.status, 200, "{}", r1.body);
+    assert_eq!(r1.body["messages"].as_array().unwrap().len(), 2);
+    let skipped = app.get("acct", "/v1/messages?status=skipped").await;
+    let skipped = skipped.body["messages"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0]["reason"], "too_late");
+    let r2_scheduled = app.get("acct", "/v1/messages?recipient_id=r2&status=scheduled").await;
+    assert_eq!(r2_scheduled.body["messages"].as_array().unwrap().len(), 1);
+    let a1_skipped = app.get("acct", "/v1/messages?appointment_id=a1&status=skipped").await;
+    assert!(a1_skipped.body["messages"].as_array().unwrap().is_empty());
+
+    // Status moves with the message.
+    app.move_clock(t0() + Duration::hours(5)).await;
+    let sent = app.get("acct", "/v1/messages?status=sent").await;
+    assert_eq!(sent.body["messages"].as_array().unwrap().len(), 1);
+    assert!(app.get("acct", "/v1/messages?recipient_id=r2&status=scheduled").await.body["messages"].as_array().unwrap().is_empty());
+
+    assert_eq!(app.get("other", "/v1/messages?status=sent").await.body["messages"].as_array().unwrap().len(), 0);
+    assert_eq!(app.get("acct", "/v1/messages?recipient_id=nobody").await.status, 404);
+    assert_eq!(app.get("acct", "/v1/messages?status=bogus").await.status, 400);
+    assert_eq!(app.get("acct", "/v1/messages").await.status, 400);
+}
+
+#[tokio::test]
+async fn a_local_table_from_an_older_version_gets_the_indexes_it_lacks() {
+    let dynamo = tidings_local::embedded::EmbeddedDynamo::start(None).await.unwrap();
+    let client = dynamo.client();
+    let template = tidings_local::template::Template::deployed().unwrap();
+    let mut old = template.table("TidingsTable").unwrap().clone();
+    old.global_secondary_indexes.truncate(2);
+    old.attribute_definitions.retain(|a| !["recipient_key", "account_status"].contains(&a.attribute_name.as_str()));
+    old.create(&client, "OldTable").await.unwrap();
+    template.table("TidingsTable").unwrap().create(&client, "OldTable").await.unwrap();
+    let described = client.describe_table().table_name("OldTable").send().await.unwrap();
+    let mut names: Vec<_> = described.table.unwrap().global_secondary_indexes.unwrap().into_iter().filter_map(|i| i.index_name).collect();
+    names.sort();
+    assert_eq!(names, ["by_recipient", "by_status", "by_subject", "due"]);
+}

@@ -117,6 +117,9 @@ impl From<RecordsError> for ApiError {
             RecordsError::InvalidAmount | RecordsError::InvalidPayUrl | RecordsError::TooFar => {
                 unprocessable("invalid_field")
             }
+            RecordsError::UnknownRecipientFilter => {
+                Self::new(StatusCode::NOT_FOUND, "unknown_recipient", err.to_string())
+            }
             RecordsError::UnknownInvoice => Self::new(StatusCode::NOT_FOUND, "unknown_invoice", err.to_string()),
             RecordsError::UnknownAppointment => {
                 Self::new(StatusCode::NOT_FOUND, "unknown_appointment", err.to_string())

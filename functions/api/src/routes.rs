@@ -337,6 +337,10 @@ pub struct MessagesQuery {
     pub appointment_id: Option<String>,
     /// The invoice whose messages to list.
     pub invoice_id: Option<String>,
+    /// The recipient whose messages to list.
+    pub recipient_id: Option<String>,
+    /// Only messages in this status; alone, the account's messages in it.
+    pub status: Option<MessageStatus>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -391,20 +395,25 @@ pub async fn list_messages(
     let Query(query) = query.map_err(|e| {
         ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_query", e.body_text())
     })?;
-    let messages = match (query.appointment_id, query.invoice_id) {
-        (Some(appointment), None) => {
+    let keep = |m: &Message| query.status.is_none_or(|wanted| m.status == wanted);
+    let messages = match (query.appointment_id, query.invoice_id, query.recipient_id, query.status) {
+        (Some(appointment), None, None, _) => {
             let appointment: AppointmentId = parse_id("appointment_id", &appointment)?;
-            state.records.messages_for_appointment(&account, &appointment).await?
+            state.records.messages_for_appointment(&account, &appointment).await?.into_iter().filter(keep).collect()
         }
-        (None, Some(invoice)) => {
+        (None, Some(invoice), None, _) => {
             let invoice: InvoiceId = parse_id("invoice_id", &invoice)?;
-            state.records.messages_for_invoice(&account, &invoice).await?
+            state.records.messages_for_invoice(&account, &invoice).await?.into_iter().filter(keep).collect()
+        }
+        (None, None, recipient, status) if recipient.is_some() || status.is_some() => {
+            let recipient: Option<RecipientId> = recipient.map(|r| parse_id("recipient_id", &r)).transpose()?;
+            state.records.messages_for(&account, recipient.as_ref(), status).await?
         }
         _ => {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
                 "missing_filter",
-                "give one of appointment_id or invoice_id",
+                "give one of appointment_id, invoice_id or recipient_id, and optionally status; or status alone",
             ))
         }
     };

@@ -212,41 +212,82 @@ fn key_schema(keys: &[KeyDecl]) -> Result<Vec<KeySchemaElement>, String> {
 }
 
 impl TableDecl {
-    /// Creates this table under `name` unless it exists, with its TTL.
+    /// The definitions of the attributes `keys` use (all, for `None`).
+    fn attribute_definitions(&self, keys: Option<&[KeyDecl]>) -> Result<Vec<AttributeDefinition>, String> {
+        self.attribute_definitions
+            .iter()
+            .filter(|a| keys.is_none_or(|keys| keys.iter().any(|k| k.attribute_name == a.attribute_name)))
+            .map(|attribute| {
+                AttributeDefinition::builder()
+                    .attribute_name(&attribute.attribute_name)
+                    .attribute_type(ScalarAttributeType::from(attribute.attribute_type.as_str()))
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+
+    fn index(index: &IndexDecl) -> Result<GlobalSecondaryIndex, String> {
+        let projection = Projection::builder()
+            .projection_type(ProjectionType::from(index.projection.projection_type.as_str()))
+            .set_non_key_attributes(
+                (!index.projection.non_key_attributes.is_empty()).then(|| index.projection.non_key_attributes.clone()),
+            )
+            .build();
+        GlobalSecondaryIndex::builder()
+            .index_name(&index.index_name)
+            .set_key_schema(Some(key_schema(&index.key_schema)?))
+            .projection(projection)
+            .build()
+            .map_err(|e| e.to_string())
+    }
+
+    /// Adds the indexes declared since an existing local table was created,
+    /// so that a data file from an older version keeps working.
+    async fn add_missing_indexes(&self, client: &aws_sdk_dynamodb::Client, name: &str, existing: Vec<String>) -> Result<(), String> {
+        for index in self.global_secondary_indexes.iter().filter(|i| !existing.contains(&i.index_name)) {
+            let gsi = Self::index(index)?;
+            let create = aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
+                .index_name(gsi.index_name())
+                .set_key_schema(Some(gsi.key_schema().to_vec()))
+                .set_projection(gsi.projection().cloned())
+                .build()
+                .map_err(|e| e.to_string())?;
+            client
+                .update_table()
+                .table_name(name)
+                .set_attribute_definitions(Some(self.attribute_definitions(Some(&index.key_schema))?))
+                .global_secondary_index_updates(
+                    aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder().create(create).build(),
+                )
+                .send()
+                .await
+                .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Creates this table under `name`, with its TTL; an existing table gets
+    /// the indexes it lacks.
     pub async fn create(&self, client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), String> {
-        if client.describe_table().table_name(name).send().await.is_ok() {
-            return Ok(());
+        if let Ok(described) = client.describe_table().table_name(name).send().await {
+            let existing = described
+                .table
+                .and_then(|t| t.global_secondary_indexes)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|i| i.index_name)
+                .collect();
+            return self.add_missing_indexes(client, name, existing).await;
         }
         let mut request = client
             .create_table()
             .table_name(name)
             .billing_mode(BillingMode::from(self.billing_mode.as_str()))
             .set_key_schema(Some(key_schema(&self.key_schema)?));
-        for attribute in &self.attribute_definitions {
-            request = request.attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(&attribute.attribute_name)
-                    .attribute_type(ScalarAttributeType::from(attribute.attribute_type.as_str()))
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            );
-        }
+        request = request.set_attribute_definitions(Some(self.attribute_definitions(None)?));
         for index in &self.global_secondary_indexes {
-            let projection = Projection::builder()
-                .projection_type(ProjectionType::from(index.projection.projection_type.as_str()))
-                .set_non_key_attributes(
-                    (!index.projection.non_key_attributes.is_empty())
-                        .then(|| index.projection.non_key_attributes.clone()),
-                )
-                .build();
-            request = request.global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(&index.index_name)
-                    .set_key_schema(Some(key_schema(&index.key_schema)?))
-                    .projection(projection)
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            );
+            request = request.global_secondary_indexes(Self::index(index)?);
         }
         request.send().await.map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
         if let Some(ttl) = &self.time_to_live_specification {
@@ -278,7 +319,7 @@ mod tests {
         let table = template.table("TidingsTable").unwrap();
         assert_eq!(table.billing_mode, "PAY_PER_REQUEST");
         let indexes: Vec<_> = table.global_secondary_indexes.iter().map(|i| i.index_name.as_str()).collect();
-        assert_eq!(indexes, ["due", "by_subject"]);
+        assert_eq!(indexes, ["due", "by_subject", "by_recipient", "by_status"]);
         assert_eq!(table.time_to_live_specification.as_ref().unwrap().attribute_name, "expires_at");
         assert_eq!(
             template.schedules,

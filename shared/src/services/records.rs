@@ -11,10 +11,10 @@ use crate::domain::{
     AccountId, AccountSettings, Appointment, AppointmentId, AppointmentNoticeSettings, Invoice, InvoiceId,
     AppointmentReminderSettings, MessageId,
     sms_length, Address, NoticeChange, NoticeFields, AppointmentStatus, Channel, Clock, Message, MessageKind, MessageStatus,
-    Recipient, RenderedContent, AppointmentFields, SmsLength, StatusReason, TemplateError,
+    Recipient, RecipientId, RenderedContent, AppointmentFields, SmsLength, StatusReason, TemplateError,
     TemplateSource, Templates,
 };
-use crate::store::{AppointmentLinks, Store, StoreError};
+use crate::store::{AppointmentLinks, MessageListing, Store, StoreError};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,8 @@ pub enum RecordsError {
     UnknownAppointment,
     #[error("no invoice with this id exists in the account")]
     UnknownInvoice,
+    #[error("no recipient with this id exists in the account")]
+    UnknownRecipientFilter,
     #[error("dates more than {HORIZON_YEARS} years away are refused")]
     TooFar,
     #[error("amount_cents must be a positive whole number of cents")]
@@ -327,6 +329,27 @@ impl RecordsService {
             .await?;
         self.store.put_invoice(account, invoice, plan.into_iter().map(|p| p.message_id).collect()).await?;
         Ok(changes)
+    }
+
+    /// A recipient's messages, or an account's in one status, or both.
+    pub async fn messages_for(
+        &self,
+        account: &AccountId,
+        recipient: Option<&RecipientId>,
+        status: Option<MessageStatus>,
+    ) -> Result<Vec<Message>, RecordsError> {
+        let listing = match (recipient, status) {
+            (Some(recipient), _) => {
+                if self.store.get_recipient(account, recipient).await?.is_none() {
+                    return Err(RecordsError::UnknownRecipientFilter);
+                }
+                MessageListing::Recipient(account.clone(), recipient.clone())
+            }
+            (None, Some(status)) => MessageListing::Status(account.clone(), status),
+            (None, None) => return Ok(Vec::new()),
+        };
+        let narrowed = status.filter(|_| recipient.is_some());
+        Ok(self.store.list_messages(listing, narrowed).await?)
     }
 
     pub async fn messages_for_invoice(&self, account: &AccountId, invoice: &InvoiceId) -> Result<Vec<Message>, RecordsError> {

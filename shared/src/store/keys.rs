@@ -28,6 +28,15 @@
 //!   (`ACCOUNT#{account}#APPOINTMENT#{id}` or `…#INVOICE#{id}`), sort
 //!   `due_at` (RFC 3339): the messages about one record, in due order.
 //!
+//! - `by_recipient` (include): partition `recipient_key`
+//!   (`ACCOUNT#{account}#RECIPIENT#{id}`), sort `due_at`: a recipient's messages.
+//! - `by_status` (include): partition `account_status`
+//!   (`ACCOUNT#{account}#STATUS#{status}`), rewritten with every change of
+//!   status, sort `due_at`: an account's messages in one status (failed,
+//!   skipped…). A very large account concentrates its scheduled messages
+//!   there; shard it like `due` if one ever needs more than a partition's
+//!   write rate.
+//!
 //! Access patterns:
 //! | use                                   | operation                                   |
 //! |---------------------------------------|---------------------------------------------|
@@ -41,9 +50,11 @@
 //! | count a message against the caps      | TransactWriteItems: conditional ADD per period |
 //! | start a send exactly once per claim   | UpdateItem, condition: claim token, not started |
 //! | record the outcome                    | UpdateItem, condition: claim token          |
-//! | messages of an appointment or invoice | Query `by_subject`                          |
+//! | messages of an appointment or invoice | Query `by_subject` (status as a filter)     |
+//! | messages to a recipient               | Query `by_recipient` (status as a filter)   |
+//! | an account's messages in one status   | Query `by_status`                           |
 
-use crate::domain::{AccountId, AppointmentId, Channel, InvoiceId, MessageId, MessageKind, RecipientId};
+use crate::domain::{AccountId, AppointmentId, Channel, InvoiceId, MessageId, MessageKind, MessageStatus, RecipientId};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -52,6 +63,10 @@ pub const DUE_SHARD: &str = "due_shard";
 pub const DUE_MS: &str = "due_ms";
 pub const SUBJECT_INDEX: &str = "by_subject";
 pub const SUBJECT: &str = "subject";
+pub const RECIPIENT_INDEX: &str = "by_recipient";
+pub const RECIPIENT_KEY: &str = "recipient_key";
+pub const STATUS_INDEX: &str = "by_status";
+pub const ACCOUNT_STATUS: &str = "account_status";
 /// DynamoDB's TTL attribute: epoch seconds after which a record may go.
 pub const EXPIRES_AT: &str = "expires_at";
 
@@ -96,6 +111,16 @@ pub fn template(account: &AccountId, kind: MessageKind, channel: Channel) -> Ite
 /// `W2026-49`), kept beside the recipient and expiring after the period.
 pub fn cap(account: &AccountId, recipient: &RecipientId, period: &str) -> ItemKey {
     ItemKey { pk: format!("ACCOUNT#{account}#RECIPIENT#{recipient}"), sk: format!("CAP#{period}") }
+}
+
+pub fn recipient_messages(account: &AccountId, recipient: &RecipientId) -> String {
+    format!("ACCOUNT#{account}#RECIPIENT#{recipient}")
+}
+
+/// Rewritten with every change of status, so the `by_status` index lists an
+/// account's messages in one status.
+pub fn account_status(account: &AccountId, status: MessageStatus) -> String {
+    format!("ACCOUNT#{account}#STATUS#{}", status.as_str())
 }
 
 pub fn appointment_subject(account: &AccountId, id: &AppointmentId) -> String {

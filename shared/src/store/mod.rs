@@ -161,6 +161,15 @@ pub struct RenderContext {
     pub template: Option<TemplateSource>,
 }
 
+/// Which messages to list.
+#[derive(Debug, Clone)]
+pub enum MessageListing {
+    /// About one appointment or invoice (`keys::appointment_subject`, `keys::invoice_subject`).
+    Subject(String),
+    Recipient(AccountId, RecipientId),
+    Status(AccountId, MessageStatus),
+}
+
 /// How a claimed message ended.
 #[derive(Debug, Clone)]
 pub struct Settlement {
@@ -336,6 +345,8 @@ impl Store {
         } else if let Some(invoice) = &message.invoice_id {
             item.insert(keys::SUBJECT.to_owned(), s(keys::invoice_subject(account, invoice)));
         }
+        item.insert(keys::RECIPIENT_KEY.to_owned(), s(keys::recipient_messages(account, &message.recipient_id)));
+        item.insert(keys::ACCOUNT_STATUS.to_owned(), s(keys::account_status(account, message.status)));
         if matches!(message.status, MessageStatus::Scheduled | MessageStatus::Claimed) {
             item.insert(keys::DUE_SHARD.to_owned(), s(keys::due_shard(&key)));
             item.insert(keys::DUE_MS.to_owned(), n(message.due_at.timestamp_millis()));
@@ -380,7 +391,10 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::message(account, id))))
-            .update_expression("SET #status = :withdrawn, reason = :reason REMOVE due_shard, due_ms")
+            .update_expression(
+                "SET #status = :withdrawn, account_status = :account_status, reason = :reason REMOVE due_shard, due_ms",
+            )
+            .expression_attribute_values(":account_status", s(keys::account_status(account, MessageStatus::Withdrawn)))
             .condition_expression(
                 "#status IN (:scheduled, :claimed) AND attribute_not_exists(send_started_at)",
             )
@@ -587,7 +601,8 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::message(account, id))))
             .update_expression(
-                "SET #status = :claimed, claim_token = :token, due_ms = :lease_until, claimed_at = :now_iso",
+                "SET #status = :claimed, account_status = :account_status, claim_token = :token, \
+                 due_ms = :lease_until, claimed_at = :now_iso",
             )
             .condition_expression(
                 "#status IN (:scheduled, :claimed) AND due_ms <= :now AND attribute_not_exists(send_started_at)",
@@ -597,6 +612,7 @@ impl Store {
             .expression_attribute_values(":scheduled", status(MessageStatus::Scheduled))
             .expression_attribute_values(":token", s(&claim_token))
             .expression_attribute_values(":lease_until", n((now + lease).timestamp_millis()))
+            .expression_attribute_values(":account_status", s(keys::account_status(account, MessageStatus::Claimed)))
             .expression_attribute_values(":now", n(now.timestamp_millis()))
             .expression_attribute_values(":now_iso", to_attribute("message", &now)?)
             .return_values(ReturnValue::AllNew)
@@ -704,7 +720,14 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::message(&claimed.account, &claimed.message.id))))
-            .update_expression("SET #status = :scheduled, due_ms = :due_ms, due_at = :due_at REMOVE claim_token")
+            .update_expression(
+                "SET #status = :scheduled, account_status = :account_status, due_ms = :due_ms, due_at = :due_at \
+                 REMOVE claim_token",
+            )
+            .expression_attribute_values(
+                ":account_status",
+                s(keys::account_status(&claimed.account, MessageStatus::Scheduled)),
+            )
             .condition_expression("#status = :claimed AND claim_token = :token")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":scheduled", status(MessageStatus::Scheduled))
@@ -812,7 +835,7 @@ impl Store {
         claim_token: &str,
         settlement: &Settlement,
     ) -> Result<bool, StoreError> {
-        let mut update = vec!["#status = :status", "reason = :reason"];
+        let mut update = vec!["#status = :status", "account_status = :account_status", "reason = :reason"];
         let mut request = self
             .client
             .update_item()
@@ -823,6 +846,7 @@ impl Store {
             .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
             .expression_attribute_values(":token", s(claim_token))
             .expression_attribute_values(":status", status(settlement.status))
+            .expression_attribute_values(":account_status", s(keys::account_status(account, settlement.status)))
             .expression_attribute_values(":reason", to_attribute("message", &settlement.reason)?);
         if let Some(sent_at) = settlement.sent_at {
             update.push("sent_at = :sent_at");
@@ -843,29 +867,49 @@ impl Store {
         account: &AccountId,
         appointment: &AppointmentId,
     ) -> Result<Vec<Message>, StoreError> {
-        self.messages_about(keys::appointment_subject(account, appointment)).await
+        self.list_messages(MessageListing::Subject(keys::appointment_subject(account, appointment)), None).await
     }
 
     /// The messages about one invoice, in due order (`by_subject` index).
     pub async fn messages_for_invoice(&self, account: &AccountId, invoice: &InvoiceId) -> Result<Vec<Message>, StoreError> {
-        self.messages_about(keys::invoice_subject(account, invoice)).await
+        self.list_messages(MessageListing::Subject(keys::invoice_subject(account, invoice)), None).await
     }
 
-    async fn messages_about(&self, subject: String) -> Result<Vec<Message>, StoreError> {
+    /// Messages in due order: about one record, to one recipient, or of one
+    /// status account-wide; `status` narrows the first two.
+    pub async fn list_messages(
+        &self,
+        listing: MessageListing,
+        status_filter: Option<MessageStatus>,
+    ) -> Result<Vec<Message>, StoreError> {
+        let (index, key_attribute, key) = match listing {
+            MessageListing::Subject(key) => (keys::SUBJECT_INDEX, keys::SUBJECT, key),
+            MessageListing::Recipient(account, recipient) => {
+                (keys::RECIPIENT_INDEX, keys::RECIPIENT_KEY, keys::recipient_messages(&account, &recipient))
+            }
+            MessageListing::Status(account, status) => {
+                (keys::STATUS_INDEX, keys::ACCOUNT_STATUS, keys::account_status(&account, status))
+            }
+        };
         let mut messages = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let output = self
+            let mut request = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(keys::SUBJECT_INDEX)
-                .key_condition_expression("subject = :subject")
-                .expression_attribute_values(":subject", s(&subject))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| dynamo_error("Query", e))?;
+                .index_name(index)
+                .key_condition_expression("#key = :key")
+                .expression_attribute_names("#key", key_attribute)
+                .expression_attribute_values(":key", s(&key))
+                .set_exclusive_start_key(start);
+            if let Some(wanted) = status_filter {
+                request = request
+                    .filter_expression("#status = :status")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":status", status(wanted));
+            }
+            let output = request.send().await.map_err(|e| dynamo_error("Query", e))?;
             for item in output.items.unwrap_or_default() {
                 messages.push(from_item("message", item)?);
             }
