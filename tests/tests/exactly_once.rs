@@ -43,6 +43,8 @@ async fn load_due_reminders(app: &TestApp, account: &AccountId, count: usize) ->
             provider: "Dr. Ruiz".into(),
             location: "Main St".into(),
             status: AppointmentStatus::Booked,
+            appointment_type: None,
+            confirmed: false,
         };
         async move { records.put_appointment(account, &appointment).await.unwrap() }
     });

@@ -352,3 +352,34 @@ async fn an_sms_that_reaches_quiet_hours_after_planning_waits_for_the_morning() 
     assert_eq!(outbox[0]["channel"], "sms");
     assert_eq!(outbox[0]["sent_at"], morning.to_rfc3339_opts(SecondsFormat::AutoSi, true));
 }
+
+#[tokio::test]
+async fn offsets_follow_the_appointment_type_and_a_confirmed_client_gets_no_more_reminders() {
+    let app = spawn_app().await;
+    let settings = app
+        .put("acct", "/v1/settings", serde_json::json!({
+            "practice_name": "Riverside Clinic", "practice_phone": "+12025550143",
+            "time_zone": "America/New_York", "messaging_enabled": true,
+            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440],
+                                      "by_type": {"new_patient": [2880, 120]}},
+        }))
+        .await;
+    assert_eq!(settings.status, 200, "{}", settings.body);
+    app.given_email_client("acct", "r1").await;
+    let start = t0() + Duration::days(3);
+    let booking = |confirmed: bool| serde_json::json!({
+        "recipient_id": "r1", "starts_at": start.to_rfc3339(), "duration_minutes": 30,
+        "provider": "Dr. Ruiz", "location": "12 Main St", "status": "booked",
+        "appointment_type": "new_patient", "confirmed": confirmed,
+    });
+    let booked = app.put("acct", "/v1/appointments/a1", booking(false)).await;
+    assert_eq!(booked.body["reminders_scheduled"], 2, "{}", booked.body);
+    app.move_clock(start - Duration::hours(48)).await;
+    assert_eq!(app.outbox().await.len(), 1, "the two-day reminder");
+
+    assert_eq!(app.put("acct", "/v1/appointments/a1", booking(true)).await.status, 200);
+    app.move_clock(start).await;
+    assert_eq!(app.outbox().await.len(), 1, "no reminder after confirmation");
+    let reasons: Vec<_> = app.messages("acct", "a1").await.iter().map(|m| m["reason"].as_str().map(str::to_owned)).collect();
+    assert!(reasons.contains(&Some("confirmed".to_owned())), "{reasons:?}");
+}

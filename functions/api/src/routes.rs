@@ -40,6 +40,15 @@ pub struct ReminderSettingsBody {
     /// A booking made after every offset has passed gets one reminder at once. Default false.
     #[serde(default)]
     pub remind_when_booked_late: bool,
+    /// Whether reminders still go once the client has confirmed. Default false.
+    #[serde(default)]
+    pub remind_after_confirmation: bool,
+    /// Offsets for appointments of a type, e.g. `{"new_patient": [2880, 120]}`.
+    #[serde(default)]
+    pub by_type: std::collections::BTreeMap<String, Vec<u32>>,
+    /// Offsets for appointments with a provider (a type's take precedence).
+    #[serde(default)]
+    pub by_provider: std::collections::BTreeMap<String, Vec<u32>>,
 }
 
 fn default_offsets() -> Vec<u32> {
@@ -184,6 +193,9 @@ pub async fn put_settings(
                 enabled: r.enabled,
                 offsets_minutes: r.offsets_minutes,
                 remind_when_booked_late: r.remind_when_booked_late,
+                remind_after_confirmation: r.remind_after_confirmation,
+                by_type: r.by_type,
+                by_provider: r.by_provider,
             })
             .unwrap_or_default(),
         appointment_notices: body
@@ -280,6 +292,11 @@ pub struct AppointmentBody {
     pub provider: String,
     pub location: String,
     pub status: AppointmentStatus,
+    /// The practice's kind of appointment; chooses reminder offsets, never shown.
+    pub appointment_type: Option<String>,
+    /// The client has confirmed. Default false.
+    #[serde(default)]
+    pub confirmed: bool,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -318,6 +335,8 @@ pub async fn put_appointment(
         provider: body.provider,
         location: body.location,
         status: body.status,
+        appointment_type: body.appointment_type,
+        confirmed: body.confirmed,
     };
     let changes = state.records.put_appointment(&account, &appointment).await?;
     Ok(Json(AppointmentView {

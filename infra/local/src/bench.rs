@@ -91,6 +91,8 @@ async fn run_in(reminders: usize, dir: &std::path::Path) -> Result<BenchFigures,
                 provider: "Dr. Bench".into(),
                 location: "Main St".into(),
                 status: AppointmentStatus::Booked,
+                appointment_type: None,
+                confirmed: false,
             };
             records
                 .put_appointment(account, &appointment)

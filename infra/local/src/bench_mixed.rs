@@ -59,6 +59,7 @@ async fn seed_account(runtime: &LocalRuntime, account: &AccountId, zone: &str) -
             enabled: true,
             offsets_minutes: vec![1440, 120],
             remind_when_booked_late: false,
+            ..AppointmentReminderSettings::default()
         },
         appointment_notices: AppointmentNoticeSettings { enabled: true, debounce_minutes: 3 },
         invoice_messages: InvoiceMessageSettings {
@@ -105,6 +106,8 @@ async fn upsert_record(runtime: &LocalRuntime, account: &AccountId, i: usize, t0
             provider: "Dr. Bench".into(),
             location: "Main St".into(),
             status: AppointmentStatus::Booked,
+            appointment_type: None,
+            confirmed: false,
         };
         runtime.records.put_appointment(account, &appointment).await.map(|_| ())
     } else {

@@ -25,6 +25,14 @@ pub struct Appointment {
     pub provider: String,
     pub location: String,
     pub status: AppointmentStatus,
+    /// The practice's own kind of appointment, only to choose reminder
+    /// offsets: never shown in a message (it may reveal a service).
+    #[serde(default)]
+    pub appointment_type: Option<String>,
+    /// Whether the client has confirmed; later reminders then follow the
+    /// account's `remind_after_confirmation`.
+    #[serde(default)]
+    pub confirmed: bool,
 }
 
 /// What a notice tells about an appointment: when a notice goes, it is
@@ -115,7 +123,7 @@ impl Appointment {
         if self.status != AppointmentStatus::Booked || !settings.enabled {
             return Vec::new();
         }
-        let mut offsets = settings.offsets_minutes.clone();
+        let mut offsets = settings.offsets_for(self.appointment_type.as_deref(), &self.provider).to_vec();
         offsets.sort_unstable_by(|a, b| b.cmp(a));
         offsets.dedup();
         let mut plan: Vec<PlannedReminder> = offsets
@@ -182,6 +190,8 @@ mod tests {
             provider: "Dr. Ruiz".into(),
             location: "Main St".into(),
             status: AppointmentStatus::Booked,
+            appointment_type: None,
+            confirmed: false,
         }
     }
 
@@ -190,6 +200,7 @@ mod tests {
             enabled: true,
             offsets_minutes: list.to_vec(),
             remind_when_booked_late: false,
+            ..AppointmentReminderSettings::default()
         }
     }
 
@@ -231,13 +242,30 @@ mod tests {
     }
 
     #[test]
+    fn offsets_by_type_come_before_offsets_by_provider_before_the_default() {
+        let start = Utc.with_ymd_and_hms(2026, 12, 10, 15, 0, 0).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let mut settings = offsets(&[1440]);
+        settings.by_provider.insert("Dr. Ruiz".into(), vec![2880]);
+        settings.by_type.insert("new_patient".into(), vec![4320, 60]);
+        let mut visit = appointment(start);
+        let planned = |a: &Appointment| a.plan_reminders(&settings, utc_timing(), now).iter().map(|p| p.offset_minutes).collect::<Vec<_>>();
+        assert_eq!(planned(&visit), vec![2880], "by provider");
+        visit.appointment_type = Some("new_patient".into());
+        assert_eq!(planned(&visit), vec![4320, 60], "by type");
+        visit.provider = "Dr. Other".into();
+        visit.appointment_type = Some("follow_up".into());
+        assert_eq!(planned(&visit), vec![1440], "the default");
+    }
+
+    #[test]
     fn cancelled_or_disabled_calls_for_nothing() {
         let start = Utc.with_ymd_and_hms(2026, 12, 3, 15, 0, 0).unwrap();
         let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
         let mut cancelled = appointment(start);
         cancelled.status = AppointmentStatus::Cancelled;
         assert!(cancelled.plan_reminders(&offsets(&[1440]), utc_timing(), now).is_empty());
-        let off = AppointmentReminderSettings { enabled: false, offsets_minutes: vec![1440], remind_when_booked_late: false };
+        let off = AppointmentReminderSettings { enabled: false, ..AppointmentReminderSettings::default() };
         assert!(appointment(start).plan_reminders(&off, utc_timing(), now).is_empty());
     }
 

@@ -92,6 +92,8 @@ pub enum StatusReason {
     CapReached,
     /// The account turned this kind of message off after it was planned.
     TurnedOff,
+    /// The client had confirmed, and the account sends no reminders then.
+    Confirmed,
     /// The recipient was removed or has no address for their channel.
     NoAddress,
     /// Tidings cannot yet deliver on the recipient's channel.

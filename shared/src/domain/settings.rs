@@ -1,5 +1,7 @@
 //! Account settings: what a practice has chosen, with the product's defaults.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::contact::{PhoneNumber, TimeZone};
@@ -20,6 +22,14 @@ pub struct AppointmentReminderSettings {
     /// A booking made after every offset has passed gets one reminder at once.
     #[serde(default)]
     pub remind_when_booked_late: bool,
+    /// Whether reminders still go once the client has confirmed.
+    #[serde(default)]
+    pub remind_after_confirmation: bool,
+    /// Offsets for appointments of a type (taking precedence) or with a provider.
+    #[serde(default)]
+    pub by_type: BTreeMap<String, Vec<u32>>,
+    #[serde(default)]
+    pub by_provider: BTreeMap<String, Vec<u32>>,
 }
 
 impl Default for AppointmentReminderSettings {
@@ -28,6 +38,9 @@ impl Default for AppointmentReminderSettings {
             enabled: true,
             offsets_minutes: vec![DEFAULT_REMINDER_OFFSET_MINUTES],
             remind_when_booked_late: false,
+            remind_after_confirmation: false,
+            by_type: BTreeMap::new(),
+            by_provider: BTreeMap::new(),
         }
     }
 }
@@ -48,22 +61,39 @@ pub enum SettingsError {
     NoticeDebounce,
 }
 
+fn check_offsets(list: &[u32]) -> Result<(), SettingsError> {
+    let mut offsets = list.to_vec();
+    offsets.sort_unstable();
+    offsets.dedup();
+    let in_range = offsets.iter().all(|&m| (1..=MAX_REMINDER_OFFSET_MINUTES).contains(&m));
+    if offsets.is_empty() || offsets.len() > MAX_REMINDER_OFFSETS || offsets.len() != list.len() || !in_range {
+        return Err(SettingsError::ReminderOffsets);
+    }
+    Ok(())
+}
+
+/// More would be a data dump, not settings.
+pub const MAX_OFFSET_RULES: usize = 100;
+
 impl AppointmentReminderSettings {
     pub fn validate(&self) -> Result<(), SettingsError> {
-        let mut offsets = self.offsets_minutes.clone();
-        offsets.sort_unstable();
-        offsets.dedup();
-        let in_range = offsets
-            .iter()
-            .all(|&m| (1..=MAX_REMINDER_OFFSET_MINUTES).contains(&m));
-        if offsets.is_empty()
-            || offsets.len() > MAX_REMINDER_OFFSETS
-            || offsets.len() != self.offsets_minutes.len()
-            || !in_range
-        {
+        check_offsets(&self.offsets_minutes)?;
+        if self.by_type.len() + self.by_provider.len() > MAX_OFFSET_RULES {
             return Err(SettingsError::ReminderOffsets);
         }
+        for (name, list) in self.by_type.iter().chain(&self.by_provider) {
+            super::text::check("appointment_reminders.by_type/by_provider key", name)?;
+            check_offsets(list)?;
+        }
         Ok(())
+    }
+
+    /// The offsets for an appointment of this type with this provider.
+    pub fn offsets_for(&self, appointment_type: Option<&str>, provider: &str) -> &[u32] {
+        appointment_type
+            .and_then(|t| self.by_type.get(t))
+            .or_else(|| self.by_provider.get(provider))
+            .unwrap_or(&self.offsets_minutes)
     }
 }
 
@@ -136,7 +166,7 @@ mod tests {
         AppointmentReminderSettings {
             enabled: true,
             offsets_minutes: offsets,
-            remind_when_booked_late: false,
+            ..AppointmentReminderSettings::default()
         }
     }
 

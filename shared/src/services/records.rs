@@ -168,6 +168,9 @@ impl RecordsService {
     ) -> Result<ReminderChanges, RecordsError> {
         text::check("provider", &appointment.provider)?;
         text::check("location", &appointment.location)?;
+        if let Some(kind) = &appointment.appointment_type {
+            text::check("appointment_type", kind)?;
+        }
         // A notice going out between our read and our write changes what was
         // told; the write then does not apply and the upsert runs again on
         // fresh state (everything before the write is idempotent).

@@ -373,6 +373,9 @@ fn appointment_fields(
         if !current {
             return Err((MessageStatus::Withdrawn, StatusReason::AppointmentChanged));
         }
+        if appointment.confirmed && !settings.appointment_reminders.remind_after_confirmation {
+            return Err((MessageStatus::Skipped, StatusReason::Confirmed));
+        }
         let fields = fields_of(appointment.starts_at, &appointment.provider, &appointment.location);
         return Ok(Subject::Render(json(&fields), None));
     }
