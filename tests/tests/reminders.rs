@@ -383,3 +383,24 @@ async fn offsets_follow_the_appointment_type_and_a_confirmed_client_gets_no_more
     let reasons: Vec<_> = app.messages("acct", "a1").await.iter().map(|m| m["reason"].as_str().map(str::to_owned)).collect();
     assert!(reasons.contains(&Some("confirmed".to_owned())), "{reasons:?}");
 }
+
+#[tokio::test]
+async fn after_an_outage_what_is_still_meaningful_goes_and_the_rest_expires() {
+    let app = spawn_app().await;
+    app.given_settings("acct", true, &[1440, 60]).await;
+    app.given_email_client("acct", "r1").await;
+    let soon = t0() + Duration::hours(3);
+    let later = t0() + Duration::days(2);
+    app.book("acct", "a1", "r1", soon).await; // 60-minute reminder due at +2h
+    app.book("acct", "a2", "r1", later).await; // day-before reminder due at +1d
+    // The schedule is down for a day and a half; then one sweep catches up.
+    app.runtime.advance_clock_without_ticks(t0() + Duration::hours(36)).unwrap();
+    let report = app.runtime.run_sweep().await.unwrap();
+    assert_eq!((report.published, report.expired), (1, 1), "{report:?}");
+    let a1 = app.messages("acct", "a1").await;
+    let a1_status: Vec<_> = a1.iter().map(|m| m["status"].as_str().unwrap().to_owned()).collect();
+    assert!(a1_status.contains(&"expired".to_owned()), "{a1_status:?}");
+    let outbox = app.outbox().await;
+    assert_eq!(outbox.len(), 1, "only the reminder whose appointment is still ahead");
+    assert!(outbox[0]["body"].as_str().unwrap().contains("Thursday, December 3"), "{}", outbox[0]["body"]);
+}
