@@ -97,7 +97,7 @@ async fn seed_account(runtime: &LocalRuntime, account: &AccountId, zone: &str) -
 /// `i`, invoice (a billing reminder and a late notice).
 async fn upsert_record(runtime: &LocalRuntime, account: &AccountId, i: usize, t0: DateTime<Utc>) -> Result<(), LocalError> {
     let recipient = format!("r{}", i % RECIPIENTS_PER_ACCOUNT).parse().map_err(|_| wiring("recipient id"))?;
-    let outcome = if i % 2 == 0 {
+    let outcome = if i.is_multiple_of(2) {
         let appointment = Appointment {
             id: format!("a{i}").parse().map_err(|_| wiring("appointment id"))?,
             recipient_id: recipient,
@@ -181,7 +181,7 @@ async fn run_in(messages: usize, accounts: usize, dir: &std::path::Path) -> Resu
     for i in 0..records {
         let account = &account_ids[i % accounts];
         let n = i / accounts;
-        let listed = if n % 2 == 0 {
+        let listed = if n.is_multiple_of(2) {
             runtime.store.messages_for_appointment(account, &format!("a{n}").parse().map_err(|_| wiring("id"))?).await?
         } else {
             runtime.store.messages_for_invoice(account, &format!("i{n}").parse().map_err(|_| wiring("id"))?).await?
