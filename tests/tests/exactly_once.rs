@@ -87,6 +87,18 @@ impl EventPublisher for DiesBeforePublishing {
     }
 }
 
+/// A sweep over the app's store and clock whose process dies before its
+/// events reach the bus.
+fn dying_sweep(app: &TestApp, config: &SweepConfig) -> ReminderSweep {
+    ReminderSweep::new(
+        app.runtime.store.clone(),
+        Arc::new(DiesBeforePublishing),
+        Arc::new(Templates::default()),
+        app.runtime.clock.clone(),
+        config.clone(),
+    )
+}
+
 #[tokio::test]
 async fn a_sweep_stopped_between_claim_and_send_is_reclaimed_after_its_lease_and_sent_once() {
     let app = spawn_app().await;
@@ -98,13 +110,7 @@ async fn a_sweep_stopped_between_claim_and_send_is_reclaimed_after_its_lease_and
     app.runtime.advance_clock_without_ticks(due).unwrap();
 
     let config = SweepConfig::default();
-    let dying = ReminderSweep::new(
-        app.runtime.store.clone(),
-        Arc::new(DiesBeforePublishing),
-        Arc::new(Templates::default()),
-        app.runtime.clock.clone(),
-        config.clone(),
-    );
+    let dying = dying_sweep(&app, &config);
     assert!(dying.run().await.is_err(), "the dying sweep claimed and stopped");
     assert_eq!(app.messages("acct", "a1").await[0]["status"], "claimed");
 
@@ -177,13 +183,7 @@ async fn a_notice_whose_sweep_died_after_rendering_still_goes_once() {
     let due = t0() + Duration::minutes(3);
     app.runtime.advance_clock_without_ticks(due).unwrap();
     let config = SweepConfig::default();
-    let dying = ReminderSweep::new(
-        app.runtime.store.clone(),
-        Arc::new(DiesBeforePublishing),
-        Arc::new(Templates::default()),
-        app.runtime.clock.clone(),
-        config.clone(),
-    );
+    let dying = dying_sweep(&app, &config);
     assert!(dying.run().await.is_err());
     app.runtime.advance_clock_without_ticks(due + config.lease).unwrap();
     assert_eq!(app.runtime.run_sweep().await.unwrap().published, 1);

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::StreamExt;
-use chrono::{Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use tidings::domain::{
     AccountSettings, Appointment, AppointmentReminderSettings, AppointmentStatus, Channel, QuietHours,
     Language, Recipient, RecipientKind,
@@ -24,24 +24,30 @@ pub struct BenchFigures {
     pub raw_writes_per_second: f64,
 }
 
-pub async fn run(reminders: usize) -> Result<BenchFigures, LocalError> {
+/// Runs `bench` on a fresh embedded store in a temporary SQLite file (as
+/// `serve` keeps its data) with a manual clock at `t0`, removed afterwards.
+pub(crate) async fn on_fresh_store<T, F, Fut>(t0: DateTime<Utc>, bench: F) -> Result<T, LocalError>
+where
+    F: FnOnce(Arc<LocalRuntime>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, LocalError>>,
+{
     let dir = std::env::temp_dir().join(format!("tidings-bench-{}", uuid::Uuid::new_v4()));
-    let result = run_in(reminders, &dir).await;
+    let options = LocalOptions { data: Some(dir.join("bench.db")), manual_clock: Some(t0), ..LocalOptions::default() };
+    let result = match LocalRuntime::start(options).await {
+        Ok(runtime) => bench(Arc::new(runtime)).await,
+        Err(err) => Err(err),
+    };
     // Best effort: the directory is in the system's temp space anyway.
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-async fn run_in(reminders: usize, dir: &std::path::Path) -> Result<BenchFigures, LocalError> {
+pub async fn run(reminders: usize) -> Result<BenchFigures, LocalError> {
     let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).single().unwrap_or_default();
-    let runtime = Arc::new(
-        LocalRuntime::start(LocalOptions {
-            data: Some(dir.join("bench.db")),
-            manual_clock: Some(t0),
-            ..LocalOptions::default()
-        })
-        .await?,
-    );
+    on_fresh_store(t0, |runtime| run_on(reminders, runtime, t0)).await
+}
+
+async fn run_on(reminders: usize, runtime: Arc<LocalRuntime>, t0: DateTime<Utc>) -> Result<BenchFigures, LocalError> {
     let account = "bench".parse().map_err(|_| LocalError::Wiring("account id".into()))?;
     let settings = AccountSettings {
         practice_name: "Bench Clinic".into(),

@@ -14,7 +14,8 @@ use tidings::domain::{
     MessageStatus, QuietHours, Recipient, RecipientKind,
 };
 
-use crate::runtime::{LocalError, LocalOptions, LocalRuntime};
+use crate::bench::on_fresh_store;
+use crate::runtime::{LocalError, LocalRuntime};
 
 const ZONES: [&str; 4] = ["America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"];
 const RECIPIENTS_PER_ACCOUNT: usize = 5;
@@ -128,23 +129,16 @@ async fn upsert_record(runtime: &LocalRuntime, account: &AccountId, i: usize, t0
 }
 
 pub async fn run(messages: usize, accounts: usize) -> Result<MixedFigures, LocalError> {
-    let dir = std::env::temp_dir().join(format!("tidings-bench-{}", uuid::Uuid::new_v4()));
-    let result = run_in(messages, accounts.max(1), &dir).await;
-    // Best effort: the directory is in the system's temp space anyway.
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 13, 0, 0).single().ok_or_else(|| wiring("start"))?;
+    on_fresh_store(t0, |runtime| run_on(messages, accounts.max(1), runtime, t0)).await
 }
 
-async fn run_in(messages: usize, accounts: usize, dir: &std::path::Path) -> Result<MixedFigures, LocalError> {
-    let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 13, 0, 0).single().ok_or_else(|| wiring("start"))?;
-    let runtime = Arc::new(
-        LocalRuntime::start(LocalOptions {
-            data: Some(dir.join("bench.db")),
-            manual_clock: Some(t0),
-            ..LocalOptions::default()
-        })
-        .await?,
-    );
+async fn run_on(
+    messages: usize,
+    accounts: usize,
+    runtime: Arc<LocalRuntime>,
+    t0: DateTime<Utc>,
+) -> Result<MixedFigures, LocalError> {
     let account_ids: Vec<AccountId> = (0..accounts)
         .map(|a| format!("practice-{a}").parse().map_err(|_| wiring("account id")))
         .collect::<Result<_, _>>()?;
