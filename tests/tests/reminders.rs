@@ -345,7 +345,9 @@ async fn an_sms_that_reaches_quiet_hours_after_planning_waits_for_the_morning() 
     app.move_clock(start - Duration::hours(24)).await;
     assert!(app.outbox().await.is_empty(), "no SMS at 22:00");
     let morning: chrono::DateTime<chrono::Utc> = "2026-12-04T13:00:00Z".parse().unwrap(); // 08:00
-    assert_eq!(app.messages("acct", "a1").await[0]["due_at"], morning.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+    let held = &app.messages("acct", "a1").await[0];
+    assert_eq!(held["due_at"], morning.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+    assert_eq!((held["status"].as_str(), held["reason"].as_str()), (Some("held"), Some("quiet_hours")));
     app.move_clock(morning).await;
     let outbox = app.outbox().await;
     assert_eq!(outbox.len(), 1);
@@ -403,4 +405,22 @@ async fn after_an_outage_what_is_still_meaningful_goes_and_the_rest_expires() {
     let outbox = app.outbox().await;
     assert_eq!(outbox.len(), 1, "only the reminder whose appointment is still ahead");
     assert!(outbox[0]["body"].as_str().unwrap().contains("Thursday, December 3"), "{}", outbox[0]["body"]);
+}
+
+#[tokio::test]
+async fn dates_in_a_reminder_follow_the_recipients_language() {
+    let app = spawn_app().await;
+    app.given_practice("acct").await;
+    let answer = app
+        .put("acct", "/v1/recipients/r1", serde_json::json!({
+            "kind": "client", "first_name": "Lucía", "last_name": "Paz", "channel": "email",
+            "email": "lucia@example.com", "language": "es-MX",
+        }))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "r1", start).await;
+    app.move_clock(start).await;
+    let body = app.outbox().await[0]["body"].as_str().unwrap().to_owned();
+    assert!(body.contains("jueves 3 de diciembre at 09:00"), "{body}");
 }

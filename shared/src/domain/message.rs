@@ -42,12 +42,15 @@ impl std::str::FromStr for MessageKind {
     }
 }
 
-/// Where a message is in its life. `Scheduled` and `Claimed` are live: the
-/// message sits in the due index. Every other status is final.
+/// Where a message is in its life. `Scheduled`, `Held` and `Claimed` are
+/// live: the message sits in the due index. Every other status is final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
     Scheduled,
+    /// Waiting for a condition to pass (quiet hours), with its reason; goes
+    /// at its due time.
+    Held,
     Claimed,
     Sent,
     Failed,
@@ -57,9 +60,15 @@ pub enum MessageStatus {
 }
 
 impl MessageStatus {
+    /// Still to be sent: in the due index.
+    pub fn is_live(self) -> bool {
+        matches!(self, MessageStatus::Scheduled | MessageStatus::Held | MessageStatus::Claimed)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             MessageStatus::Scheduled => "scheduled",
+            MessageStatus::Held => "held",
             MessageStatus::Claimed => "claimed",
             MessageStatus::Sent => "sent",
             MessageStatus::Failed => "failed",

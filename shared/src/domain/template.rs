@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::contact::TimeZone;
 use super::message::{MessageKind, RenderedContent};
-use super::recipient::{Address, Channel};
+use super::recipient::{Address, Channel, Language};
 
 const REMINDER_EMAIL_SUBJECT: &str = "Appointment reminder from {{ practice_name }}";
 const REMINDER_EMAIL_BODY: &str = "Hello {{ first_name }},\n\n\
@@ -82,16 +82,85 @@ pub struct AppointmentFields {
     pub time: String,
 }
 
+/// How a language writes a date and a time: its locale (day and month
+/// names) and the patterns of the long date, the short date and the time.
+struct DateStyle {
+    locale: chrono::Locale,
+    date: &'static str,
+    date_short: &'static str,
+    time: &'static str,
+    /// With the year, for due dates.
+    date_with_year: &'static str,
+}
+
+const ENGLISH: DateStyle = DateStyle {
+    locale: chrono::Locale::en_US,
+    date: "%A, %B %-d",
+    date_short: "%b %-d",
+    time: "%-I:%M %p",
+    date_with_year: "%B %-d, %Y",
+};
+
+/// Languages Tidings writes dates in; any other falls back to English.
+fn date_style(language: &Language) -> DateStyle {
+    let primary = language.as_str().split('-').next().unwrap_or_default();
+    match primary {
+        "es" => DateStyle {
+            locale: chrono::Locale::es_ES,
+            date: "%A %-d de %B",
+            date_short: "%-d %b",
+            time: "%H:%M",
+            date_with_year: "%-d de %B de %Y",
+        },
+        "fr" => DateStyle {
+            locale: chrono::Locale::fr_FR,
+            date: "%A %-d %B",
+            date_short: "%-d %b",
+            time: "%H:%M",
+            date_with_year: "%-d %B %Y",
+        },
+        "de" => DateStyle {
+            locale: chrono::Locale::de_DE,
+            date: "%A, %-d. %B",
+            date_short: "%-d. %b",
+            time: "%H:%M",
+            date_with_year: "%-d. %B %Y",
+        },
+        "pt" => DateStyle {
+            locale: chrono::Locale::pt_BR,
+            date: "%A, %-d de %B",
+            date_short: "%-d %b",
+            time: "%H:%M",
+            date_with_year: "%-d de %B de %Y",
+        },
+        "it" => DateStyle {
+            locale: chrono::Locale::it_IT,
+            date: "%A %-d %B",
+            date_short: "%-d %b",
+            time: "%H:%M",
+            date_with_year: "%-d %B %Y",
+        },
+        _ => ENGLISH,
+    }
+}
+
 impl AppointmentFields {
-    /// Dates and times are shown in the recipient's time zone.
-    pub fn appointment_time(starts_at: DateTime<Utc>, zone: TimeZone) -> (String, String, String) {
+    /// Dates and times are shown in the recipient's time zone and language.
+    pub fn appointment_time(starts_at: DateTime<Utc>, zone: TimeZone, language: &Language) -> (String, String, String) {
         let local = starts_at.with_timezone(&zone.tz());
+        let style = date_style(language);
         (
-            local.format("%A, %B %-d").to_string(),
-            local.format("%b %-d").to_string(),
-            local.format("%-I:%M %p").to_string(),
+            local.format_localized(style.date, style.locale).to_string(),
+            local.format_localized(style.date_short, style.locale).to_string(),
+            local.format_localized(style.time, style.locale).to_string(),
         )
     }
+}
+
+/// An invoice's due date in the recipient's language ("December 15, 2026").
+pub fn long_date(date: chrono::NaiveDate, language: &Language) -> String {
+    let style = date_style(language);
+    date.format_localized(style.date_with_year, style.locale).to_string()
 }
 
 /// A template's text: a subject (email only) and a body, with
@@ -146,7 +215,7 @@ impl AppointmentFields {
     /// Sample values for previews.
     pub fn sample(zone: TimeZone) -> Self {
         let start = Utc::now().date_naive().succ_opt().unwrap_or_default().and_hms_opt(15, 30, 0).unwrap_or_default();
-        let (date, date_short, time) = Self::appointment_time(start.and_utc(), zone);
+        let (date, date_short, time) = Self::appointment_time(start.and_utc(), zone, &Language::english());
         Self {
             first_name: "Alex".into(),
             practice_name: "Riverside Clinic".into(),
@@ -286,7 +355,7 @@ mod tests {
     fn fields() -> AppointmentFields {
         let start = Utc.with_ymd_and_hms(2026, 12, 2, 20, 30, 0).unwrap();
         let (date, date_short, time) =
-            AppointmentFields::appointment_time(start, "America/New_York".parse().unwrap());
+            AppointmentFields::appointment_time(start, "America/New_York".parse().unwrap(), &Language::english());
         AppointmentFields {
             first_name: "Ann".into(),
             practice_name: "Riverside Clinic".into(),
@@ -297,6 +366,23 @@ mod tests {
             date_short,
             time,
         }
+    }
+
+    #[test]
+    fn dates_are_written_in_the_recipients_language() {
+        let start = Utc.with_ymd_and_hms(2026, 12, 2, 20, 30, 0).unwrap();
+        let zone: TimeZone = "America/New_York".parse().unwrap();
+        let lang = |tag: &str| Language::try_from(tag.to_owned()).unwrap();
+        assert_eq!(
+            AppointmentFields::appointment_time(start, zone, &lang("es-MX")),
+            ("miércoles 2 de diciembre".to_owned(), "2 dic".to_owned(), "15:30".to_owned())
+        );
+        assert_eq!(AppointmentFields::appointment_time(start, zone, &lang("fr")).0, "mercredi 2 décembre");
+        assert_eq!(AppointmentFields::appointment_time(start, zone, &lang("de")).0, "Mittwoch, 2. Dezember");
+        assert_eq!(AppointmentFields::appointment_time(start, zone, &lang("zh")).0, "Wednesday, December 2", "fallback");
+        let due = chrono::NaiveDate::from_ymd_opt(2026, 12, 15).unwrap();
+        assert_eq!(long_date(due, &Language::english()), "December 15, 2026");
+        assert_eq!(long_date(due, &lang("es")), "15 de diciembre de 2026");
     }
 
     #[test]

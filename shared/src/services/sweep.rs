@@ -8,6 +8,7 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::domain::invoice::format_amount;
+use crate::domain::template::long_date;
 use crate::domain::{
     AccountId, AccountSettings, AppointmentFields, AppointmentId, AppointmentStatus, Channel, Clock,
     Invoice, InvoiceFields, InvoiceStatus, Message, MessageId, MessageKind, MessageStatus,
@@ -79,7 +80,7 @@ impl SweepError {
 
 enum Handled {
     Ready(MessageReady),
-    /// Back in the schedule, for the end of quiet hours.
+    /// Held for the end of quiet hours.
     Postponed,
     Ended(MessageStatus),
     TakenByOther,
@@ -241,7 +242,7 @@ impl ReminderSweep {
             if message.not_after.is_some_and(|limit| allowed >= limit) {
                 return Ok(Err((MessageStatus::Skipped, StatusReason::QuietHours)));
             }
-            return Ok(Ok(if self.store.reschedule_claimed(claimed, allowed).await? {
+            return Ok(Ok(if self.store.hold_claimed(claimed, allowed, StatusReason::QuietHours).await? {
                 Handled::Postponed
             } else {
                 Handled::TakenByOther
@@ -353,7 +354,7 @@ fn appointment_fields(
         return Err((MessageStatus::Withdrawn, StatusReason::AppointmentChanged));
     };
     let fields_of = |starts_at, provider: &str, location: &str| {
-        let (date, date_short, time) = AppointmentFields::appointment_time(starts_at, zone);
+        let (date, date_short, time) = AppointmentFields::appointment_time(starts_at, zone, &recipient.language);
         AppointmentFields {
             first_name: recipient.first_name.clone(),
             practice_name: settings.practice_name.clone(),
@@ -431,7 +432,7 @@ fn invoice_fields(
         practice_name: settings.practice_name.clone(),
         practice_phone: settings.practice_phone.to_string(),
         amount_due: format_amount(invoice.amount_cents, &invoice.currency),
-        due_date: invoice.due_date.format("%B %-d, %Y").to_string(),
+        due_date: long_date(invoice.due_date, &recipient.language),
         pay_link: invoice.pay_url.clone().unwrap_or_default(),
     };
     Ok(Subject::Render(json(&fields), None))

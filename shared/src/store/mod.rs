@@ -347,7 +347,7 @@ impl Store {
         }
         item.insert(keys::RECIPIENT_KEY.to_owned(), s(keys::recipient_messages(account, &message.recipient_id)));
         item.insert(keys::ACCOUNT_STATUS.to_owned(), s(keys::account_status(account, message.status)));
-        if matches!(message.status, MessageStatus::Scheduled | MessageStatus::Claimed) {
+        if message.status.is_live() {
             item.insert(keys::DUE_SHARD.to_owned(), s(keys::due_shard(&key)));
             item.insert(keys::DUE_MS.to_owned(), n(message.due_at.timestamp_millis()));
         }
@@ -396,10 +396,11 @@ impl Store {
             )
             .expression_attribute_values(":account_status", s(keys::account_status(account, MessageStatus::Withdrawn)))
             .condition_expression(
-                "#status IN (:scheduled, :claimed) AND attribute_not_exists(send_started_at)",
+                "#status IN (:scheduled, :held, :claimed) AND attribute_not_exists(send_started_at)",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":withdrawn", status(MessageStatus::Withdrawn))
+            .expression_attribute_values(":held", status(MessageStatus::Held))
             .expression_attribute_values(":scheduled", status(MessageStatus::Scheduled))
             .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
             .expression_attribute_values(":reason", to_attribute("message", &reason)?)
@@ -605,11 +606,12 @@ impl Store {
                  due_ms = :lease_until, claimed_at = :now_iso",
             )
             .condition_expression(
-                "#status IN (:scheduled, :claimed) AND due_ms <= :now AND attribute_not_exists(send_started_at)",
+                "#status IN (:scheduled, :held, :claimed) AND due_ms <= :now AND attribute_not_exists(send_started_at)",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
             .expression_attribute_values(":scheduled", status(MessageStatus::Scheduled))
+            .expression_attribute_values(":held", status(MessageStatus::Held))
             .expression_attribute_values(":token", s(&claim_token))
             .expression_attribute_values(":lease_until", n((now + lease).timestamp_millis()))
             .expression_attribute_values(":account_status", s(keys::account_status(account, MessageStatus::Claimed)))
@@ -712,25 +714,28 @@ impl Store {
         Ok(())
     }
 
-    /// Gives a claimed message back to the schedule at a later moment (quiet
-    /// hours began since it was planned).
-    pub async fn reschedule_claimed(&self, claimed: &ClaimedMessage, due: DateTime<Utc>) -> Result<bool, StoreError> {
+    /// Holds a claimed message until `due`, for `reason` (quiet hours began
+    /// since it was planned); it stays in the due index and goes then.
+    pub async fn hold_claimed(
+        &self,
+        claimed: &ClaimedMessage,
+        due: DateTime<Utc>,
+        reason: StatusReason,
+    ) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::message(&claimed.account, &claimed.message.id))))
             .update_expression(
-                "SET #status = :scheduled, account_status = :account_status, due_ms = :due_ms, due_at = :due_at \
-                 REMOVE claim_token",
+                "SET #status = :held, reason = :reason, account_status = :account_status, due_ms = :due_ms, \
+                 due_at = :due_at REMOVE claim_token",
             )
-            .expression_attribute_values(
-                ":account_status",
-                s(keys::account_status(&claimed.account, MessageStatus::Scheduled)),
-            )
+            .expression_attribute_values(":account_status", s(keys::account_status(&claimed.account, MessageStatus::Held)))
+            .expression_attribute_values(":held", status(MessageStatus::Held))
+            .expression_attribute_values(":reason", to_attribute("message", &reason)?)
             .condition_expression("#status = :claimed AND claim_token = :token")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":scheduled", status(MessageStatus::Scheduled))
             .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
             .expression_attribute_values(":token", s(&claimed.claim_token))
             .expression_attribute_values(":due_ms", n(due.timestamp_millis()))
