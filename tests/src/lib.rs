@@ -103,15 +103,26 @@ impl TestApp {
     }
 
     pub async fn given_settings(&self, account: &str, messaging_enabled: bool, offsets: &[u32]) {
-        let answer = self
-            .put(account, "/v1/settings", json!({
-                "practice_name": "Riverside Clinic",
-                "practice_phone": "+12025550143",
-                "time_zone": "America/New_York",
-                "messaging_enabled": messaging_enabled,
-                "appointment_reminders": {"enabled": true, "offsets_minutes": offsets},
-            }))
-            .await;
+        self.given_settings_with(account, json!({
+            "messaging_enabled": messaging_enabled,
+            "appointment_reminders": {"enabled": true, "offsets_minutes": offsets},
+        }))
+        .await;
+    }
+
+    /// The Riverside practice (New York, messaging on) with `settings`
+    /// added or replacing its fields.
+    pub async fn given_settings_with(&self, account: &str, settings: Value) {
+        let mut body = json!({
+            "practice_name": "Riverside Clinic",
+            "practice_phone": "+12025550143",
+            "time_zone": "America/New_York",
+            "messaging_enabled": true,
+        });
+        if let (Some(body), Some(settings)) = (body.as_object_mut(), settings.as_object()) {
+            body.extend(settings.clone());
+        }
+        let answer = self.put(account, "/v1/settings", body).await;
         assert_eq!(answer.status, 200, "{}", answer.body);
     }
 

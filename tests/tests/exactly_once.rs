@@ -169,15 +169,11 @@ async fn a_stale_or_repeated_event_is_ignored_by_the_delivery_handler() {
 #[tokio::test]
 async fn a_notice_whose_sweep_died_after_rendering_still_goes_once() {
     let app = spawn_app().await;
-    let answer = app
-        .put("acct", "/v1/settings", serde_json::json!({
-            "practice_name": "Riverside Clinic", "practice_phone": "+12025550143",
-            "time_zone": "America/New_York", "messaging_enabled": true,
-            "appointment_notices": {"enabled": true, "debounce_minutes": 3},
-            "appointment_reminders": {"enabled": false, "offsets_minutes": [1440]},
-        }))
-        .await;
-    assert_eq!(answer.status, 200, "{}", answer.body);
+    app.given_settings_with("acct", serde_json::json!({
+        "appointment_notices": {"enabled": true, "debounce_minutes": 3},
+        "appointment_reminders": {"enabled": false, "offsets_minutes": [1440]},
+    }))
+    .await;
     app.given_email_client("acct", "r1").await;
     app.book("acct", "a1", "r1", t0() + Duration::days(2)).await;
     let due = t0() + Duration::minutes(3);

@@ -6,15 +6,11 @@ use serde_json::json;
 use tidings_e2e::{spawn_app, TestApp};
 
 async fn given_billing(app: &TestApp) {
-    let answer = app
-        .put("acct", "/v1/settings", json!({
-            "practice_name": "Riverside Clinic", "practice_phone": "+12025550143",
-            "time_zone": "America/New_York", "messaging_enabled": true,
-            "invoice_messages": {"billing_reminders": true, "days_before": 3, "late_payment_notices": true,
-                                 "days_after": 0, "repeat_every_days": 7, "max_notices": 3},
-        }))
-        .await;
-    assert_eq!(answer.status, 200, "{}", answer.body);
+    app.given_settings_with("acct", serde_json::json!({
+        "invoice_messages": {"billing_reminders": true, "days_before": 3, "late_payment_notices": true,
+                             "days_after": 0, "repeat_every_days": 7, "max_notices": 3},
+    }))
+    .await;
     app.given_sms_client("acct", "r1").await;
 }
 

@@ -6,15 +6,11 @@ use serde_json::json;
 use tidings_e2e::{spawn_app, t0, TestApp};
 
 async fn given_notices(app: &TestApp) {
-    let answer = app
-        .put("acct", "/v1/settings", json!({
-            "practice_name": "Riverside Clinic", "practice_phone": "+12025550143",
-            "time_zone": "America/New_York", "messaging_enabled": true,
-            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
-            "appointment_notices": {"enabled": true, "debounce_minutes": 3},
-        }))
-        .await;
-    assert_eq!(answer.status, 200, "{}", answer.body);
+    app.given_settings_with("acct", json!({
+        "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
+        "appointment_notices": {"enabled": true, "debounce_minutes": 3},
+    }))
+    .await;
     app.given_sms_client("acct", "r1").await;
 }
 

@@ -238,15 +238,11 @@ async fn replaying_an_upsert_after_the_start_changes_nothing_and_succeeds() {
 #[tokio::test]
 async fn an_sms_reminder_due_in_quiet_hours_goes_at_the_last_allowed_moment_before() {
     let app = spawn_app().await;
-    let settings = app
-        .put("acct", "/v1/settings", serde_json::json!({
-            "practice_name": "Riverside Clinic", "practice_phone": "+12025550143",
-            "time_zone": "America/New_York", "messaging_enabled": true,
-            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
-            "quiet_hours": {"allowed_from": "08:00", "allowed_until": "21:00"},
-        }))
-        .await;
-    assert_eq!(settings.status, 200, "{}", settings.body);
+    app.given_settings_with("acct", serde_json::json!({
+        "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
+        "quiet_hours": {"allowed_from": "08:00", "allowed_until": "21:00"},
+    }))
+    .await;
     app.given_sms_client("acct", "r1").await;
     app.given_email_client("acct", "r2").await;
     // 07:00 in New York on Dec 3: the reminder would fall at 07:00 on Dec 2.
@@ -283,14 +279,10 @@ async fn an_sms_reminder_with_no_allowed_moment_left_is_skipped() {
 #[tokio::test]
 async fn a_late_booking_gets_one_reminder_right_away_when_the_account_asks() {
     let app = spawn_app().await;
-    let settings = app
-        .put("acct", "/v1/settings", serde_json::json!({
-            "practice_name": "Riverside Clinic", "practice_phone": "+12025550143",
-            "time_zone": "America/New_York", "messaging_enabled": true,
-            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440, 120], "remind_when_booked_late": true},
-        }))
-        .await;
-    assert_eq!(settings.status, 200, "{}", settings.body);
+    app.given_settings_with("acct", serde_json::json!({
+        "appointment_reminders": {"enabled": true, "offsets_minutes": [1440, 120], "remind_when_booked_late": true},
+    }))
+    .await;
     app.given_email_client("acct", "r1").await;
     let start = t0() + Duration::minutes(90);
     let booked = app.book("acct", "a1", "r1", start).await;
@@ -304,15 +296,11 @@ async fn a_late_booking_gets_one_reminder_right_away_when_the_account_asks() {
 #[tokio::test]
 async fn messages_over_the_daily_cap_are_skipped_with_their_reason() {
     let app = spawn_app().await;
-    let settings = app
-        .put("acct", "/v1/settings", serde_json::json!({
-            "practice_name": "Riverside Clinic", "practice_phone": "+12025550143",
-            "time_zone": "America/New_York", "messaging_enabled": true,
-            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
-            "caps": {"per_day": 1, "per_week": 3},
-        }))
-        .await;
-    assert_eq!(settings.status, 200, "{}", settings.body);
+    app.given_settings_with("acct", serde_json::json!({
+        "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
+        "caps": {"per_day": 1, "per_week": 3},
+    }))
+    .await;
     app.given_sms_client("acct", "r1").await;
     // Five appointments on consecutive days, two of them on the same day.
     let first = t0() + Duration::days(2);
@@ -358,15 +346,11 @@ async fn an_sms_that_reaches_quiet_hours_after_planning_waits_for_the_morning() 
 #[tokio::test]
 async fn offsets_follow_the_appointment_type_and_a_confirmed_client_gets_no_more_reminders() {
     let app = spawn_app().await;
-    let settings = app
-        .put("acct", "/v1/settings", serde_json::json!({
-            "practice_name": "Riverside Clinic", "practice_phone": "+12025550143",
-            "time_zone": "America/New_York", "messaging_enabled": true,
-            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440],
-                                      "by_type": {"new_patient": [2880, 120]}},
-        }))
-        .await;
-    assert_eq!(settings.status, 200, "{}", settings.body);
+    app.given_settings_with("acct", serde_json::json!({
+        "appointment_reminders": {"enabled": true, "offsets_minutes": [1440],
+                                  "by_type": {"new_patient": [2880, 120]}},
+    }))
+    .await;
     app.given_email_client("acct", "r1").await;
     let start = t0() + Duration::days(3);
     let booking = |confirmed: bool| serde_json::json!({
