@@ -227,14 +227,6 @@ impl Store {
         Self { client, table: table.into() }
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     async fn get<T: DeserializeOwned>(&self, record: &'static str, key: &ItemKey) -> Result<Option<(T, Item)>, StoreError> {
         let output = self
             .client
