@@ -4,7 +4,7 @@
 use chrono::{Duration, TimeZone, Utc};
 use tidings::channels::ses::SesEmailSender;
 use tidings::channels::sns::{SmsOrigin, SnsSmsSender};
-use tidings::channels::ChannelSender;
+use tidings::channels::{ChannelSender, Outgoing};
 use tidings::domain::{
     AccountId, Channel, Message, MessageKind, MessageStatus, RenderedContent,
 };
@@ -16,6 +16,13 @@ use tidings_local::template::Template;
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Sends `content` as one message of a test account.
+async fn send(sender: &dyn ChannelSender, content: &RenderedContent) -> Result<String, tidings::channels::SendError> {
+    let account: AccountId = "acct-moto".parse().unwrap();
+    let message: tidings::domain::MessageId = "appt-1~reminder~1440".parse().unwrap();
+    sender.send(Outgoing { account_id: &account, message_id: &message, content }).await
 }
 
 #[tokio::test]
@@ -30,8 +37,9 @@ async fn ses_v2_sends_the_rendered_email() {
         to: to.clone(),
         subject: Some("Appointment reminder".into()),
         body: "Hello Ann, see you tomorrow.".into(),
+        ..RenderedContent::default()
     };
-    let message_id = sender.send(&content).await.unwrap();
+    let message_id = send(&sender, &content).await.unwrap();
     assert!(!message_id.is_empty());
 
     let data = moto_data().await;
@@ -49,8 +57,13 @@ async fn ses_refusal_of_an_unverified_sender_is_permanent() {
         format!("{}@unverified.example.com", unique("nobody")).parse().unwrap(),
         None,
     );
-    let content = RenderedContent { to: "a@example.com".into(), subject: Some("s".into()), body: "b".into() };
-    let err = sender.send(&content).await.unwrap_err();
+    let content = RenderedContent {
+        to: "a@example.com".into(),
+        subject: Some("s".into()),
+        body: "b".into(),
+        ..RenderedContent::default()
+    };
+    let err = send(&sender, &content).await.unwrap_err();
     assert!(matches!(err, tidings::channels::SendError::Permanent(_)), "{err:?}");
 }
 
@@ -62,8 +75,12 @@ async fn sns_publishes_a_transactional_sms_to_the_number() {
         SmsOrigin { sender_id: Some("Riverside".into()), origination_number: None },
     );
     let body = format!("Riverside Clinic: reminder {}", unique("sms"));
-    let content = RenderedContent { to: "+12025550143".into(), subject: None, body: body.clone() };
-    let message_id = sender.send(&content).await.unwrap();
+    let content = RenderedContent {
+        to: "+12025550143".into(),
+        body: body.clone(),
+        ..RenderedContent::default()
+    };
+    let message_id = send(&sender, &content).await.unwrap();
     assert!(!message_id.is_empty());
     let sent = moto_data().await["sns"].to_string();
     assert!(sent.contains(&body), "moto saw no such SMS: {sent}");

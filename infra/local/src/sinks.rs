@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tidings::channels::{ChannelSender, ProviderMessageId, SendError};
-use tidings::domain::{Channel, Clock, RenderedContent};
+use tidings::channels::{ChannelSender, Outgoing, ProviderMessageId, SendError};
+use tidings::domain::{Channel, Clock};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxEntry {
@@ -72,7 +72,8 @@ impl ChannelSender for LocalSink {
         self.channel
     }
 
-    async fn send(&self, content: &RenderedContent) -> Result<ProviderMessageId, SendError> {
+    async fn send(&self, outgoing: Outgoing<'_>) -> Result<ProviderMessageId, SendError> {
+        let content = outgoing.content;
         let message_id = format!("local-{}", uuid::Uuid::new_v4());
         self.outbox
             .record(OutboxEntry {

@@ -1,12 +1,14 @@
 //! Channel ports: one trait every delivery channel implements, so that the
 //! delivery service is the same for SES, SNS and the local sinks.
 
+pub mod chime;
+pub mod fax;
 pub mod ses;
 pub mod sns;
 
 use async_trait::async_trait;
 
-use crate::domain::{Channel, RenderedContent};
+use crate::domain::{AccountId, Channel, MessageId, RenderedContent};
 
 /// A failed send. The text is the provider's error code and never the
 /// address or body: those are PHI.
@@ -23,10 +25,20 @@ pub enum SendError {
 /// The provider's id for an accepted message.
 pub type ProviderMessageId = String;
 
+/// One message handed to a channel: what it says, and which message it is,
+/// for providers that call back about it (a voice call's events, a fax's
+/// status) and for the email's reply address.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub account_id: &'a AccountId,
+    pub message_id: &'a MessageId,
+    pub content: &'a RenderedContent,
+}
+
 #[async_trait]
 pub trait ChannelSender: Send + Sync {
     fn channel(&self) -> Channel;
-    async fn send(&self, content: &RenderedContent) -> Result<ProviderMessageId, SendError>;
+    async fn send(&self, outgoing: Outgoing<'_>) -> Result<ProviderMessageId, SendError>;
 }
 
 /// Sorts an AWS SDK failure by whether a retry can help: service errors with

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use aws_sdk_sesv2::Client;
 
-use super::{classify_sdk_error, ChannelSender, ProviderMessageId, SendError};
-use crate::domain::{Channel, EmailAddress, RenderedContent};
+use super::{classify_sdk_error, ChannelSender, Outgoing, ProviderMessageId, SendError};
+use crate::domain::{Channel, EmailAddress};
 
 /// SES answers these for requests that will never be accepted as they are.
 /// A missing configuration set or a suspended account is the deployment's
@@ -42,7 +42,8 @@ impl ChannelSender for SesEmailSender {
         Channel::Email
     }
 
-    async fn send(&self, content: &RenderedContent) -> Result<ProviderMessageId, SendError> {
+    async fn send(&self, outgoing: Outgoing<'_>) -> Result<ProviderMessageId, SendError> {
+        let content = outgoing.content;
         let subject = content.subject.as_deref().unwrap_or_default();
         let message = Message::builder()
             .subject(utf8(subject)?)

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sns::Client;
 
-use super::{classify_sdk_error, ChannelSender, ProviderMessageId, SendError};
-use crate::domain::{Channel, PhoneNumber, RenderedContent};
+use super::{classify_sdk_error, ChannelSender, Outgoing, ProviderMessageId, SendError};
+use crate::domain::{Channel, PhoneNumber};
 
 /// SNS answers these for numbers or messages it will never deliver. A
 /// permission or account fault is not the message's: it stays transient.
@@ -49,7 +49,8 @@ impl ChannelSender for SnsSmsSender {
         Channel::Sms
     }
 
-    async fn send(&self, content: &RenderedContent) -> Result<ProviderMessageId, SendError> {
+    async fn send(&self, outgoing: Outgoing<'_>) -> Result<ProviderMessageId, SendError> {
+        let content = outgoing.content;
         // Reminders are transactional: higher delivery priority, and allowed
         // to numbers on promotional do-not-contact lists.
         let mut request = self

@@ -145,11 +145,61 @@ pub struct Message {
     pub content: Option<RenderedContent>,
 }
 
-/// What goes out: the address and the rendered text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What goes out: the address, the rendered text, and what each channel
+/// needs besides (an HTML part, a fax cover, a voice language). Rendered at
+/// claim time and kept on the message, so a retry sends the same thing.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RenderedContent {
     pub to: String,
     #[serde(default)]
     pub subject: Option<String>,
     pub body: String,
+    /// Email only: the HTML alternative of `body`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// The account's own sender: an email identity, an SMS sender id or
+    /// origination number, a caller id. `None` uses the deployment's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Email only: the token of the per-message plus address replies go to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_token: Option<String>,
+    /// The recipient's language (BCP 47), for a voice's speech.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Who sends and who receives, for a fax cover page and a voice greeting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub letterhead: Option<Letterhead>,
+    /// Voice only: the call gathers one keypad digit (confirm, cancel,
+    /// connect, repeat).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keypad_reply: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+/// The practice and the person a message is addressed to, as a fax cover
+/// page shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Letterhead {
+    pub practice_name: String,
+    pub practice_phone: String,
+    pub recipient_name: String,
+}
+
+/// A document sent with a message: an email attachment, or pages appended
+/// to a fax (PDF documents only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    /// The document itself, base64 encoded (standard alphabet).
+    pub data_base64: String,
+}
+
+impl Attachment {
+    pub fn decoded(&self) -> Result<Vec<u8>, base64::DecodeError> {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.decode(&self.data_base64)
+    }
 }

@@ -343,6 +343,7 @@ impl Templates {
             to: to.as_str().to_owned(),
             subject,
             body: self.render_part("body", &source.body, fields)?,
+            ..RenderedContent::default()
         })
     }
 }

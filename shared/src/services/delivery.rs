@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 
-use crate::channels::{ChannelSender, SendError};
+use crate::channels::{ChannelSender, Outgoing, SendError};
 use crate::domain::{Channel, Clock, MessageStatus, StatusReason};
 use crate::events::MessageReady;
 use crate::store::{Settlement, Store, StoreError};
@@ -92,7 +92,7 @@ impl Delivery {
                 return Ok(DeliveryOutcome::Expired);
             }
         };
-        match self.sender.send(&content).await {
+        match self.sender.send(Outgoing { account_id: account, message_id: id, content: &content }).await {
             Ok(provider_message_id) => {
                 let sent = Settlement::sent(self.clock.now(), provider_message_id.clone());
                 self.settle(event, &sent).await?;

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: Chime sender being written.

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: SIP media application events being written.

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: Telnyx provider being written.
