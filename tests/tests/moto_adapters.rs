@@ -5,8 +5,9 @@ use chrono::{Duration, TimeZone, Utc};
 use tidings::channels::ses::SesEmailSender;
 use tidings::channels::sns::{SmsOrigin, SnsSmsSender};
 use tidings::channels::{ChannelSender, Outgoing};
+use base64::Engine as _;
 use tidings::domain::{
-    AccountId, Channel, Message, MessageKind, MessageStatus, RenderedContent,
+    AccountId, Attachment, Channel, Letterhead, Message, MessageKind, MessageStatus, RenderedContent,
 };
 use tidings::events::eventbridge::EventBridgePublisher;
 use tidings::events::{BusEvent, EventPublisher, MessageReady};
@@ -25,14 +26,47 @@ async fn send(sender: &dyn ChannelSender, content: &RenderedContent) -> Result<S
     sender.send(Outgoing { account_id: &account, message_id: &message, content }).await
 }
 
+/// Every raw email moto received, as the MIME text SES would send.
+fn raw_emails(data: &serde_json::Value) -> Vec<String> {
+    let mut found = Vec::new();
+    collect_raw(&data["ses"], &mut found);
+    found
+}
+
+fn collect_raw(value: &serde_json::Value, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(fields) => {
+            if let Some(raw) = fields.get("raw_data").and_then(|raw| raw.as_str()) {
+                found.push(raw.to_owned());
+            }
+            fields.values().for_each(|field| collect_raw(field, found));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|item| collect_raw(item, found)),
+        _ => {}
+    }
+}
+
+/// A header of a MIME message, its folded lines joined.
+fn header(raw: &str, name: &str) -> Option<String> {
+    let mut lines = raw.split("\r\n").skip_while(|line| !line.starts_with(&format!("{name}: ")));
+    let first = lines.next()?.strip_prefix(&format!("{name}: "))?.to_owned();
+    Some(lines.take_while(|line| line.starts_with([' ', '\t'])).fold(first, |joined, line| joined + " " + line.trim()))
+}
+
+/// A verified sender of its own, so parallel tests never share one.
+async fn verified(ses: &aws_sdk_sesv2::Client, domain: &str) -> String {
+    let address = format!("{}@{domain}", unique("reminders"));
+    ses.create_email_identity().email_identity(&address).send().await.unwrap();
+    address
+}
+
 #[tokio::test]
 async fn ses_v2_sends_the_rendered_email() {
     let config = moto_config().await;
     let ses = aws_sdk_sesv2::Client::new(&config);
-    let from = format!("{}@clinic.example.com", unique("reminders"));
-    ses.create_email_identity().email_identity(&from).send().await.unwrap();
+    let from = verified(&ses, "clinic.example.com").await;
     let to = format!("{}@example.com", unique("ann"));
-    let sender = SesEmailSender::new(ses, from.parse().unwrap(), None);
+    let sender = SesEmailSender::new(ses, from.parse().unwrap(), None, None);
     let content = RenderedContent {
         to: to.clone(),
         subject: Some("Appointment reminder".into()),
@@ -44,9 +78,56 @@ async fn ses_v2_sends_the_rendered_email() {
 
     let data = moto_data().await;
     let sent = data["ses"].to_string();
-    assert!(sent.contains(&to), "moto saw no email to the recipient: {sent}");
-    assert!(sent.contains("Hello Ann, see you tomorrow."), "{sent}");
     assert!(sent.contains(&message_id), "{sent}");
+    let raw = raw_emails(&data).into_iter().find(|raw| raw.contains(&to)).expect("moto saw no email to the recipient");
+    assert_eq!(header(&raw, "From"), Some(format!("<{from}>")), "{raw}");
+    assert_eq!(header(&raw, "Subject").as_deref(), Some("Appointment reminder"), "{raw}");
+    assert!(raw.contains("Hello Ann, see you tomorrow."), "{raw}");
+    assert_eq!(header(&raw, "Reply-To"), None, "no reply domain, no reply address: {raw}");
+}
+
+#[tokio::test]
+async fn ses_v2_sends_html_an_attachment_and_the_reply_address_from_the_account_identity() {
+    let config = moto_config().await;
+    let ses = aws_sdk_sesv2::Client::new(&config);
+    let deployment = verified(&ses, "tidings.example.com").await;
+    let account_identity = verified(&ses, "riverside.example.com").await;
+    let to = format!("{}@example.com", unique("ann"));
+    let sender = SesEmailSender::new(ses, deployment.parse().unwrap(), None, Some("replies.tidings.example.com".into()));
+    let token = unique("tok");
+    let pdf = b"%PDF-1.4 intake form".to_vec();
+    let content = RenderedContent {
+        to: to.clone(),
+        subject: Some("Your visit tomorrow".into()),
+        body: "See you tomorrow.".into(),
+        html: Some("<p>See you <b>tomorrow</b>.</p>".into()),
+        from: Some(account_identity.clone()),
+        reply_token: Some(token.clone()),
+        letterhead: Some(Letterhead {
+            practice_name: "Riverside Clinic".into(),
+            practice_phone: "+12025550143".into(),
+            recipient_name: "Ann Lee".into(),
+        }),
+        attachments: vec![Attachment {
+            filename: "intake.pdf".into(),
+            content_type: "application/pdf".into(),
+            data_base64: base64::engine::general_purpose::STANDARD.encode(&pdf),
+        }],
+        ..RenderedContent::default()
+    };
+    send(&sender, &content).await.unwrap();
+
+    let raw = raw_emails(&moto_data().await).into_iter().find(|raw| raw.contains(&to)).expect("moto saw no email to the recipient");
+    assert_eq!(header(&raw, "From"), Some(format!("\"Riverside Clinic\" <{account_identity}>")), "{raw}");
+    assert!(!raw.contains(&deployment), "{raw}");
+    assert_eq!(header(&raw, "Reply-To"), Some(format!("<reply+{token}@replies.tidings.example.com>")), "{raw}");
+    assert_eq!(header(&raw, "Subject").as_deref(), Some("Your visit tomorrow"), "{raw}");
+    assert!(raw.contains("Content-Type: multipart/mixed"), "{raw}");
+    assert!(raw.contains("Content-Type: multipart/alternative"), "{raw}");
+    assert!(raw.contains("Content-Type: text/html"), "{raw}");
+    assert!(raw.contains("<p>See you <b>tomorrow</b>.</p>"), "{raw}");
+    assert!(raw.contains("Content-Disposition: attachment; filename=\"intake.pdf\""), "{raw}");
+    assert!(raw.contains(&base64::engine::general_purpose::STANDARD.encode(&pdf)), "{raw}");
 }
 
 #[tokio::test]
@@ -55,6 +136,7 @@ async fn ses_refusal_of_an_unverified_sender_is_permanent() {
     let sender = SesEmailSender::new(
         aws_sdk_sesv2::Client::new(&config),
         format!("{}@unverified.example.com", unique("nobody")).parse().unwrap(),
+        None,
         None,
     );
     let content = RenderedContent {
