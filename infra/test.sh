@@ -33,7 +33,7 @@ export TIDINGS_MOTO_ENDPOINT="http://127.0.0.1:$port"
 echo "infra/test.sh: cargo test --workspace"
 log=target/test-output.log
 set +e
-cargo test --workspace --all-targets 2>&1 | tee "$log"
+cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 if [ "$status" -ne 0 ]; then

@@ -39,3 +39,18 @@ pub fn claim_lease() -> Result<Duration, ConfigError> {
     }
     Ok(Duration::seconds(seconds))
 }
+
+/// The deployment's price table (`template.yaml` parameters).
+pub fn prices() -> Result<crate::domain::PriceTable, ConfigError> {
+    let defaults = crate::domain::PriceTable::default();
+    let max_sms_segments = parsed("SMS_MAX_SEGMENTS", defaults.max_sms_segments)?;
+    if max_sms_segments < 1 {
+        return Err(ConfigError::Invalid("SMS_MAX_SEGMENTS", "must be at least 1".into()));
+    }
+    Ok(crate::domain::PriceTable {
+        sms_segment_cents: parsed("PRICE_SMS_SEGMENT_CENTS", defaults.sms_segment_cents)?,
+        voice_minute_cents: parsed("PRICE_VOICE_MINUTE_CENTS", defaults.voice_minute_cents)?,
+        fax_page_cents: parsed("PRICE_FAX_PAGE_CENTS", defaults.fax_page_cents)?,
+        max_sms_segments,
+    })
+}

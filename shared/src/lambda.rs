@@ -7,9 +7,14 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use tracing::Instrument;
 
+use std::sync::Arc;
+
+use crate::channels::ChannelSender;
 use crate::config::{self, ConfigError};
-use crate::events::MessageReady;
-use crate::services::{Delivery, DeliveryOutcome};
+use crate::domain::SystemClock;
+use crate::events::eventbridge::EventBridgePublisher;
+use crate::events::{EventPublisher, MessageReady};
+use crate::services::{CreditService, Delivery, DeliveryConfig, DeliveryOutcome, RetryPolicy};
 use crate::store::Store;
 
 /// JSON logs without ANSI colours or timestamps (Lambda adds its own).
@@ -48,23 +53,32 @@ pub fn store_from_env(aws: &SdkConfig) -> Result<Store, ConfigError> {
     Ok(Store::new(aws_sdk_dynamodb::Client::new(aws), config::required("TABLE_NAME")?))
 }
 
-/// The whole life of `deliver-email` or `deliver-sms` once its channel's
-/// sender is built: the delivery service over the function's table, run on
-/// each `MessageReady` its rule sends.
-pub async fn run_delivery(
-    aws: &SdkConfig,
-    sender: std::sync::Arc<dyn crate::channels::ChannelSender>,
-) -> Result<(), lambda_runtime::Error> {
-    let delivery = Delivery::new(
-        store_from_env(aws)?,
-        sender,
-        std::sync::Arc::new(crate::domain::SystemClock),
-        config::claim_lease()?,
-    );
+/// The bus named by `EVENT_BUS_NAME`.
+pub fn publisher_from_env(aws: &SdkConfig) -> Result<Arc<dyn EventPublisher>, ConfigError> {
+    Ok(Arc::new(EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(aws), config::required("EVENT_BUS_NAME")?)))
+}
+
+/// Credit over the function's table, with the deployment's prices.
+pub fn credit_from_env(aws: &SdkConfig, store: &Store) -> Result<CreditService, ConfigError> {
+    Ok(CreditService::new(store.clone(), publisher_from_env(aws)?, Arc::new(SystemClock), config::prices()?))
+}
+
+/// The whole life of a delivery function once its channel's sender is
+/// built: the delivery service over the function's table, run on each
+/// `MessageReady` its rule sends.
+pub async fn run_delivery(aws: &SdkConfig, sender: Arc<dyn ChannelSender>) -> Result<(), lambda_runtime::Error> {
+    let store = store_from_env(aws)?;
+    let config = DeliveryConfig {
+        lease: config::claim_lease()?,
+        prices: config::prices()?,
+        retry: RetryPolicy::default(),
+    };
+    let credit = credit_from_env(aws, &store)?;
+    let delivery = Delivery::new(store, sender, Arc::new(SystemClock), credit, config);
     lambda_runtime::run(lambda_runtime::service_fn(|event| deliver_message_ready(&delivery, event))).await
 }
 
-/// The handler of `deliver-email` and `deliver-sms`: one `MessageReady`
+/// The handler of every delivery function: one `MessageReady`
 /// from the bus's rule for the function's channel.
 pub async fn deliver_message_ready(
     delivery: &Delivery,

@@ -19,27 +19,38 @@ pub struct TestApp {
     pub runtime: Arc<LocalRuntime>,
     pub address: String,
     pub http: reqwest::Client,
+    /// Credit every practice buys when its settings are first saved.
+    starting_credit: Option<u64>,
 }
 
+/// What a practice of the default harness starts with: tests about timing
+/// and content are not about credit. Credit tests start from nothing.
+pub const STARTING_CREDIT_CENTS: u64 = 100_000;
+
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(LocalOptions { manual_clock: Some(t0()), ..LocalOptions::default() }).await
+    let mut app = spawn_app_with(LocalOptions { manual_clock: Some(t0()), ..LocalOptions::default() }).await;
+    app.starting_credit = Some(STARTING_CREDIT_CENTS);
+    app
 }
 
 pub async fn spawn_app_with_duplicates() -> TestApp {
-    spawn_app_with(LocalOptions {
+    let mut app = spawn_app_with(LocalOptions {
         manual_clock: Some(t0()),
         bus: BusOptions { duplicate_deliveries: true },
         ..LocalOptions::default()
     })
-    .await
+    .await;
+    app.starting_credit = Some(STARTING_CREDIT_CENTS);
+    app
 }
 
+/// The local runner as `options` say, practices starting without credit.
 pub async fn spawn_app_with(options: LocalOptions) -> TestApp {
     let runtime = Arc::new(LocalRuntime::start(options).await.expect("local runtime starts"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let address = format!("http://{}", listener.local_addr().expect("local addr"));
     tokio::spawn(server::serve(runtime.clone(), listener));
-    TestApp { runtime, address, http: reqwest::Client::new() }
+    TestApp { runtime, address, http: reqwest::Client::new(), starting_credit: None }
 }
 
 pub struct Answer {
@@ -74,6 +85,23 @@ impl TestApp {
             request = request.bearer_auth(token);
         }
         self.send(request).await
+    }
+
+    pub async fn post(&self, account: &str, path: &str, body: Value) -> Answer {
+        let request = self.http.post(format!("{}{path}", self.address)).bearer_auth(self.token(account)).json(&body);
+        self.send(request).await
+    }
+
+    /// A `/local` route: no token, as on the developer's own machine.
+    pub async fn post_local(&self, path: &str, body: Value) -> Answer {
+        self.send(self.http.post(format!("{}{path}", self.address)).json(&body)).await
+    }
+
+    /// Buys `cents` of credit for the account (a fresh idempotency key).
+    pub async fn given_credit(&self, account: &str, cents: u64) {
+        let key = uuid::Uuid::new_v4().to_string();
+        let answer = self.post(account, "/v1/credit/purchases", json!({"amount_cents": cents, "idempotency_key": key})).await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
     }
 
     pub async fn get(&self, account: &str, path: &str) -> Answer {
@@ -124,6 +152,12 @@ impl TestApp {
         }
         let answer = self.put(account, "/v1/settings", body).await;
         assert_eq!(answer.status, 200, "{}", answer.body);
+        if let Some(cents) = self.starting_credit {
+            // Once per account: the key makes repeated settings buy nothing.
+            let key = format!("starting-credit-{account}");
+            let bought = self.post(account, "/v1/credit/purchases", json!({"amount_cents": cents, "idempotency_key": key})).await;
+            assert!(matches!(bought.status, 200 | 201), "{}", bought.body);
+        }
     }
 
     pub async fn given_email_client(&self, account: &str, id: &str) {

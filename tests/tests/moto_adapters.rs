@@ -226,22 +226,17 @@ async fn eventbridge_puts_message_ready_on_the_bus_for_the_channel_rule() {
 
 fn scheduled(id: &str, due: chrono::DateTime<Utc>) -> Message {
     Message {
-        id: id.parse().unwrap(),
-        kind: MessageKind::AppointmentReminder,
-        channel: Channel::Email,
-        status: MessageStatus::Scheduled,
-        reason: None,
-        recipient_id: "r1".parse().unwrap(),
         appointment_id: Some("a1".parse().unwrap()),
-        invoice_id: None,
         offset_minutes: Some(1440),
-        due_at: due,
         not_after: Some(due + Duration::hours(24)),
-        created_at: due - Duration::days(1),
-        claimed_at: None,
-        sent_at: None,
-        provider_message_id: None,
-        content: None,
+        ..Message::new(
+            id.parse().unwrap(),
+            MessageKind::AppointmentReminder,
+            Channel::Email,
+            "r1".parse().unwrap(),
+            due,
+            due - Duration::days(1),
+        )
     }
 }
 
@@ -280,7 +275,7 @@ async fn the_store_runs_on_moto_dynamodb_from_the_template_declaration() {
     let started = store.start_send(&account, &id, &winner.claim_token, due).await.unwrap();
     assert!(started.is_some());
     assert!(store.start_send(&account, &id, &winner.claim_token, due).await.unwrap().is_none());
-    let settled = tidings::store::Settlement::sent(due, "provider-1".into());
+    let settled = tidings::store::Settlement::sent(due, Channel::Email, "provider-1".into());
     assert!(store.settle(&account, &id, &winner.claim_token, &settled).await.unwrap());
 
     let stored = store.get_message(&account, &id).await.unwrap().unwrap();

@@ -44,7 +44,7 @@ async fn unknown_fields_or_broken_syntax_answer_422_and_keep_the_old_template() 
 
     let email_without_subject = app.put("acct", "/v1/templates/appointment_reminder/email", json!({"body": "Hi"})).await;
     assert_eq!(email_without_subject.status, 422);
-    assert_eq!(app.get("acct", "/v1/templates/appointment_reminder/fax").await.status, 404);
+    assert_eq!(app.get("acct", "/v1/templates/appointment_reminder/pigeon").await.status, 404);
     assert_eq!(app.get("acct", "/v1/templates/horoscope/sms").await.status, 404);
 }
 

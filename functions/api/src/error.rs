@@ -5,7 +5,6 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tidings::domain::TemplateError;
 use tidings::services::RecordsError;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -110,9 +109,6 @@ impl From<RecordsError> for ApiError {
             RecordsError::InvalidText(_) => unprocessable("invalid_field"),
             RecordsError::UnknownRecipient => unprocessable("unknown_recipient"),
             RecordsError::StartInPast => unprocessable("start_in_past"),
-            RecordsError::Template(TemplateError::Unsupported { .. }) => {
-                Self::new(StatusCode::NOT_FOUND, "unknown_template", err.to_string())
-            }
             RecordsError::Template(_) => unprocessable("invalid_template"),
             RecordsError::InvalidAmount | RecordsError::InvalidPayUrl | RecordsError::TooFar => {
                 unprocessable("invalid_field")

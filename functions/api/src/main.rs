@@ -1,7 +1,9 @@
 use std::sync::Arc;
 
-use tidings::domain::{SystemClock, Templates};
-use tidings::services::RecordsService;
+use tidings::channels::fax::telnyx::TelnyxWebhookVerifier;
+use tidings::channels::fax::FaxWebhookVerifier;
+use tidings::domain::{Clock, SystemClock, Templates};
+use tidings::services::{OutcomeService, RecordsService};
 use tidings::{config, lambda};
 use tidings_api::auth::{from_api_gateway_claims, AccountClaim};
 use tidings_api::ApiState;
@@ -10,10 +12,23 @@ use tidings_api::ApiState;
 async fn main() -> Result<(), lambda_http::Error> {
     lambda::init_tracing();
     let aws = lambda::aws_config().await;
-    let records = RecordsService::new(lambda::store_from_env(&aws)?, Arc::new(SystemClock), Arc::new(Templates::default()));
+    let store = lambda::store_from_env(&aws)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut fax_webhooks: Vec<Arc<dyn FaxWebhookVerifier>> = Vec::new();
+    if let Some(key) = config::optional("TELNYX_PUBLIC_KEY") {
+        fax_webhooks.push(Arc::new(TelnyxWebhookVerifier::new(&key)?));
+    }
+    let state = ApiState {
+        records: Arc::new(RecordsService::new(store.clone(), clock.clone(), Arc::new(Templates::default()))),
+        credit: lambda::credit_from_env(&aws, &store)?,
+        outcomes: OutcomeService::new(store.clone(), clock.clone()),
+        store,
+        clock,
+        fax_webhooks,
+    };
     let claim = AccountClaim(config::optional("ACCOUNT_CLAIM").unwrap_or_else(|| "account_id".into()));
-    let app = tidings_api::router(ApiState { records: Arc::new(records) }).layer(
-        axum::middleware::from_fn_with_state(Arc::new(claim), from_api_gateway_claims),
-    );
+    let app = tidings_api::router(state.clone())
+        .layer(axum::middleware::from_fn_with_state(Arc::new(claim), from_api_gateway_claims))
+        .merge(tidings_api::webhooks(state));
     lambda_http::run(app).await
 }

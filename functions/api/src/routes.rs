@@ -7,7 +7,7 @@ use axum::Json;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use tidings::domain::{
-    AccountSettings, Appointment, AppointmentId, AppointmentNoticeSettings, AppointmentReminderSettings,
+    AccountSettings, Appointment, AppointmentId, AutoTopUp, CreditSettings, Senders, AppointmentNoticeSettings, AppointmentReminderSettings,
     Currency, Invoice, InvoiceId, InvoiceMessageSettings, InvoiceStatus, MessageCaps, AppointmentStatus,
     Channel, EmailAddress, Language, Message, MessageKind, MessageStatus, PhoneNumber, QuietHours, Recipient,
     RecipientId, RecipientKind, SmsLength, StatusReason, TemplateSource, TimeZone,
@@ -75,6 +75,71 @@ pub struct SettingsBody {
     pub quiet_hours: Option<QuietHoursBody>,
     /// Automated messages per recipient per local day and ISO week. Default none.
     pub caps: Option<CapsBody>,
+    /// Low-balance alert and automatic top-up. Default: alert below 500 cents, no top-up.
+    pub credit: Option<CreditBody>,
+    /// The practice's own senders per channel. Default: the deployment's.
+    pub senders: Option<SendersBody>,
+    /// Calls of automated messages take a keypad reply. Default false.
+    #[serde(default)]
+    pub voice_replies: bool,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditBody {
+    /// Default 500.
+    pub low_balance_alert_cents: Option<u64>,
+    pub auto_top_up: Option<AutoTopUpBody>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutoTopUpBody {
+    /// A `TopUpRequested` event goes out when the balance falls below this.
+    pub trigger_cents: u64,
+    /// What to buy: 1000 cents at least.
+    pub amount_cents: u64,
+}
+
+impl From<CreditBody> for CreditSettings {
+    fn from(body: CreditBody) -> Self {
+        Self {
+            low_balance_alert_cents: body
+                .low_balance_alert_cents
+                .unwrap_or(CreditSettings::default().low_balance_alert_cents),
+            auto_top_up: body
+                .auto_top_up
+                .map(|t| AutoTopUp { trigger_cents: t.trigger_cents, amount_cents: t.amount_cents }),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendersBody {
+    /// A verified SES identity.
+    #[schema(value_type = Option<String>)]
+    pub email_from: Option<EmailAddress>,
+    /// 1 to 11 letters and digits.
+    pub sms_sender_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub sms_origination_number: Option<PhoneNumber>,
+    #[schema(value_type = Option<String>)]
+    pub voice_caller_id: Option<PhoneNumber>,
+    #[schema(value_type = Option<String>)]
+    pub fax_number: Option<PhoneNumber>,
+}
+
+impl From<SendersBody> for Senders {
+    fn from(body: SendersBody) -> Self {
+        Self {
+            email_from: body.email_from,
+            sms_sender_id: body.sms_sender_id,
+            sms_origination_number: body.sms_origination_number,
+            voice_caller_id: body.voice_caller_id,
+            fax_number: body.fax_number,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -154,6 +219,9 @@ pub struct SettingsView {
     pub invoice_messages: InvoiceMessageSettings,
     pub quiet_hours: QuietHours,
     pub caps: MessageCaps,
+    pub credit: CreditSettings,
+    pub senders: Senders,
+    pub voice_replies: bool,
 }
 
 impl From<AccountSettings> for SettingsView {
@@ -168,6 +236,9 @@ impl From<AccountSettings> for SettingsView {
             invoice_messages: s.invoice_messages,
             quiet_hours: s.quiet_hours,
             caps: s.caps,
+            credit: s.credit,
+            senders: s.senders,
+            voice_replies: s.voice_replies,
         }
     }
 }
@@ -212,6 +283,9 @@ pub async fn put_settings(
                 apply_to_email: q.apply_to_email,
             })
             .unwrap_or_default(),
+        credit: body.credit.map(Into::into).unwrap_or_default(),
+        senders: body.senders.map(Into::into).unwrap_or_default(),
+        voice_replies: body.voice_replies,
     };
     state.records.put_settings(&account, &settings).await?;
     Ok(Json(settings.into()))

@@ -16,6 +16,7 @@ async fn main() -> Result<(), Error> {
         aws_sdk_sesv2::Client::new(&aws),
         from,
         config::optional("SES_CONFIGURATION_SET"),
+        config::optional("REPLY_DOMAIN"),
     );
     lambda::run_delivery(&aws, Arc::new(sender)).await
 }

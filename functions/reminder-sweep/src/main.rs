@@ -2,7 +2,6 @@ use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Error};
 use tidings::domain::{SystemClock, Templates};
-use tidings::events::eventbridge::EventBridgePublisher;
 use tidings::services::{ReminderSweep, SweepConfig};
 use tidings::{config, lambda};
 
@@ -10,13 +9,9 @@ use tidings::{config, lambda};
 async fn main() -> Result<(), Error> {
     lambda::init_tracing();
     let aws = lambda::aws_config().await;
-    let publisher = EventBridgePublisher::new(
-        aws_sdk_eventbridge::Client::new(&aws),
-        config::required("EVENT_BUS_NAME")?,
-    );
     let sweep = ReminderSweep::new(
         lambda::store_from_env(&aws)?,
-        Arc::new(publisher),
+        lambda::publisher_from_env(&aws)?,
         Arc::new(Templates::default()),
         Arc::new(SystemClock),
         SweepConfig { lease: config::claim_lease()?, ..SweepConfig::default() },

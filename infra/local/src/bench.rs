@@ -61,6 +61,9 @@ async fn run_on(reminders: usize, runtime: Arc<LocalRuntime>, t0: DateTime<Utc>)
         invoice_messages: Default::default(),
         quiet_hours: QuietHours::default(),
         caps: Default::default(),
+        credit: Default::default(),
+        senders: Default::default(),
+        voice_replies: false,
     };
     runtime.store.put_settings(&account, &settings).await?;
 

@@ -73,6 +73,9 @@ async fn seed_account(runtime: &LocalRuntime, account: &AccountId, zone: &str) -
         },
         quiet_hours: QuietHours::default(),
         caps: Default::default(),
+        credit: Default::default(),
+        senders: Default::default(),
+        voice_replies: false,
     };
     runtime.store.put_settings(account, &settings).await?;
     for r in 0..RECIPIENTS_PER_ACCOUNT {

@@ -24,8 +24,8 @@ pub trait LocalFunction: Send + Sync {
     async fn invoke(&self, envelope: serde_json::Value) -> Result<(), Diagnostic>;
 }
 
-/// `deliver-email` and `deliver-sms`: the Lambda handler over a delivery
-/// service whose channel is a local sink.
+/// A delivery function: the Lambda handler over a delivery service whose
+/// channel is a local sink.
 pub struct DeliveryFunction(pub Arc<Delivery>);
 
 #[async_trait]
@@ -55,6 +55,9 @@ pub struct LocalBus {
     /// Invocations under way; `idle` waits for zero.
     in_flight: watch::Sender<usize>,
     options: BusOptions,
+    /// Every event put on the bus, as an archive would keep them: events
+    /// no rule takes (`TopUpRequested`) are for the practice's own rules.
+    published: Arc<std::sync::Mutex<Vec<BusEvent>>>,
 }
 
 impl LocalBus {
@@ -73,7 +76,12 @@ impl LocalBus {
             clock,
             in_flight: watch::Sender::new(0),
             options,
+            published: Arc::default(),
         })
+    }
+
+    pub fn published(&self) -> Vec<BusEvent> {
+        self.published.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Waits until every invocation started so far, and every one those
@@ -137,10 +145,32 @@ async fn invoke_with_retries(function: &dyn LocalFunction, name: &str, envelope:
     }
 }
 
+/// The bus for services built before it (delivery needs a publisher, the
+/// bus needs the delivery functions): set once the bus exists.
+#[derive(Clone, Default)]
+pub struct LateBus(Arc<std::sync::OnceLock<LocalBus>>);
+
+impl LateBus {
+    pub fn set(&self, bus: LocalBus) {
+        let _ = self.0.set(bus);
+    }
+}
+
+#[async_trait]
+impl EventPublisher for LateBus {
+    async fn publish(&self, events: Vec<BusEvent>) -> Result<(), PublishError> {
+        match self.0.get() {
+            Some(bus) => bus.publish(events).await,
+            None => Err(PublishError { failed: events.len(), total: events.len(), code: "bus_not_started".into() }),
+        }
+    }
+}
+
 #[async_trait]
 impl EventPublisher for LocalBus {
     async fn publish(&self, events: Vec<BusEvent>) -> Result<(), PublishError> {
         let copies = if self.options.duplicate_deliveries { 2 } else { 1 };
+        self.published.lock().unwrap_or_else(|e| e.into_inner()).extend(events.iter().cloned());
         for event in &events {
             let targets: Vec<_> = self.routes.iter().filter(|r| Self::matches(r, event)).collect();
             if targets.is_empty() {

@@ -204,7 +204,7 @@ pub async fn run() -> Result<(), LocalError> {
         Practice { label: "Lakeside", token: token("lakeside")? },
     ];
     let mut timeline = Timeline {
-        app: server::app(runtime.clone()),
+        app: server::app(runtime.clone())?,
         runtime: runtime.clone(),
         seen: BTreeMap::new(),
         outbox_printed: 0,

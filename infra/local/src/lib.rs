@@ -10,9 +10,11 @@ pub mod bus;
 pub mod clock;
 pub mod demo;
 pub mod embedded;
+pub mod fax;
 pub mod runtime;
 pub mod server;
 pub mod sinks;
 pub mod template;
+pub mod voice;
 
 pub use runtime::{LocalError, LocalOptions, LocalRuntime};

@@ -9,12 +9,21 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use serde::Serialize;
-use tidings::domain::{Channel, Clock, SystemClock, Templates};
-use tidings::services::{Delivery, RecordsService, ReminderSweep, SweepConfig, SweepReport};
+use tidings::channels::fax::telnyx::TelnyxWebhookVerifier;
+use tidings::channels::fax::FaxSender;
+use tidings::channels::ChannelSender;
+use tidings::domain::{Channel, Clock, PhoneNumber, PriceTable, SystemClock, Templates};
+use tidings::services::{
+    CreditService, Delivery, DeliveryConfig, OutcomeService, RecordsService, ReminderSweep, RetryPolicy, SweepConfig,
+    SweepReport, VoiceCall,
+};
 use tidings::store::Store;
+use tidings_api::ApiState;
 
 use crate::auth::TokenKey;
-use crate::bus::{BusOptions, DeliveryFunction, LocalBus, LocalFunction};
+use crate::bus::{BusOptions, DeliveryFunction, LateBus, LocalBus, LocalFunction};
+use crate::fax::{LocalFaxProvider, LocalFaxSigner};
+use crate::voice::{LocalCalls, LocalVoiceSink};
 use crate::clock::ManualClock;
 use crate::embedded::{EmbeddedDynamo, EmbeddedError};
 use crate::sinks::{LocalSink, Outbox};
@@ -24,6 +33,9 @@ use crate::template::{Template, TemplateError};
 pub const TABLE: &str = "TidingsTable";
 pub const SWEEP_FUNCTION: &str = "reminder-sweep";
 pub const DEFAULT_DATA_PATH: &str = ".tidings/local.db";
+/// The local deployment's own numbers (555-01xx: never a real subscriber).
+pub const LOCAL_CALLER_ID: &str = "+12025550100";
+pub const LOCAL_FAX_NUMBER: &str = "+12025550101";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
@@ -55,6 +67,9 @@ pub struct LocalOptions {
     pub manual_clock: Option<DateTime<Utc>>,
     pub bus: BusOptions,
     pub sweep: SweepConfig,
+    /// The deployment's price table, as `template.yaml`'s parameters set it.
+    pub prices: PriceTable,
+    pub retry: RetryPolicy,
 }
 
 /// What moving the manual clock did.
@@ -84,6 +99,12 @@ pub struct LocalRuntime {
     sweep: Arc<ReminderSweep>,
     pub sweep_every: Duration,
     pub token_key: TokenKey,
+    pub credit: CreditService,
+    pub outcomes: OutcomeService,
+    pub voice: Arc<VoiceCall>,
+    pub calls: LocalCalls,
+    /// Signs the local fax provider's status webhooks.
+    pub fax_signer: LocalFaxSigner,
 }
 
 impl LocalRuntime {
@@ -107,14 +128,35 @@ impl LocalRuntime {
             None => (Outbox::default(), TokenKey::ephemeral()),
         };
 
+        let number = |n: &str| n.parse::<PhoneNumber>().map_err(|_| LocalError::Wiring(format!("number {n}")));
+        let late_bus = LateBus::default();
+        let credit = CreditService::new(store.clone(), Arc::new(late_bus.clone()), clock.clone(), options.prices);
+        let calls = LocalCalls::default();
+        let fax_dir = options.data.as_ref().map(|path| path.with_extension("fax"));
+        let senders: [(&str, Arc<dyn ChannelSender>); 4] = [
+            ("deliver-email", Arc::new(LocalSink::new(Channel::Email, outbox.clone(), clock.clone()))),
+            ("deliver-sms", Arc::new(LocalSink::new(Channel::Sms, outbox.clone(), clock.clone()))),
+            (
+                "deliver-voice",
+                Arc::new(LocalVoiceSink::new(outbox.clone(), calls.clone(), clock.clone(), LOCAL_CALLER_ID.into())),
+            ),
+            (
+                "deliver-fax",
+                Arc::new(FaxSender::new(
+                    Arc::new(LocalFaxProvider::new(outbox.clone(), fax_dir, clock.clone())),
+                    number(LOCAL_FAX_NUMBER)?,
+                )),
+            ),
+        ];
         let mut functions: HashMap<String, Arc<dyn LocalFunction>> = HashMap::new();
-        for (name, channel) in [("deliver-email", Channel::Email), ("deliver-sms", Channel::Sms)] {
-            let sink = LocalSink::new(channel, outbox.clone(), clock.clone());
-            let delivery = Delivery::new(store.clone(), Arc::new(sink), clock.clone(), options.sweep.lease);
+        for (name, sender) in senders {
+            let config = DeliveryConfig { lease: options.sweep.lease, prices: options.prices, retry: options.retry };
+            let delivery = Delivery::new(store.clone(), sender, clock.clone(), credit.clone(), config);
             functions.insert(name.to_owned(), Arc::new(DeliveryFunction(Arc::new(delivery))));
         }
         let bus = LocalBus::new(template.routes.clone(), functions, clock.clone(), options.bus)
             .map_err(LocalError::Wiring)?;
+        late_bus.set(bus.clone());
 
         let schedule = template
             .schedules
@@ -129,9 +171,16 @@ impl LocalRuntime {
             clock.clone(),
             options.sweep.clone(),
         );
+        let records = Arc::new(RecordsService::new(store.clone(), clock.clone(), templates));
+        let voice = VoiceCall::new(store.clone(), records.clone(), clock.clone(), options.prices, number(LOCAL_CALLER_ID)?);
         Ok(Self {
             dynamo,
-            records: Arc::new(RecordsService::new(store.clone(), clock.clone(), templates)),
+            records,
+            credit,
+            outcomes: OutcomeService::new(store.clone(), clock.clone()),
+            voice: Arc::new(voice),
+            calls,
+            fax_signer: LocalFaxSigner::default(),
             store,
             clock,
             manual_clock,
@@ -141,6 +190,49 @@ impl LocalRuntime {
             sweep_every: schedule.every,
             token_key,
         })
+    }
+
+    /// The API's state over this runtime, as the `api` function builds it.
+    pub fn api_state(&self) -> Result<ApiState, LocalError> {
+        let verifier = TelnyxWebhookVerifier::new(&self.fax_signer.public_key_base64())
+            .map_err(|e| LocalError::Wiring(format!("fax webhook key: {e}")))?;
+        Ok(ApiState {
+            records: self.records.clone(),
+            credit: self.credit.clone(),
+            outcomes: self.outcomes.clone(),
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            fax_webhooks: vec![Arc::new(verifier)],
+        })
+    }
+
+    /// One SES notification through `delivery-status`'s handler, wrapped
+    /// as its SNS subscription delivers it.
+    pub async fn deliver_ses_notification(
+        &self,
+        notification: &serde_json::Value,
+    ) -> Result<tidings_delivery_status::StatusReport, LocalError> {
+        let envelope = serde_json::json!({"Records": [{
+            "EventSource": "aws:sns",
+            "EventVersion": "1.0",
+            "EventSubscriptionArn": "arn:aws:sns:local:000000000000:ses-events:local",
+            "Sns": {
+                "Type": "Notification",
+                "MessageId": uuid::Uuid::new_v4().to_string(),
+                "TopicArn": "arn:aws:sns:local:000000000000:ses-events",
+                "Message": notification.to_string(),
+                "Timestamp": self.clock.now(),
+                "SignatureVersion": "2",
+                "Signature": "",
+                "SigningCertUrl": "",
+                "UnsubscribeUrl": "",
+                "MessageAttributes": {},
+            },
+        }]});
+        let event = serde_json::from_value(envelope).map_err(|e| LocalError::Wiring(format!("SNS envelope: {e}")))?;
+        tidings_delivery_status::handler(&self.outcomes, LambdaEvent::new(event, Context::default()))
+            .await
+            .map_err(|d| LocalError::Invocation { function: "delivery-status", error_type: d.error_type, message: d.error_message })
     }
 
     pub fn is_manual(&self) -> bool {

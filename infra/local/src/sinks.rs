@@ -1,5 +1,6 @@
-//! Local channel sinks: they stand in for SES and SNS and record what would
-//! have been sent, in memory and in a JSON-lines file beside the database.
+//! Local channel sinks: they stand in for SES, SNS, Chime and the fax
+//! provider and record what would have been sent, in memory and in a
+//! JSON-lines file beside the database.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tidings::channels::{ChannelSender, Outgoing, ProviderMessageId, SendError};
-use tidings::domain::{Channel, Clock};
+use tidings::domain::{Channel, Clock, RenderedContent};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxEntry {
@@ -17,8 +18,51 @@ pub struct OutboxEntry {
     pub to: String,
     pub subject: Option<String>,
     pub body: String,
+    /// The provider's id (`local-…`): what the message records as sent.
     pub message_id: String,
     pub sent_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
+    /// Voice: the call waits for a keypad reply.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keypad_reply: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Fax: the pages sent, and where the PDF was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_bytes: Option<usize>,
+}
+
+impl OutboxEntry {
+    pub fn new(channel: Channel, content: &RenderedContent, provider_id: &str, sent_at: DateTime<Utc>) -> Self {
+        Self {
+            channel,
+            to: content.to.clone(),
+            subject: content.subject.clone(),
+            body: content.body.clone(),
+            message_id: provider_id.to_owned(),
+            sent_at,
+            from: content.from.clone(),
+            html: None,
+            reply_token: None,
+            attachments: Vec::new(),
+            keypad_reply: false,
+            language: None,
+            pages: None,
+            document: None,
+            document_bytes: None,
+        }
+    }
 }
 
 #[derive(Clone, Default)]
@@ -42,7 +86,7 @@ impl Outbox {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn record(&self, entry: OutboxEntry) -> std::io::Result<()> {
+    pub(crate) fn record(&self, entry: OutboxEntry) -> std::io::Result<()> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(file) = &self.file {
             let mut out = std::fs::OpenOptions::new().create(true).append(true).open(file)?;
@@ -53,7 +97,7 @@ impl Outbox {
     }
 }
 
-/// A channel that delivers into the outbox.
+/// Email and SMS delivered into the outbox.
 pub struct LocalSink {
     channel: Channel,
     outbox: Outbox,
@@ -77,12 +121,10 @@ impl ChannelSender for LocalSink {
         let message_id = format!("local-{}", uuid::Uuid::new_v4());
         self.outbox
             .record(OutboxEntry {
-                channel: self.channel,
-                to: content.to.clone(),
-                subject: content.subject.clone(),
-                body: content.body.clone(),
-                message_id: message_id.clone(),
-                sent_at: self.clock.now(),
+                html: content.html.clone(),
+                reply_token: content.reply_token.clone(),
+                attachments: content.attachments.iter().map(|a| a.filename.clone()).collect(),
+                ..OutboxEntry::new(self.channel, content, &message_id, self.clock.now())
             })
             .map_err(|e| SendError::Transient(format!("outbox_write_{:?}", e.kind())))?;
         Ok(message_id)

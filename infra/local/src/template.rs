@@ -319,7 +319,7 @@ mod tests {
         let table = template.table("TidingsTable").unwrap();
         assert_eq!(table.billing_mode, "PAY_PER_REQUEST");
         let indexes: Vec<_> = table.global_secondary_indexes.iter().map(|i| i.index_name.as_str()).collect();
-        assert_eq!(indexes, ["due", "by_subject", "by_recipient", "by_status"]);
+        assert_eq!(indexes, ["due", "by_subject", "by_recipient", "by_status", "lookup"]);
         assert_eq!(table.time_to_live_specification.as_ref().unwrap().attribute_name, "expires_at");
         assert_eq!(
             template.schedules,
@@ -327,7 +327,16 @@ mod tests {
         );
         let mut routes: Vec<_> = template.routes.iter().map(|r| (r.function.as_str(), r.channels.clone())).collect();
         routes.sort();
-        assert_eq!(routes, [("deliver-email", vec!["email".to_owned()]), ("deliver-sms", vec!["sms".to_owned()])]);
+        let channel = |name: &str| vec![name.to_owned()];
+        assert_eq!(
+            routes,
+            [
+                ("deliver-email", channel("email")),
+                ("deliver-fax", channel("fax")),
+                ("deliver-sms", channel("sms")),
+                ("deliver-voice", channel("voice")),
+            ]
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod chime;
 pub mod fax;
 pub mod ses;
+pub mod ses_events;
 pub mod sns;
 
 use async_trait::async_trait;

@@ -53,6 +53,9 @@ pub enum MessageStatus {
     Held,
     Claimed,
     Sent,
+    /// The provider confirmed it arrived (an email's delivery event, a fax's
+    /// last page, an answered call).
+    Delivered,
     Failed,
     Skipped,
     Expired,
@@ -71,6 +74,7 @@ impl MessageStatus {
             MessageStatus::Held => "held",
             MessageStatus::Claimed => "claimed",
             MessageStatus::Sent => "sent",
+            MessageStatus::Delivered => "delivered",
             MessageStatus::Failed => "failed",
             MessageStatus::Skipped => "skipped",
             MessageStatus::Expired => "expired",
@@ -105,12 +109,35 @@ pub enum StatusReason {
     Confirmed,
     /// The recipient was removed or has no address for their channel.
     NoAddress,
-    /// Tidings cannot yet deliver on the recipient's channel.
+    /// Tidings could not deliver on the recipient's channel (kept for
+    /// messages skipped before voice and fax were delivered).
     ChannelUnavailable,
     /// The provider refused the message for good.
     ProviderRejected,
     /// The account's template could not be rendered.
     TemplateFailed,
+    /// The account's balance could not pay for it: held until credit arrives.
+    InsufficientCredit,
+    /// The SMS needs more segments than the deployment allows.
+    TooLong,
+    /// The address bounced for good or complained earlier: not sent again.
+    Suppressed,
+    /// The email bounced.
+    Bounced,
+    /// The recipient marked the email as spam.
+    Complained,
+    /// The provider failed for now too many times.
+    RetriesExhausted,
+    /// The number cannot receive this channel.
+    BadNumber,
+    /// The number opted out of this sender's texts.
+    OptedOut,
+    /// Nobody answered the call.
+    NoAnswer,
+    /// The line was busy.
+    Busy,
+    /// The call or fax did not go through.
+    TransmissionFailed,
 }
 
 /// A message as Tidings keeps it. Rendered content is written when the
@@ -143,6 +170,75 @@ pub struct Message {
     pub provider_message_id: Option<String>,
     #[serde(default)]
     pub content: Option<RenderedContent>,
+    /// Credit taken for the send, and given back when it failed (or a call
+    /// used less than reserved).
+    #[serde(default)]
+    pub reserved_cents: Option<u64>,
+    #[serde(default)]
+    pub refunded_cents: Option<u64>,
+    /// The claim whose send the reservation paid for.
+    #[serde(default)]
+    pub reserved_claim: Option<String>,
+    /// Sends tried and given back for a transient failure.
+    #[serde(default)]
+    pub attempts: u32,
+    /// What happened on a voice call.
+    #[serde(default)]
+    pub call: Option<CallRecord>,
+}
+
+impl Message {
+    /// A message planned now, scheduled for `due_at`; its subject and
+    /// limits are set by the caller.
+    pub fn new(
+        id: MessageId,
+        kind: MessageKind,
+        channel: Channel,
+        recipient_id: RecipientId,
+        due_at: DateTime<Utc>,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            kind,
+            channel,
+            status: MessageStatus::Scheduled,
+            reason: None,
+            recipient_id,
+            appointment_id: None,
+            invoice_id: None,
+            offset_minutes: None,
+            due_at,
+            not_after: None,
+            created_at,
+            claimed_at: None,
+            sent_at: None,
+            provider_message_id: None,
+            content: None,
+            reserved_cents: None,
+            refunded_cents: None,
+            reserved_claim: None,
+            attempts: 0,
+            call: None,
+        }
+    }
+}
+
+/// The outcome of a voice call, as the SIP media application saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CallRecord {
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub answered_at: Option<DateTime<Utc>>,
+    /// `completed`, `no_answer`, `busy` or `failed`.
+    #[serde(default)]
+    pub result: Option<String>,
+    /// The keypad digit pressed, if any (the last one).
+    #[serde(default)]
+    pub digit: Option<String>,
+    /// Started minutes from answer to hang-up.
+    #[serde(default)]
+    pub minutes: Option<u64>,
 }
 
 /// What goes out: the address, the rendered text, and what each channel

@@ -3,9 +3,11 @@
 pub mod appointment;
 pub mod clock;
 pub mod contact;
+pub mod credit;
 pub mod ids;
 pub mod invoice;
 pub mod message;
+pub mod notification;
 pub mod recipient;
 pub mod schedule;
 pub mod settings;
@@ -15,13 +17,15 @@ pub mod text;
 
 pub use appointment::{Appointment, AppointmentStatus, NoticeChange, NoticeState, PlannedReminder};
 pub use clock::{Clock, SystemClock};
+pub use credit::{AutoTopUp, CreditSettings, LedgerEntry, LedgerKind, PriceTable, PricingError, PurchaseAmount};
+pub use notification::{Notification, NotificationKind};
 pub use contact::{ContactError, EmailAddress, PhoneNumber, TimeZone};
 pub use ids::{AccountId, AppointmentId, InvalidId, InvoiceId, MessageId, RecipientId};
 pub use invoice::{Currency, Invoice, InvoiceMessageSettings, InvoiceStatus};
 pub use message::{Attachment, Letterhead, Message, MessageKind, MessageStatus, RenderedContent, StatusReason};
 pub use recipient::{Address, Channel, Language, Recipient, RecipientKind};
 pub use schedule::{Placement, QuietHours};
-pub use settings::{AccountSettings, AppointmentNoticeSettings, AppointmentReminderSettings, MessageCaps};
+pub use settings::{AccountSettings, AppointmentNoticeSettings, AppointmentReminderSettings, MessageCaps, Senders};
 pub use sms::{sms_length, SmsEncoding, SmsLength};
 pub use template::{AppointmentFields, InvoiceFields, NoticeFields, TemplateError, TemplateSource, Templates};
 pub use text::InvalidText;

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::contact::{PhoneNumber, TimeZone};
+use super::contact::{EmailAddress, PhoneNumber, TimeZone};
+use super::credit::{CreditSettings, InvalidCreditSettings};
+use super::recipient::Channel;
 use super::invoice::InvoiceMessageSettings;
 use super::schedule::{InvalidQuietHours, QuietHours};
 
@@ -59,6 +61,10 @@ pub enum SettingsError {
     Caps,
     #[error("appointment_notices.debounce_minutes must be 0 to {MAX_NOTICE_DEBOUNCE_MINUTES}")]
     NoticeDebounce,
+    #[error(transparent)]
+    Credit(#[from] InvalidCreditSettings),
+    #[error("senders.sms_sender_id must be 1 to 11 letters and digits, at least one a letter")]
+    SenderId,
 }
 
 fn check_offsets(list: &[u32]) -> Result<(), SettingsError> {
@@ -124,6 +130,60 @@ pub struct MessageCaps {
     pub per_week: Option<u32>,
 }
 
+/// Who an account's messages come from. Unset, the deployment's own sender
+/// on each channel is used.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Senders {
+    /// A verified SES identity of the practice.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub email_from: Option<EmailAddress>,
+    /// An alphanumeric sender id, where the recipient's country allows one.
+    #[serde(default)]
+    pub sms_sender_id: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub sms_origination_number: Option<PhoneNumber>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub voice_caller_id: Option<PhoneNumber>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub fax_number: Option<PhoneNumber>,
+}
+
+impl Senders {
+    fn validate(&self) -> Result<(), SettingsError> {
+        match &self.sms_sender_id {
+            Some(id)
+                if id.is_empty()
+                    || id.len() > 11
+                    || !id.chars().all(|c| c.is_ascii_alphanumeric())
+                    || !id.chars().any(|c| c.is_ascii_alphabetic()) =>
+            {
+                Err(SettingsError::SenderId)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The account's sender on a channel, as the content's `from` carries it.
+    pub fn on(&self, channel: Channel) -> Option<String> {
+        match channel {
+            Channel::Email => self.email_from.as_ref().map(|e| e.as_str().to_owned()),
+            // An origination number is what US carriers require; a sender
+            // id only where the country allows it.
+            Channel::Sms => self
+                .sms_origination_number
+                .as_ref()
+                .map(|n| n.as_str().to_owned())
+                .or_else(|| self.sms_sender_id.clone()),
+            Channel::Voice => self.voice_caller_id.as_ref().map(|n| n.as_str().to_owned()),
+            Channel::Fax => self.fax_number.as_ref().map(|n| n.as_str().to_owned()),
+        }
+    }
+}
+
 /// An account's settings. Messaging stays off until the account turns it on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountSettings {
@@ -141,6 +201,14 @@ pub struct AccountSettings {
     pub quiet_hours: QuietHours,
     #[serde(default)]
     pub caps: MessageCaps,
+    #[serde(default)]
+    pub credit: CreditSettings,
+    #[serde(default)]
+    pub senders: Senders,
+    /// Calls of automated messages gather a keypad digit: 1 confirms,
+    /// 2 cancels, 0 connects to the practice, * repeats.
+    #[serde(default)]
+    pub voice_replies: bool,
 }
 
 impl AccountSettings {
@@ -154,6 +222,8 @@ impl AccountSettings {
         if self.appointment_notices.debounce_minutes > MAX_NOTICE_DEBOUNCE_MINUTES {
             return Err(SettingsError::NoticeDebounce);
         }
+        self.credit.validate()?;
+        self.senders.validate()?;
         self.appointment_reminders.validate()
     }
 }
@@ -167,6 +237,14 @@ mod tests {
             enabled: true,
             offsets_minutes: offsets,
             ..AppointmentReminderSettings::default()
+        }
+    }
+
+    #[test]
+    fn sender_ids_are_short_alphanumeric_with_a_letter() {
+        for (id, ok) in [("Riverside", true), ("Clinic24", true), ("123456", false), ("Too-Long-Name", false), ("", false)] {
+            let senders = Senders { sms_sender_id: Some(id.into()), ..Senders::default() };
+            assert_eq!(senders.validate().is_ok(), ok, "{id}");
         }
     }
 

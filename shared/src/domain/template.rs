@@ -47,6 +47,18 @@ Our records show {{ amount_due }} was due on {{ due_date }} and is still open.\
 {% if pay_link %} You can pay online at {{ pay_link }}{% endif %}\n\n\
 If you have already paid, thank you. Questions? Please call {{ practice_phone }}.\n\n\
 {{ practice_name }}\n";
+// Spoken: no links, whole dates; the call adds its keypad prompt itself.
+const REMINDER_VOICE_BODY: &str = "Hello {{ first_name }}. This is {{ practice_name }} with a reminder of your \
+appointment with {{ provider }} on {{ date }} at {{ time }}, at {{ location }}.";
+const NOTICE_VOICE_BODY: &str = "Hello {{ first_name }}. This is {{ practice_name }}. Your appointment with {{ provider }} \
+{% if change == 'cancelled' %}on {{ date }} at {{ time }} is cancelled.\
+{% elif change == 'changed' %}is now on {{ date }} at {{ time }}, at {{ location }}.\
+{% else %}is booked for {{ date }} at {{ time }}, at {{ location }}.{% endif %}";
+const BILLING_VOICE_BODY: &str = "Hello {{ first_name }}. This is {{ practice_name }}. {{ amount_due }} is due on \
+{{ due_date }}. To pay or with questions, please call {{ practice_phone }}.";
+const LATE_VOICE_BODY: &str = "Hello {{ first_name }}. This is {{ practice_name }}. Our records show {{ amount_due }} \
+was due on {{ due_date }} and is still open. If you have already paid, thank you. Questions? Please call {{ practice_phone }}.";
+
 const LATE_SMS_BODY: &str = "{{ practice_name }}: {{ first_name }}, {{ amount_due }} due {{ due_date }} is still open.\
 {% if pay_link %} Pay: {{ pay_link }}{% else %} Questions: {{ practice_phone }}{% endif %}";
 
@@ -177,8 +189,6 @@ pub struct TemplateSource {
 /// Why a template cannot be used. Names fields and positions only.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
-    #[error("no {kind} template exists for the {channel} channel")]
-    Unsupported { kind: &'static str, channel: &'static str },
     #[error("the {part} does not parse: {detail}")]
     Syntax { part: &'static str, detail: String },
     #[error("the {part} uses unknown merge field `{field}`; known: {known}")]
@@ -229,6 +239,31 @@ impl AppointmentFields {
     }
 }
 
+fn has_subject(channel: Channel) -> bool {
+    matches!(channel, Channel::Email | Channel::Fax)
+}
+
+/// The HTML alternative of an email's text: the same words, escaped, with
+/// its paragraphs and line breaks kept.
+pub fn html_of(text: &str) -> String {
+    let escaped = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;");
+    let paragraphs: Vec<String> = escaped
+        .split("\n\n")
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| format!("<p>{}</p>", p.trim_end().replace('\n', "<br>")))
+        .collect();
+    format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head>\
+         <body style=\"font-family:sans-serif;font-size:15px;line-height:1.5\">{}</body></html>",
+        paragraphs.join("")
+    )
+}
+
 /// The built-in templates, and rendering of any template. Built once per
 /// process.
 pub struct Templates {
@@ -248,37 +283,20 @@ impl Default for Templates {
 impl Templates {
     /// The built-in template of a kind on a channel, if there is one.
     pub fn default_source(&self, kind: MessageKind, channel: Channel) -> Result<TemplateSource, TemplateError> {
-        match (kind, channel) {
-            (MessageKind::AppointmentReminder, Channel::Email) => Ok(TemplateSource {
-                subject: Some(REMINDER_EMAIL_SUBJECT.into()),
-                body: REMINDER_EMAIL_BODY.into(),
-            }),
-            (MessageKind::AppointmentReminder, Channel::Sms) => {
-                Ok(TemplateSource { subject: None, body: REMINDER_SMS_BODY.into() })
+        let (subject, email, sms, voice) = match kind {
+            MessageKind::AppointmentReminder => {
+                (REMINDER_EMAIL_SUBJECT, REMINDER_EMAIL_BODY, REMINDER_SMS_BODY, REMINDER_VOICE_BODY)
             }
-            (MessageKind::AppointmentNotice, Channel::Email) => Ok(TemplateSource {
-                subject: Some(NOTICE_EMAIL_SUBJECT.into()),
-                body: NOTICE_EMAIL_BODY.into(),
-            }),
-            (MessageKind::AppointmentNotice, Channel::Sms) => {
-                Ok(TemplateSource { subject: None, body: NOTICE_SMS_BODY.into() })
-            }
-            (MessageKind::BillingReminder, Channel::Email) => Ok(TemplateSource {
-                subject: Some(BILLING_EMAIL_SUBJECT.into()),
-                body: BILLING_EMAIL_BODY.into(),
-            }),
-            (MessageKind::BillingReminder, Channel::Sms) => {
-                Ok(TemplateSource { subject: None, body: BILLING_SMS_BODY.into() })
-            }
-            (MessageKind::LatePaymentNotice, Channel::Email) => Ok(TemplateSource {
-                subject: Some(LATE_EMAIL_SUBJECT.into()),
-                body: LATE_EMAIL_BODY.into(),
-            }),
-            (MessageKind::LatePaymentNotice, Channel::Sms) => {
-                Ok(TemplateSource { subject: None, body: LATE_SMS_BODY.into() })
-            }
-            _ => Err(TemplateError::Unsupported { kind: kind.as_str(), channel: channel.as_str() }),
-        }
+            MessageKind::AppointmentNotice => (NOTICE_EMAIL_SUBJECT, NOTICE_EMAIL_BODY, NOTICE_SMS_BODY, NOTICE_VOICE_BODY),
+            MessageKind::BillingReminder => (BILLING_EMAIL_SUBJECT, BILLING_EMAIL_BODY, BILLING_SMS_BODY, BILLING_VOICE_BODY),
+            MessageKind::LatePaymentNotice => (LATE_EMAIL_SUBJECT, LATE_EMAIL_BODY, LATE_SMS_BODY, LATE_VOICE_BODY),
+        };
+        // A fax is a letter: the email's subject (on the cover) and text.
+        Ok(match channel {
+            Channel::Email | Channel::Fax => TemplateSource { subject: Some(subject.into()), body: email.into() },
+            Channel::Sms => TemplateSource { subject: None, body: sms.into() },
+            Channel::Voice => TemplateSource { subject: None, body: voice.into() },
+        })
     }
 
     fn check_part(&self, kind: MessageKind, part: &'static str, source: &str) -> Result<(), TemplateError> {
@@ -300,10 +318,10 @@ impl Templates {
     }
 
     /// Checks an account's template before it is saved: it parses, uses only
-    /// known merge fields, and has a subject exactly when it is an email.
+    /// known merge fields, and has a subject exactly when it is an email or
+    /// a fax.
     pub fn validate(&self, kind: MessageKind, channel: Channel, source: &TemplateSource) -> Result<(), TemplateError> {
-        self.default_source(kind, channel)?;
-        if source.subject.is_some() != (channel == Channel::Email) {
+        if source.subject.is_some() != has_subject(channel) {
             return Err(TemplateError::Subject);
         }
         if let Some(subject) = &source.subject {
@@ -336,7 +354,7 @@ impl Templates {
             }
         };
         let subject = match &source.subject {
-            Some(subject) if channel == Channel::Email => Some(self.render_part("subject", subject, fields)?),
+            Some(subject) if has_subject(channel) => Some(self.render_part("subject", subject, fields)?),
             _ => None,
         };
         Ok(RenderedContent {
@@ -414,10 +432,20 @@ mod tests {
     }
 
     #[test]
-    fn channels_without_templates_are_refused() {
+    fn a_fax_is_a_letter_and_a_call_is_spoken() {
         let to = Address::Phone("+12025550143".parse().unwrap());
-        let err = Templates::default().render(MessageKind::AppointmentReminder, Channel::Fax, None, &to, &fields()).unwrap_err();
-        assert!(matches!(err, TemplateError::Unsupported { channel: "fax", .. }));
+        let fax = Templates::default().render(MessageKind::AppointmentReminder, Channel::Fax, None, &to, &fields()).unwrap();
+        assert_eq!(fax.subject.as_deref(), Some("Appointment reminder from Riverside Clinic"));
+        let call = Templates::default().render(MessageKind::AppointmentReminder, Channel::Voice, None, &to, &fields()).unwrap();
+        assert!(call.subject.is_none());
+        assert!(call.body.contains("on Wednesday, December 2 at 3:30 PM"), "{}", call.body);
+        assert!(!call.body.contains("http"), "{}", call.body);
+    }
+
+    #[test]
+    fn the_html_part_escapes_and_keeps_paragraphs() {
+        let html = html_of("Hello <Ann> & co,\n\nSee you\nsoon.\n");
+        assert!(html.contains("<p>Hello &lt;Ann&gt; &amp; co,</p><p>See you<br>soon.</p>"), "{html}");
     }
 
     #[test]
@@ -440,7 +468,8 @@ mod tests {
         let broken = TemplateSource { subject: None, body: "Hi {{ first_name".into() };
         assert!(matches!(templates.validate(kind, Channel::Sms, &broken), Err(TemplateError::Syntax { .. })));
         assert_eq!(templates.validate(kind, Channel::Email, &ok), Err(TemplateError::Subject));
-        assert!(matches!(templates.validate(kind, Channel::Fax, &ok), Err(TemplateError::Unsupported { .. })));
+        assert_eq!(templates.validate(kind, Channel::Fax, &ok), Err(TemplateError::Subject));
+        assert_eq!(templates.validate(kind, Channel::Voice, &ok), Ok(()));
     }
 
     #[test]
@@ -452,7 +481,7 @@ mod tests {
             MessageKind::BillingReminder,
             MessageKind::LatePaymentNotice,
         ] {
-            for channel in [Channel::Email, Channel::Sms] {
+            for channel in [Channel::Email, Channel::Sms, Channel::Voice, Channel::Fax] {
                 let source = templates.default_source(kind, channel).unwrap();
                 assert_eq!(templates.validate(kind, channel, &source), Ok(()), "{kind:?} {channel:?}");
             }

@@ -25,6 +25,22 @@ impl MessageReady {
     pub const DETAIL_TYPE: &'static str = "MessageReady";
 }
 
+/// An account's balance fell below its auto top-up trigger: the practice's
+/// billing buys `amount_cents` and records it with `POST /v1/credit/purchases`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopUpRequested {
+    pub account_id: AccountId,
+    pub balance_cents: i64,
+    pub amount_cents: u64,
+    /// The idempotency key to record the purchase with, so a repeated
+    /// request buys once.
+    pub idempotency_key: String,
+}
+
+impl TopUpRequested {
+    pub const DETAIL_TYPE: &'static str = "TopUpRequested";
+}
+
 /// One event as it goes on the bus.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BusEvent {
@@ -37,6 +53,15 @@ impl From<&MessageReady> for BusEvent {
         Self {
             detail_type: MessageReady::DETAIL_TYPE,
             // A struct of strings always serialises.
+            detail: serde_json::to_value(event).unwrap_or_default(),
+        }
+    }
+}
+
+impl From<&TopUpRequested> for BusEvent {
+    fn from(event: &TopUpRequested) -> Self {
+        Self {
+            detail_type: TopUpRequested::DETAIL_TYPE,
             detail: serde_json::to_value(event).unwrap_or_default(),
         }
     }

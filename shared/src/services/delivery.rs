@@ -1,12 +1,18 @@
-//! Delivery: one `MessageReady` event becomes at most one send on its channel.
+//! Delivery: one `MessageReady` event becomes at most one send on its
+//! channel, paid for before it goes when the channel costs.
 
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
+use crate::channels::fax::pdf;
 use crate::channels::{ChannelSender, Outgoing, SendError};
-use crate::domain::{Channel, Clock, MessageStatus, StatusReason};
+use crate::domain::{
+    Channel, Clock, Message, MessageStatus, Notification, NotificationKind, PriceTable, PricingError, RenderedContent,
+    StatusReason,
+};
 use crate::events::MessageReady;
+use crate::services::credit::{CreditError, CreditService};
 use crate::store::{Settlement, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -17,8 +23,12 @@ pub enum DeliveryOutcome {
     Ignored,
     /// The appointment started before the message could go.
     Expired,
-    /// The provider refused the message for good.
+    /// The message will not go: refused by the provider, too long, or out of retries.
     Failed { code: String },
+    /// Too little credit: held until a purchase releases it.
+    HeldForCredit,
+    /// The provider failed for now: the sweep tries again at `at`.
+    RetryScheduled { at: DateTime<Utc> },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +38,7 @@ pub enum DeliveryError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Send(SendError),
+    Credit(#[from] CreditError),
 }
 
 impl DeliveryError {
@@ -36,21 +46,64 @@ impl DeliveryError {
         match self {
             DeliveryError::WrongChannel { .. } => false,
             DeliveryError::Store(err) => err.is_retryable(),
-            DeliveryError::Send(err) => matches!(err, SendError::Transient(_)),
+            DeliveryError::Credit(err) => err.is_retryable(),
         }
     }
+}
+
+/// How often, and how far apart, a send that failed for now is tried again.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Sends in all, the first included.
+    pub max_attempts: u32,
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_attempts: 5, first_backoff: Duration::seconds(30), max_backoff: Duration::minutes(15) }
+    }
+}
+
+impl RetryPolicy {
+    /// Doubling from `first_backoff` after each failed attempt, capped.
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        let doublings = attempts.saturating_sub(1).min(16);
+        (self.first_backoff * 2_i32.pow(doublings)).min(self.max_backoff)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    pub lease: Duration,
+    pub prices: PriceTable,
+    pub retry: RetryPolicy,
 }
 
 pub struct Delivery {
     store: Store,
     sender: Arc<dyn ChannelSender>,
     clock: Arc<dyn Clock>,
-    lease: Duration,
+    credit: CreditService,
+    config: DeliveryConfig,
+}
+
+/// What a message costs, or why it cannot go at all.
+enum Price {
+    Cents(u64),
+    Refused { reason: StatusReason, code: String },
 }
 
 impl Delivery {
-    pub fn new(store: Store, sender: Arc<dyn ChannelSender>, clock: Arc<dyn Clock>, lease: Duration) -> Self {
-        Self { store, sender, clock, lease }
+    pub fn new(
+        store: Store,
+        sender: Arc<dyn ChannelSender>,
+        clock: Arc<dyn Clock>,
+        credit: CreditService,
+        config: DeliveryConfig,
+    ) -> Self {
+        Self { store, sender, clock, credit, config }
     }
 
     pub fn channel(&self) -> Channel {
@@ -71,11 +124,29 @@ impl Delivery {
         Ok(())
     }
 
+    fn price(&self, content: &RenderedContent) -> Price {
+        let prices = &self.config.prices;
+        match self.channel() {
+            Channel::Email => Price::Cents(0),
+            Channel::Sms => match prices.sms_cost(&content.body) {
+                Ok(cents) => Price::Cents(cents),
+                Err(PricingError::TooManySegments { .. }) => {
+                    Price::Refused { reason: StatusReason::TooLong, code: "too_many_segments".into() }
+                }
+            },
+            Channel::Voice => Price::Cents(prices.voice_cost(PriceTable::voice_minutes_reserved(content))),
+            Channel::Fax => match pdf::page_count(content) {
+                Ok(pages) => Price::Cents(prices.fax_cost(pages)),
+                Err(err) => Price::Refused { reason: StatusReason::TemplateFailed, code: err.code().into() },
+            },
+        }
+    }
+
     pub async fn deliver(&self, event: &MessageReady) -> Result<DeliveryOutcome, DeliveryError> {
-        if event.channel != self.sender.channel() {
+        if event.channel != self.channel() {
             return Err(DeliveryError::WrongChannel {
                 event: event.channel.as_str(),
-                function: self.sender.channel().as_str(),
+                function: self.channel().as_str(),
             });
         }
         let (account, id, token) = (&event.account_id, &event.message_id, event.claim_token.as_str());
@@ -84,7 +155,7 @@ impl Delivery {
             tracing::info!("repeated or stale event: nothing to send");
             return Ok(DeliveryOutcome::Ignored);
         };
-        let content = match message.content {
+        let content = match &message.content {
             Some(content) if message.not_after.is_none_or(|limit| now < limit) => content,
             _ => {
                 let ended = Settlement::ended(MessageStatus::Expired, StatusReason::AppointmentStarted);
@@ -92,25 +163,107 @@ impl Delivery {
                 return Ok(DeliveryOutcome::Expired);
             }
         };
-        match self.sender.send(Outgoing { account_id: account, message_id: id, content: &content }).await {
+        let cost = match self.price(content) {
+            Price::Cents(cents) => cents,
+            Price::Refused { reason, code } => {
+                // Refused before any credit is spent.
+                self.settle(event, &Settlement::ended(MessageStatus::Failed, reason)).await?;
+                self.notify(event, &message, NotificationKind::DeliveryFailed, &code).await?;
+                return Ok(DeliveryOutcome::Failed { code });
+            }
+        };
+        if cost > 0 {
+            if !self.store.reserve_credit(account, id, token, cost, self.channel(), now).await? {
+                if self.store.hold_for_credit(account, id, token, cost, message.due_at).await? {
+                    tracing::info!(cost_cents = cost, "held for credit");
+                    self.credit.shortfall(account).await?;
+                }
+                return Ok(DeliveryOutcome::HeldForCredit);
+            }
+            if let Err(err) = self.credit.after_spend(account).await {
+                // The alerts wait for the next send; this one is paid for.
+                tracing::warn!(error = %err, "balance alerts not raised");
+            }
+        }
+        let outgoing = Outgoing { account_id: account, message_id: id, content };
+        match self.sender.send(outgoing).await {
             Ok(provider_message_id) => {
-                let sent = Settlement::sent(self.clock.now(), provider_message_id.clone());
+                let sent = Settlement::sent(self.clock.now(), self.channel(), provider_message_id.clone());
                 self.settle(event, &sent).await?;
-                tracing::info!(channel = self.channel().as_str(), "sent");
+                tracing::info!(channel = self.channel().as_str(), cost_cents = cost, "sent");
                 Ok(DeliveryOutcome::Sent { provider_message_id })
             }
             Err(SendError::Permanent(code)) => {
-                let failed = Settlement::ended(MessageStatus::Failed, StatusReason::ProviderRejected);
-                self.settle(event, &failed).await?;
+                let (reason, kind) = permanent_failure(self.channel(), &code);
+                self.settle(event, &Settlement::ended(MessageStatus::Failed, reason)).await?;
+                self.refund(event, cost).await?;
+                self.notify(event, &message, kind, &code).await?;
                 tracing::warn!(code = %code, "provider refused the message");
                 Ok(DeliveryOutcome::Failed { code })
             }
-            Err(err @ SendError::Transient(_)) => {
-                // Give the send back so that the retry of this event may try
-                // again; the lease brings it back to a sweep otherwise.
-                self.store.release_send(account, id, token, now + self.lease).await?;
-                Err(DeliveryError::Send(err))
+            Err(SendError::Transient(code)) => {
+                self.refund(event, cost).await?;
+                let attempts = message.attempts.max(1);
+                if attempts >= self.config.retry.max_attempts {
+                    let ended = Settlement::ended(MessageStatus::Failed, StatusReason::RetriesExhausted);
+                    self.settle(event, &ended).await?;
+                    self.notify(event, &message, NotificationKind::DeliveryFailed, &code).await?;
+                    tracing::warn!(code = %code, attempts, "provider kept failing: given up");
+                    return Ok(DeliveryOutcome::Failed { code });
+                }
+                // Back to the due index at the backoff's end, where the
+                // sweep claims and sends it again.
+                let at = now + self.config.retry.backoff(attempts);
+                self.store.release_send(account, id, token, at).await?;
+                tracing::info!(code = %code, attempts, "provider failed for now: retry scheduled");
+                Ok(DeliveryOutcome::RetryScheduled { at })
             }
         }
+    }
+
+    async fn refund(&self, event: &MessageReady, cost: u64) -> Result<(), StoreError> {
+        if cost > 0 {
+            let (account, id) = (&event.account_id, &event.message_id);
+            self.store.refund_credit(account, id, &event.claim_token, cost, self.channel(), self.clock.now()).await?;
+        }
+        Ok(())
+    }
+
+    async fn notify(&self, event: &MessageReady, message: &Message, kind: NotificationKind, code: &str) -> Result<(), StoreError> {
+        let notification = Notification::new(kind, self.clock.now())
+            .about(&message.recipient_id, &message.id, self.channel())
+            .detail(code);
+        self.store.add_notification(&event.account_id, &notification).await
+    }
+}
+
+/// What a provider's permanent refusal means for the message and for staff.
+fn permanent_failure(channel: Channel, code: &str) -> (StatusReason, NotificationKind) {
+    match (channel, code) {
+        (Channel::Sms, "OptedOut") => (StatusReason::OptedOut, NotificationKind::OptedOut),
+        (Channel::Sms | Channel::Voice | Channel::Fax, "InvalidParameter" | "InvalidParameterValue" | "EndpointDisabled")
+        | (Channel::Fax, "invalid_fax_number") => (StatusReason::BadNumber, NotificationKind::BadNumber),
+        _ => (StatusReason::ProviderRejected, NotificationKind::DeliveryFailed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.backoff(1), Duration::seconds(30));
+        assert_eq!(policy.backoff(2), Duration::seconds(60));
+        assert_eq!(policy.backoff(4), Duration::seconds(240));
+        assert_eq!(policy.backoff(9), Duration::minutes(15));
+    }
+
+    #[test]
+    fn refusals_are_told_apart() {
+        assert_eq!(permanent_failure(Channel::Sms, "OptedOut").0, StatusReason::OptedOut);
+        assert_eq!(permanent_failure(Channel::Sms, "InvalidParameter").1, NotificationKind::BadNumber);
+        assert_eq!(permanent_failure(Channel::Email, "MessageRejected").0, StatusReason::ProviderRejected);
     }
 }

@@ -1,10 +1,16 @@
 //! Use-case services: what the functions do, independent of how they are
 //! invoked.
 
+pub mod credit;
 pub mod delivery;
+pub mod outcomes;
 pub mod records;
 pub mod sweep;
+pub mod voice_call;
 
-pub use delivery::{Delivery, DeliveryError, DeliveryOutcome};
-pub use records::{RecordsError, RecordsService, ReminderChanges, TemplatePreview};
+pub use credit::{CreditError, CreditService, CreditView, IdempotencyKey, PurchaseReceipt};
+pub use delivery::{Delivery, DeliveryConfig, DeliveryError, DeliveryOutcome, RetryPolicy};
+pub use records::{ClientAnswer, RecordsError, RecordsService, ReminderChanges, TemplatePreview};
+pub use outcomes::{OutcomeService, ReportOutcome};
+pub use voice_call::{VoiceCall, VoiceCallError};
 pub use sweep::{ReminderSweep, SweepConfig, SweepError, SweepReport};

@@ -17,6 +17,13 @@ use crate::domain::{
 use crate::store::{AppointmentLinks, MessageListing, Store, StoreError};
 use std::sync::Arc;
 
+/// What a client answered about an appointment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAnswer {
+    Confirm,
+    Cancel,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RecordsError {
     #[error(transparent)]
@@ -148,7 +155,9 @@ impl RecordsService {
 
     pub async fn put_settings(&self, account: &AccountId, settings: &AccountSettings) -> Result<(), RecordsError> {
         settings.validate()?;
-        Ok(self.store.put_settings(account, settings).await?)
+        self.store.put_settings(account, settings).await?;
+        // The balance carries its alert settings, read with it on each send.
+        Ok(self.store.set_credit_settings(account, &settings.credit).await?)
     }
 
     pub async fn put_recipient(&self, account: &AccountId, recipient: &Recipient) -> Result<(), RecordsError> {
@@ -184,6 +193,29 @@ impl RecordsService {
             code: "ConcurrentNotice".into(),
             retryable: true,
         }))
+    }
+
+    /// The client's answer to a message about their appointment (a keypad
+    /// reply): confirmation, or cancellation. An appointment that is gone,
+    /// cancelled or already started is left as it is. Applying the same
+    /// answer again changes nothing.
+    pub async fn answer_appointment(
+        &self,
+        account: &AccountId,
+        id: &AppointmentId,
+        answer: ClientAnswer,
+    ) -> Result<Option<ReminderChanges>, RecordsError> {
+        let Some((mut appointment, _)) = self.store.get_appointment(account, id).await? else {
+            return Ok(None);
+        };
+        if appointment.status != AppointmentStatus::Booked || appointment.starts_at <= self.clock.now() {
+            return Ok(None);
+        }
+        match answer {
+            ClientAnswer::Confirm => appointment.confirmed = true,
+            ClientAnswer::Cancel => appointment.status = AppointmentStatus::Cancelled,
+        }
+        Ok(Some(self.put_appointment(account, &appointment).await?))
     }
 
     /// One attempt of [`Self::put_appointment`]; `None` when a notice
@@ -305,22 +337,18 @@ impl RecordsService {
         let messages = plan
             .iter()
             .map(|planned| Message {
-                id: planned.message_id.clone(),
-                kind: planned.kind,
-                channel: recipient.channel,
                 status: if planned.skipped.is_some() { MessageStatus::Skipped } else { MessageStatus::Scheduled },
                 reason: planned.skipped,
-                recipient_id: recipient.id.clone(),
-                appointment_id: None,
                 invoice_id: Some(invoice.id.clone()),
-                offset_minutes: None,
-                due_at: planned.due_at,
                 not_after: planned.not_after,
-                created_at: now,
-                claimed_at: None,
-                sent_at: None,
-                provider_message_id: None,
-                content: None,
+                ..Message::new(
+                    planned.message_id.clone(),
+                    planned.kind,
+                    recipient.channel,
+                    recipient.id.clone(),
+                    planned.due_at,
+                    now,
+                )
             })
             .collect();
         let (previous_ids, recipient_changed) = match &previous {
@@ -391,22 +419,8 @@ impl RecordsService {
         }
         let id = MessageId::appointment_notice(&appointment.id, now.timestamp_millis());
         let notice = Message {
-            id: id.clone(),
-            kind: MessageKind::AppointmentNotice,
-            channel: recipient.channel,
-            status: MessageStatus::Scheduled,
-            reason: None,
-            recipient_id: recipient.id.clone(),
             appointment_id: Some(appointment.id.clone()),
-            invoice_id: None,
-            offset_minutes: None,
-            due_at: due,
-            not_after: None,
-            created_at: now,
-            claimed_at: None,
-            sent_at: None,
-            provider_message_id: None,
-            content: None,
+            ..Message::new(id.clone(), MessageKind::AppointmentNotice, recipient.channel, recipient.id.clone(), due, now)
         };
         self.store.create_message(account, &notice).await?;
         Ok((Some(id), Some(due)))
@@ -452,21 +466,18 @@ fn reminder_message(
         Some(reason) => (MessageStatus::Skipped, Some(reason)),
     };
     Message {
-        id: planned.message_id.clone(),
-        kind: MessageKind::AppointmentReminder,
-        channel: recipient.channel,
         status,
         reason,
-        recipient_id: recipient.id.clone(),
         appointment_id: Some(appointment.id.clone()),
-        invoice_id: None,
         offset_minutes: Some(planned.offset_minutes),
-        due_at: planned.due_at,
         not_after: Some(appointment.starts_at),
-        created_at: now,
-        claimed_at: None,
-        sent_at: None,
-        provider_message_id: None,
-        content: None,
+        ..Message::new(
+            planned.message_id.clone(),
+            MessageKind::AppointmentReminder,
+            recipient.channel,
+            recipient.id.clone(),
+            planned.due_at,
+            now,
+        )
     }
 }

@@ -8,11 +8,11 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::domain::invoice::format_amount;
-use crate::domain::template::long_date;
+use crate::domain::template::{html_of, long_date};
 use crate::domain::{
     AccountId, AccountSettings, AppointmentFields, AppointmentId, AppointmentStatus, Channel, Clock,
-    Invoice, InvoiceFields, InvoiceStatus, Message, MessageId, MessageKind, MessageStatus,
-    NoticeChange, NoticeFields, NoticeState, Recipient, StatusReason, TemplateError, Templates,
+    Invoice, InvoiceFields, InvoiceStatus, Letterhead, Message, MessageId, MessageKind, MessageStatus,
+    NoticeChange, NoticeFields, NoticeState, Recipient, RenderedContent, StatusReason, Templates,
     TimeZone,
 };
 use crate::events::{BusEvent, EventPublisher, MessageReady, PublishError};
@@ -228,6 +228,12 @@ impl ReminderSweep {
         let Ok(address) = recipient.address() else {
             return Ok(Err((MessageStatus::Skipped, StatusReason::NoAddress)));
         };
+        let suppressed = context.suppressed.as_ref().is_some_and(|s| {
+            recipient.channel == message.channel && s.address.eq_ignore_ascii_case(address.as_str())
+        });
+        if suppressed {
+            return Ok(Err((MessageStatus::Skipped, StatusReason::Suppressed)));
+        }
         let zone = recipient.time_zone.unwrap_or(settings.time_zone);
         // Planned inside the allowed hours, a message can still reach them
         // late (a retry, an outage, a recipient who moved zone or channel).
@@ -271,13 +277,10 @@ impl ReminderSweep {
         if !self.within_caps(claimed, settings, zone, now).await? {
             return Ok(Err((MessageStatus::Skipped, StatusReason::CapReached)));
         }
-        let content = match self.templates.render(message.kind, recipient.channel, template.as_ref(), &address, &fields) {
-            Ok(content) => content,
-            Err(TemplateError::Unsupported { .. }) => {
-                return Ok(Err((MessageStatus::Skipped, StatusReason::ChannelUnavailable)))
-            }
-            Err(_) => return Ok(Err((MessageStatus::Failed, StatusReason::TemplateFailed))),
+        let Ok(rendered) = self.templates.render(message.kind, recipient.channel, template.as_ref(), &address, &fields) else {
+            return Ok(Err((MessageStatus::Failed, StatusReason::TemplateFailed)));
         };
+        let content = addressed(rendered, message, settings, recipient, told.as_ref());
         if !self.store.store_rendered(claimed, recipient.channel, &content).await? {
             return Ok(Ok(Handled::TakenByOther));
         }
@@ -286,6 +289,37 @@ impl ReminderSweep {
             self.store.set_notified(&claimed.account, &appointment, &state).await?;
         }
         Ok(Ok(Handled::Ready(ready(claimed, recipient.channel))))
+    }
+}
+
+/// What each channel needs besides the rendered text: the account's sender,
+/// an email's HTML part and reply address, a fax's letterhead, a call's
+/// language and keypad reply.
+fn addressed(
+    rendered: RenderedContent,
+    message: &Message,
+    settings: &AccountSettings,
+    recipient: &Recipient,
+    told: Option<&(AppointmentId, NoticeState)>,
+) -> RenderedContent {
+    let channel = recipient.channel;
+    let letterhead = Letterhead {
+        practice_name: settings.practice_name.clone(),
+        practice_phone: settings.practice_phone.to_string(),
+        recipient_name: format!("{} {}", recipient.first_name, recipient.last_name).trim().to_owned(),
+    };
+    // A reply by keypad confirms or cancels an appointment still booked:
+    // not on a cancellation's notice, not about an invoice.
+    let cancelled = told.is_some_and(|(_, state)| state.status == AppointmentStatus::Cancelled);
+    let about_appointment = matches!(message.kind, MessageKind::AppointmentReminder | MessageKind::AppointmentNotice);
+    RenderedContent {
+        from: settings.senders.on(channel),
+        html: (channel == Channel::Email).then(|| html_of(&rendered.body)),
+        reply_token: (channel == Channel::Email).then(|| uuid::Uuid::new_v4().simple().to_string()),
+        language: Some(recipient.language.as_str().to_owned()),
+        letterhead: Some(letterhead),
+        keypad_reply: channel == Channel::Voice && settings.voice_replies && about_appointment && !cancelled,
+        ..rendered
     }
 }
 

@@ -1,7 +1,9 @@
 //! The DynamoDB store: the same code against AWS, moto and the embedded
 //! local DynamoDB. Key design and access patterns: [`keys`].
 
+pub mod credit;
 pub mod keys;
+pub mod notifications;
 
 use std::collections::HashMap;
 
@@ -131,6 +133,15 @@ fn key_item(key: &ItemKey) -> Item {
     with_key(Item::new(), key)
 }
 
+/// How a transaction ended, short of an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Transacted {
+    Applied,
+    /// Nothing was written; per item, in request order, whether its
+    /// condition failed.
+    ConditionFailed(Vec<bool>),
+}
+
 /// A message this caller has claimed: only the holder of `claim_token` may
 /// send it or settle it.
 #[derive(Debug, Clone)]
@@ -159,6 +170,8 @@ pub struct RenderContext {
     pub invoice: Option<Invoice>,
     /// The account's own template for the message's kind and channel.
     pub template: Option<TemplateSource>,
+    /// An address of the recipient's on the message's channel not to send to.
+    pub suppressed: Option<notifications::Suppression>,
 }
 
 /// Which messages to list.
@@ -176,21 +189,22 @@ pub struct Settlement {
     pub status: MessageStatus,
     pub reason: Option<StatusReason>,
     pub sent_at: Option<DateTime<Utc>>,
-    pub provider_message_id: Option<String>,
+    /// The provider's id, and the channel it is an id on.
+    pub provider: Option<(Channel, String)>,
 }
 
 impl Settlement {
-    pub fn sent(at: DateTime<Utc>, provider_message_id: String) -> Self {
+    pub fn sent(at: DateTime<Utc>, channel: Channel, provider_message_id: String) -> Self {
         Self {
             status: MessageStatus::Sent,
             reason: None,
             sent_at: Some(at),
-            provider_message_id: Some(provider_message_id),
+            provider: Some((channel, provider_message_id)),
         }
     }
 
     pub fn ended(status: MessageStatus, reason: StatusReason) -> Self {
-        Self { status, reason: Some(reason), sent_at: None, provider_message_id: None }
+        Self { status, reason: Some(reason), sent_at: None, provider: None }
     }
 }
 
@@ -384,7 +398,8 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::message(account, id))))
             .update_expression(
-                "SET #status = :withdrawn, account_status = :account_status, reason = :reason REMOVE due_shard, due_ms",
+                "SET #status = :withdrawn, account_status = :account_status, reason = :reason \
+                 REMOVE due_shard, due_ms, lookup_key, lookup_ms",
             )
             .expression_attribute_values(":account_status", s(keys::account_status(account, MessageStatus::Withdrawn)))
             .condition_expression(
@@ -457,26 +472,52 @@ impl Store {
         if !any {
             return Ok(true);
         }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err) if err.code() == Some("TransactionCanceledException") => {
-                let limit_reached = err
-                    .as_service_error()
-                    .and_then(|e| match e {
-                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t) => Some(t),
-                        _ => None,
-                    })
-                    .is_some_and(|t| t.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")));
-                if limit_reached {
-                    Ok(false)
-                } else {
-                    // A conflict with another send to the same recipient, or
-                    // throttling: worth another try, not a reached limit.
-                    Err(StoreError::Dynamo { operation: "TransactWriteItems", code: "TransactionCanceled".into(), retryable: true })
-                }
+        // A conflict with another send to the same recipient is retried
+        // by `transact`; only a reached limit fails a condition.
+        Ok(matches!(self.transact(request).await?, Transacted::Applied))
+    }
+
+    /// Runs a transaction, retrying conflicts with other transactions on the
+    /// same items a few times with backoff (concurrent sends of one account
+    /// all touch its balance).
+    async fn transact(
+        &self,
+        request: aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder,
+    ) -> Result<Transacted, StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        const ATTEMPTS: u32 = 8;
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 20;
+                tokio::time::sleep(std::time::Duration::from_millis((10 << attempt.min(6)) + jitter)).await;
             }
-            Err(err) => Err(dynamo_error("TransactWriteItems", err)),
+            let err = match request.clone().send().await {
+                Ok(_) => return Ok(Transacted::Applied),
+                Err(err) => err,
+            };
+            let reasons: Vec<Option<String>> = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().map(str::to_owned))
+                    .collect(),
+                _ if err.code() == Some("TransactionConflictException") => continue,
+                _ => return Err(dynamo_error("TransactWriteItems", err)),
+            };
+            let failed: Vec<bool> = reasons.iter().map(|c| c.as_deref() == Some("ConditionalCheckFailed")).collect();
+            if failed.iter().any(|&f| f) {
+                return Ok(Transacted::ConditionFailed(failed));
+            }
+            let conflict = reasons.iter().any(|c| matches!(c.as_deref(), Some("TransactionConflict")));
+            if !conflict {
+                return Err(StoreError::Dynamo {
+                    operation: "TransactWriteItems",
+                    code: "TransactionCanceled".into(),
+                    retryable: true,
+                });
+            }
         }
+        Err(StoreError::Dynamo { operation: "TransactWriteItems", code: "TransactionConflict".into(), retryable: true })
     }
 
     /// Records what a notice about the appointment told.
@@ -637,6 +678,7 @@ impl Store {
             keys::settings(account),
             keys::recipient(account, recipient),
             keys::template(account, template.0, template.1),
+            keys::suppression(account, recipient, template.1),
         ];
         wanted.extend(appointment.map(|id| keys::appointment(account, id)));
         wanted.extend(invoice.map(|id| keys::invoice(account, id)));
@@ -673,6 +715,9 @@ impl Store {
                     }
                     Some(AttributeValue::S(sk)) if sk == "INVOICE" => context.invoice = Some(from_item("invoice", item)?),
                     Some(AttributeValue::S(sk)) if sk.starts_with("TEMPLATE#") => context.template = Some(from_item("template", item)?),
+                    Some(AttributeValue::S(sk)) if sk.starts_with("SUPPRESSED#") => {
+                        context.suppressed = Some(from_item("suppression", item)?)
+                    }
                     _ => {}
                 }
             }
@@ -779,7 +824,11 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::message(account, id))))
-            .update_expression("SET send_started_at = :now REMOVE due_shard, due_ms")
+            .update_expression(
+                "SET send_started_at = :now, attempts = if_not_exists(attempts, :zero) + :one REMOVE due_shard, due_ms",
+            )
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
             .condition_expression(
                 "#status = :claimed AND claim_token = :token AND attribute_not_exists(send_started_at)",
             )
@@ -849,13 +898,90 @@ impl Store {
             update.push("sent_at = :sent_at");
             request = request.expression_attribute_values(":sent_at", to_attribute("message", &sent_at)?);
         }
-        if let Some(provider_id) = &settlement.provider_message_id {
-            update.push("provider_message_id = :provider_id");
-            request = request.expression_attribute_values(":provider_id", s(provider_id));
+        if let Some((channel, provider_id)) = &settlement.provider {
+            // Into the lookup index, where the provider's callbacks find it.
+            update.push("provider_message_id = :provider_id, lookup_key = :provider_ref, lookup_ms = :sent_ms");
+            request = request
+                .expression_attribute_values(":provider_id", s(provider_id))
+                .expression_attribute_values(":provider_ref", s(keys::provider_ref(*channel, provider_id)))
+                .expression_attribute_values(":sent_ms", n(settlement.sent_at.unwrap_or_default().timestamp_millis()));
         }
         let expression = format!("SET {} REMOVE due_shard, due_ms", update.join(", "));
         let result = request.update_expression(expression).send().await;
         Ok(conditional("UpdateItem", result)?.is_some())
+    }
+
+    /// The message a provider's callback is about, by the provider's id.
+    pub async fn message_by_provider_ref(
+        &self,
+        channel: Channel,
+        provider_message_id: &str,
+    ) -> Result<Option<(AccountId, MessageId)>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::LOOKUP_INDEX)
+            .key_condition_expression("lookup_key = :ref")
+            .expression_attribute_values(":ref", s(keys::provider_ref(channel, provider_message_id)))
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("Query", e))?;
+        Ok(output.items.unwrap_or_default().into_iter().next().and_then(|item| match item.get(keys::PK) {
+            Some(AttributeValue::S(pk)) => keys::account_of_message(pk),
+            _ => None,
+        }))
+    }
+
+    /// Moves a message that went out to what its provider reported later
+    /// (delivered, bounced, failed), if it is still in one of `from`.
+    /// The message as it is afterwards, or `None` when the condition did not
+    /// hold: a repeated or out-of-order report changes nothing.
+    pub async fn record_provider_outcome(
+        &self,
+        account: &AccountId,
+        id: &MessageId,
+        from: &[MessageStatus],
+        to: MessageStatus,
+        reason: Option<StatusReason>,
+    ) -> Result<Option<Message>, StoreError> {
+        let names: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::message(account, id))))
+            .update_expression("SET #status = :to, account_status = :account_status, reason = :reason")
+            .condition_expression(format!("#status IN ({})", names.join(", ")))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", status(to))
+            .expression_attribute_values(":account_status", s(keys::account_status(account, to)))
+            .expression_attribute_values(":reason", to_attribute("message", &reason)?)
+            .return_values(ReturnValue::AllNew);
+        for (name, value) in names.iter().zip(from) {
+            request = request.expression_attribute_values(name, status(*value));
+        }
+        match conditional("UpdateItem", request.send().await)? {
+            Some(output) => Ok(Some(from_item("message", output.attributes.unwrap_or_default())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes what the call of a sent voice message has done so far.
+    pub async fn record_call(&self, account: &AccountId, id: &MessageId, call: &crate::domain::message::CallRecord) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::message(account, id))))
+            .update_expression("SET #call = :call")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#call", "call")
+            .expression_attribute_values(":call", to_attribute("message", call)?)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("UpdateItem", e))?;
+        Ok(())
     }
 
     /// The messages about one appointment, in due order (`by_subject` index).

@@ -1,0 +1,53 @@
+//! Provider webhooks: not behind the bearer token (providers cannot hold
+//! one) but each verified by the provider's own signature.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use tidings::channels::fax::WebhookError;
+use tidings::services::ReportOutcome;
+
+use crate::error::ApiError;
+use crate::ApiState;
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct WebhookReceipt {
+    /// `recorded`, or `ignored` for a repeat or an event about nothing of ours.
+    #[schema(value_type = String)]
+    pub outcome: ReportOutcome,
+}
+
+/// A fax provider's status callback. 401 and nothing changed when its
+/// signature does not verify; 200 for a repeat, so the provider stops.
+#[utoipa::path(post, path = "/webhooks/fax/{provider}",
+    params(("provider" = String, Path, description = "`telnyx`")),
+    responses(
+        (status = 200, body = WebhookReceipt),
+        (status = 401, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn fax_status(
+    State(state): State<ApiState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<WebhookReceipt>, ApiError> {
+    let verifier = state
+        .fax_webhooks
+        .iter()
+        .find(|v| v.provider() == provider)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_provider", "no such fax provider is configured"))?;
+    let event = verifier.verify(&headers, &body, state.clock.now()).map_err(|err| match err {
+        WebhookError::BadSignature | WebhookError::Stale => {
+            tracing::warn!(provider = verifier.provider(), error = %err, "fax webhook refused");
+            ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", err.to_string())
+        }
+        WebhookError::Malformed(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "malformed_webhook", err.to_string()),
+    })?;
+    let outcome = state.outcomes.fax_status(verifier.provider(), &event).await.map_err(|err| {
+        tracing::error!(error = %err, "fax status not recorded");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again")
+    })?;
+    Ok(Json(WebhookReceipt { outcome }))
+}

@@ -1,0 +1,18 @@
+use std::sync::Arc;
+
+use lambda_runtime::{service_fn, Error};
+use tidings::domain::{Clock, PhoneNumber, SystemClock, Templates};
+use tidings::services::{RecordsService, VoiceCall};
+use tidings::{config, lambda};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda::init_tracing();
+    let aws = lambda::aws_config().await;
+    let store = lambda::store_from_env(&aws)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let records = Arc::new(RecordsService::new(store.clone(), clock.clone(), Arc::new(Templates::default())));
+    let caller_id: PhoneNumber = config::required("VOICE_CALLER_ID")?.parse()?;
+    let voice = VoiceCall::new(store, records, clock, config::prices()?, caller_id);
+    lambda_runtime::run(service_fn(|event| tidings_voice_call::handler(&voice, event))).await
+}

@@ -1,0 +1,92 @@
+//! Notifications: things that happened which a person at the practice must
+//! know or act on. Staff digests (a later step) send them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{MessageId, RecipientId};
+use super::recipient::Channel;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// The provider refused a message for good, or retries ran out.
+    DeliveryFailed,
+    /// An email bounced; permanent bounces suppress the address.
+    EmailBounced,
+    /// The recipient marked an email as spam; the address is suppressed.
+    EmailComplaint,
+    /// The number cannot take texts or calls (invalid, unreachable).
+    BadNumber,
+    /// The number opted out of texts from this sender.
+    OptedOut,
+    /// Nobody answered the call, or the line was busy.
+    CallNotAnswered,
+    FaxFailed,
+    /// The balance fell below the account's alert threshold.
+    LowBalance,
+    /// The balance ran out: paid messages are held until credit arrives.
+    CreditExhausted,
+}
+
+impl NotificationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::DeliveryFailed => "delivery_failed",
+            NotificationKind::EmailBounced => "email_bounced",
+            NotificationKind::EmailComplaint => "email_complaint",
+            NotificationKind::BadNumber => "bad_number",
+            NotificationKind::OptedOut => "opted_out",
+            NotificationKind::CallNotAnswered => "call_not_answered",
+            NotificationKind::FaxFailed => "fax_failed",
+            NotificationKind::LowBalance => "low_balance",
+            NotificationKind::CreditExhausted => "credit_exhausted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Notification {
+    pub id: String,
+    pub kind: NotificationKind,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub recipient_id: Option<RecipientId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub message_id: Option<MessageId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<Channel>,
+    /// The provider's code or the figure behind it (`balance_cents=420`):
+    /// never an address or a body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Notification {
+    pub fn new(kind: NotificationKind, at: DateTime<Utc>) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            kind,
+            at,
+            recipient_id: None,
+            message_id: None,
+            channel: None,
+            detail: None,
+        }
+    }
+
+    pub fn about(mut self, recipient: &RecipientId, message: &MessageId, channel: Channel) -> Self {
+        self.recipient_id = Some(recipient.clone());
+        self.message_id = Some(message.clone());
+        self.channel = Some(channel);
+        self
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}

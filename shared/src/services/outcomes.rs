@@ -1,0 +1,165 @@
+//! What providers report after a message went out: SES deliveries, bounces
+//! and complaints; fax status webhooks. Each report moves the message with a
+//! conditional write, so a redelivered one changes nothing.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::channels::fax::{FaxStatus, FaxStatusEvent};
+use crate::channels::ses_events::{EmailEvent, SesNotification};
+use crate::domain::{AccountId, Channel, Clock, Message, MessageId, MessageStatus, Notification, NotificationKind, StatusReason};
+use crate::store::notifications::Suppression;
+use crate::store::{Store, StoreError};
+
+/// What a report did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportOutcome {
+    Recorded,
+    /// Repeated, out of order, or about nothing Tidings sent.
+    Ignored,
+}
+
+#[derive(Clone)]
+pub struct OutcomeService {
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl OutcomeService {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    async fn find(&self, channel: Channel, provider_id: &str) -> Result<Option<(AccountId, MessageId)>, StoreError> {
+        self.store.message_by_provider_ref(channel, provider_id).await
+    }
+
+    /// One SES notification (from the `delivery-status` function's SNS
+    /// subscription).
+    pub async fn email_event(&self, notification: &SesNotification) -> Result<ReportOutcome, StoreError> {
+        let event = notification.event();
+        if event == EmailEvent::Other {
+            return Ok(ReportOutcome::Ignored);
+        }
+        let found = match notification.tagged_message() {
+            Some(found) => Some(found),
+            None => self.find(Channel::Email, &notification.mail.message_id).await?,
+        };
+        let Some((account, id)) = found else {
+            tracing::info!("SES report about no message of ours");
+            return Ok(ReportOutcome::Ignored);
+        };
+        let now = self.clock.now();
+        let went_out = [MessageStatus::Sent, MessageStatus::Delivered];
+        let (moved, kind, detail, suppress, reason) = match &event {
+            EmailEvent::Delivered => {
+                let moved = self.store.record_provider_outcome(&account, &id, &[MessageStatus::Sent], MessageStatus::Delivered, None).await?;
+                return Ok(if moved.is_some() { ReportOutcome::Recorded } else { ReportOutcome::Ignored });
+            }
+            EmailEvent::Bounced { permanent, code, .. } => {
+                let moved = self
+                    .store
+                    .record_provider_outcome(&account, &id, &went_out, MessageStatus::Failed, Some(StatusReason::Bounced))
+                    .await?;
+                (moved, NotificationKind::EmailBounced, code.clone(), *permanent, StatusReason::Bounced)
+            }
+            EmailEvent::Complained { .. } => {
+                let moved = self
+                    .store
+                    .record_provider_outcome(&account, &id, &went_out, MessageStatus::Failed, Some(StatusReason::Complained))
+                    .await?;
+                (moved, NotificationKind::EmailComplaint, "complaint".to_owned(), true, StatusReason::Complained)
+            }
+            EmailEvent::Other => return Ok(ReportOutcome::Ignored),
+        };
+        let Some(message) = moved else {
+            return Ok(ReportOutcome::Ignored);
+        };
+        if suppress {
+            if let Some(address) = message.content.as_ref().map(|c| c.to.clone()) {
+                let suppression = Suppression { address, reason, at: now };
+                self.store.suppress(&account, &message.recipient_id, Channel::Email, &suppression).await?;
+            }
+        }
+        self.notify(&account, &message, kind, &detail, now).await?;
+        tracing::info!(kind = kind.as_str(), suppressed = suppress, "email outcome recorded");
+        Ok(ReportOutcome::Recorded)
+    }
+
+    /// One verified fax status webhook. Duplicates (the same event id) are
+    /// ignored before anything is read.
+    pub async fn fax_status(&self, provider: &str, event: &FaxStatusEvent) -> Result<ReportOutcome, StoreError> {
+        let now = self.clock.now();
+        if matches!(event.status, FaxStatus::InProgress) {
+            return Ok(ReportOutcome::Ignored);
+        }
+        if !self.store.first_sight_of_webhook(provider, &event.event_id, now).await? {
+            return Ok(ReportOutcome::Ignored);
+        }
+        match self.apply_fax_status(event, now).await {
+            Ok(outcome) => Ok(outcome),
+            Err(err) => {
+                // Let the provider's redelivery try again.
+                self.store.forget_webhook(provider, &event.event_id).await?;
+                Err(err)
+            }
+        }
+    }
+
+    async fn apply_fax_status(&self, event: &FaxStatusEvent, now: DateTime<Utc>) -> Result<ReportOutcome, StoreError> {
+        let Some((account, id)) = self.find(Channel::Fax, &event.fax_id).await? else {
+            tracing::info!("fax status about no message of ours");
+            return Ok(ReportOutcome::Ignored);
+        };
+        let sent = [MessageStatus::Sent];
+        match &event.status {
+            FaxStatus::Delivered { .. } => {
+                let moved = self.store.record_provider_outcome(&account, &id, &sent, MessageStatus::Delivered, None).await?;
+                Ok(if moved.is_some() { ReportOutcome::Recorded } else { ReportOutcome::Ignored })
+            }
+            FaxStatus::Failed { reason } => {
+                let failed = Some(StatusReason::TransmissionFailed);
+                let Some(message) = self.store.record_provider_outcome(&account, &id, &sent, MessageStatus::Failed, failed).await? else {
+                    return Ok(ReportOutcome::Ignored);
+                };
+                refund_all(&self.store, &account, &message, now).await?;
+                self.notify(&account, &message, NotificationKind::FaxFailed, reason, now).await?;
+                Ok(ReportOutcome::Recorded)
+            }
+            FaxStatus::InProgress => Ok(ReportOutcome::Ignored),
+        }
+    }
+
+    async fn notify(
+        &self,
+        account: &AccountId,
+        message: &Message,
+        kind: NotificationKind,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let notification = Notification::new(kind, now).about(&message.recipient_id, &message.id, message.channel).detail(detail);
+        self.store.add_notification(account, &notification).await
+    }
+}
+
+/// Gives back what a message's send reserved, once.
+pub(crate) async fn refund_all(store: &Store, account: &AccountId, message: &Message, now: DateTime<Utc>) -> Result<(), StoreError> {
+    refund_part(store, account, message, message.reserved_cents.unwrap_or(0), now).await
+}
+
+/// Gives back `amount` of what a message's send reserved, once.
+pub(crate) async fn refund_part(
+    store: &Store,
+    account: &AccountId,
+    message: &Message,
+    amount: u64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if let (Some(claim), true) = (&message.reserved_claim, amount > 0) {
+        store.refund_credit(account, &message.id, claim, amount, message.channel, now).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! The `voice-call` use case: the SIP media application's events for one
+//! call, answered with the call flow's actions, and what the call did
+//! recorded on its message: answered, the digit pressed (confirming or
+//! cancelling the appointment), its minutes, and the charge for them.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::channels::chime::sma::{
+    self, CallEnd, CallObservation, CallScript, KeypadChoice, SmaEvent, SmaResponse, ACCOUNT_ID_ARGUMENT,
+    MESSAGE_ID_ARGUMENT,
+};
+use crate::domain::message::CallRecord;
+use crate::domain::{
+    AccountId, Clock, Message, MessageId, MessageStatus, Notification, NotificationKind, PhoneNumber, PriceTable,
+    StatusReason,
+};
+use crate::services::outcomes::{refund_all, refund_part};
+use crate::services::records::{ClientAnswer, RecordsError, RecordsService};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VoiceCallError {
+    /// The call carries no (or unknown) message identity: nothing to say.
+    #[error("the call names no message of ours")]
+    UnknownCall,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Records(#[from] RecordsError),
+}
+
+impl VoiceCallError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            VoiceCallError::UnknownCall => false,
+            VoiceCallError::Store(err) => err.is_retryable(),
+            VoiceCallError::Records(RecordsError::Store(err)) => err.is_retryable(),
+            VoiceCallError::Records(_) => false,
+        }
+    }
+}
+
+pub struct VoiceCall {
+    store: Store,
+    records: Arc<RecordsService>,
+    clock: Arc<dyn Clock>,
+    prices: PriceTable,
+    /// The deployment's number, shown to the practice on a connected call.
+    caller_id: PhoneNumber,
+}
+
+impl VoiceCall {
+    pub fn new(
+        store: Store,
+        records: Arc<RecordsService>,
+        clock: Arc<dyn Clock>,
+        prices: PriceTable,
+        caller_id: PhoneNumber,
+    ) -> Self {
+        Self { store, records, clock, prices, caller_id }
+    }
+
+    pub async fn handle(&self, event: &SmaEvent) -> Result<SmaResponse, VoiceCallError> {
+        let account: AccountId =
+            event.argument(ACCOUNT_ID_ARGUMENT).and_then(|a| a.parse().ok()).ok_or(VoiceCallError::UnknownCall)?;
+        let id: MessageId =
+            event.argument(MESSAGE_ID_ARGUMENT).and_then(|m| m.parse().ok()).ok_or(VoiceCallError::UnknownCall)?;
+        let message = self.store.get_message(&account, &id).await?.ok_or(VoiceCallError::UnknownCall)?;
+        let content = message.content.as_ref().ok_or(VoiceCallError::UnknownCall)?;
+        let script = CallScript {
+            text: content.body.clone(),
+            language: content.language.clone(),
+            keypad_reply: content.keypad_reply,
+            practice_phone: content.letterhead.as_ref().map(|l| l.practice_phone.clone()).unwrap_or_default(),
+            caller_id: content.from.clone().unwrap_or_else(|| self.caller_id.to_string()),
+        };
+        let (response, observation) = sma::respond(event, &script);
+        if let Some(observation) = observation {
+            // Recorded before the response goes: the acknowledgement the
+            // recipient hears must be true.
+            self.record(&account, &message, observation).await?;
+        }
+        Ok(response)
+    }
+
+    async fn record(&self, account: &AccountId, message: &Message, observation: CallObservation) -> Result<(), VoiceCallError> {
+        let now = self.clock.now();
+        let mut call = message.call.clone().unwrap_or_default();
+        match observation {
+            CallObservation::Answered => {
+                call.answered_at.get_or_insert(now);
+                self.store.record_call(account, &message.id, &call).await?;
+                self.store
+                    .record_provider_outcome(account, &message.id, &[MessageStatus::Sent], MessageStatus::Delivered, None)
+                    .await?;
+            }
+            CallObservation::Pressed(choice) => {
+                call.digit = Some(digit(choice).to_owned());
+                self.store.record_call(account, &message.id, &call).await?;
+                let answer = match choice {
+                    KeypadChoice::Confirm => Some(ClientAnswer::Confirm),
+                    KeypadChoice::Cancel => Some(ClientAnswer::Cancel),
+                    KeypadChoice::Connect | KeypadChoice::Repeat => None,
+                };
+                if let (Some(answer), Some(appointment)) = (answer, &message.appointment_id) {
+                    self.records.answer_appointment(account, appointment, answer).await?;
+                    tracing::info!(answer = ?answer, "keypad answer applied");
+                }
+            }
+            CallObservation::Ended(end) => self.ended(account, message, call, end, now).await?,
+        }
+        Ok(())
+    }
+
+    /// The call is over: its minutes are charged (never more than was
+    /// reserved), the rest refunded; an unanswered call fails and refunds all.
+    async fn ended(
+        &self,
+        account: &AccountId,
+        message: &Message,
+        mut call: CallRecord,
+        end: CallEnd,
+        now: DateTime<Utc>,
+    ) -> Result<(), VoiceCallError> {
+        let (result, failure) = match &end {
+            CallEnd::Completed => ("completed", None),
+            CallEnd::NoAnswer => ("no_answer", Some((StatusReason::NoAnswer, NotificationKind::CallNotAnswered))),
+            CallEnd::Busy => ("busy", Some((StatusReason::Busy, NotificationKind::CallNotAnswered))),
+            CallEnd::Failed(_) => ("failed", Some((StatusReason::TransmissionFailed, NotificationKind::DeliveryFailed))),
+        };
+        call.result = Some(result.to_owned());
+        let seconds = call.answered_at.map(|at| (now - at).num_seconds().max(0) as u64);
+        call.minutes = Some(seconds.map(|s| s.div_ceil(60).max(1)).unwrap_or(0));
+        self.store.record_call(account, &message.id, &call).await?;
+        match failure {
+            None => {
+                let reserved = message.reserved_cents.unwrap_or(0);
+                let charged = self.prices.voice_cost(call.minutes.unwrap_or(0)).min(reserved);
+                refund_part(&self.store, account, message, reserved - charged, now).await?;
+            }
+            Some((reason, kind)) => {
+                let went_out = [MessageStatus::Sent, MessageStatus::Delivered];
+                let moved =
+                    self.store.record_provider_outcome(account, &message.id, &went_out, MessageStatus::Failed, Some(reason)).await?;
+                if let Some(message) = moved {
+                    refund_all(&self.store, account, &message, now).await?;
+                    let code = match &end {
+                        CallEnd::Failed(code) => code.clone(),
+                        _ => result.to_owned(),
+                    };
+                    let notification = Notification::new(kind, now)
+                        .about(&message.recipient_id, &message.id, message.channel)
+                        .detail(code);
+                    self.store.add_notification(account, &notification).await?;
+                }
+            }
+        }
+        tracing::info!(result, minutes = call.minutes, "call ended");
+        Ok(())
+    }
+}
+
+fn digit(choice: KeypadChoice) -> &'static str {
+    match choice {
+        KeypadChoice::Confirm => "1",
+        KeypadChoice::Cancel => "2",
+        KeypadChoice::Connect => "0",
+        KeypadChoice::Repeat => "*",
+    }
+}

@@ -1,0 +1,397 @@
+//! Prepaid credit in the store: the balance, its ledger, purchases and the
+//! messages held until credit arrives. Every movement of the balance is one
+//! transaction with its ledger entry, so the ledger always sums to the
+//! balance, and a reservation's condition keeps the balance from ever
+//! going below zero, however many sends race for it.
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::{conditional, dynamo_error, from_item, key_item, keys, n, s, status, to_item, with_key, Store, StoreError, Transacted};
+use crate::domain::{
+    AccountId, AutoTopUp, Channel, CreditSettings, LedgerEntry, LedgerKind, MessageId, MessageStatus, StatusReason,
+};
+
+/// An account's balance and what it is watched for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Balance {
+    #[serde(default)]
+    pub balance_cents: i64,
+    #[serde(default = "default_low_balance")]
+    pub low_balance_alert_cents: u64,
+    #[serde(default)]
+    pub top_up: Option<AutoTopUp>,
+    /// Set when an alert or request went out; cleared when credit lifts the
+    /// balance back over its threshold, so each fires once per crossing.
+    #[serde(default)]
+    pub low_alerted: bool,
+    #[serde(default)]
+    pub empty_alerted: bool,
+    #[serde(default)]
+    pub top_up_requested: bool,
+}
+
+fn default_low_balance() -> u64 {
+    CreditSettings::default().low_balance_alert_cents
+}
+
+/// The one-shot alerts a balance can set off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BalanceAlert {
+    Low,
+    Empty,
+    TopUp,
+}
+
+impl BalanceAlert {
+    fn flag(self) -> &'static str {
+        match self {
+            BalanceAlert::Low => "low_alerted",
+            BalanceAlert::Empty => "empty_alerted",
+            BalanceAlert::TopUp => "top_up_requested",
+        }
+    }
+}
+
+/// A message waiting for credit, with what it will cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldForCredit {
+    pub message_id: MessageId,
+    pub cost_cents: u64,
+}
+
+fn cents(value: u64) -> AttributeValue {
+    n(i64::try_from(value).unwrap_or(i64::MAX))
+}
+
+impl Store {
+    fn ledger_put(&self, account: &AccountId, entry: &LedgerEntry) -> Result<TransactWriteItem, StoreError> {
+        let item = with_key(to_item("ledger", entry)?, &keys::ledger_entry(account, entry.at.timestamp_millis()));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(|_| StoreError::Corrupt("ledger"))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn balance_add(&self, account: &AccountId, delta: i64, floor: Option<u64>) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::balance(account))))
+            .update_expression("ADD balance_cents :delta")
+            .expression_attribute_values(":delta", n(delta));
+        if let Some(cost) = floor {
+            update = update
+                .condition_expression("balance_cents >= :cost")
+                .expression_attribute_values(":cost", cents(cost));
+        }
+        let update = update.build().map_err(|_| StoreError::Corrupt("balance"))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The account's balance (zero for an account that never bought any).
+    pub async fn balance(&self, account: &AccountId) -> Result<Balance, StoreError> {
+        Ok(self.get::<Balance>("balance", &keys::balance(account)).await?.map(|(b, _)| b).unwrap_or_default())
+    }
+
+    /// Copies the alert threshold and top-up settings onto the balance, so
+    /// that a send reads them with the balance in one request.
+    pub async fn set_credit_settings(&self, account: &AccountId, settings: &CreditSettings) -> Result<(), StoreError> {
+        let top_up = match &settings.auto_top_up {
+            Some(top_up) => super::to_attribute("balance", top_up)?,
+            None => AttributeValue::Null(true),
+        };
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::balance(account))))
+            .update_expression(
+                "SET balance_cents = if_not_exists(balance_cents, :zero), low_balance_alert_cents = :low, top_up = :top_up",
+            )
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":low", cents(settings.low_balance_alert_cents))
+            .expression_attribute_values(":top_up", top_up)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// Takes `cost` from the balance for the send this claim started.
+    /// `false` when the balance is short: nothing is taken.
+    pub async fn reserve_credit(
+        &self,
+        account: &AccountId,
+        message: &MessageId,
+        claim_token: &str,
+        cost: u64,
+        channel: Channel,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mark = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::message(account, message))))
+            .update_expression("SET reserved_cents = :cost, reserved_claim = :token REMOVE refunded_claim, refunded_cents")
+            .condition_expression(
+                "claim_token = :token AND attribute_exists(send_started_at) \
+                 AND (attribute_not_exists(reserved_claim) OR reserved_claim <> :token)",
+            )
+            .expression_attribute_values(":cost", cents(cost))
+            .expression_attribute_values(":token", s(claim_token))
+            .build()
+            .map_err(|_| StoreError::Corrupt("message"))?;
+        let entry = LedgerEntry {
+            at: now,
+            kind: LedgerKind::Reservation,
+            amount_cents: -i64::try_from(cost).unwrap_or(i64::MAX),
+            message_id: Some(message.clone()),
+            channel: Some(channel),
+            idempotency_key: None,
+        };
+        let request = self
+            .client
+            .transact_write_items()
+            .transact_items(self.balance_add(account, entry.amount_cents, Some(cost))?)
+            .transact_items(TransactWriteItem::builder().update(mark).build())
+            .transact_items(self.ledger_put(account, &entry)?);
+        match self.transact(request).await? {
+            Transacted::Applied => Ok(true),
+            Transacted::ConditionFailed(failed) if failed.first() == Some(&true) => Ok(false),
+            // The message's condition: this claim has no send in progress.
+            Transacted::ConditionFailed(_) => Err(StoreError::Dynamo {
+                operation: "TransactWriteItems",
+                code: "ReservationWithoutSend".into(),
+                retryable: false,
+            }),
+        }
+    }
+
+    /// Gives back `amount` of the reservation made under `reserved_claim`,
+    /// once: a repeated refund (a redelivered webhook) changes nothing and
+    /// returns `false`.
+    pub async fn refund_credit(
+        &self,
+        account: &AccountId,
+        message: &MessageId,
+        reserved_claim: &str,
+        amount: u64,
+        channel: Channel,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mark = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::message(account, message))))
+            .update_expression("SET refunded_claim = :claim, refunded_cents = :amount")
+            .condition_expression(
+                "reserved_claim = :claim AND reserved_cents >= :amount \
+                 AND (attribute_not_exists(refunded_claim) OR refunded_claim <> :claim)",
+            )
+            .expression_attribute_values(":claim", s(reserved_claim))
+            .expression_attribute_values(":amount", cents(amount))
+            .build()
+            .map_err(|_| StoreError::Corrupt("message"))?;
+        let entry = LedgerEntry {
+            at: now,
+            kind: LedgerKind::Refund,
+            amount_cents: i64::try_from(amount).unwrap_or(i64::MAX),
+            message_id: Some(message.clone()),
+            channel: Some(channel),
+            idempotency_key: None,
+        };
+        let request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(mark).build())
+            .transact_items(self.balance_add(account, entry.amount_cents, None)?)
+            .transact_items(self.ledger_put(account, &entry)?);
+        Ok(matches!(self.transact(request).await?, Transacted::Applied))
+    }
+
+    /// Records a purchase once per idempotency key: `false` when the key was
+    /// recorded before (nothing changes then).
+    pub async fn purchase_credit(
+        &self,
+        account: &AccountId,
+        amount: u64,
+        idempotency_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let entry = LedgerEntry {
+            at: now,
+            kind: LedgerKind::Purchase,
+            amount_cents: i64::try_from(amount).unwrap_or(i64::MAX),
+            message_id: None,
+            channel: None,
+            idempotency_key: Some(idempotency_key.to_owned()),
+        };
+        let mut marker = to_item("purchase", &entry)?;
+        marker = with_key(std::mem::take(&mut marker), &keys::purchase(account, idempotency_key));
+        let marker = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(marker))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(|_| StoreError::Corrupt("purchase"))?;
+        let request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(marker).build())
+            .transact_items(self.balance_add(account, entry.amount_cents, None)?)
+            .transact_items(self.ledger_put(account, &entry)?);
+        Ok(matches!(self.transact(request).await?, Transacted::Applied))
+    }
+
+    /// The most recent ledger entries, newest first.
+    pub async fn ledger(&self, account: &AccountId, limit: i32) -> Result<Vec<LedgerEntry>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(keys::credit_partition(account)))
+            .expression_attribute_values(":prefix", s(keys::LEDGER_PREFIX))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("Query", e))?;
+        output.items.unwrap_or_default().into_iter().map(|item| from_item("ledger", item)).collect()
+    }
+
+    /// Sets an alert's flag if the balance is below `below` and the flag is
+    /// not set: `true` for the one caller that should send the alert.
+    pub async fn raise_balance_alert(
+        &self,
+        account: &AccountId,
+        alert: BalanceAlert,
+        below: u64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::balance(account))))
+            .update_expression("SET #flag = :yes")
+            .condition_expression("balance_cents < :below AND (attribute_not_exists(#flag) OR #flag = :no)")
+            .expression_attribute_names("#flag", alert.flag())
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":below", cents(below))
+            .send()
+            .await;
+        Ok(conditional("UpdateItem", result)?.is_some())
+    }
+
+    /// Clears an alert's flag once the balance is back at or over `threshold`.
+    pub async fn rearm_balance_alert(&self, account: &AccountId, alert: BalanceAlert, threshold: u64) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::balance(account))))
+            .update_expression("SET #flag = :no")
+            .condition_expression("balance_cents >= :threshold AND #flag = :yes")
+            .expression_attribute_names("#flag", alert.flag())
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":threshold", cents(threshold))
+            .send()
+            .await;
+        conditional("UpdateItem", result)?;
+        Ok(())
+    }
+
+    /// Holds a message whose send found too little credit: out of the due
+    /// index and into the account's credit queue, claim and send given back.
+    pub async fn hold_for_credit(
+        &self,
+        account: &AccountId,
+        message: &MessageId,
+        claim_token: &str,
+        cost: u64,
+        due: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::message(account, message))))
+            .update_expression(
+                "SET #status = :held, reason = :reason, account_status = :account_status, lookup_key = :queue, \
+                 lookup_ms = :due_ms, cost_cents = :cost REMOVE claim_token, send_started_at",
+            )
+            .condition_expression("#status = :claimed AND claim_token = :token")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":held", status(MessageStatus::Held))
+            .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
+            .expression_attribute_values(":reason", super::to_attribute("message", &StatusReason::InsufficientCredit)?)
+            .expression_attribute_values(":account_status", s(keys::account_status(account, MessageStatus::Held)))
+            .expression_attribute_values(":queue", s(keys::credit_queue(account)))
+            .expression_attribute_values(":due_ms", n(due.timestamp_millis()))
+            .expression_attribute_values(":cost", cents(cost))
+            .expression_attribute_values(":token", s(claim_token))
+            .send()
+            .await;
+        Ok(conditional("UpdateItem", result)?.is_some())
+    }
+
+    /// Up to `limit` messages held for credit, oldest first.
+    pub async fn held_for_credit(&self, account: &AccountId, limit: i32) -> Result<Vec<HeldForCredit>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::LOOKUP_INDEX)
+            .key_condition_expression("lookup_key = :queue")
+            .expression_attribute_values(":queue", s(keys::credit_queue(account)))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("Query", e))?;
+        #[derive(Deserialize)]
+        struct Queued {
+            #[serde(rename = "PK")]
+            pk: String,
+            #[serde(default)]
+            cost_cents: u64,
+        }
+        let mut held = Vec::new();
+        for item in output.items.unwrap_or_default() {
+            let queued: Queued = from_item("message", item)?;
+            if let Some((_, message_id)) = keys::account_of_message(&queued.pk) {
+                held.push(HeldForCredit { message_id, cost_cents: queued.cost_cents });
+            }
+        }
+        Ok(held)
+    }
+
+    /// Puts a message held for credit back in the due index, due at `now`.
+    /// `false` when it is no longer held (released by another purchase, or
+    /// withdrawn).
+    pub async fn release_held(&self, account: &AccountId, message: &MessageId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let key = keys::message(account, message);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&key)))
+            .update_expression(
+                "SET #status = :scheduled, account_status = :account_status, due_shard = :shard, due_ms = :now \
+                 REMOVE reason, lookup_key, lookup_ms",
+            )
+            .condition_expression("#status = :held AND lookup_key = :queue")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":scheduled", status(MessageStatus::Scheduled))
+            .expression_attribute_values(":held", status(MessageStatus::Held))
+            .expression_attribute_values(":account_status", s(keys::account_status(account, MessageStatus::Scheduled)))
+            .expression_attribute_values(":shard", s(keys::due_shard(&key)))
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .expression_attribute_values(":queue", s(keys::credit_queue(account)))
+            .send()
+            .await;
+        Ok(conditional("UpdateItem", result)?.is_some())
+    }
+}

@@ -1,0 +1,90 @@
+//! Notifications for staff, and the suppressions that failures leave.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{conditional, dynamo_error, from_item, key_item, keys, s, to_item, with_key, Store, StoreError};
+use crate::domain::{AccountId, Channel, Notification, RecipientId, StatusReason};
+
+/// An address that is not sent to again on a channel: it bounced for good,
+/// complained, or opted out. Kept with the recipient, and only for the
+/// address it was about: a corrected address is sent to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    pub address: String,
+    pub reason: StatusReason,
+    pub at: DateTime<Utc>,
+}
+
+impl Store {
+    pub async fn add_notification(&self, account: &AccountId, notification: &Notification) -> Result<(), StoreError> {
+        let key = keys::notification(account, notification.at.timestamp_millis(), &notification.id);
+        self.put(with_key(to_item("notification", notification)?, &key)).await
+    }
+
+    /// Up to `limit` notifications, newest first; `before` pages back from
+    /// an earlier page's oldest notification (its `at` and `id`).
+    pub async fn notifications(
+        &self,
+        account: &AccountId,
+        limit: i32,
+        before: Option<(DateTime<Utc>, &str)>,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(keys::notifications_partition(account)))
+            .scan_index_forward(false)
+            .limit(limit);
+        if let Some((at, id)) = before {
+            let key = keys::notification(account, at.timestamp_millis(), id);
+            request = request.set_exclusive_start_key(Some(key_item(&key)));
+        }
+        let output = request.send().await.map_err(|e| dynamo_error("Query", e))?;
+        output.items.unwrap_or_default().into_iter().map(|item| from_item("notification", item)).collect()
+    }
+
+    pub async fn suppress(
+        &self,
+        account: &AccountId,
+        recipient: &RecipientId,
+        channel: Channel,
+        suppression: &Suppression,
+    ) -> Result<(), StoreError> {
+        let key = keys::suppression(account, recipient, channel);
+        self.put(with_key(to_item("suppression", suppression)?, &key)).await
+    }
+
+    /// Notes a provider's webhook event as handled: `false` when it was
+    /// handled before (providers redeliver). Kept a week, past any
+    /// provider's retry window.
+    pub async fn first_sight_of_webhook(&self, provider: &str, event_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut item = key_item(&keys::webhook_seen(provider, event_id));
+        item.insert(keys::EXPIRES_AT.to_owned(), AttributeValue::N((now + chrono::Duration::days(7)).timestamp().to_string()));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        Ok(conditional("PutItem", result)?.is_some())
+    }
+
+    /// Forgets a webhook event whose handling failed, so that the
+    /// provider's redelivery is handled.
+    pub async fn forget_webhook(&self, provider: &str, event_id: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::webhook_seen(provider, event_id))))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("DeleteItem", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,201 @@
+//! Prepaid credit end to end: paid sends never overspend, however many run
+//! at once; held messages go out oldest first when credit arrives; the
+//! ledger always sums to the balance; alerts and top-up requests fire once
+//! per crossing.
+
+use chrono::Duration;
+use serde_json::{json, Value};
+use tidings::domain::PriceTable;
+use tidings_e2e::{spawn_app_with, t0, TestApp};
+use tidings_local::LocalOptions;
+
+/// A dollar a segment: one purchase of the minimum buys exactly ten texts.
+async fn app_with_dollar_texts() -> TestApp {
+    let prices = PriceTable { sms_segment_cents: 100, ..PriceTable::default() };
+    spawn_app_with(LocalOptions { manual_clock: Some(t0()), prices, ..LocalOptions::default() }).await
+}
+
+async fn given_sms_clients(app: &TestApp, account: &str, count: usize) {
+    for i in 0..count {
+        let answer = app
+            .put(account, &format!("/v1/recipients/r{i}"), json!({
+                "kind": "client", "first_name": "Ben", "last_name": "Lee", "channel": "sms",
+                "phone": format!("+1202555{:04}", 1000 + i),
+            }))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+}
+
+async fn credit(app: &TestApp, account: &str) -> Value {
+    let answer = app.get(account, "/v1/credit").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.body
+}
+
+fn ledger_sum(credit: &Value) -> i64 {
+    credit["ledger"].as_array().unwrap().iter().map(|e| e["amount_cents"].as_i64().unwrap()).sum()
+}
+
+async fn statuses(app: &TestApp, account: &str, appointments: usize) -> Vec<(String, String)> {
+    let mut all = Vec::new();
+    for i in 0..appointments {
+        for m in app.messages(account, &format!("a{i}")).await {
+            all.push((m["status"].as_str().unwrap().to_owned(), m["reason"].as_str().unwrap_or("").to_owned()));
+        }
+    }
+    all
+}
+
+fn count(statuses: &[(String, String)], status: &str, reason: &str) -> usize {
+    statuses.iter().filter(|(s, r)| s == status && r == reason).count()
+}
+
+#[tokio::test]
+async fn sixty_four_concurrent_texts_with_credit_for_ten_send_exactly_ten() {
+    let app = app_with_dollar_texts().await;
+    app.given_practice("acct").await;
+    given_sms_clients(&app, "acct", 64).await;
+    app.given_credit("acct", 1_000).await;
+    // All 64 reminders fall due at the same moment and are delivered at once.
+    let start = t0() + Duration::days(2);
+    for i in 0..64 {
+        assert_eq!(app.book("acct", &format!("a{i}"), &format!("r{i}"), start).await.status, 200);
+    }
+    app.move_clock(start - Duration::hours(24)).await;
+
+    let texts = app.outbox().await.into_iter().filter(|m| m["channel"] == "sms").count();
+    assert_eq!(texts, 10);
+    let all = statuses(&app, "acct", 64).await;
+    assert_eq!(count(&all, "sent", ""), 10, "{all:?}");
+    assert_eq!(count(&all, "held", "insufficient_credit"), 54, "{all:?}");
+    let credit = credit(&app, "acct").await;
+    assert_eq!(credit["balance_cents"], 0);
+    assert_eq!(ledger_sum(&credit), 0, "{credit}");
+    let reservations = credit["ledger"].as_array().unwrap().iter().filter(|e| e["kind"] == "reservation").count();
+    assert_eq!(reservations, 10);
+
+    // More credit releases as many as it pays for, and only those go.
+    let answer = app.post("acct", "/v1/credit/purchases", json!({"amount_cents": 2_000, "idempotency_key": "second"})).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(answer.body["released"], 20);
+    app.move_clock(start - Duration::hours(24) + Duration::minutes(1)).await;
+    let all = statuses(&app, "acct", 64).await;
+    assert_eq!(count(&all, "sent", ""), 30, "{all:?}");
+    assert_eq!(count(&all, "held", "insufficient_credit"), 34, "{all:?}");
+    let credit = credit_balance(&app).await;
+    assert_eq!(credit, 0);
+}
+
+async fn credit_balance(app: &TestApp) -> i64 {
+    credit(app, "acct").await["balance_cents"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_purchase_that_covers_part_of_the_queue_releases_the_oldest() {
+    let prices = PriceTable { sms_segment_cents: 400, ..PriceTable::default() };
+    let app = spawn_app_with(LocalOptions { manual_clock: Some(t0()), prices, ..LocalOptions::default() }).await;
+    app.given_practice("acct").await;
+    given_sms_clients(&app, "acct", 3).await;
+    for i in 0..3 {
+        let start = t0() + Duration::days(2) + Duration::hours(i);
+        app.book("acct", &format!("a{i}"), &format!("r{i}"), start).await;
+    }
+    app.move_clock(t0() + Duration::days(1) + Duration::hours(3)).await;
+    assert!(app.outbox().await.is_empty(), "nothing that costs goes without credit");
+    assert_eq!(count(&statuses(&app, "acct", 3).await, "held", "insufficient_credit"), 3);
+    // 1000 cents pay for two texts at 400: the two that fell due first.
+    let answer = app.post("acct", "/v1/credit/purchases", json!({"amount_cents": 1_000, "idempotency_key": "k1"})).await;
+    assert_eq!(answer.body["released"], 2, "{}", answer.body);
+    app.move_clock(t0() + Duration::days(1) + Duration::hours(3) + Duration::minutes(1)).await;
+    let sent: Vec<String> = app.outbox().await.iter().map(|m| m["to"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.contains(&"+12025551000".to_owned()) && sent.contains(&"+12025551001".to_owned()), "{sent:?}");
+    assert_eq!(app.messages("acct", "a2").await[0]["status"], "held");
+    assert_eq!(credit_balance(&app).await, 200);
+}
+
+#[tokio::test]
+async fn a_repeated_purchase_key_records_nothing_new_and_small_purchases_are_refused() {
+    let app = app_with_dollar_texts().await;
+    let body = json!({"amount_cents": 1_500, "idempotency_key": "order-77"});
+    let first = app.post("acct", "/v1/credit/purchases", body.clone()).await;
+    assert_eq!((first.status, first.body["recorded"].clone()), (201, json!(true)), "{}", first.body);
+    let again = app.post("acct", "/v1/credit/purchases", body).await;
+    assert_eq!((again.status, again.body["recorded"].clone()), (200, json!(false)), "{}", again.body);
+    assert_eq!(credit_balance(&app).await, 1_500);
+
+    let small = app.post("acct", "/v1/credit/purchases", json!({"amount_cents": 999, "idempotency_key": "k"})).await;
+    assert_eq!(small.status, 422, "{}", small.body);
+    let keyless = app.post("acct", "/v1/credit/purchases", json!({"amount_cents": 1_000, "idempotency_key": ""})).await;
+    assert_eq!(keyless.status, 422, "{}", keyless.body);
+    let credit = credit(&app, "acct").await;
+    assert_eq!(credit["balance_cents"], 1_500);
+    assert_eq!(credit["ledger"].as_array().unwrap().len(), 1);
+    assert_eq!(credit["prices"]["sms_segment_cents"], 100);
+}
+
+#[tokio::test]
+async fn low_balance_and_top_up_fire_once_per_crossing() {
+    let app = app_with_dollar_texts().await;
+    app.given_settings_with("acct", json!({
+        "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
+        "credit": {"low_balance_alert_cents": 500, "auto_top_up": {"trigger_cents": 300, "amount_cents": 2000}},
+    }))
+    .await;
+    given_sms_clients(&app, "acct", 10).await;
+    app.given_credit("acct", 1_000).await;
+    // Ten texts, one a minute: the balance walks 900, 800, … 0.
+    for i in 0..10 {
+        let start = t0() + Duration::days(2) + Duration::minutes(i);
+        app.book("acct", &format!("a{i}"), &format!("r{i}"), start).await;
+    }
+    app.move_clock(t0() + Duration::days(1) + Duration::minutes(10)).await;
+    assert_eq!(credit_balance(&app).await, 0);
+
+    let notifications = app.get("acct", "/v1/notifications").await.body["notifications"].as_array().cloned().unwrap();
+    let kinds: Vec<&str> = notifications.iter().map(|n| n["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "low_balance").count(), 1, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "credit_exhausted").count(), 1, "{kinds:?}");
+    let top_ups: Vec<_> = app.runtime.bus.published().into_iter().filter(|e| e.detail_type == "TopUpRequested").collect();
+    assert_eq!(top_ups.len(), 1);
+    assert_eq!(top_ups[0].detail["amount_cents"], 2000);
+    assert_eq!(top_ups[0].detail["account_id"], "acct");
+
+    // The practice buys what was asked: the alerts are armed again.
+    let key = top_ups[0].detail["idempotency_key"].as_str().unwrap();
+    let bought = app.post("acct", "/v1/credit/purchases", json!({"amount_cents": 2000, "idempotency_key": key})).await;
+    assert_eq!(bought.status, 201);
+    given_sms_clients(&app, "acct", 28).await;
+    for i in 10..28 {
+        let start = t0() + Duration::days(3) + Duration::minutes(i);
+        app.book("acct", &format!("a{i}"), &format!("r{i}"), start).await;
+    }
+    app.move_clock(t0() + Duration::days(2) + Duration::minutes(30)).await;
+    assert_eq!(credit_balance(&app).await, 200);
+    let notifications = app.get("acct", "/v1/notifications").await.body["notifications"].as_array().cloned().unwrap();
+    let low = notifications.iter().filter(|n| n["kind"] == "low_balance").count();
+    assert_eq!(low, 2, "a second crossing, a second alert");
+    let top_ups = app.runtime.bus.published().into_iter().filter(|e| e.detail_type == "TopUpRequested").count();
+    assert_eq!(top_ups, 2);
+}
+
+#[tokio::test]
+async fn a_text_over_the_segment_limit_fails_before_any_credit_is_spent() {
+    let app = app_with_dollar_texts().await;
+    app.given_practice("acct").await;
+    given_sms_clients(&app, "acct", 1).await;
+    app.given_credit("acct", 1_000).await;
+    // Seven segments of GSM-7 text; the default limit is six.
+    let long = format!("{{{{ first_name }}}}: {}", "word ".repeat(210));
+    let answer = app.put("acct", "/v1/templates/appointment_reminder/sms", json!({"body": long})).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a0", "r0", start).await;
+    app.move_clock(start - Duration::hours(24)).await;
+
+    assert!(app.outbox().await.is_empty());
+    let message = &app.messages("acct", "a0").await[0];
+    assert_eq!((message["status"].as_str(), message["reason"].as_str()), (Some("failed"), Some("too_long")));
+    assert_eq!(credit_balance(&app).await, 1_000);
+}
