@@ -50,6 +50,7 @@ impl Modify for BearerAuth {
         routes::put_appointment,
         routes::put_invoice,
         routes::list_messages,
+        routes::get_message,
         routes::get_template,
         routes::put_template,
         routes::preview_template,
@@ -76,6 +77,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/appointments/{id}", put(routes::put_appointment))
         .route("/v1/invoices/{id}", put(routes::put_invoice))
         .route("/v1/messages", get(routes::list_messages))
+        .route("/v1/messages/{id}", get(routes::get_message))
         .route("/v1/templates/{kind}/{channel}", get(routes::get_template).put(routes::put_template))
         .route("/v1/templates/{kind}/{channel}/preview", post(routes::preview_template))
         .route("/v1/credit", get(credit::get_credit))

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tidings::domain::{
     AccountSettings, Appointment, AppointmentId, AutoTopUp, CreditSettings, Senders, AppointmentNoticeSettings, AppointmentReminderSettings,
     Currency, Invoice, InvoiceId, InvoiceMessageSettings, InvoiceStatus, MessageCaps, AppointmentStatus,
-    Channel, EmailAddress, Language, Message, MessageKind, MessageStatus, PhoneNumber, QuietHours, Recipient,
+    CallRecord, Channel, EmailAddress, Language, Message, MessageId, MessageKind, MessageStatus, PhoneNumber, QuietHours, Recipient,
     RecipientId, RecipientKind, SmsLength, StatusReason, TemplateSource, TimeZone,
 };
 use tidings::domain::template::fields_of;
@@ -468,6 +468,38 @@ impl From<Message> for MessageView {
             provider_message_id: m.provider_message_id,
         }
     }
+}
+
+/// One message in full: what the listing shows, and what its send cost
+/// and, for a call, what the call did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MessageDetail {
+    #[serde(flatten)]
+    pub message: MessageView,
+    /// Credit taken for the send, less what was refunded.
+    pub cost_cents: u64,
+    /// Sends tried so far.
+    pub attempts: u32,
+    pub call: Option<CallRecord>,
+}
+
+#[utoipa::path(get, path = "/v1/messages/{id}",
+    params(("id" = String, Path)),
+    responses((status = 200, body = MessageDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_message(
+    State(state): State<ApiState>,
+    AuthenticatedAccount(account): AuthenticatedAccount,
+    Path(id): Path<String>,
+) -> Result<Json<MessageDetail>, ApiError> {
+    let id: MessageId = parse_id("id", &id)?;
+    let message = state
+        .records
+        .message(&account, &id)
+        .await?
+        .ok_or_else(|| ApiError::new(axum::http::StatusCode::NOT_FOUND, "unknown_message", "no message with this id exists in the account"))?;
+    let cost_cents = message.reserved_cents.unwrap_or(0).saturating_sub(message.refunded_cents.unwrap_or(0));
+    Ok(Json(MessageDetail { cost_cents, attempts: message.attempts, call: message.call.clone(), message: message.into() }))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

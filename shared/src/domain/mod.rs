@@ -22,7 +22,7 @@ pub use notification::{Notification, NotificationKind};
 pub use contact::{ContactError, EmailAddress, PhoneNumber, TimeZone};
 pub use ids::{AccountId, AppointmentId, InvalidId, InvoiceId, MessageId, RecipientId};
 pub use invoice::{Currency, Invoice, InvoiceMessageSettings, InvoiceStatus};
-pub use message::{Attachment, Letterhead, Message, MessageKind, MessageStatus, RenderedContent, StatusReason};
+pub use message::{Attachment, CallRecord, Letterhead, Message, MessageKind, MessageStatus, RenderedContent, StatusReason};
 pub use recipient::{Address, Channel, Language, Recipient, RecipientKind};
 pub use schedule::{Placement, QuietHours};
 pub use settings::{AccountSettings, AppointmentNoticeSettings, AppointmentReminderSettings, MessageCaps, Senders};

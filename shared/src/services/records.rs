@@ -426,6 +426,10 @@ impl RecordsService {
         Ok((Some(id), Some(due)))
     }
 
+    pub async fn message(&self, account: &AccountId, id: &MessageId) -> Result<Option<Message>, RecordsError> {
+        Ok(self.store.get_message(account, id).await?)
+    }
+
     pub async fn messages_for_appointment(
         &self,
         account: &AccountId,

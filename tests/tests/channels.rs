@@ -1,0 +1,251 @@
+//! Voice, fax and email outcomes end to end through the local stand-ins:
+//! a call's keypad reply confirms or cancels, an unanswered call fails and
+//! refunds, a fax's signed status webhook is verified and applied once, an
+//! SES bounce suppresses the address.
+
+use chrono::Duration;
+use serde_json::{json, Value};
+use tidings_e2e::{spawn_app, t0, TestApp, STARTING_CREDIT_CENTS};
+
+async fn given_voice_client(app: &TestApp, account: &str, id: &str) {
+    let body = json!({"kind": "client", "first_name": "Cal", "last_name": "Ode", "channel": "voice", "phone": "+12025550177"});
+    assert_eq!(app.put(account, &format!("/v1/recipients/{id}"), body).await.status, 200);
+}
+
+async fn given_fax_client(app: &TestApp, account: &str, id: &str) {
+    let body = json!({"kind": "contact", "first_name": "Dr.", "last_name": "Moss", "channel": "fax", "fax": "+12025550188"});
+    let answer = app.put(account, &format!("/v1/recipients/{id}"), body).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+/// Two reminders, two days and one day before; calls take keypad replies.
+async fn given_voice_practice(app: &TestApp) {
+    app.given_settings_with("acct", json!({
+        "appointment_reminders": {"enabled": true, "offsets_minutes": [2880, 1440]},
+        "voice_replies": true,
+    }))
+    .await;
+}
+
+async fn message(app: &TestApp, id: &str) -> Value {
+    let answer = app.get("acct", &format!("/v1/messages/{id}")).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.body
+}
+
+async fn balance(app: &TestApp) -> i64 {
+    app.get("acct", "/v1/credit").await.body["balance_cents"].as_i64().unwrap()
+}
+
+async fn notifications(app: &TestApp) -> Vec<Value> {
+    app.get("acct", "/v1/notifications").await.body["notifications"].as_array().cloned().unwrap()
+}
+
+/// The messages of `a1`, first reminder first.
+async fn reminders(app: &TestApp) -> Vec<Value> {
+    app.messages("acct", "a1").await
+}
+
+#[tokio::test]
+async fn pressing_1_on_the_call_confirms_and_the_next_reminder_is_not_sent() {
+    let app = spawn_app().await;
+    given_voice_practice(&app).await;
+    given_voice_client(&app, "acct", "r1").await;
+    let start = t0() + Duration::days(3);
+    app.book("acct", "a1", "r1", start).await;
+    app.move_clock(start - Duration::days(2)).await;
+
+    let calls: Vec<Value> = app.outbox().await.into_iter().filter(|m| m["channel"] == "voice").collect();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0]["keypad_reply"], true);
+    assert!(calls[0]["body"].as_str().unwrap().contains("reminder of your appointment with Dr. Ruiz"), "{}", calls[0]);
+    let first = reminders(&app).await[0]["id"].as_str().unwrap().to_owned();
+    // Reserved: a minute of speech, once more for a repeat, a minute more.
+    assert_eq!(message(&app, &first).await["cost_cents"], 15);
+
+    let answer = app.post_local(&format!("/local/voice/{first}/digits"), json!({"digits": "1"})).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let spoken = answer.body.to_string();
+    assert!(spoken.contains("SpeakAndGetDigits") && spoken.contains("ssml"), "{spoken}");
+    assert!(spoken.contains("confirmed"), "{spoken}");
+
+    let detail = message(&app, &first).await;
+    assert_eq!(detail["status"], "delivered");
+    assert_eq!(detail["call"]["digit"], "1");
+    assert_eq!(detail["call"]["result"], "completed");
+    assert_eq!(detail["call"]["minutes"], 1);
+    // One started minute charged; the rest of the reservation refunded.
+    assert_eq!(detail["cost_cents"], 5);
+    assert_eq!(balance(&app).await, STARTING_CREDIT_CENTS as i64 - 5);
+
+    app.move_clock(start - Duration::days(1)).await;
+    let second = &reminders(&app).await[1];
+    assert_eq!((second["status"].as_str(), second["reason"].as_str()), (Some("skipped"), Some("confirmed")));
+}
+
+#[tokio::test]
+async fn pressing_2_cancels_the_appointment_and_withdraws_its_reminders() {
+    let app = spawn_app().await;
+    given_voice_practice(&app).await;
+    given_voice_client(&app, "acct", "r1").await;
+    let start = t0() + Duration::days(3);
+    app.book("acct", "a1", "r1", start).await;
+    app.move_clock(start - Duration::days(2)).await;
+    let first = reminders(&app).await[0]["id"].as_str().unwrap().to_owned();
+    let answer = app.post_local(&format!("/local/voice/{first}/digits"), json!({"digits": "*2"})).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body.to_string().contains("cancelled"), "{}", answer.body);
+    assert_eq!(message(&app, &first).await["call"]["digit"], "2");
+    let second = &reminders(&app).await[1];
+    assert_eq!(second["status"], "withdrawn");
+    app.move_clock(start).await;
+    assert_eq!(app.outbox().await.len(), 1, "only the first call");
+}
+
+#[tokio::test]
+async fn an_unanswered_call_fails_refunds_everything_and_tells_staff() {
+    let app = spawn_app().await;
+    given_voice_practice(&app).await;
+    given_voice_client(&app, "acct", "r1").await;
+    let start = t0() + Duration::days(3);
+    app.book("acct", "a1", "r1", start).await;
+    app.move_clock(start - Duration::days(2)).await;
+    let first = reminders(&app).await[0]["id"].as_str().unwrap().to_owned();
+    let answer = app.post_local(&format!("/local/voice/{first}/digits"), json!({"outcome": "no_answer"})).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+
+    let detail = message(&app, &first).await;
+    assert_eq!((detail["status"].as_str(), detail["reason"].as_str()), (Some("failed"), Some("no_answer")));
+    assert_eq!(detail["cost_cents"], 0);
+    assert_eq!(balance(&app).await, STARTING_CREDIT_CENTS as i64);
+    let notes = notifications(&app).await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0]["kind"], "call_not_answered");
+    assert_eq!(notes[0]["message_id"], first.as_str());
+    assert_eq!(notes[0]["recipient_id"], "r1");
+    // Reported twice (Chime retries), applied once.
+    app.post_local(&format!("/local/voice/{first}/digits"), json!({"outcome": "no_answer"})).await;
+    assert_eq!(notifications(&app).await.len(), 1);
+    assert_eq!(balance(&app).await, STARTING_CREDIT_CENTS as i64);
+}
+
+/// A fax's status webhook, as Telnyx signs it, with the local signer or a
+/// stranger's key.
+fn signed(app: &TestApp, body: &[u8], forged: bool) -> (String, String) {
+    let at = app.runtime.clock.now().timestamp();
+    let signature = if forged {
+        tidings_local::fax::LocalFaxSigner::default().sign(at, body)
+    } else {
+        app.runtime.fax_signer.sign(at, body)
+    };
+    (at.to_string(), signature)
+}
+
+async fn post_webhook(app: &TestApp, body: &[u8], (timestamp, signature): (String, String)) -> (u16, Value) {
+    let response = app
+        .http
+        .post(format!("{}/webhooks/fax/telnyx", app.address))
+        .header("content-type", "application/json")
+        .header("telnyx-timestamp", timestamp)
+        .header("telnyx-signature-ed25519", signature)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_fax_is_a_pdf_whose_signed_status_is_applied_once_and_forgeries_are_refused() {
+    let app = spawn_app().await;
+    app.given_practice("acct").await;
+    given_fax_client(&app, "acct", "r1").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "r1", start).await;
+    app.move_clock(start - Duration::days(1)).await;
+
+    let faxes: Vec<Value> = app.outbox().await.into_iter().filter(|m| m["channel"] == "fax").collect();
+    assert_eq!(faxes.len(), 1);
+    assert_eq!(faxes[0]["to"], "+12025550188");
+    assert_eq!(faxes[0]["pages"], 2, "a cover page and the letter");
+    assert!(faxes[0]["document_bytes"].as_u64().unwrap() > 500);
+    let fax_id = faxes[0]["message_id"].as_str().unwrap().to_owned();
+    let id = reminders(&app).await[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(message(&app, &id).await["cost_cents"], 20, "two pages at ten cents");
+
+    let failed = tidings_local::fax::status_body(&fax_id, false, 0, Some("receiver_busy"), app.runtime.clock.now());
+    let (status, _) = post_webhook(&app, &failed, signed(&app, &failed, true)).await;
+    assert_eq!(status, 401, "a forged webhook is refused");
+    assert_eq!(message(&app, &id).await["status"], "sent", "and changes nothing");
+
+    let genuine = signed(&app, &failed, false);
+    let (status, first) = post_webhook(&app, &failed, genuine.clone()).await;
+    assert_eq!((status, first["outcome"].as_str()), (200, Some("recorded")), "{first}");
+    let (status, again) = post_webhook(&app, &failed, genuine).await;
+    assert_eq!((status, again["outcome"].as_str()), (200, Some("ignored")), "a duplicate is applied once");
+
+    let detail = message(&app, &id).await;
+    assert_eq!((detail["status"].as_str(), detail["reason"].as_str()), (Some("failed"), Some("transmission_failed")));
+    assert_eq!(detail["cost_cents"], 0);
+    assert_eq!(balance(&app).await, STARTING_CREDIT_CENTS as i64);
+    let notes = notifications(&app).await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!((notes[0]["kind"].as_str(), notes[0]["detail"].as_str()), (Some("fax_failed"), Some("receiver_busy")));
+}
+
+#[tokio::test]
+async fn a_delivered_fax_report_marks_the_message_delivered() {
+    let app = spawn_app().await;
+    app.given_practice("acct").await;
+    given_fax_client(&app, "acct", "r1").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "r1", start).await;
+    app.move_clock(start - Duration::days(1)).await;
+    let fax_id = app.outbox().await[0]["message_id"].as_str().unwrap().to_owned();
+    let answer = app.post_local(&format!("/local/fax/{fax_id}/status"), json!({"status": "delivered", "pages": 2})).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(reminders(&app).await[0]["status"], "delivered");
+    assert_eq!(balance(&app).await, STARTING_CREDIT_CENTS as i64 - 20);
+}
+
+#[tokio::test]
+async fn a_permanent_bounce_fails_the_email_suppresses_the_address_and_tells_staff() {
+    let app = spawn_app().await;
+    app.given_settings("acct", true, &[2880, 1440]).await;
+    app.given_email_client("acct", "r1").await;
+    let start = t0() + Duration::days(3);
+    app.book("acct", "a1", "r1", start).await;
+    app.move_clock(start - Duration::days(2)).await;
+    let email = &app.outbox().await[0];
+    assert!(email["html"].as_str().unwrap().contains("<p>Hello Ann,</p>"), "{email}");
+    assert!(email["reply_token"].as_str().is_some_and(|t| t.len() == 32), "{email}");
+
+    // The fixture SES documents, about the email that went.
+    let mut bounce: Value = serde_json::from_str(include_str!("../../shared/tests/fixtures/ses_bounce_permanent.json")).unwrap();
+    bounce["mail"]["messageId"] = email["message_id"].clone();
+    let answer = app.post_local("/local/ses/notifications", bounce.clone()).await;
+    assert_eq!((answer.status, answer.body["recorded"].as_u64()), (200, Some(1)), "{}", answer.body);
+    let again = app.post_local("/local/ses/notifications", bounce).await;
+    assert_eq!(again.body["ignored"], 1, "SNS redelivers: applied once");
+
+    let first = &reminders(&app).await[0];
+    assert_eq!((first["status"].as_str(), first["reason"].as_str()), (Some("failed"), Some("bounced")));
+    let notes = notifications(&app).await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!((notes[0]["kind"].as_str(), notes[0]["detail"].as_str()), (Some("email_bounced"), Some("Permanent/General")));
+
+    app.move_clock(start - Duration::days(1)).await;
+    let second = &reminders(&app).await[1];
+    assert_eq!((second["status"].as_str(), second["reason"].as_str()), (Some("skipped"), Some("suppressed")));
+    assert_eq!(app.outbox().await.len(), 1);
+
+    // A corrected address is sent to again.
+    app.put("acct", "/v1/recipients/r1", json!({
+        "kind": "client", "first_name": "Ann", "last_name": "Lee", "channel": "email", "email": "ann.lee@example.com",
+    }))
+    .await;
+    app.book("acct", "a2", "r1", start + Duration::days(1)).await;
+    app.move_clock(start).await;
+    assert_eq!(app.outbox().await.len(), 2);
+}
