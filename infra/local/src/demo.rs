@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, Request};
 use axum::Router;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::America::New_York;
@@ -40,7 +40,7 @@ async fn call(app: &Router, method: Method, path: &str, token: &str, body: Value
         .await
         .map_err(|e| LocalError::Wiring(e.to_string()))?;
     let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if status != StatusCode::OK {
+    if !status.is_success() {
         return Err(LocalError::Wiring(format!("{method} {path} answered {status}: {value}")));
     }
     Ok(value)
@@ -63,6 +63,22 @@ impl Timeline {
 
     async fn put(&self, practice: &Practice, path: &str, body: Value) -> Result<Value, LocalError> {
         call(&self.app, Method::PUT, path, &practice.token, body).await
+    }
+
+    async fn post(&self, practice: &Practice, path: &str, body: Value) -> Result<Value, LocalError> {
+        call(&self.app, Method::POST, path, &practice.token, body).await
+    }
+
+    /// The id of the sent reminder of an appointment.
+    async fn sent_reminder(&self, practice: &Practice, appointment: &str) -> Result<Option<String>, LocalError> {
+        let path = format!("/v1/messages?appointment_id={appointment}");
+        let list = call(&self.app, Method::GET, &path, &practice.token, Value::Null).await?;
+        Ok(list["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["status"] == "sent" && m["kind"] == "appointment_reminder")
+            .and_then(|m| m["id"].as_str().map(str::to_owned)))
     }
 
     async fn book(
@@ -145,8 +161,9 @@ impl Timeline {
                     .unwrap_or(self.runtime.clock.now());
                 let detail = match status.as_str() {
                     "scheduled" => format!("due {}", clock_label(due)),
+                    "delivered" => "the provider confirmed it arrived".to_owned(),
                     "sent" => format!(
-                        "claimed and delivered by {} (provider id {})",
+                        "handed to {} (provider id {})",
                         message["channel"].as_str().unwrap_or_default(),
                         message["provider_message_id"].as_str().unwrap_or_default()
                     ),
@@ -161,7 +178,11 @@ impl Timeline {
                 _ => entry.to.parse::<tidings::domain::PhoneNumber>().map(|p| p.masked()),
             }
             .unwrap_or_else(|_| "•••".into());
-            lines.push((entry.sent_at, "outbox", format!("  {} to {to}: {} chars", entry.channel.as_str(), entry.body.len())));
+            let size = match entry.pages {
+                Some(pages) => format!("{pages} pages"),
+                None => format!("{} chars", entry.body.len()),
+            };
+            lines.push((entry.sent_at, "outbox", format!("  {} to {to}: {size}", entry.channel.as_str())));
             self.outbox_printed += 1;
         }
         // Stable: within one moment, status changes come before the outbox.
@@ -218,11 +239,16 @@ pub async fn run() -> Result<(), LocalError> {
             "time_zone": "America/New_York", "messaging_enabled": true,
             "appointment_reminders": {"enabled": true, "offsets_minutes": [1440, 120]},
             "appointment_notices": {"enabled": true, "debounce_minutes": 3},
+            "voice_replies": true,
             "invoice_messages": {"billing_reminders": true, "days_before": 1, "late_payment_notices": true,
                                  "days_after": 0, "repeat_every_days": 7, "max_notices": 2},
         }))
         .await?;
-    timeline.say(start, riverside.label, "settings: messaging on, reminders 24 h and 2 h before, notices after 3 min, billing 1 day before and on the due date");
+    timeline.say(start, riverside.label, "settings: messaging on, reminders 24 h and 2 h before, notices after 3 min, billing 1 day before and on the due date, calls take keypad replies");
+    let bought = timeline
+        .post(riverside, "/v1/credit/purchases", json!({"amount_cents": 2000, "idempotency_key": "demo-credit"}))
+        .await?;
+    timeline.say(start, riverside.label, format!("bought credit: balance {} cents (texts, calls and faxes spend it; email is free)", bought["balance_cents"]));
     let lakeside = &practices[1];
     timeline
         .put(lakeside, "/v1/settings", json!({
@@ -237,6 +263,7 @@ pub async fn run() -> Result<(), LocalError> {
         (0, "c-101", "Ben", "sms", json!({"phone": "+12025550101"})),
         (0, "c-102", "Cara", "sms", json!({"phone": "+13105550102", "time_zone": "America/Los_Angeles"})),
         (0, "c-103", "Dev", "voice", json!({"phone": "+12025550103"})),
+        (0, "c-104", "Fay", "fax", json!({"fax": "+12025550104"})),
         (1, "l-200", "Eli", "email", json!({"email": "eli@example.org"})),
     ];
     for (index, id, first_name, channel, contact) in clients {
@@ -257,11 +284,27 @@ pub async fn run() -> Result<(), LocalError> {
     timeline.book(&practices, 0, "a-4", "c-103", tomorrow(10, 0), "booked").await?;
     timeline.book(&practices, 0, "a-5", "c-101", tomorrow(15, 0), "booked").await?;
     timeline.book(&practices, 0, "a-6", "c-100", tomorrow(14, 0), "booked").await?;
+    timeline.book(&practices, 0, "a-7", "c-104", tomorrow(12, 0), "booked").await?;
     timeline.book(&practices, 1, "b-1", "l-200", tomorrow(10, 0), "booked").await?;
     timeline.bill(&practices, 0, "inv-7", "c-101", "2026-12-08").await?;
 
     println!();
     timeline.advance(&practices, start + Duration::hours(3)).await?;
+    // Dev answers the reminder call and presses 1: the appointment is
+    // confirmed, so the 2-hour reminder will not go.
+    if let Some(call) = timeline.sent_reminder(riverside, "a-4").await? {
+        let answer = crate::voice::Answer { digits: "1".into(), outcome: None };
+        crate::voice::answer(&runtime.voice, &runtime.calls, &call, &answer)
+            .await
+            .map_err(|e| LocalError::Wiring(e.to_string()))?;
+        timeline.say(runtime.clock.now(), riverside.label, "c-103 answered the call and pressed 1: a-4 confirmed");
+    }
+    // The fax provider reports the fax delivered (a signed webhook).
+    if let Some(fax) = runtime.outbox.entries().iter().find(|e| e.channel == tidings::domain::Channel::Fax) {
+        let path = format!("/local/fax/{}/status", fax.message_id);
+        timeline.post(riverside, &path, json!({"status": "delivered", "pages": fax.pages.unwrap_or(1)})).await?;
+    }
+    timeline.report_changes(&practices).await?;
     timeline.book(&practices, 0, "a-6", "c-100", tomorrow(16, 30), "booked").await?;
     timeline.advance(&practices, start + Duration::hours(5)).await?;
     timeline.book(&practices, 0, "a-5", "c-101", tomorrow(15, 0), "cancelled").await?;
@@ -269,18 +312,26 @@ pub async fn run() -> Result<(), LocalError> {
 
     let outbox = runtime.outbox.entries();
     let count = |channel| outbox.iter().filter(|e| e.channel == channel).count();
+    let credit = call(&timeline.app, Method::GET, "/v1/credit", &riverside.token, Value::Null).await?;
+    let spent = bought["balance_cents"].as_i64().unwrap_or(0) - credit["balance_cents"].as_i64().unwrap_or(0);
     println!(
-        "\nOutbox: {} messages delivered ({} email, {} sms). A reminder on each channel, a notice and a billing reminder:",
+        "\nOutbox: {} messages delivered ({} email, {} sms, {} calls, {} faxes); Riverside's texts, calls and faxes cost {} cents, leaving {} cents.",
         outbox.len(),
         count(tidings::domain::Channel::Email),
-        count(tidings::domain::Channel::Sms)
+        count(tidings::domain::Channel::Sms),
+        count(tidings::domain::Channel::Voice),
+        count(tidings::domain::Channel::Fax),
+        spent,
+        credit["balance_cents"],
     );
+    println!("A reminder on each channel, a notice and a billing reminder:");
     let reminder = |channel| outbox.iter().find(|e| e.channel == channel && e.body.contains("reminder"));
     let notice = outbox.iter().find(|e| e.body.contains("your appointment with"));
     let billing = outbox.iter().find(|e| e.body.contains("is due"));
     let samples = [
         reminder(tidings::domain::Channel::Email),
         reminder(tidings::domain::Channel::Sms),
+        reminder(tidings::domain::Channel::Voice),
         notice,
         billing,
     ];
@@ -290,6 +341,9 @@ pub async fn run() -> Result<(), LocalError> {
             println!("Subject: {subject}");
         }
         println!("{}", entry.body.trim_end());
+        if let Some(document) = &entry.document {
+            println!("(fax PDF, {} pages: {document})", entry.pages.unwrap_or(0));
+        }
     }
     Ok(())
 }

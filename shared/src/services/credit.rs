@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::domain::{AccountId, Clock, LedgerEntry, Notification, NotificationKind, PriceTable, PurchaseAmount};
 use crate::events::{BusEvent, EventPublisher, PublishError, TopUpRequested};
-use crate::store::credit::{Balance, BalanceAlert};
+use crate::store::credit::{Balance, BalanceAlert, HeldForCredit};
 use crate::store::{Store, StoreError};
 
 /// The most ledger entries the credit view shows.
@@ -166,10 +166,17 @@ impl CreditService {
         Ok(())
     }
 
-    /// A send found too little credit: the practice hears once that paid
-    /// messages are waiting.
-    pub async fn shortfall(&self, account: &AccountId) -> Result<(), CreditError> {
+    /// A send found too little credit and its message is now held: the
+    /// practice hears once that paid messages are waiting. A purchase that
+    /// landed between the failed reservation and the hold did not see the
+    /// message in the queue, so the balance is read after the hold and the
+    /// message released if it is paid for now; one side always sees the other.
+    pub async fn shortfall(&self, account: &AccountId, held: &HeldForCredit) -> Result<(), CreditError> {
         let balance = self.store.balance(account).await?;
+        if u64::try_from(balance.balance_cents).unwrap_or(0) >= held.cost_cents {
+            self.store.release_held(account, &held.message_id, self.clock.now()).await?;
+            return Ok(());
+        }
         self.exhausted(account, &balance).await
     }
 

@@ -13,6 +13,7 @@ use crate::domain::{
 };
 use crate::events::MessageReady;
 use crate::services::credit::{CreditError, CreditService};
+use crate::store::credit::HeldForCredit;
 use crate::store::{Settlement, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -176,7 +177,8 @@ impl Delivery {
             if !self.store.reserve_credit(account, id, token, cost, self.channel(), now).await? {
                 if self.store.hold_for_credit(account, id, token, cost, message.due_at).await? {
                     tracing::info!(cost_cents = cost, "held for credit");
-                    self.credit.shortfall(account).await?;
+                    let held = HeldForCredit { message_id: id.clone(), cost_cents: cost };
+                    self.credit.shortfall(account, &held).await?;
                 }
                 return Ok(DeliveryOutcome::HeldForCredit);
             }
