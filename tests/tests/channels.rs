@@ -41,6 +41,19 @@ async fn notifications(app: &TestApp) -> Vec<Value> {
     app.get("acct", "/v1/notifications").await.body["notifications"].as_array().cloned().unwrap()
 }
 
+/// A voice client's appointment three days out, and its first reminder's
+/// call placed: the app, the appointment's start and the call's message id.
+async fn placed_call() -> (TestApp, chrono::DateTime<chrono::Utc>, String) {
+    let app = spawn_app().await;
+    given_voice_practice(&app).await;
+    given_voice_client(&app, "acct", "r1").await;
+    let start = t0() + Duration::days(3);
+    app.book("acct", "a1", "r1", start).await;
+    app.move_clock(start - Duration::days(2)).await;
+    let first = reminders(&app).await[0]["id"].as_str().unwrap().to_owned();
+    (app, start, first)
+}
+
 /// The messages of `a1`, first reminder first.
 async fn reminders(app: &TestApp) -> Vec<Value> {
     app.messages("acct", "a1").await
@@ -48,18 +61,11 @@ async fn reminders(app: &TestApp) -> Vec<Value> {
 
 #[tokio::test]
 async fn pressing_1_on_the_call_confirms_and_the_next_reminder_is_not_sent() {
-    let app = spawn_app().await;
-    given_voice_practice(&app).await;
-    given_voice_client(&app, "acct", "r1").await;
-    let start = t0() + Duration::days(3);
-    app.book("acct", "a1", "r1", start).await;
-    app.move_clock(start - Duration::days(2)).await;
-
+    let (app, start, first) = placed_call().await;
     let calls: Vec<Value> = app.outbox().await.into_iter().filter(|m| m["channel"] == "voice").collect();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0]["keypad_reply"], true);
     assert!(calls[0]["body"].as_str().unwrap().contains("reminder of your appointment with Dr. Ruiz"), "{}", calls[0]);
-    let first = reminders(&app).await[0]["id"].as_str().unwrap().to_owned();
     // Reserved: a minute of speech, once more for a repeat, a minute more.
     assert_eq!(message(&app, &first).await["cost_cents"], 15);
 
@@ -85,13 +91,7 @@ async fn pressing_1_on_the_call_confirms_and_the_next_reminder_is_not_sent() {
 
 #[tokio::test]
 async fn pressing_2_cancels_the_appointment_and_withdraws_its_reminders() {
-    let app = spawn_app().await;
-    given_voice_practice(&app).await;
-    given_voice_client(&app, "acct", "r1").await;
-    let start = t0() + Duration::days(3);
-    app.book("acct", "a1", "r1", start).await;
-    app.move_clock(start - Duration::days(2)).await;
-    let first = reminders(&app).await[0]["id"].as_str().unwrap().to_owned();
+    let (app, start, first) = placed_call().await;
     let answer = app.post_local(&format!("/local/voice/{first}/digits"), json!({"digits": "*2"})).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(answer.body.to_string().contains("cancelled"), "{}", answer.body);
@@ -104,13 +104,7 @@ async fn pressing_2_cancels_the_appointment_and_withdraws_its_reminders() {
 
 #[tokio::test]
 async fn an_unanswered_call_fails_refunds_everything_and_tells_staff() {
-    let app = spawn_app().await;
-    given_voice_practice(&app).await;
-    given_voice_client(&app, "acct", "r1").await;
-    let start = t0() + Duration::days(3);
-    app.book("acct", "a1", "r1", start).await;
-    app.move_clock(start - Duration::days(2)).await;
-    let first = reminders(&app).await[0]["id"].as_str().unwrap().to_owned();
+    let (app, _, first) = placed_call().await;
     let answer = app.post_local(&format!("/local/voice/{first}/digits"), json!({"outcome": "no_answer"})).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
 

@@ -42,6 +42,15 @@ where
     result
 }
 
+/// Enough credit that no paid message waits: the bench measures sending.
+pub(crate) async fn buy_bench_credit(runtime: &LocalRuntime, account: &tidings::domain::AccountId) -> Result<(), LocalError> {
+    let amount = tidings::domain::PurchaseAmount::try_from(tidings::domain::credit::MAX_PURCHASE_CENTS)
+        .map_err(|e| LocalError::Wiring(e.to_string()))?;
+    let key = "bench-credit".parse().map_err(|e: tidings::services::CreditError| LocalError::Wiring(e.to_string()))?;
+    runtime.credit.purchase(account, amount, &key).await.map_err(|e| LocalError::Wiring(e.to_string()))?;
+    Ok(())
+}
+
 pub async fn run(reminders: usize) -> Result<BenchFigures, LocalError> {
     // 10:00 in New York, the practice's zone: the reminders fall due inside
     // the hours SMS may go, so the bench measures sending, not waiting.
@@ -66,6 +75,7 @@ async fn run_on(reminders: usize, runtime: Arc<LocalRuntime>, t0: DateTime<Utc>)
         voice_replies: false,
     };
     runtime.store.put_settings(&account, &settings).await?;
+    buy_bench_credit(&runtime, &account).await?;
 
     eprintln!("loading {reminders} reminders…");
     let load_started = Instant::now();

@@ -78,6 +78,7 @@ async fn seed_account(runtime: &LocalRuntime, account: &AccountId, zone: &str) -
         voice_replies: false,
     };
     runtime.store.put_settings(account, &settings).await?;
+    crate::bench::buy_bench_credit(runtime, account).await?;
     for r in 0..RECIPIENTS_PER_ACCOUNT {
         let email_channel = r % 2 == 0;
         let recipient = Recipient {

@@ -263,45 +263,39 @@ impl Store {
 
     /// Sets an alert's flag if the balance is below `below` and the flag is
     /// not set: `true` for the one caller that should send the alert.
-    pub async fn raise_balance_alert(
-        &self,
-        account: &AccountId,
-        alert: BalanceAlert,
-        below: u64,
-    ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::balance(account))))
-            .update_expression("SET #flag = :yes")
-            .condition_expression("balance_cents < :below AND (attribute_not_exists(#flag) OR #flag = :no)")
-            .expression_attribute_names("#flag", alert.flag())
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .expression_attribute_values(":no", AttributeValue::Bool(false))
-            .expression_attribute_values(":below", cents(below))
-            .send()
-            .await;
-        Ok(conditional("UpdateItem", result)?.is_some())
+    pub async fn raise_balance_alert(&self, account: &AccountId, alert: BalanceAlert, below: u64) -> Result<bool, StoreError> {
+        self.flip_balance_alert(account, alert, true, below).await
     }
 
     /// Clears an alert's flag once the balance is back at or over `threshold`.
     pub async fn rearm_balance_alert(&self, account: &AccountId, alert: BalanceAlert, threshold: u64) -> Result<(), StoreError> {
+        self.flip_balance_alert(account, alert, false, threshold).await?;
+        Ok(())
+    }
+
+    /// Sets an alert's flag to `raised` when it is the other way and the
+    /// balance is on the matching side of `threshold` (below to raise, at or
+    /// over to re-arm). Whether it flipped.
+    async fn flip_balance_alert(&self, account: &AccountId, alert: BalanceAlert, raised: bool, threshold: u64) -> Result<bool, StoreError> {
+        let condition = if raised {
+            "balance_cents < :threshold AND (attribute_not_exists(#flag) OR #flag = :from)"
+        } else {
+            "balance_cents >= :threshold AND #flag = :from"
+        };
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::balance(account))))
-            .update_expression("SET #flag = :no")
-            .condition_expression("balance_cents >= :threshold AND #flag = :yes")
+            .update_expression("SET #flag = :to")
+            .condition_expression(condition)
             .expression_attribute_names("#flag", alert.flag())
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":to", AttributeValue::Bool(raised))
+            .expression_attribute_values(":from", AttributeValue::Bool(!raised))
             .expression_attribute_values(":threshold", cents(threshold))
             .send()
             .await;
-        conditional("UpdateItem", result)?;
-        Ok(())
+        Ok(conditional("UpdateItem", result)?.is_some())
     }
 
     /// Holds a message whose send found too little credit: out of the due
