@@ -243,3 +243,46 @@ async fn a_permanent_bounce_fails_the_email_suppresses_the_address_and_tells_sta
     app.move_clock(start).await;
     assert_eq!(app.outbox().await.len(), 2);
 }
+
+/// SNS's delivery status log entry about the text with provider id `id`.
+fn sms_log(id: &str, status: &str, response: &str) -> Value {
+    json!({
+        "notification": {"messageId": id, "timestamp": "2026-12-02 14:00:01.120"},
+        "delivery": {"destination": "+12025550101", "smsType": "Transactional", "priceInUSD": 0.00645,
+                     "providerResponse": response, "dwellTimeMs": 420, "numberOfMessageParts": 1},
+        "status": status,
+    })
+}
+
+#[tokio::test]
+async fn a_text_the_carrier_cannot_deliver_fails_refunds_and_tells_staff() {
+    let app = spawn_app().await;
+    app.given_practice("acct").await;
+    app.given_sms_client("acct", "r1").await;
+    app.given_sms_client("acct", "r2").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "r1", start).await;
+    app.book("acct", "a2", "r2", start).await;
+    app.move_clock(start - Duration::days(1)).await;
+    let provider_id = |appointment: &str| {
+        let app = &app;
+        let appointment = appointment.to_owned();
+        async move { app.messages("acct", &appointment).await[0]["provider_message_id"].as_str().unwrap().to_owned() }
+    };
+    assert_eq!(balance(&app).await, STARTING_CREDIT_CENTS as i64 - 4);
+
+    let unreachable = sms_log(&provider_id("a1").await, "FAILURE", "Phone is currently unreachable/unavailable");
+    let answer = app.post_local("/local/sms/delivery-logs", unreachable.clone()).await;
+    assert_eq!((answer.status, answer.body["recorded"].as_u64()), (200, Some(1)), "{}", answer.body);
+    assert_eq!(app.post_local("/local/sms/delivery-logs", unreachable).await.body["ignored"], 1);
+    let delivered = sms_log(&provider_id("a2").await, "SUCCESS", "Message has been accepted by phone carrier");
+    assert_eq!(app.post_local("/local/sms/delivery-logs", delivered).await.body["recorded"], 1);
+
+    let failed = &app.messages("acct", "a1").await[0];
+    assert_eq!((failed["status"].as_str(), failed["reason"].as_str()), (Some("failed"), Some("unreachable")));
+    assert_eq!(app.messages("acct", "a2").await[0]["status"], "delivered");
+    assert_eq!(balance(&app).await, STARTING_CREDIT_CENTS as i64 - 2, "the failed text is refunded, once");
+    let notes = notifications(&app).await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!((notes[0]["kind"].as_str(), notes[0]["detail"].as_str()), (Some("bad_number"), Some("unreachable")));
+}

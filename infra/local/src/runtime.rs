@@ -229,7 +229,39 @@ impl LocalRuntime {
                 "MessageAttributes": {},
             },
         }]});
-        let event = serde_json::from_value(envelope).map_err(|e| LocalError::Wiring(format!("SNS envelope: {e}")))?;
+        self.invoke_delivery_status(envelope).await
+    }
+
+    /// SNS's SMS delivery status log entry about a text, as its CloudWatch
+    /// Logs subscription delivers it (gzipped and base64 encoded).
+    pub async fn deliver_sms_log(&self, entry: &serde_json::Value) -> Result<tidings_delivery_status::StatusReport, LocalError> {
+        use base64::Engine as _;
+        use std::io::Write as _;
+        let data = serde_json::json!({
+            "owner": "000000000000",
+            "logGroup": "sns/local/000000000000/DirectPublishToPhoneNumber",
+            "logStream": "local",
+            "subscriptionFilters": ["delivery-status"],
+            "messageType": "DATA_MESSAGE",
+            "logEvents": [{
+                "id": uuid::Uuid::new_v4().simple().to_string(),
+                "timestamp": self.clock.now().timestamp_millis(),
+                "message": entry.to_string(),
+            }],
+        });
+        // As CloudWatch Logs sends it: gzipped JSON, standard base64 (the
+        // events crate's own serialiser leaves off the padding its
+        // deserialiser requires, so it cannot build this).
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gzip.write_all(data.to_string().as_bytes())?;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(gzip.finish()?);
+        self.invoke_delivery_status(serde_json::json!({"awslogs": {"data": encoded}})).await
+    }
+
+    /// `delivery-status` on an event as its trigger sends it, deserialised
+    /// as the Lambda runtime does.
+    async fn invoke_delivery_status(&self, envelope: serde_json::Value) -> Result<tidings_delivery_status::StatusReport, LocalError> {
+        let event = serde_json::from_value(envelope).map_err(|e| LocalError::Wiring(format!("event envelope: {e}")))?;
         tidings_delivery_status::handler(&self.outcomes, LambdaEvent::new(event, Context::default()))
             .await
             .map_err(|d| LocalError::Invocation { function: "delivery-status", error_type: d.error_type, message: d.error_message })

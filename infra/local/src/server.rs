@@ -117,6 +117,15 @@ async fn ses_notification(
     runtime.deliver_ses_notification(&notification).await.map(Json).map_err(local_failure)
 }
 
+/// SNS's SMS delivery status log entry about a text, as its log
+/// subscription would deliver it to `delivery-status`.
+async fn sms_delivery_log(
+    State(runtime): State<Arc<LocalRuntime>>,
+    LocalJson(entry): LocalJson<serde_json::Value>,
+) -> Result<Json<StatusReport>, ApiError> {
+    runtime.deliver_sms_log(&entry).await.map(Json).map_err(local_failure)
+}
+
 #[derive(Serialize)]
 struct EventView {
     detail_type: &'static str,
@@ -143,6 +152,7 @@ pub fn app(runtime: Arc<LocalRuntime>) -> Result<Router, LocalError> {
         .route("/local/voice/{message_id}/digits", post(answer_call))
         .route("/local/fax/{fax_id}/status", post(report_fax))
         .route("/local/ses/notifications", post(ses_notification))
+        .route("/local/sms/delivery-logs", post(sms_delivery_log))
         .with_state(runtime);
     Ok(api.merge(local))
 }

@@ -6,6 +6,7 @@ pub mod fax;
 pub mod ses;
 pub mod ses_events;
 pub mod sns;
+pub mod sns_events;
 
 use async_trait::async_trait;
 

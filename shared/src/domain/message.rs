@@ -130,6 +130,8 @@ pub enum StatusReason {
     RetriesExhausted,
     /// The number cannot receive this channel.
     BadNumber,
+    /// The carrier could not reach the phone, or blocked the text.
+    Unreachable,
     /// The number opted out of this sender's texts.
     OptedOut,
     /// Nobody answered the call.

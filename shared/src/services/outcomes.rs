@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::channels::fax::{FaxStatus, FaxStatusEvent};
 use crate::channels::ses_events::{EmailEvent, SesNotification};
+use crate::channels::sns_events::{SmsDeliveryLog, SmsOutcome};
 use crate::domain::{AccountId, Channel, Clock, Message, MessageId, MessageStatus, Notification, NotificationKind, StatusReason};
 use crate::store::notifications::Suppression;
 use crate::store::{Store, StoreError};
@@ -86,6 +87,32 @@ impl OutcomeService {
         self.notify(&account, &message, kind, &detail, now).await?;
         tracing::info!(kind = kind.as_str(), suppressed = suppress, "email outcome recorded");
         Ok(ReportOutcome::Recorded)
+    }
+
+    /// One SNS SMS delivery status log entry (from the `delivery-status`
+    /// function's log subscription).
+    pub async fn sms_delivery(&self, log: &SmsDeliveryLog) -> Result<ReportOutcome, StoreError> {
+        let Some((account, id)) = self.find(Channel::Sms, &log.notification.message_id).await? else {
+            return Ok(ReportOutcome::Ignored);
+        };
+        let now = self.clock.now();
+        let sent = [MessageStatus::Sent];
+        match log.outcome() {
+            SmsOutcome::Delivered => {
+                let moved = self.store.record_provider_outcome(&account, &id, &sent, MessageStatus::Delivered, None).await?;
+                Ok(if moved.is_some() { ReportOutcome::Recorded } else { ReportOutcome::Ignored })
+            }
+            SmsOutcome::Failed { reason, kind, code } => {
+                let Some(message) =
+                    self.store.record_provider_outcome(&account, &id, &sent, MessageStatus::Failed, Some(reason)).await?
+                else {
+                    return Ok(ReportOutcome::Ignored);
+                };
+                refund_all(&self.store, &account, &message, now).await?;
+                self.notify(&account, &message, kind, code, now).await?;
+                Ok(ReportOutcome::Recorded)
+            }
+        }
     }
 
     /// One verified fax status webhook. Duplicates (the same event id) are
