@@ -150,15 +150,20 @@ async fn post_webhook(app: &TestApp, body: &[u8], (timestamp, signature): (Strin
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn a_fax_is_a_pdf_whose_signed_status_is_applied_once_and_forgeries_are_refused() {
+/// A fax contact's appointment two days out, and its reminder faxed.
+async fn faxed_reminder() -> TestApp {
     let app = spawn_app().await;
     app.given_practice("acct").await;
     given_fax_client(&app, "acct", "r1").await;
     let start = t0() + Duration::days(2);
     app.book("acct", "a1", "r1", start).await;
     app.move_clock(start - Duration::days(1)).await;
+    app
+}
 
+#[tokio::test]
+async fn a_fax_is_a_pdf_whose_signed_status_is_applied_once_and_forgeries_are_refused() {
+    let app = faxed_reminder().await;
     let faxes: Vec<Value> = app.outbox().await.into_iter().filter(|m| m["channel"] == "fax").collect();
     assert_eq!(faxes.len(), 1);
     assert_eq!(faxes[0]["to"], "+12025550188");
@@ -190,12 +195,7 @@ async fn a_fax_is_a_pdf_whose_signed_status_is_applied_once_and_forgeries_are_re
 
 #[tokio::test]
 async fn a_delivered_fax_report_marks_the_message_delivered() {
-    let app = spawn_app().await;
-    app.given_practice("acct").await;
-    given_fax_client(&app, "acct", "r1").await;
-    let start = t0() + Duration::days(2);
-    app.book("acct", "a1", "r1", start).await;
-    app.move_clock(start - Duration::days(1)).await;
+    let app = faxed_reminder().await;
     let fax_id = app.outbox().await[0]["message_id"].as_str().unwrap().to_owned();
     let answer = app.post_local(&format!("/local/fax/{fax_id}/status"), json!({"status": "delivered", "pages": 2})).await;
     assert_eq!(answer.status, 200, "{}", answer.body);

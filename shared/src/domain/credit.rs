@@ -179,6 +179,13 @@ pub struct LedgerEntry {
     pub idempotency_key: Option<String>,
 }
 
+impl LedgerEntry {
+    /// A movement paying for (or refunding) one message's send.
+    pub fn of_message(kind: LedgerKind, amount_cents: i64, message: &MessageId, channel: Channel, at: DateTime<Utc>) -> Self {
+        Self { at, kind, amount_cents, message_id: Some(message.clone()), channel: Some(channel), idempotency_key: None }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,8 +61,14 @@ pub struct HeldForCredit {
     pub cost_cents: u64,
 }
 
+/// Amounts are bounded far below `i64::MAX` (purchases by
+/// `MAX_PURCHASE_CENTS`, costs by the price table), so saturation never bites.
+fn signed(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
 fn cents(value: u64) -> AttributeValue {
-    n(i64::try_from(value).unwrap_or(i64::MAX))
+    n(signed(value))
 }
 
 impl Store {
@@ -142,14 +148,7 @@ impl Store {
             .expression_attribute_values(":token", s(claim_token))
             .build()
             .map_err(|_| StoreError::Corrupt("message"))?;
-        let entry = LedgerEntry {
-            at: now,
-            kind: LedgerKind::Reservation,
-            amount_cents: -i64::try_from(cost).unwrap_or(i64::MAX),
-            message_id: Some(message.clone()),
-            channel: Some(channel),
-            idempotency_key: None,
-        };
+        let entry = LedgerEntry::of_message(LedgerKind::Reservation, -signed(cost), message, channel, now);
         let request = self
             .client
             .transact_write_items()
@@ -192,14 +191,7 @@ impl Store {
             .expression_attribute_values(":amount", cents(amount))
             .build()
             .map_err(|_| StoreError::Corrupt("message"))?;
-        let entry = LedgerEntry {
-            at: now,
-            kind: LedgerKind::Refund,
-            amount_cents: i64::try_from(amount).unwrap_or(i64::MAX),
-            message_id: Some(message.clone()),
-            channel: Some(channel),
-            idempotency_key: None,
-        };
+        let entry = LedgerEntry::of_message(LedgerKind::Refund, signed(amount), message, channel, now);
         let request = self
             .client
             .transact_write_items()
@@ -221,7 +213,7 @@ impl Store {
         let entry = LedgerEntry {
             at: now,
             kind: LedgerKind::Purchase,
-            amount_cents: i64::try_from(amount).unwrap_or(i64::MAX),
+            amount_cents: signed(amount),
             message_id: None,
             channel: None,
             idempotency_key: Some(idempotency_key.to_owned()),
