@@ -1,5 +1,5 @@
-//! Channel ports: one trait every delivery channel implements, so that the
-//! delivery service is the same for SES, SNS and the local sinks.
+//! Channel ports: one trait every delivery channel implements (SES, SNS,
+//! Chime SDK voice, fax, the local stand-ins), so that delivery is one service.
 
 pub mod chime;
 pub mod fax;

@@ -42,6 +42,11 @@ impl VoiceCallError {
     }
 }
 
+/// A call's events can beat `deliver-voice`'s own settlement (a number
+/// that fails at once): a message with a call is still `claimed` then, and
+/// the settlement that follows finds its claim moved on and records nothing.
+const PLACED: [MessageStatus; 2] = [MessageStatus::Claimed, MessageStatus::Sent];
+
 pub struct VoiceCall {
     store: Store,
     records: Arc<RecordsService>,
@@ -93,7 +98,7 @@ impl VoiceCall {
                 call.answered_at.get_or_insert(now);
                 self.store.record_call(account, &message.id, &call).await?;
                 self.store
-                    .record_provider_outcome(account, &message.id, &[MessageStatus::Sent], MessageStatus::Delivered, None)
+                    .record_provider_outcome(account, &message.id, &PLACED, MessageStatus::Delivered, None)
                     .await?;
             }
             CallObservation::Pressed(choice) => {
@@ -141,7 +146,7 @@ impl VoiceCall {
                 refund_part(&self.store, account, message, reserved - charged, now).await?;
             }
             Some((reason, kind)) => {
-                let went_out = [MessageStatus::Sent, MessageStatus::Delivered];
+                let went_out = [PLACED[0], PLACED[1], MessageStatus::Delivered];
                 let moved =
                     self.store.record_provider_outcome(account, &message.id, &went_out, MessageStatus::Failed, Some(reason)).await?;
                 if let Some(message) = moved {
