@@ -30,6 +30,7 @@ impl LocalFaxProvider {
 
 #[async_trait]
 impl FaxProvider for LocalFaxProvider {
+    /// It reports as Telnyx does (see [`LocalFaxSigner`]), so it goes by its name.
     fn name(&self) -> &'static str {
         "telnyx"
     }

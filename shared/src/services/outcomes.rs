@@ -125,7 +125,7 @@ impl OutcomeService {
         if !self.store.first_sight_of_webhook(provider, &event.event_id, now).await? {
             return Ok(ReportOutcome::Ignored);
         }
-        match self.apply_fax_status(event, now).await {
+        match self.apply_fax_status(provider, event, now).await {
             Ok(outcome) => Ok(outcome),
             Err(err) => {
                 // Let the provider's redelivery try again.
@@ -135,8 +135,9 @@ impl OutcomeService {
         }
     }
 
-    async fn apply_fax_status(&self, event: &FaxStatusEvent, now: DateTime<Utc>) -> Result<ReportOutcome, StoreError> {
-        let Some((account, id)) = self.find(Channel::Fax, &event.fax_id).await? else {
+    async fn apply_fax_status(&self, provider: &str, event: &FaxStatusEvent, now: DateTime<Utc>) -> Result<ReportOutcome, StoreError> {
+        let provider_id = crate::channels::fax::provider_message_id(provider, &event.fax_id);
+        let Some((account, id)) = self.find(Channel::Fax, &provider_id).await? else {
             tracing::info!("fax status about no message of ours");
             return Ok(ReportOutcome::Ignored);
         };

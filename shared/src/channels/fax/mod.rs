@@ -90,6 +90,21 @@ impl ChannelSender for FaxSender {
             _ => self.from.clone(),
         };
         let document = pdf::render(content).map_err(|e| SendError::Permanent(e.code().into()))?;
-        self.provider.send_fax(&to, &from, document.bytes).await
+        let fax_id = self.provider.send_fax(&to, &from, document.bytes).await?;
+        Ok(provider_message_id(self.provider.name(), &fax_id))
+    }
+}
+
+/// A fax's id as its message records it: the provider's name and its own
+/// id, so that two providers' ids never meet and each webhook finds its own.
+pub fn provider_message_id(provider: &str, fax_id: &str) -> ProviderMessageId {
+    format!("{provider}:{fax_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fax_ids_name_their_provider() {
+        assert_eq!(super::provider_message_id("telnyx", "b3f2"), "telnyx:b3f2");
     }
 }
