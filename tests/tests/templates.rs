@@ -59,6 +59,7 @@ async fn a_preview_renders_sample_data_and_counts_sms_segments() {
     assert!(in_force["body"].as_str().unwrap().starts_with("Riverside Clinic:"), "{in_force}");
     assert_eq!(in_force["sms"]["encoding"], "gsm7");
     assert_eq!(in_force["sms"]["segments"], 1);
+    assert_eq!(in_force["cost_cents"], 2, "one segment at the default two cents");
 
     let draft = app.http.post(format!("{}/v1/templates/appointment_reminder/sms/preview", app.address))
         .bearer_auth(app.token("acct"))
@@ -67,6 +68,13 @@ async fn a_preview_renders_sample_data_and_counts_sms_segments() {
     let draft: serde_json::Value = draft.json().await.unwrap();
     assert_eq!(draft["sms"]["encoding"], "ucs2", "{draft}");
     assert_eq!(draft["sms"]["segments"], 2);
+    assert_eq!(draft["cost_cents"], 4);
+    let too_long = app.http.post(format!("{}/v1/templates/appointment_reminder/sms/preview", app.address))
+        .bearer_auth(app.token("acct"))
+        .json(&json!({"body": "word ".repeat(200)}))
+        .send().await.unwrap();
+    let too_long: serde_json::Value = too_long.json().await.unwrap();
+    assert_eq!((too_long["cost_cents"].clone(), too_long["refused"].clone()), (json!(null), json!("too_many_segments")));
     assert_eq!(app.get("acct", "/v1/templates/appointment_reminder/sms").await.body["custom"], false, "a preview saves nothing");
 
     let email = app.http.post(format!("{}/v1/templates/appointment_reminder/email/preview", app.address))
@@ -74,6 +82,12 @@ async fn a_preview_renders_sample_data_and_counts_sms_segments() {
     let email: serde_json::Value = email.json().await.unwrap();
     assert_eq!(email["subject"], "Appointment reminder from Riverside Clinic");
     assert!(email["sms"].is_null());
+    assert_eq!(email["cost_cents"], 0, "email is free");
+
+    let fax = app.http.post(format!("{}/v1/templates/appointment_reminder/fax/preview", app.address))
+        .bearer_auth(app.token("acct")).send().await.unwrap();
+    let fax: serde_json::Value = fax.json().await.unwrap();
+    assert_eq!(fax["cost_cents"], 20, "a cover page and the letter at ten cents: {fax}");
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use tidings::domain::{
     RecipientId, RecipientKind, SmsLength, StatusReason, TemplateSource, TimeZone,
 };
 use tidings::domain::template::fields_of;
+use tidings::services::Price;
 
 use crate::auth::AuthenticatedAccount;
 use crate::error::{ApiError, ErrorBody};
@@ -626,6 +627,12 @@ pub struct TemplatePreviewView {
     pub body: String,
     /// SMS only: encoding, units and segments (what the message costs).
     pub sms: Option<SmsLength>,
+    /// What one such message costs at this deployment's prices (a call:
+    /// the minutes reserved before it is placed); absent when it would be
+    /// refused.
+    pub cost_cents: Option<u64>,
+    /// Why it would be refused (`too_many_segments`), if it would.
+    pub refused: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/templates/{kind}/{channel}/preview", request_body(content = Option<TemplateBody>,
@@ -650,7 +657,17 @@ pub async fn preview_template(
         Some(TemplateSource { subject: draft.subject, body: draft.body })
     };
     let preview = state.records.preview_template(&account, kind, channel, draft).await?;
-    Ok(Json(TemplatePreviewView { subject: preview.content.subject, body: preview.content.body, sms: preview.sms }))
+    let (cost_cents, refused) = match Price::of(channel, &preview.content, &state.credit.prices()) {
+        Price::Cents(cents) => (Some(cents), None),
+        Price::Refused { code, .. } => (None, Some(code)),
+    };
+    Ok(Json(TemplatePreviewView {
+        subject: preview.content.subject,
+        body: preview.content.body,
+        sms: preview.sms,
+        cost_cents,
+        refused,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

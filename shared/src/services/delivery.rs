@@ -91,9 +91,32 @@ pub struct Delivery {
 }
 
 /// What a message costs, or why it cannot go at all.
-enum Price {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Price {
     Cents(u64),
     Refused { reason: StatusReason, code: String },
+}
+
+impl Price {
+    /// A message's price on a channel at the deployment's prices: SMS per
+    /// segment (refused over the limit), a call's reserved minutes, a fax's
+    /// pages; email is free.
+    pub fn of(channel: Channel, content: &RenderedContent, prices: &PriceTable) -> Price {
+        match channel {
+            Channel::Email => Price::Cents(0),
+            Channel::Sms => match prices.sms_cost(&content.body) {
+                Ok(cents) => Price::Cents(cents),
+                Err(PricingError::TooManySegments { .. }) => {
+                    Price::Refused { reason: StatusReason::TooLong, code: "too_many_segments".into() }
+                }
+            },
+            Channel::Voice => Price::Cents(prices.voice_cost(PriceTable::voice_minutes_reserved(content))),
+            Channel::Fax => match pdf::page_count(content) {
+                Ok(pages) => Price::Cents(prices.fax_cost(pages)),
+                Err(err) => Price::Refused { reason: StatusReason::TemplateFailed, code: err.code().into() },
+            },
+        }
+    }
 }
 
 impl Delivery {
@@ -125,24 +148,6 @@ impl Delivery {
         Ok(())
     }
 
-    fn price(&self, content: &RenderedContent) -> Price {
-        let prices = &self.config.prices;
-        match self.channel() {
-            Channel::Email => Price::Cents(0),
-            Channel::Sms => match prices.sms_cost(&content.body) {
-                Ok(cents) => Price::Cents(cents),
-                Err(PricingError::TooManySegments { .. }) => {
-                    Price::Refused { reason: StatusReason::TooLong, code: "too_many_segments".into() }
-                }
-            },
-            Channel::Voice => Price::Cents(prices.voice_cost(PriceTable::voice_minutes_reserved(content))),
-            Channel::Fax => match pdf::page_count(content) {
-                Ok(pages) => Price::Cents(prices.fax_cost(pages)),
-                Err(err) => Price::Refused { reason: StatusReason::TemplateFailed, code: err.code().into() },
-            },
-        }
-    }
-
     pub async fn deliver(&self, event: &MessageReady) -> Result<DeliveryOutcome, DeliveryError> {
         if event.channel != self.channel() {
             return Err(DeliveryError::WrongChannel {
@@ -164,7 +169,7 @@ impl Delivery {
                 return Ok(DeliveryOutcome::Expired);
             }
         };
-        let cost = match self.price(content) {
+        let cost = match Price::of(self.channel(), content, &self.config.prices) {
             Price::Cents(cents) => cents,
             Price::Refused { reason, code } => {
                 // Refused before any credit is spent.

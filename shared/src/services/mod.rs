@@ -9,7 +9,7 @@ pub mod sweep;
 pub mod voice_call;
 
 pub use credit::{CreditError, CreditService, CreditView, IdempotencyKey, PurchaseReceipt};
-pub use delivery::{Delivery, DeliveryConfig, DeliveryError, DeliveryOutcome, RetryPolicy};
+pub use delivery::{Delivery, DeliveryConfig, DeliveryError, DeliveryOutcome, Price, RetryPolicy};
 pub use records::{ClientAnswer, RecordsError, RecordsService, ReminderChanges, TemplatePreview};
 pub use outcomes::{OutcomeService, ReportOutcome};
 pub use voice_call::{VoiceCall, VoiceCallError};
