@@ -156,7 +156,11 @@ async fn the_openapi_document_describes_every_route() {
     let doc = app.get("acct", "/v1/openapi.json").await;
     assert_eq!(doc.status, 200);
     let paths = doc.body["paths"].as_object().unwrap();
-    for path in ["/v1/settings", "/v1/recipients/{id}", "/v1/appointments/{id}", "/v1/messages"] {
+    let routes = [
+        "/v1/settings", "/v1/recipients/{id}", "/v1/appointments/{id}", "/v1/invoices/{id}", "/v1/messages",
+        "/v1/messages/{id}", "/v1/credit", "/v1/credit/purchases", "/v1/notifications", "/webhooks/fax/{provider}",
+    ];
+    for path in routes {
         assert!(paths.contains_key(path), "{path} missing from {:?}", paths.keys());
     }
     assert!(doc.body["components"]["schemas"]["RecipientBody"].is_object());
