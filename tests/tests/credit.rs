@@ -113,6 +113,9 @@ async fn a_purchase_that_covers_part_of_the_queue_releases_the_oldest() {
     assert!(sent.contains(&"+12025551000".to_owned()) && sent.contains(&"+12025551001".to_owned()), "{sent:?}");
     assert_eq!(app.messages("acct", "a2").await[0]["status"], "held");
     assert_eq!(credit_balance(&app).await, 200);
+    // Waiting for credit was no attempt at the provider.
+    let released = app.messages("acct", "a0").await[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.get("acct", &format!("/v1/messages/{released}")).await.body["attempts"], 1);
 }
 
 #[tokio::test]

@@ -23,7 +23,7 @@ fn unique(prefix: &str) -> String {
 async fn send(sender: &dyn ChannelSender, content: &RenderedContent) -> Result<String, tidings::channels::SendError> {
     let account: AccountId = "acct-moto".parse().unwrap();
     let message: tidings::domain::MessageId = "appt-1~reminder~1440".parse().unwrap();
-    sender.send(Outgoing { account_id: &account, message_id: &message, content }).await
+    sender.send(Outgoing { account_id: &account, message_id: &message, claim_token: "claim-1", content }).await
 }
 
 /// Every raw email moto received, as the MIME text SES would send.

@@ -150,3 +150,16 @@ async fn a_permanent_refusal_is_never_retried() {
     let notes = rig.app.get("acct", "/v1/notifications").await.body["notifications"].clone();
     assert_eq!(notes[0]["kind"], "opted_out");
 }
+
+#[tokio::test]
+async fn a_send_whose_outcome_is_unknown_is_kept_paid_never_repeated_and_reported() {
+    let rig = rig(vec![SendError::Unknown("timeout".into())]).await;
+    let due = t0() + Duration::days(1);
+    assert_eq!(rig.attempt_at(due).await, [DeliveryOutcome::Unknown { code: "timeout".into() }]);
+    let message = rig.message().await;
+    assert_eq!((message["status"].as_str(), message["reason"].as_str()), (Some("sent"), Some("outcome_unknown")));
+    assert_eq!(message["cost_cents"], 2, "the provider may have sent it");
+    assert!(rig.attempt_at(due + Duration::hours(1)).await.is_empty(), "never sent again");
+    let notes = rig.app.get("acct", "/v1/notifications").await.body["notifications"].clone();
+    assert_eq!((notes[0]["kind"].as_str(), notes[0]["detail"].as_str()), (Some("delivery_unknown"), Some("timeout")));
+}

@@ -38,6 +38,14 @@ impl StatusEvent {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("the event is neither SES-through-SNS nor CloudWatch Logs ({category} error at {line}:{column})")]
+pub struct UnreadableEvent {
+    category: String,
+    line: usize,
+    column: usize,
+}
+
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusReport {
     pub recorded: usize,
@@ -62,8 +70,12 @@ impl StatusReport {
 
 pub async fn handler(outcomes: &OutcomeService, event: LambdaEvent<serde_json::Value>) -> Result<StatusReport, Diagnostic> {
     let span = tracing::info_span!("delivery_status", request_id = %event.context.request_id);
-    let payload = StatusEvent::parse(&event.payload.to_string())
-        .map_err(|err| diagnostic("Deserialize", false, &err))?;
+    let payload = StatusEvent::parse(&event.payload.to_string()).map_err(|err| {
+        // serde's message may quote a value (an address, a number): only
+        // where it broke is reported.
+        let unreadable = UnreadableEvent { category: format!("{:?}", err.classify()), line: err.line(), column: err.column() };
+        diagnostic("Deserialize", false, &unreadable)
+    })?;
     let mut report = StatusReport::default();
     match &payload {
         StatusEvent::SesThroughSns(sns) => {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use lambda_runtime::{Context, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use tidings::channels::chime::sma::{
-    ActionData, InvocationEventType, SmaEvent, SmaResponse, ACCOUNT_ID_ARGUMENT, MESSAGE_ID_ARGUMENT,
+    ActionData, InvocationEventType, SmaEvent, SmaResponse, ACCOUNT_ID_ARGUMENT, CLAIM_TOKEN_ARGUMENT, MESSAGE_ID_ARGUMENT,
 };
 use tidings::channels::{ChannelSender, Outgoing, ProviderMessageId, SendError};
 use tidings::domain::{Channel, Clock};
@@ -67,6 +67,7 @@ impl ChannelSender for LocalVoiceSink {
         let arguments = HashMap::from([
             (ACCOUNT_ID_ARGUMENT.to_owned(), outgoing.account_id.to_string()),
             (MESSAGE_ID_ARGUMENT.to_owned(), outgoing.message_id.to_string()),
+            (CLAIM_TOKEN_ARGUMENT.to_owned(), outgoing.claim_token.to_owned()),
         ]);
         let from = content.from.clone().unwrap_or_else(|| self.caller_id.clone());
         self.outbox

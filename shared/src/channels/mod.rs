@@ -22,6 +22,10 @@ pub enum SendError {
     /// Will fail every time: a bad address, a rejected message.
     #[error("delivery refused: {0}")]
     Permanent(String),
+    /// The request may have reached the provider and been taken (a
+    /// timeout, an unreadable answer): sending again could send twice.
+    #[error("delivery outcome unknown: {0}")]
+    Unknown(String),
 }
 
 /// The provider's id for an accepted message.
@@ -34,6 +38,9 @@ pub type ProviderMessageId = String;
 pub struct Outgoing<'a> {
     pub account_id: &'a AccountId,
     pub message_id: &'a MessageId,
+    /// The claim this send belongs to: a provider's later report names it,
+    /// so that a report of an earlier attempt is not taken for this one's.
+    pub claim_token: &'a str,
     pub content: &'a RenderedContent,
 }
 
@@ -44,8 +51,9 @@ pub trait ChannelSender: Send + Sync {
 }
 
 /// Sorts an AWS SDK failure by whether a retry can help: service errors with
-/// one of `permanent_codes` will never succeed; everything else (throttling,
-/// timeouts, dispatch failures, 5xx) may.
+/// one of `permanent_codes` will never succeed; a timeout or an unreadable
+/// answer leaves the outcome unknown (the request may have been taken);
+/// everything else (throttling, a connection that failed, 5xx) may succeed.
 pub(crate) fn classify_sdk_error<E, R>(
     err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
     permanent_codes: &[&str],
@@ -56,9 +64,9 @@ where
     use aws_smithy_runtime_api::client::result::SdkError;
     let code = match err {
         SdkError::ServiceError(service) => service.err().code().unwrap_or("unknown").to_owned(),
-        SdkError::TimeoutError(_) => "timeout".to_owned(),
+        SdkError::TimeoutError(_) => return SendError::Unknown("timeout".into()),
+        SdkError::ResponseError(_) => return SendError::Unknown("response_error".into()),
         SdkError::DispatchFailure(_) => "dispatch_failure".to_owned(),
-        SdkError::ResponseError(_) => "response_error".to_owned(),
         SdkError::ConstructionFailure(_) => return SendError::Permanent("request_construction".into()),
         _ => "unknown".to_owned(),
     };

@@ -212,7 +212,7 @@ impl ChannelSender for SesEmailSender {
             .map_err(|e| classify_sdk_error(&e, PERMANENT))?;
         output
             .message_id
-            .ok_or_else(|| SendError::Transient("no_message_id".into()))
+            .ok_or_else(|| SendError::Unknown("no_message_id".into()))
     }
 }
 
@@ -425,7 +425,7 @@ mod tests {
         let account: crate::domain::AccountId = "acct:7".parse().unwrap();
         let message: crate::domain::MessageId = "appt-1~reminder~1440~1796220000".parse().unwrap();
         let content = reminder();
-        let outgoing = Outgoing { account_id: &account, message_id: &message, content: &content };
+        let outgoing = Outgoing { account_id: &account, message_id: &message, claim_token: "claim-1", content: &content };
         assert_eq!(sender.send(outgoing).await.unwrap(), "ses-1");
 
         let requests = ses.received_requests().await.unwrap();

@@ -84,7 +84,7 @@ impl ChannelSender for SnsSmsSender {
         let output = request.send().await.map_err(|e| classify_sdk_error(&e, PERMANENT))?;
         output
             .message_id
-            .ok_or_else(|| SendError::Transient("no_message_id".into()))
+            .ok_or_else(|| SendError::Unknown("no_message_id".into()))
     }
 }
 
@@ -122,7 +122,7 @@ mod tests {
         };
         let account: AccountId = "acct".parse().unwrap();
         let message: MessageId = "m".parse().unwrap();
-        let id = sender.send(Outgoing { account_id: &account, message_id: &message, content: &content }).await.unwrap();
+        let id = sender.send(Outgoing { account_id: &account, message_id: &message, claim_token: "claim-1", content: &content }).await.unwrap();
         assert_eq!(id, "m-1");
         let request = &server.received_requests().await.unwrap()[0];
         String::from_utf8(request.body.clone()).unwrap()

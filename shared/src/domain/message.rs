@@ -140,6 +140,8 @@ pub enum StatusReason {
     Busy,
     /// The call or fax did not go through.
     TransmissionFailed,
+    /// The provider may have taken it, or not: it is not sent again.
+    OutcomeUnknown,
 }
 
 /// A message as Tidings keeps it. Rendered content is written when the
@@ -181,6 +183,10 @@ pub struct Message {
     /// The claim whose send the reservation paid for.
     #[serde(default)]
     pub reserved_claim: Option<String>,
+    /// The claim that holds (or last held) the message: only its send may
+    /// be reported on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_token: Option<String>,
     /// Sends tried and given back for a transient failure.
     #[serde(default)]
     pub attempts: u32,
@@ -220,6 +226,7 @@ impl Message {
             reserved_cents: None,
             refunded_cents: None,
             reserved_claim: None,
+            claim_token: None,
             attempts: 0,
             call: None,
         }

@@ -12,6 +12,9 @@ use super::recipient::Channel;
 pub enum NotificationKind {
     /// The provider refused a message for good, or retries ran out.
     DeliveryFailed,
+    /// The provider may or may not have taken a message (it timed out):
+    /// check with the recipient before sending it again.
+    DeliveryUnknown,
     /// An email bounced; permanent bounces suppress the address.
     EmailBounced,
     /// The recipient marked an email as spam; the address is suppressed.
@@ -33,6 +36,7 @@ impl NotificationKind {
     pub fn as_str(self) -> &'static str {
         match self {
             NotificationKind::DeliveryFailed => "delivery_failed",
+            NotificationKind::DeliveryUnknown => "delivery_unknown",
             NotificationKind::EmailBounced => "email_bounced",
             NotificationKind::EmailComplaint => "email_complaint",
             NotificationKind::BadNumber => "bad_number",

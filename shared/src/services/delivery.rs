@@ -30,6 +30,8 @@ pub enum DeliveryOutcome {
     HeldForCredit,
     /// The provider failed for now: the sweep tries again at `at`.
     RetryScheduled { at: DateTime<Utc> },
+    /// The provider may have taken it: not sent again, staff told.
+    Unknown { code: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -179,20 +181,20 @@ impl Delivery {
             }
         };
         if cost > 0 {
-            if !self.store.reserve_credit(account, id, token, cost, self.channel(), now).await? {
-                if self.store.hold_for_credit(account, id, token, cost, message.due_at).await? {
-                    tracing::info!(cost_cents = cost, "held for credit");
-                    let held = HeldForCredit { message_id: id.clone(), cost_cents: cost };
-                    self.credit.shortfall(account, &held).await?;
+            match self.pay(event, &message, cost).await {
+                Ok(true) => {}
+                Ok(false) => return Ok(DeliveryOutcome::HeldForCredit),
+                Err(err) => {
+                    // Nothing reached the provider: give the send back, so
+                    // that the retry of this event can make it.
+                    if let Err(release) = self.store.release_send(account, id, token, now).await {
+                        tracing::warn!(error = %release, "send not given back; the message waits for staff");
+                    }
+                    return Err(err);
                 }
-                return Ok(DeliveryOutcome::HeldForCredit);
-            }
-            if let Err(err) = self.credit.after_spend(account).await {
-                // The alerts wait for the next send; this one is paid for.
-                tracing::warn!(error = %err, "balance alerts not raised");
             }
         }
-        let outgoing = Outgoing { account_id: account, message_id: id, content };
+        let outgoing = Outgoing { account_id: account, message_id: id, claim_token: token, content };
         match self.sender.send(outgoing).await {
             Ok(provider_message_id) => {
                 let sent = Settlement::sent(self.clock.now(), self.channel(), provider_message_id.clone());
@@ -202,11 +204,21 @@ impl Delivery {
             }
             Err(SendError::Permanent(code)) => {
                 let (reason, kind) = permanent_failure(self.channel(), &code);
-                self.settle(event, &Settlement::ended(MessageStatus::Failed, reason)).await?;
+                // Refunded first: the refund is once per claim, and a retry
+                // after a failed settlement would find nothing to do.
                 self.refund(event, cost).await?;
+                self.settle(event, &Settlement::ended(MessageStatus::Failed, reason)).await?;
                 self.notify(event, &message, kind, &code).await?;
                 tracing::warn!(code = %code, "provider refused the message");
                 Ok(DeliveryOutcome::Failed { code })
+            }
+            Err(SendError::Unknown(code)) => {
+                // Possibly sent: kept paid for, never sent again, and staff
+                // are told to check.
+                self.settle(event, &Settlement::outcome_unknown(self.clock.now())).await?;
+                self.notify(event, &message, NotificationKind::DeliveryUnknown, &code).await?;
+                tracing::warn!(code = %code, "provider outcome unknown: not sent again");
+                Ok(DeliveryOutcome::Unknown { code })
             }
             Err(SendError::Transient(code)) => {
                 self.refund(event, cost).await?;
@@ -226,6 +238,28 @@ impl Delivery {
                 Ok(DeliveryOutcome::RetryScheduled { at })
             }
         }
+    }
+
+    /// Reserves a paid message's cost; `false` when the balance is short and
+    /// the message is now held for credit.
+    async fn pay(&self, event: &MessageReady, message: &Message, cost: u64) -> Result<bool, DeliveryError> {
+        let (account, id, token) = (&event.account_id, &event.message_id, event.claim_token.as_str());
+        if self.store.reserve_credit(account, id, token, cost, self.channel(), self.clock.now()).await? {
+            if let Err(err) = self.credit.after_spend(account).await {
+                // The alerts wait for the next send; this one is paid for.
+                tracing::warn!(error = %err, "balance alerts not raised");
+            }
+            return Ok(true);
+        }
+        if self.store.hold_for_credit(account, id, token, cost, message.due_at).await? {
+            tracing::info!(cost_cents = cost, "held for credit");
+            let held = HeldForCredit { message_id: id.clone(), cost_cents: cost };
+            if let Err(err) = self.credit.shortfall(account, &held).await {
+                // The hold stands; the next purchase releases it.
+                tracing::warn!(error = %err, "shortfall not handled");
+            }
+        }
+        Ok(false)
     }
 
     async fn refund(&self, event: &MessageReady, cost: u64) -> Result<(), StoreError> {

@@ -103,12 +103,9 @@ impl OutcomeService {
                 Ok(if moved.is_some() { ReportOutcome::Recorded } else { ReportOutcome::Ignored })
             }
             SmsOutcome::Failed { reason, kind, code } => {
-                let Some(message) =
-                    self.store.record_provider_outcome(&account, &id, &sent, MessageStatus::Failed, Some(reason)).await?
-                else {
+                let Some(message) = fail_and_refund(&self.store, &account, &id, &sent, reason, now).await? else {
                     return Ok(ReportOutcome::Ignored);
                 };
-                refund_all(&self.store, &account, &message, now).await?;
                 self.notify(&account, &message, kind, code, now).await?;
                 Ok(ReportOutcome::Recorded)
             }
@@ -148,11 +145,10 @@ impl OutcomeService {
                 Ok(if moved.is_some() { ReportOutcome::Recorded } else { ReportOutcome::Ignored })
             }
             FaxStatus::Failed { reason } => {
-                let failed = Some(StatusReason::TransmissionFailed);
-                let Some(message) = self.store.record_provider_outcome(&account, &id, &sent, MessageStatus::Failed, failed).await? else {
+                let failed = StatusReason::TransmissionFailed;
+                let Some(message) = fail_and_refund(&self.store, &account, &id, &sent, failed, now).await? else {
                     return Ok(ReportOutcome::Ignored);
                 };
-                refund_all(&self.store, &account, &message, now).await?;
                 self.notify(&account, &message, NotificationKind::FaxFailed, reason, now).await?;
                 Ok(ReportOutcome::Recorded)
             }
@@ -170,6 +166,32 @@ impl OutcomeService {
     ) -> Result<(), StoreError> {
         let notification = Notification::new(kind, now).about(&message.recipient_id, &message.id, message.channel).detail(detail);
         self.store.add_notification(account, &notification).await
+    }
+}
+
+/// Fails a message that went out, as its provider reported, and gives back
+/// what its send reserved. `None` when the report changed nothing (a
+/// repeat); the refund is tried then too, since a first attempt may have
+/// failed between the two writes, and it is once per claim anyway.
+pub(crate) async fn fail_and_refund(
+    store: &Store,
+    account: &AccountId,
+    id: &MessageId,
+    from: &[MessageStatus],
+    reason: StatusReason,
+    now: DateTime<Utc>,
+) -> Result<Option<Message>, StoreError> {
+    match store.record_provider_outcome(account, id, from, MessageStatus::Failed, Some(reason)).await? {
+        Some(message) => {
+            refund_all(store, account, &message, now).await?;
+            Ok(Some(message))
+        }
+        None => {
+            if let Some(message) = store.get_message(account, id).await?.filter(|m| m.status == MessageStatus::Failed) {
+                refund_all(store, account, &message, now).await?;
+            }
+            Ok(None)
+        }
     }
 }
 

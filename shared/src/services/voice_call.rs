@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::channels::chime::sma::{
-    self, CallEnd, CallObservation, CallScript, KeypadChoice, SmaEvent, SmaResponse, ACCOUNT_ID_ARGUMENT,
+    self, CallEnd, CallObservation, CallScript, KeypadChoice, SmaEvent, SmaResponse, ACCOUNT_ID_ARGUMENT, CLAIM_TOKEN_ARGUMENT,
     MESSAGE_ID_ARGUMENT,
 };
 use crate::domain::message::CallRecord;
@@ -16,7 +16,7 @@ use crate::domain::{
     AccountId, Clock, Message, MessageId, MessageStatus, Notification, NotificationKind, PhoneNumber, PriceTable,
     StatusReason,
 };
-use crate::services::outcomes::{refund_all, refund_part};
+use crate::services::outcomes::{fail_and_refund, refund_part};
 use crate::services::records::{ClientAnswer, RecordsError, RecordsService};
 use crate::store::{Store, StoreError};
 
@@ -73,6 +73,12 @@ impl VoiceCall {
         let id: MessageId =
             event.argument(MESSAGE_ID_ARGUMENT).and_then(|m| m.parse().ok()).ok_or(VoiceCallError::UnknownCall)?;
         let message = self.store.get_message(&account, &id).await?.ok_or(VoiceCallError::UnknownCall)?;
+        // A call placed by an earlier attempt (whose answer was lost) is not
+        // this message's current send: it is ended, and records nothing.
+        let claim = event.argument(CLAIM_TOKEN_ARGUMENT);
+        if claim.is_none() || claim != message.claim_token.as_deref() {
+            return Err(VoiceCallError::UnknownCall);
+        }
         let content = message.content.as_ref().ok_or(VoiceCallError::UnknownCall)?;
         let script = CallScript {
             text: content.body.clone(),
@@ -147,10 +153,7 @@ impl VoiceCall {
             }
             Some((reason, kind)) => {
                 let went_out = [PLACED[0], PLACED[1], MessageStatus::Delivered];
-                let moved =
-                    self.store.record_provider_outcome(account, &message.id, &went_out, MessageStatus::Failed, Some(reason)).await?;
-                if let Some(message) = moved {
-                    refund_all(&self.store, account, &message, now).await?;
+                if let Some(message) = fail_and_refund(&self.store, account, &message.id, &went_out, reason, now).await? {
                     let code = match &end {
                         CallEnd::Failed(code) => code.clone(),
                         _ => result.to_owned(),

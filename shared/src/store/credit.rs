@@ -158,12 +158,15 @@ impl Store {
         match self.transact(request).await? {
             Transacted::Applied => Ok(true),
             Transacted::ConditionFailed(failed) if failed.first() == Some(&true) => Ok(false),
-            // The message's condition: this claim has no send in progress.
-            Transacted::ConditionFailed(_) => Err(StoreError::Dynamo {
-                operation: "TransactWriteItems",
-                code: "ReservationWithoutSend".into(),
-                retryable: false,
-            }),
+            // The message's condition: either this claim already paid (an
+            // earlier attempt whose answer was lost), or it has no send.
+            Transacted::ConditionFailed(_) => {
+                let paid = self.get_message(account, message).await?.is_some_and(|m| m.reserved_claim.as_deref() == Some(claim_token));
+                if paid {
+                    return Ok(true);
+                }
+                Err(StoreError::Dynamo { operation: "TransactWriteItems", code: "ReservationWithoutSend".into(), retryable: false })
+            }
         }
     }
 
@@ -270,7 +273,9 @@ impl Store {
     /// over to re-arm). Whether it flipped.
     async fn flip_balance_alert(&self, account: &AccountId, alert: BalanceAlert, raised: bool, threshold: u64) -> Result<bool, StoreError> {
         let condition = if raised {
-            "balance_cents < :threshold AND (attribute_not_exists(#flag) OR #flag = :from)"
+            // No balance item yet is a balance of nothing.
+            "(attribute_not_exists(balance_cents) OR balance_cents < :threshold) \
+             AND (attribute_not_exists(#flag) OR #flag = :from)"
         } else {
             "balance_cents >= :threshold AND #flag = :from"
         };
@@ -307,7 +312,7 @@ impl Store {
             .set_key(Some(key_item(&keys::message(account, message))))
             .update_expression(
                 "SET #status = :held, reason = :reason, account_status = :account_status, lookup_key = :queue, \
-                 lookup_ms = :due_ms, cost_cents = :cost REMOVE claim_token, send_started_at",
+                 lookup_ms = :due_ms, cost_cents = :cost, attempts = attempts - :one REMOVE claim_token, send_started_at",
             )
             .condition_expression("#status = :claimed AND claim_token = :token")
             .expression_attribute_names("#status", "status")
@@ -319,6 +324,8 @@ impl Store {
             .expression_attribute_values(":due_ms", n(due.timestamp_millis()))
             .expression_attribute_values(":cost", cents(cost))
             .expression_attribute_values(":token", s(claim_token))
+            // Waiting for credit was no attempt at the provider.
+            .expression_attribute_values(":one", n(1))
             .send()
             .await;
         Ok(conditional("UpdateItem", result)?.is_some())

@@ -203,6 +203,12 @@ impl Settlement {
         }
     }
 
+    /// Handed to a provider that did not say whether it took it: counted
+    /// as sent (never sent again), with the reason.
+    pub fn outcome_unknown(at: DateTime<Utc>) -> Self {
+        Self { status: MessageStatus::Sent, reason: Some(StatusReason::OutcomeUnknown), sent_at: Some(at), provider: None }
+    }
+
     pub fn ended(status: MessageStatus, reason: StatusReason) -> Self {
         Self { status, reason: Some(reason), sent_at: None, provider: None }
     }
@@ -510,10 +516,16 @@ impl Store {
             }
             let conflict = reasons.iter().any(|c| matches!(c.as_deref(), Some("TransactionConflict")));
             if !conflict {
+                // Throttling may pass; anything else (a validation error)
+                // fails the same way every time.
+                let throttled = reasons
+                    .iter()
+                    .any(|c| matches!(c.as_deref(), Some("ThrottlingError" | "ProvisionedThroughputExceeded")));
+                let code = reasons.iter().flatten().find(|c| c.as_str() != "None").cloned();
                 return Err(StoreError::Dynamo {
                     operation: "TransactWriteItems",
-                    code: "TransactionCanceled".into(),
-                    retryable: true,
+                    code: code.unwrap_or_else(|| "TransactionCanceled".into()),
+                    retryable: throttled,
                 });
             }
         }

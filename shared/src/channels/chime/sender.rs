@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use aws_sdk_chimesdkvoice::Client;
 
-use super::sma::{ACCOUNT_ID_ARGUMENT, MESSAGE_ID_ARGUMENT};
+use super::sma::{ACCOUNT_ID_ARGUMENT, CLAIM_TOKEN_ARGUMENT, MESSAGE_ID_ARGUMENT};
 use crate::channels::{classify_sdk_error, ChannelSender, Outgoing, ProviderMessageId, SendError};
 use crate::domain::{Channel, PhoneNumber};
 
@@ -53,6 +53,7 @@ impl ChannelSender for ChimeVoiceSender {
             .to_phone_number(&content.to)
             .arguments_map(ACCOUNT_ID_ARGUMENT, outgoing.account_id.as_str())
             .arguments_map(MESSAGE_ID_ARGUMENT, outgoing.message_id.as_str())
+            .arguments_map(CLAIM_TOKEN_ARGUMENT, outgoing.claim_token)
             .send()
             .await
             .map_err(|e| classify_sdk_error(&e, PERMANENT))?;
@@ -61,7 +62,7 @@ impl ChannelSender for ChimeVoiceSender {
         output
             .sip_media_application_call
             .and_then(|call| call.transaction_id)
-            .ok_or_else(|| SendError::Permanent("no_transaction_id".into()))
+            .ok_or_else(|| SendError::Unknown("no_transaction_id".into()))
     }
 }
 
@@ -100,7 +101,7 @@ mod tests {
     async fn send(server: &MockServer, content: &RenderedContent) -> Result<ProviderMessageId, SendError> {
         let account_id: AccountId = "acct-1".parse().unwrap();
         let message_id: MessageId = "appt-9~reminder~1440~1765000000".parse().unwrap();
-        sender(server).send(Outgoing { account_id: &account_id, message_id: &message_id, content }).await
+        sender(server).send(Outgoing { account_id: &account_id, message_id: &message_id, claim_token: "claim-1", content }).await
     }
 
     fn error(status: u16, code: &str) -> ResponseTemplate {
@@ -133,7 +134,8 @@ mod tests {
                 "ToPhoneNumber": "+12025550188",
                 "ArgumentsMap": {
                     "account_id": "acct-1",
-                    "message_id": "appt-9~reminder~1440~1765000000"
+                    "message_id": "appt-9~reminder~1440~1765000000",
+                    "claim_token": "claim-1"
                 }
             })
         );

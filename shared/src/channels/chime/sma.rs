@@ -17,6 +17,8 @@ use serde_json::{Map, Value};
 pub const ACCOUNT_ID_ARGUMENT: &str = "account_id";
 /// The argument (and transaction attribute) naming the message.
 pub const MESSAGE_ID_ARGUMENT: &str = "message_id";
+/// The claim whose send placed the call (see `Outgoing::claim_token`).
+pub const CLAIM_TOKEN_ARGUMENT: &str = "claim_token";
 /// Set when the call is answered: a hangup after it ends a completed call,
 /// whatever its SIP code.
 const ANSWERED_ATTRIBUTE: &str = "answered";

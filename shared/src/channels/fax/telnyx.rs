@@ -148,8 +148,20 @@ impl FaxProvider for TelnyxFax {
             to: to.as_str(),
             from: from.as_str(),
         };
-        let sent: SentFax = self.call(self.http.post(self.url("faxes")).json(&fax)).await?;
+        let sent: SentFax = self.call(self.http.post(self.url("faxes")).json(&fax)).await.map_err(after_sending)?;
         Ok(sent.id)
+    }
+}
+
+/// Once the fax itself was posted, no answer (or no readable one) leaves
+/// its fate unknown: Telnyx may be sending it, and a retry could fax twice.
+/// (A lost media upload is only retried: nothing was sent.)
+fn after_sending(error: SendError) -> SendError {
+    match error {
+        SendError::Transient(code) if matches!(code.as_str(), "timeout" | "network" | "telnyx_unreadable_response") => {
+            SendError::Unknown(code)
+        }
+        other => other,
     }
 }
 
@@ -475,7 +487,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_accepted_fax_without_an_id_is_transient() {
+    async fn an_accepted_fax_without_an_id_has_an_unknown_outcome() {
         let server = MockServer::start().await;
         mount_upload(&server, uploaded()).await;
         Mock::given(method("POST"))
@@ -484,7 +496,7 @@ mod tests {
             .mount(&server)
             .await;
 
-        assert_eq!(send(&server).await, Err(SendError::Transient("telnyx_unreadable_response".into())));
+        assert_eq!(send(&server).await, Err(SendError::Unknown("telnyx_unreadable_response".into())));
     }
 
     #[test]
