@@ -4,6 +4,7 @@
 use chrono::Duration;
 use serde_json::json;
 use tidings_e2e::{spawn_app, t0};
+use tidings::domain::Channel;
 
 #[tokio::test]
 async fn requests_without_a_valid_token_get_401() {
@@ -241,4 +242,29 @@ async fn a_local_table_from_an_older_version_gets_the_indexes_it_lacks() {
     let mut names: Vec<_> = described.table.unwrap().global_secondary_indexes.unwrap().into_iter().filter_map(|i| i.index_name).collect();
     names.sort();
     assert_eq!(names, ["by_recipient", "by_status", "by_subject", "due", "lookup"]);
+}
+
+#[tokio::test]
+async fn a_practice_sends_only_as_the_senders_the_operator_assigned_it() {
+    let app = spawn_app().await;
+    let with_sender = json!({
+        "practice_name": "Riverside Clinic", "practice_phone": "+12025550143", "time_zone": "America/New_York",
+        "messaging_enabled": true, "senders": {"email_from": "front-desk@riverside.example", "sms_sender_id": "Riverside"},
+    });
+    let refused = app.put("acct", "/v1/settings", with_sender.clone()).await;
+    assert_eq!((refused.status, refused.body["error"]["code"].as_str()), (422, Some("unregistered_sender")), "{}", refused.body);
+
+    let store = &app.runtime.store;
+    let account = "acct".parse().unwrap();
+    store.register_sender(Channel::Email, "Front-Desk@riverside.example", &account).await.unwrap();
+    store.register_sender(Channel::Sms, "Riverside", &account).await.unwrap();
+    assert_eq!(app.put("acct", "/v1/settings", with_sender.clone()).await.status, 200);
+    let other = app.put("other", "/v1/settings", with_sender).await;
+    assert_eq!(other.status, 422, "another practice cannot send as Riverside");
+
+    app.given_email_client("acct", "r1").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "r1", start).await;
+    app.move_clock(start - Duration::days(1)).await;
+    assert_eq!(app.outbox().await[0]["from"], "front-desk@riverside.example");
 }

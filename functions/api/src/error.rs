@@ -105,6 +105,7 @@ impl From<RecordsError> for ApiError {
         let unprocessable = |code| Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, err.to_string());
         match &err {
             RecordsError::InvalidSettings(_) => unprocessable("invalid_settings"),
+            RecordsError::UnregisteredSender { .. } => unprocessable("unregistered_sender"),
             RecordsError::MissingAddress(_) => unprocessable("missing_address"),
             RecordsError::InvalidText(_) => unprocessable("invalid_field"),
             RecordsError::UnknownRecipient => unprocessable("unknown_recipient"),

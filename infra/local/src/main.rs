@@ -41,6 +41,16 @@ enum Command {
         #[arg(long, default_value = DEFAULT_DATA_PATH)]
         data: PathBuf,
     },
+    /// Assign a sender (email identity, number, SMS sender id) to ACCOUNT,
+    /// as the operator does once the identity is verified or the number bought.
+    RegisterSender {
+        account: String,
+        /// email, sms, voice or fax.
+        channel: String,
+        sender: String,
+        #[arg(long, default_value = DEFAULT_DATA_PATH)]
+        data: PathBuf,
+    },
     /// Seed two practices and print a simulated day's timeline.
     Demo,
     /// Measure sweep-and-deliver throughput on a fresh embedded store.
@@ -81,6 +91,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let account = account.parse().map_err(|_| "ACCOUNT: 1 to 256 characters of A-Z a-z 0-9 . _ : -")?;
             let key = tidings_local::auth::TokenKey::load_or_create(&data.with_extension("key"))?;
             println!("{}", key.issue(&account)?);
+        }
+        Command::RegisterSender { account, channel, sender, data } => {
+            let account = account.parse().map_err(|_| "ACCOUNT: 1 to 256 characters of A-Z a-z 0-9 . _ : -")?;
+            let channel = channel.parse().map_err(|_| "CHANNEL: email, sms, voice or fax")?;
+            let runtime = LocalRuntime::start(LocalOptions { data: Some(data), ..Default::default() }).await?;
+            runtime.store.register_sender(channel, &sender, &account).await?;
+            println!("{sender} now sends for {account} on {}", channel.as_str());
         }
         Command::Demo => demo::run().await?,
         Command::Bench { mixed: true, messages, accounts, .. } => {

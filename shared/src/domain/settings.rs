@@ -167,6 +167,18 @@ impl Senders {
         }
     }
 
+    /// Every sender the account names, with its channel (an SMS may name
+    /// both a number and a sender id).
+    pub fn named(&self) -> Vec<(Channel, String)> {
+        let mut named = Vec::new();
+        named.extend(self.email_from.as_ref().map(|e| (Channel::Email, e.as_str().to_owned())));
+        named.extend(self.sms_origination_number.as_ref().map(|n| (Channel::Sms, n.as_str().to_owned())));
+        named.extend(self.sms_sender_id.clone().map(|id| (Channel::Sms, id)));
+        named.extend(self.voice_caller_id.as_ref().map(|n| (Channel::Voice, n.as_str().to_owned())));
+        named.extend(self.fax_number.as_ref().map(|n| (Channel::Fax, n.as_str().to_owned())));
+        named
+    }
+
     /// The account's sender on a channel, as the content's `from` carries it.
     pub fn on(&self, channel: Channel) -> Option<String> {
         match channel {

@@ -38,6 +38,8 @@ pub enum RecordsError {
     StartInPast,
     #[error("no appointment with this id exists in the account")]
     UnknownAppointment,
+    #[error("senders: the {channel} sender is not assigned to this account by the deployment's operator")]
+    UnregisteredSender { channel: &'static str },
     #[error("no invoice with this id exists in the account")]
     UnknownInvoice,
     #[error("no recipient with this id exists in the account")]
@@ -155,6 +157,13 @@ impl RecordsService {
 
     pub async fn put_settings(&self, account: &AccountId, settings: &AccountSettings) -> Result<(), RecordsError> {
         settings.validate()?;
+        // A practice sends only as what the operator assigned to it, never
+        // as another practice's identity or number.
+        for (channel, sender) in settings.senders.named() {
+            if self.store.sender_owner(channel, &sender).await?.as_ref() != Some(account) {
+                return Err(RecordsError::UnregisteredSender { channel: channel.as_str() });
+            }
+        }
         self.store.put_settings(account, settings).await?;
         // The balance carries its alert settings, read with it on each send.
         Ok(self.store.set_credit_settings(account, &settings.credit).await?)

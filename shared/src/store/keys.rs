@@ -21,6 +21,7 @@
 //! | purchase    | `ACCOUNT#{account}#CREDIT`           | `PURCHASE#{idempotency key}` |
 //! | notification| `ACCOUNT#{account}#NOTIFICATIONS`    | `AT#{epoch ms, 13 digits}#{uuid}` |
 //! | webhook seen| `WEBHOOK#{provider}#{event id}`      | `WEBHOOK`     |
+//! | sender      | `SENDER#{channel}#{sender, lowercase}` | `SENDER`    |
 //!
 //! An account's credit records share one partition: the balance is one item
 //! whatever the layout, and its ledger moves at the balance's own rate (a
@@ -168,6 +169,12 @@ pub fn notifications_partition(account: &AccountId) -> String {
 
 pub fn notification(account: &AccountId, at_ms: i64, id: &str) -> ItemKey {
     ItemKey { pk: notifications_partition(account), sk: format!("AT#{at_ms:013}#{id}") }
+}
+
+/// An email identity, number or sender id the operator assigned to one
+/// account: only that account may send as it.
+pub fn sender(channel: Channel, sender: &str) -> ItemKey {
+    ItemKey { pk: format!("SENDER#{}#{}", channel.as_str(), sender.to_lowercase()), sk: "SENDER".into() }
 }
 
 pub fn webhook_seen(provider: &str, event_id: &str) -> ItemKey {

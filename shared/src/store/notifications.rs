@@ -17,7 +17,24 @@ pub struct Suppression {
     pub at: DateTime<Utc>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SenderOwner {
+    account_id: AccountId,
+}
+
 impl Store {
+    /// Assigns a sender to an account (the operator's act: the deployment
+    /// verified the identity or bought the number for that practice).
+    pub async fn register_sender(&self, channel: Channel, sender: &str, account: &AccountId) -> Result<(), StoreError> {
+        let owner = SenderOwner { account_id: account.clone() };
+        self.put(with_key(to_item("sender", &owner)?, &keys::sender(channel, sender))).await
+    }
+
+    /// The account a sender is assigned to, if any.
+    pub async fn sender_owner(&self, channel: Channel, sender: &str) -> Result<Option<AccountId>, StoreError> {
+        Ok(self.get::<SenderOwner>("sender", &keys::sender(channel, sender)).await?.map(|(o, _)| o.account_id))
+    }
+
     pub async fn add_notification(&self, account: &AccountId, notification: &Notification) -> Result<(), StoreError> {
         let key = keys::notification(account, notification.at.timestamp_millis(), &notification.id);
         self.put(with_key(to_item("notification", notification)?, &key)).await
