@@ -127,6 +127,8 @@ async fn a_repeated_purchase_key_records_nothing_new_and_small_purchases_are_ref
     let again = app.post("acct", "/v1/credit/purchases", body).await;
     assert_eq!((again.status, again.body["recorded"].clone()), (200, json!(false)), "{}", again.body);
     assert_eq!(credit_balance(&app).await, 1_500);
+    let other_amount = app.post("acct", "/v1/credit/purchases", json!({"amount_cents": 2_500, "idempotency_key": "order-77"})).await;
+    assert_eq!((other_amount.status, other_amount.body["error"]["code"].as_str()), (409, Some("idempotency_key_reused")));
 
     let small = app.post("acct", "/v1/credit/purchases", json!({"amount_cents": 999, "idempotency_key": "k"})).await;
     assert_eq!(small.status, 422, "{}", small.body);

@@ -18,6 +18,7 @@ impl From<CreditError> for ApiError {
     fn from(err: CreditError) -> Self {
         match &err {
             CreditError::InvalidIdempotencyKey => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", err.to_string()),
+            CreditError::IdempotencyKeyReused => Self::new(StatusCode::CONFLICT, "idempotency_key_reused", err.to_string()),
             CreditError::Store(store) => store_unavailable(store),
             CreditError::Publish(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", err.to_string()),
         }
@@ -71,7 +72,8 @@ pub struct PurchaseView {
     responses(
         (status = 201, description = "recorded", body = PurchaseView),
         (status = 200, description = "this key was recorded before: nothing new", body = PurchaseView),
-        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 401, body = ErrorBody), (status = 409, description = "the key was recorded with another amount", body = ErrorBody),
+        (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn post_purchase(
     State(state): State<ApiState>,

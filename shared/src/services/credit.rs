@@ -23,6 +23,8 @@ pub enum CreditError {
     Publish(#[from] PublishError),
     #[error("idempotency_key must be 1 to 100 printable ASCII characters")]
     InvalidIdempotencyKey,
+    #[error("this idempotency_key was recorded with another amount")]
+    IdempotencyKeyReused,
 }
 
 impl CreditError {
@@ -30,7 +32,7 @@ impl CreditError {
         match self {
             CreditError::Store(err) => err.is_retryable(),
             CreditError::Publish(_) => true,
-            CreditError::InvalidIdempotencyKey => false,
+            CreditError::InvalidIdempotencyKey | CreditError::IdempotencyKeyReused => false,
         }
     }
 }
@@ -102,6 +104,12 @@ impl CreditService {
     ) -> Result<PurchaseReceipt, CreditError> {
         let now = self.clock.now();
         let recorded = self.store.purchase_credit(account, amount.cents(), &key.0, now).await?;
+        if !recorded {
+            let before = self.store.purchase_amount(account, &key.0).await?;
+            if before.is_some_and(|cents| u64::try_from(cents).ok() != Some(amount.cents())) {
+                return Err(CreditError::IdempotencyKeyReused);
+            }
+        }
         let balance = self.store.balance(account).await?;
         self.store.rearm_balance_alert(account, BalanceAlert::Low, balance.low_balance_alert_cents).await?;
         self.store.rearm_balance_alert(account, BalanceAlert::Empty, 1).await?;

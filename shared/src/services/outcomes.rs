@@ -113,23 +113,21 @@ impl OutcomeService {
     }
 
     /// One verified fax status webhook. Duplicates (the same event id) are
-    /// ignored before anything is read.
+    /// ignored.
     pub async fn fax_status(&self, provider: &str, event: &FaxStatusEvent) -> Result<ReportOutcome, StoreError> {
         let now = self.clock.now();
         if matches!(event.status, FaxStatus::InProgress) {
             return Ok(ReportOutcome::Ignored);
         }
-        if !self.store.first_sight_of_webhook(provider, &event.event_id, now).await? {
+        if self.store.webhook_seen(provider, &event.event_id).await? {
             return Ok(ReportOutcome::Ignored);
         }
-        match self.apply_fax_status(provider, event, now).await {
-            Ok(outcome) => Ok(outcome),
-            Err(err) => {
-                // Let the provider's redelivery try again.
-                self.store.forget_webhook(provider, &event.event_id).await?;
-                Err(err)
-            }
-        }
+        // Applied before it is marked seen: a failure in between leaves it
+        // for the provider's redelivery, and applying is idempotent anyway
+        // (every move is conditional on the status, a refund once per claim).
+        let outcome = self.apply_fax_status(provider, event, now).await?;
+        self.store.mark_webhook_seen(provider, &event.event_id, now).await?;
+        Ok(outcome)
     }
 
     async fn apply_fax_status(&self, provider: &str, event: &FaxStatusEvent, now: DateTime<Utc>) -> Result<ReportOutcome, StoreError> {

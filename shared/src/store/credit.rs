@@ -238,6 +238,12 @@ impl Store {
         Ok(matches!(self.transact(request).await?, Transacted::Applied))
     }
 
+    /// The amount a purchase key was recorded with, if it was.
+    pub async fn purchase_amount(&self, account: &AccountId, idempotency_key: &str) -> Result<Option<i64>, StoreError> {
+        let recorded = self.get::<LedgerEntry>("purchase", &keys::purchase(account, idempotency_key)).await?;
+        Ok(recorded.map(|(entry, _)| entry.amount_cents))
+    }
+
     /// The most recent ledger entries, newest first.
     pub async fn ledger(&self, account: &AccountId, limit: i32) -> Result<Vec<LedgerEntry>, StoreError> {
         let output = self

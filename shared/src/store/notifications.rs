@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{conditional, dynamo_error, from_item, key_item, keys, s, to_item, with_key, Store, StoreError};
+use super::{dynamo_error, from_item, key_item, keys, s, to_item, with_key, Store, StoreError};
 use crate::domain::{AccountId, Channel, Notification, RecipientId, StatusReason};
 
 /// An address that is not sent to again on a channel: it bounced for good,
@@ -75,33 +75,17 @@ impl Store {
         self.put(with_key(to_item("suppression", suppression)?, &key)).await
     }
 
-    /// Notes a provider's webhook event as handled: `false` when it was
-    /// handled before (providers redeliver). Kept a week, past any
-    /// provider's retry window.
-    pub async fn first_sight_of_webhook(&self, provider: &str, event_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let mut item = key_item(&keys::webhook_seen(provider, event_id));
-        item.insert(keys::EXPIRES_AT.to_owned(), AttributeValue::N((now + chrono::Duration::days(7)).timestamp().to_string()));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        Ok(conditional("PutItem", result)?.is_some())
+    /// Whether a provider's webhook event was handled before (providers
+    /// redeliver).
+    pub async fn webhook_seen(&self, provider: &str, event_id: &str) -> Result<bool, StoreError> {
+        Ok(self.get::<serde::de::IgnoredAny>("webhook", &keys::webhook_seen(provider, event_id)).await?.is_some())
     }
 
-    /// Forgets a webhook event whose handling failed, so that the
-    /// provider's redelivery is handled.
-    pub async fn forget_webhook(&self, provider: &str, event_id: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::webhook_seen(provider, event_id))))
-            .send()
-            .await
-            .map_err(|e| dynamo_error("DeleteItem", e))?;
-        Ok(())
+    /// Notes a provider's webhook event as handled, for a week: past any
+    /// provider's retry window.
+    pub async fn mark_webhook_seen(&self, provider: &str, event_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut item = key_item(&keys::webhook_seen(provider, event_id));
+        item.insert(keys::EXPIRES_AT.to_owned(), AttributeValue::N((now + chrono::Duration::days(7)).timestamp().to_string()));
+        self.put(item).await
     }
 }
