@@ -204,3 +204,31 @@ async fn a_text_over_the_segment_limit_fails_before_any_credit_is_spent() {
     assert_eq!((message["status"].as_str(), message["reason"].as_str()), (Some("failed"), Some("too_long")));
     assert_eq!(credit_balance(&app).await, 1_000);
 }
+
+#[tokio::test]
+async fn a_refund_releases_what_it_now_pays_for() {
+    let prices = PriceTable { sms_segment_cents: 1_000, ..PriceTable::default() };
+    let app = spawn_app_with(LocalOptions { manual_clock: Some(t0()), prices, ..LocalOptions::default() }).await;
+    app.given_practice("acct").await;
+    given_sms_clients(&app, "acct", 2).await;
+    app.given_credit("acct", 1_000).await;
+    // The first text takes the whole balance; the second, an hour later, waits.
+    for i in 0..2 {
+        app.book("acct", &format!("a{i}"), &format!("r{i}"), t0() + Duration::days(2) + Duration::hours(i)).await;
+    }
+    app.move_clock(t0() + Duration::days(1) + Duration::hours(1)).await;
+    assert_eq!(app.messages("acct", "a1").await[0]["status"], "held");
+
+    // The carrier could not deliver the first: its refund pays for the second.
+    let first = app.messages("acct", "a0").await[0]["provider_message_id"].as_str().unwrap().to_owned();
+    let log = json!({
+        "notification": {"messageId": first, "timestamp": "2026-12-02 14:00:01.120"},
+        "delivery": {"providerResponse": "Phone is currently unreachable/unavailable"},
+        "status": "FAILURE",
+    });
+    assert_eq!(app.post_local("/local/sms/delivery-logs", log).await.body["recorded"], 1);
+    app.move_clock(t0() + Duration::days(1) + Duration::hours(1) + Duration::minutes(1)).await;
+    assert_eq!(app.messages("acct", "a1").await[0]["status"], "sent");
+    assert_eq!(credit_balance(&app).await, 0);
+    assert_eq!(ledger_sum(&credit(&app, "acct").await), 0);
+}

@@ -18,10 +18,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     if let Some(key) = config::optional("TELNYX_PUBLIC_KEY") {
         fax_webhooks.push(Arc::new(TelnyxWebhookVerifier::new(&key)?));
     }
+    let credit = lambda::credit_from_env(&aws, &store)?;
     let state = ApiState {
         records: Arc::new(RecordsService::new(store.clone(), clock.clone(), Arc::new(Templates::default()))),
-        credit: lambda::credit_from_env(&aws, &store)?,
-        outcomes: OutcomeService::new(store.clone(), clock.clone()),
+        outcomes: OutcomeService::new(store.clone(), clock.clone(), credit.clone()),
+        credit,
         store,
         clock,
         fax_webhooks,

@@ -9,6 +9,8 @@ use tidings::services::OutcomeService;
 async fn main() -> Result<(), Error> {
     lambda::init_tracing();
     let aws = lambda::aws_config().await;
-    let outcomes = OutcomeService::new(lambda::store_from_env(&aws)?, Arc::new(SystemClock));
+    let store = lambda::store_from_env(&aws)?;
+    let credit = lambda::credit_from_env(&aws, &store)?;
+    let outcomes = OutcomeService::new(store, Arc::new(SystemClock), credit);
     lambda_runtime::run(service_fn(|event| tidings_delivery_status::handler(&outcomes, event))).await
 }

@@ -13,6 +13,7 @@ async fn main() -> Result<(), Error> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let records = Arc::new(RecordsService::new(store.clone(), clock.clone(), Arc::new(Templates::default())));
     let caller_id: PhoneNumber = config::required("VOICE_CALLER_ID")?.parse()?;
-    let voice = VoiceCall::new(store, records, clock, config::prices()?, caller_id);
+    let credit = lambda::credit_from_env(&aws, &store)?;
+    let voice = VoiceCall::new(store, records, clock, config::prices()?, caller_id, credit);
     lambda_runtime::run(service_fn(|event| tidings_voice_call::handler(&voice, event))).await
 }

@@ -172,12 +172,19 @@ impl LocalRuntime {
             options.sweep.clone(),
         );
         let records = Arc::new(RecordsService::new(store.clone(), clock.clone(), templates));
-        let voice = VoiceCall::new(store.clone(), records.clone(), clock.clone(), options.prices, number(LOCAL_CALLER_ID)?);
+        let voice = VoiceCall::new(
+            store.clone(),
+            records.clone(),
+            clock.clone(),
+            options.prices,
+            number(LOCAL_CALLER_ID)?,
+            credit.clone(),
+        );
         Ok(Self {
             dynamo,
             records,
+            outcomes: OutcomeService::new(store.clone(), clock.clone(), credit.clone()),
             credit,
-            outcomes: OutcomeService::new(store.clone(), clock.clone()),
             voice: Arc::new(voice),
             calls,
             fax_signer: LocalFaxSigner::default(),

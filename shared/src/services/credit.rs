@@ -110,15 +110,27 @@ impl CreditService {
                 return Err(CreditError::IdempotencyKeyReused);
             }
         }
+        // Repeated too: a first attempt may have failed before releasing.
+        let (balance, released) = self.credit_returned(account).await?;
+        Ok(PurchaseReceipt { recorded, balance_cents: balance.balance_cents, released })
+    }
+
+    /// After a refund: the balance grew, so alerts it lifted are armed again
+    /// and held messages it now pays for go.
+    pub async fn after_refund(&self, account: &AccountId) -> Result<(), CreditError> {
+        self.credit_returned(account).await.map(|_| ())
+    }
+
+    /// Re-arms the alerts the balance is back over and releases what it pays for.
+    async fn credit_returned(&self, account: &AccountId) -> Result<(Balance, usize), CreditError> {
         let balance = self.store.balance(account).await?;
         self.store.rearm_balance_alert(account, BalanceAlert::Low, balance.low_balance_alert_cents).await?;
         self.store.rearm_balance_alert(account, BalanceAlert::Empty, 1).await?;
         if let Some(top_up) = balance.top_up {
             self.store.rearm_balance_alert(account, BalanceAlert::TopUp, top_up.trigger_cents).await?;
         }
-        // Repeated too: a first attempt may have failed before releasing.
         let released = self.release_held(account, balance.balance_cents).await?;
-        Ok(PurchaseReceipt { recorded, balance_cents: balance.balance_cents, released })
+        Ok((balance, released))
     }
 
     /// Puts held messages back in the due index, oldest first, while the

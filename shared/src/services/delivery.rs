@@ -265,7 +265,11 @@ impl Delivery {
     async fn refund(&self, event: &MessageReady, cost: u64) -> Result<(), StoreError> {
         if cost > 0 {
             let (account, id) = (&event.account_id, &event.message_id);
-            self.store.refund_credit(account, id, &event.claim_token, cost, self.channel(), self.clock.now()).await?;
+            if self.store.refund_credit(account, id, &event.claim_token, cost, self.channel(), self.clock.now()).await? {
+                if let Err(err) = self.credit.after_refund(account).await {
+                    tracing::warn!(error = %err, "held messages not released after a refund");
+                }
+            }
         }
         Ok(())
     }

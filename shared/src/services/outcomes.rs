@@ -10,6 +10,7 @@ use crate::channels::fax::{FaxStatus, FaxStatusEvent};
 use crate::channels::ses_events::{EmailEvent, SesNotification};
 use crate::channels::sns_events::{SmsDeliveryLog, SmsOutcome};
 use crate::domain::{AccountId, Channel, Clock, Message, MessageId, MessageStatus, Notification, NotificationKind, StatusReason};
+use crate::services::credit::CreditService;
 use crate::store::notifications::Suppression;
 use crate::store::{Store, StoreError};
 
@@ -26,11 +27,20 @@ pub enum ReportOutcome {
 pub struct OutcomeService {
     store: Store,
     clock: Arc<dyn Clock>,
+    credit: CreditService,
 }
 
 impl OutcomeService {
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    pub fn new(store: Store, clock: Arc<dyn Clock>, credit: CreditService) -> Self {
+        Self { store, clock, credit }
+    }
+
+    /// What a refund set going: alerts re-armed, held messages released.
+    /// The refund stands whatever happens here, so a failure is only logged.
+    async fn refunded(&self, account: &AccountId) {
+        if let Err(err) = self.credit.after_refund(account).await {
+            tracing::warn!(error = %err, "held messages not released after a refund");
+        }
     }
 
     async fn find(&self, channel: Channel, provider_id: &str) -> Result<Option<(AccountId, MessageId)>, StoreError> {
@@ -106,6 +116,7 @@ impl OutcomeService {
                 let Some(message) = fail_and_refund(&self.store, &account, &id, &sent, reason, now).await? else {
                     return Ok(ReportOutcome::Ignored);
                 };
+                self.refunded(&account).await;
                 self.notify(&account, &message, kind, code, now).await?;
                 Ok(ReportOutcome::Recorded)
             }
@@ -147,6 +158,7 @@ impl OutcomeService {
                 let Some(message) = fail_and_refund(&self.store, &account, &id, &sent, failed, now).await? else {
                     return Ok(ReportOutcome::Ignored);
                 };
+                self.refunded(&account).await;
                 self.notify(&account, &message, NotificationKind::FaxFailed, reason, now).await?;
                 Ok(ReportOutcome::Recorded)
             }

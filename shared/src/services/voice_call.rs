@@ -16,6 +16,7 @@ use crate::domain::{
     AccountId, Clock, Message, MessageId, MessageStatus, Notification, NotificationKind, PhoneNumber, PriceTable,
     StatusReason,
 };
+use crate::services::credit::CreditService;
 use crate::services::outcomes::{fail_and_refund, refund_part};
 use crate::services::records::{ClientAnswer, RecordsError, RecordsService};
 use crate::store::{Store, StoreError};
@@ -54,6 +55,7 @@ pub struct VoiceCall {
     prices: PriceTable,
     /// The deployment's number, shown to the practice on a connected call.
     caller_id: PhoneNumber,
+    credit: CreditService,
 }
 
 impl VoiceCall {
@@ -63,8 +65,9 @@ impl VoiceCall {
         clock: Arc<dyn Clock>,
         prices: PriceTable,
         caller_id: PhoneNumber,
+        credit: CreditService,
     ) -> Self {
-        Self { store, records, clock, prices, caller_id }
+        Self { store, records, clock, prices, caller_id, credit }
     }
 
     pub async fn handle(&self, event: &SmaEvent) -> Result<SmaResponse, VoiceCallError> {
@@ -150,10 +153,12 @@ impl VoiceCall {
                 let reserved = message.reserved_cents.unwrap_or(0);
                 let charged = self.prices.voice_cost(call.minutes.unwrap_or(0)).min(reserved);
                 refund_part(&self.store, account, message, reserved - charged, now).await?;
+                self.refunded(account).await;
             }
             Some((reason, kind)) => {
                 let went_out = [PLACED[0], PLACED[1], MessageStatus::Delivered];
                 if let Some(message) = fail_and_refund(&self.store, account, &message.id, &went_out, reason, now).await? {
+                    self.refunded(account).await;
                     let code = match &end {
                         CallEnd::Failed(code) => code.clone(),
                         _ => result.to_owned(),
@@ -167,6 +172,16 @@ impl VoiceCall {
         }
         tracing::info!(result, minutes = call.minutes, "call ended");
         Ok(())
+    }
+}
+
+impl VoiceCall {
+    /// A refund's follow-up (alerts re-armed, held messages released); the
+    /// refund stands whatever happens here.
+    async fn refunded(&self, account: &AccountId) {
+        if let Err(err) = self.credit.after_refund(account).await {
+            tracing::warn!(error = %err, "held messages not released after a refund");
+        }
     }
 }
 
