@@ -71,16 +71,6 @@ impl PriceTable {
     pub fn fax_cost(&self, pages: u32) -> u64 {
         u64::from(pages) * self.fax_page_cents
     }
-
-    /// The price of one unit on a channel, as the credit endpoint shows it.
-    pub fn unit_cents(&self, channel: Channel) -> u64 {
-        match channel {
-            Channel::Email => 0,
-            Channel::Sms => self.sms_segment_cents,
-            Channel::Voice => self.voice_minute_cents,
-            Channel::Fax => self.fax_page_cents,
-        }
-    }
 }
 
 /// Refill the balance automatically: when it falls below `trigger_cents`, a

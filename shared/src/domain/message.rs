@@ -196,6 +196,11 @@ pub struct Message {
 }
 
 impl Message {
+    /// What its send cost: the credit reserved less what was refunded.
+    pub fn cost_cents(&self) -> u64 {
+        self.reserved_cents.unwrap_or(0).saturating_sub(self.refunded_cents.unwrap_or(0))
+    }
+
     /// A message planned now, scheduled for `due_at`; its subject and
     /// limits are set by the caller.
     pub fn new(

@@ -94,8 +94,6 @@ pub const ACCOUNT_STATUS: &str = "account_status";
 /// DynamoDB's TTL attribute: epoch seconds after which a record may go.
 pub const EXPIRES_AT: &str = "expires_at";
 pub const LOOKUP_INDEX: &str = "lookup";
-pub const LOOKUP_KEY: &str = "lookup_key";
-pub const LOOKUP_MS: &str = "lookup_ms";
 
 pub const DUE_SHARD_COUNT: u32 = 16;
 

@@ -539,13 +539,20 @@ impl Store {
         appointment: &AppointmentId,
         state: &NoticeState,
     ) -> Result<(), StoreError> {
+        let state = to_attribute("appointment", state)?;
+        self.set_on_existing(&keys::appointment(account, appointment), "notified", state).await
+    }
+
+    /// Sets one attribute of a record that exists (and never creates one).
+    async fn set_on_existing(&self, key: &ItemKey, attribute: &str, value: AttributeValue) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key_item(&keys::appointment(account, appointment))))
-            .update_expression("SET notified = :state")
+            .set_key(Some(key_item(key)))
+            .update_expression("SET #attribute = :value")
             .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":state", to_attribute("appointment", state)?)
+            .expression_attribute_names("#attribute", attribute)
+            .expression_attribute_values(":value", value)
             .send()
             .await
             .map_err(|e| dynamo_error("UpdateItem", e))?;
@@ -982,18 +989,7 @@ impl Store {
 
     /// Writes what the call of a sent voice message has done so far.
     pub async fn record_call(&self, account: &AccountId, id: &MessageId, call: &crate::domain::message::CallRecord) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::message(account, id))))
-            .update_expression("SET #call = :call")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_names("#call", "call")
-            .expression_attribute_values(":call", to_attribute("message", call)?)
-            .send()
-            .await
-            .map_err(|e| dynamo_error("UpdateItem", e))?;
-        Ok(())
+        self.set_on_existing(&keys::message(account, id), "call", to_attribute("message", call)?).await
     }
 
     /// The messages about one appointment, in due order (`by_subject` index).
