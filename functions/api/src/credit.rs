@@ -19,15 +19,10 @@ impl From<CreditError> for ApiError {
         match &err {
             CreditError::InvalidIdempotencyKey => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", err.to_string()),
             CreditError::IdempotencyKeyReused => Self::new(StatusCode::CONFLICT, "idempotency_key_reused", err.to_string()),
-            CreditError::Store(store) => store_unavailable(store),
+            CreditError::Store(store) => store.into(),
             CreditError::Publish(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", err.to_string()),
         }
     }
-}
-
-fn store_unavailable(err: &tidings::store::StoreError) -> ApiError {
-    tracing::error!(error = %err, "store failure");
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage is unavailable; try again")
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -131,6 +126,6 @@ pub async fn list_notifications(
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "give before_at and before_id together"))
         }
     };
-    let notifications = state.store.notifications(&account, limit, before).await.map_err(|e| store_unavailable(&e))?;
+    let notifications = state.store.notifications(&account, limit, before).await.map_err(|e| ApiError::from(&e))?;
     Ok(Json(NotificationList { notifications }))
 }

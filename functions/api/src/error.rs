@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tidings::services::RecordsError;
+use tidings::store::StoreError;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -121,14 +122,20 @@ impl From<RecordsError> for ApiError {
             RecordsError::UnknownAppointment => {
                 Self::new(StatusCode::NOT_FOUND, "unknown_appointment", err.to_string())
             }
-            RecordsError::Store(store) => {
-                tracing::error!(error = %store, "store failure");
-                if store.is_retryable() {
-                    Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store is unavailable; retrying may help")
-                } else {
-                    Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request failed inside Tidings")
-                }
-            }
+            RecordsError::Store(store) => store.into(),
+        }
+    }
+}
+
+/// The store failed: whether a retry may help is the caller's to know; the
+/// details (operation and code only) go to the log.
+impl From<&StoreError> for ApiError {
+    fn from(store: &StoreError) -> Self {
+        tracing::error!(error = %store, "store failure");
+        if store.is_retryable() {
+            Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store is unavailable; retrying may help")
+        } else {
+            Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request failed inside Tidings")
         }
     }
 }

@@ -499,8 +499,12 @@ pub async fn get_message(
         .message(&account, &id)
         .await?
         .ok_or_else(|| ApiError::new(axum::http::StatusCode::NOT_FOUND, "unknown_message", "no message with this id exists in the account"))?;
-    let cost_cents = message.reserved_cents.unwrap_or(0).saturating_sub(message.refunded_cents.unwrap_or(0));
-    Ok(Json(MessageDetail { cost_cents, attempts: message.attempts, call: message.call.clone(), message: message.into() }))
+    Ok(Json(MessageDetail {
+        cost_cents: message.cost_cents(),
+        attempts: message.attempts,
+        call: message.call.clone(),
+        message: message.into(),
+    }))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -45,9 +45,7 @@ pub async fn fax_status(
         }
         WebhookError::Malformed(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "malformed_webhook", err.to_string()),
     })?;
-    let outcome = state.outcomes.fax_status(verifier.provider(), &event).await.map_err(|err| {
-        tracing::error!(error = %err, "fax status not recorded");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again")
-    })?;
+    // A failure answers 5xx, so the provider delivers the webhook again.
+    let outcome = state.outcomes.fax_status(verifier.provider(), &event).await.map_err(|err| ApiError::from(&err))?;
     Ok(Json(WebhookReceipt { outcome }))
 }
