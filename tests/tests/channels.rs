@@ -117,6 +117,8 @@ async fn an_unanswered_call_fails_refunds_everything_and_tells_staff() {
     assert_eq!(notes[0]["kind"], "call_not_answered");
     assert_eq!(notes[0]["message_id"], first.as_str());
     assert_eq!(notes[0]["recipient_id"], "r1");
+    let keys = app.post_local(&format!("/local/voice/{first}/digits"), json!({"digits": "1x"})).await;
+    assert_eq!(keys.status, 422, "only keypad keys");
     // Reported twice (Chime retries), applied once.
     app.post_local(&format!("/local/voice/{first}/digits"), json!({"outcome": "no_answer"})).await;
     assert_eq!(notifications(&app).await.len(), 1);

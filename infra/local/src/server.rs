@@ -64,7 +64,9 @@ async fn answer_call(
 ) -> Result<Json<CallTranscript>, ApiError> {
     let transcript = voice::answer(&runtime.voice, &runtime.calls, &message_id, &answer).await.map_err(|err| match err {
         CallError::NoSuchCall => ApiError::new(StatusCode::NOT_FOUND, "no_such_call", err.to_string()),
-        CallError::UnknownOutcome => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", err.to_string()),
+        CallError::UnknownOutcome | CallError::InvalidDigits => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", err.to_string())
+        }
         CallError::Handler(_) => local_failure(err),
     })?;
     runtime.bus.idle().await;
@@ -97,7 +99,7 @@ async fn report_fax(
     let now = runtime.clock.now();
     let body = fax::status_body(&fax_id, delivered, report.pages, report.failure_reason.as_deref(), now);
     let signature = runtime.fax_signer.sign(now.timestamp(), &body);
-    let request = axum::http::Request::post(format!("/webhooks/fax/{}", "telnyx"))
+    let request = axum::http::Request::post("/webhooks/fax/telnyx")
         .header("content-type", "application/json")
         .header("telnyx-timestamp", now.timestamp().to_string())
         .header("telnyx-signature-ed25519", signature)

@@ -110,6 +110,8 @@ pub enum CallError {
     NoSuchCall,
     #[error("outcome must be no_answer or busy")]
     UnknownOutcome,
+    #[error("digits are keypad keys: 0-9, * and #, at most 10")]
+    InvalidDigits,
     #[error("voice-call failed: {0}")]
     Handler(String),
 }
@@ -117,6 +119,9 @@ pub enum CallError {
 /// Plays a placed call through `voice-call` as Chime would: the call is
 /// created, rings, is answered (or not), takes the digits, and hangs up.
 pub async fn answer(voice: &VoiceCall, calls: &LocalCalls, message_id: &str, answer: &Answer) -> Result<CallTranscript, CallError> {
+    if answer.digits.len() > 10 || !answer.digits.chars().all(|c| c.is_ascii_digit() || c == '*' || c == '#') {
+        return Err(CallError::InvalidDigits);
+    }
     let call = calls.find(message_id).ok_or(CallError::NoSuchCall)?;
     let call_id = format!("{}-leg-a", call.transaction_id);
     let mut attributes = call.arguments.clone();
