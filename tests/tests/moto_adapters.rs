@@ -272,9 +272,14 @@ async fn the_store_runs_on_moto_dynamodb_from_the_template_declaration() {
     let winners: Vec<_> = futures::future::join_all(claims).await.into_iter().filter_map(Result::unwrap).collect();
     assert_eq!(winners.len(), 1);
     let winner = &winners[0];
-    let started = store.start_send(&account, &id, &winner.claim_token, due).await.unwrap();
+    let lease = Duration::minutes(5);
+    let started = store.start_send(&account, &id, &winner.claim_token, due, lease).await.unwrap();
     assert!(started.is_some());
-    assert!(store.start_send(&account, &id, &winner.claim_token, due).await.unwrap().is_none());
+    assert!(store.start_send(&account, &id, &winner.claim_token, due, lease).await.unwrap().is_none());
+    assert!(
+        store.recover_stuck_send(&account, &id, due + Duration::minutes(4)).await.unwrap().is_none(),
+        "a send under way is not recovered before its lease ends"
+    );
     let settled = tidings::store::Settlement::sent(due, Channel::Email, "provider-1".into());
     assert!(store.settle(&account, &id, &winner.claim_token, &settled).await.unwrap());
 

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{AppointmentId, InvoiceId, MessageId, RecipientId};
+use super::notification::MessageNotice;
 use super::recipient::Channel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -183,6 +184,10 @@ pub struct Message {
     /// The claim whose send the reservation paid for.
     #[serde(default)]
     pub reserved_claim: Option<String>,
+    /// The claim whose reservation is taken and not given back yet (none,
+    /// once refunded in full or for what a call did not use): at most one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_reservation: Option<String>,
     /// The claim that holds (or last held) the message: only its send may
     /// be reported on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -193,6 +198,9 @@ pub struct Message {
     /// What happened on a voice call.
     #[serde(default)]
     pub call: Option<CallRecord>,
+    /// What staff were to be told when the send was settled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<MessageNotice>,
 }
 
 impl Message {
@@ -231,9 +239,11 @@ impl Message {
             reserved_cents: None,
             refunded_cents: None,
             reserved_claim: None,
+            live_reservation: None,
             claim_token: None,
             attempts: 0,
             call: None,
+            notice: None,
         }
     }
 }

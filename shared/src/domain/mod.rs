@@ -18,7 +18,7 @@ pub mod text;
 pub use appointment::{Appointment, AppointmentStatus, NoticeChange, NoticeState, PlannedReminder};
 pub use clock::{Clock, SystemClock};
 pub use credit::{AutoTopUp, CreditSettings, LedgerEntry, LedgerKind, PriceTable, PricingError, PurchaseAmount};
-pub use notification::{Notification, NotificationKind};
+pub use notification::{MessageNotice, Notification, NotificationKind};
 pub use contact::{ContactError, EmailAddress, PhoneNumber, TimeZone};
 pub use ids::{AccountId, AppointmentId, InvalidId, InvoiceId, MessageId, RecipientId};
 pub use invoice::{Currency, Invoice, InvoiceMessageSettings, InvoiceStatus};

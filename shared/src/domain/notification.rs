@@ -49,6 +49,20 @@ impl NotificationKind {
     }
 }
 
+/// What staff are told about one message: its kind and the provider's code
+/// (or the figure) behind it, never an address or a body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageNotice {
+    pub kind: NotificationKind,
+    pub detail: String,
+}
+
+impl MessageNotice {
+    pub fn new(kind: NotificationKind, detail: impl Into<String>) -> Self {
+        Self { kind, detail: detail.into() }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Notification {
     pub id: String,

@@ -8,13 +8,13 @@ use chrono::{DateTime, Duration, Utc};
 use crate::channels::fax::pdf;
 use crate::channels::{ChannelSender, Outgoing, SendError};
 use crate::domain::{
-    Channel, Clock, Message, MessageStatus, Notification, NotificationKind, PriceTable, PricingError, RenderedContent,
+    Channel, Clock, Message, MessageNotice, MessageStatus, NotificationKind, PriceTable, PricingError, RenderedContent,
     StatusReason,
 };
 use crate::events::MessageReady;
 use crate::services::credit::{CreditError, CreditService};
 use crate::store::credit::HeldForCredit;
-use crate::store::{Settlement, Store, StoreError};
+use crate::store::{Refund, Settlement, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
@@ -136,18 +136,38 @@ impl Delivery {
         self.sender.channel()
     }
 
-    /// Records the outcome. Only this claim's holder can have started the
-    /// send, so a settlement that does not apply means the record changed
-    /// underneath: worth a warning, not a retry.
-    async fn settle(&self, event: &MessageReady, settlement: &Settlement) -> Result<(), StoreError> {
+    /// Records the outcome, then tells staff what it says to tell them.
+    /// Only this claim's holder can have started the send, so a settlement
+    /// that does not apply means the record changed underneath (a call's
+    /// events came first): worth a warning, not a retry.
+    async fn settle(&self, event: &MessageReady, message: &Message, settlement: Settlement) -> Result<(), StoreError> {
         let applied = self
             .store
-            .settle(&event.account_id, &event.message_id, &event.claim_token, settlement)
+            .settle(&event.account_id, &event.message_id, &event.claim_token, &settlement)
             .await?;
         if !applied {
             tracing::warn!(status = settlement.status.as_str(), "outcome not recorded: the claim was no longer held");
+            return Ok(());
+        }
+        if let Some(notice) = &settlement.notice {
+            self.store.notify_once(&event.account_id, message, notice, self.clock.now()).await?;
         }
         Ok(())
+    }
+
+    /// A repeated event: if this claim's send was settled by a run that
+    /// failed afterwards, what that run had left to do (telling staff) is
+    /// done now, once.
+    async fn resume(&self, event: &MessageReady) -> Result<DeliveryOutcome, DeliveryError> {
+        let settled = self.store.get_message(&event.account_id, &event.message_id).await?.filter(|message| {
+            message.claim_token.as_deref() == Some(event.claim_token.as_str()) && !message.status.is_live()
+        });
+        if let Some(notice) = settled.as_ref().and_then(|message| message.notice.as_ref().map(|notice| (message, notice))) {
+            let (message, notice) = notice;
+            self.store.notify_once(&event.account_id, message, notice, self.clock.now()).await?;
+        }
+        tracing::info!("repeated or stale event: nothing to send");
+        Ok(DeliveryOutcome::Ignored)
     }
 
     pub async fn deliver(&self, event: &MessageReady) -> Result<DeliveryOutcome, DeliveryError> {
@@ -159,15 +179,14 @@ impl Delivery {
         }
         let (account, id, token) = (&event.account_id, &event.message_id, event.claim_token.as_str());
         let now = self.clock.now();
-        let Some(message) = self.store.start_send(account, id, token, now).await? else {
-            tracing::info!("repeated or stale event: nothing to send");
-            return Ok(DeliveryOutcome::Ignored);
+        let Some(message) = self.store.start_send(account, id, token, now, self.config.lease).await? else {
+            return self.resume(event).await;
         };
         let content = match &message.content {
             Some(content) if message.not_after.is_none_or(|limit| now < limit) => content,
             _ => {
                 let ended = Settlement::ended(MessageStatus::Expired, StatusReason::AppointmentStarted);
-                self.settle(event, &ended).await?;
+                self.settle(event, &message, ended).await?;
                 return Ok(DeliveryOutcome::Expired);
             }
         };
@@ -175,8 +194,9 @@ impl Delivery {
             Price::Cents(cents) => cents,
             Price::Refused { reason, code } => {
                 // Refused before any credit is spent.
-                self.settle(event, &Settlement::ended(MessageStatus::Failed, reason)).await?;
-                self.notify(event, &message, NotificationKind::DeliveryFailed, &code).await?;
+                let failed = Settlement::ended(MessageStatus::Failed, reason)
+                    .telling(MessageNotice::new(NotificationKind::DeliveryFailed, &code));
+                self.settle(event, &message, failed).await?;
                 return Ok(DeliveryOutcome::Failed { code });
             }
         };
@@ -186,54 +206,62 @@ impl Delivery {
                 Ok(false) => return Ok(DeliveryOutcome::HeldForCredit),
                 Err(err) => {
                     // Nothing reached the provider: give the send back, so
-                    // that the retry of this event can make it.
-                    if let Err(release) = self.store.release_send(account, id, token, now).await {
-                        tracing::warn!(error = %release, "send not given back; the message waits for staff");
+                    // that the retry of this event can make it. A
+                    // reservation that went through all the same is found
+                    // by that retry (or refunded by a later claim's).
+                    if let Err(release) = self.store.release_send(account, id, token, now, None).await {
+                        tracing::warn!(error = %release, "send not given back; the recovery pass ends it");
                     }
                     return Err(err);
                 }
             }
         }
+        // Everything from here on gives back all of what was reserved.
+        let refund = (cost > 0).then(|| Refund { cents: cost, channel: self.channel(), at: self.clock.now() });
         let outgoing = Outgoing { account_id: account, message_id: id, claim_token: token, content };
         match self.sender.send(outgoing).await {
             Ok(provider_message_id) => {
                 let sent = Settlement::sent(self.clock.now(), self.channel(), provider_message_id.clone());
-                self.settle(event, &sent).await?;
+                self.settle(event, &message, sent).await?;
                 tracing::info!(channel = self.channel().as_str(), cost_cents = cost, "sent");
                 Ok(DeliveryOutcome::Sent { provider_message_id })
             }
             Err(SendError::Permanent(code)) => {
                 let (reason, kind) = permanent_failure(self.channel(), &code);
-                // Refunded first: the refund is once per claim, and a retry
-                // after a failed settlement would find nothing to do.
-                self.refund(event, cost).await?;
-                self.settle(event, &Settlement::ended(MessageStatus::Failed, reason)).await?;
-                self.notify(event, &message, kind, &code).await?;
+                let failed = Settlement::ended(MessageStatus::Failed, reason)
+                    .telling(MessageNotice::new(kind, &code))
+                    .refunding(refund);
+                self.settle(event, &message, failed).await?;
+                self.refunded(event, refund).await;
                 tracing::warn!(code = %code, "provider refused the message");
                 Ok(DeliveryOutcome::Failed { code })
             }
             Err(SendError::Unknown(code)) => {
                 // Possibly sent: kept paid for, never sent again, and staff
                 // are told to check.
-                self.settle(event, &Settlement::outcome_unknown(self.clock.now())).await?;
-                self.notify(event, &message, NotificationKind::DeliveryUnknown, &code).await?;
+                let unknown = Settlement::outcome_unknown(self.clock.now())
+                    .telling(MessageNotice::new(NotificationKind::DeliveryUnknown, &code));
+                self.settle(event, &message, unknown).await?;
                 tracing::warn!(code = %code, "provider outcome unknown: not sent again");
                 Ok(DeliveryOutcome::Unknown { code })
             }
             Err(SendError::Transient(code)) => {
-                self.refund(event, cost).await?;
                 let attempts = message.attempts.max(1);
                 if attempts >= self.config.retry.max_attempts {
-                    let ended = Settlement::ended(MessageStatus::Failed, StatusReason::RetriesExhausted);
-                    self.settle(event, &ended).await?;
-                    self.notify(event, &message, NotificationKind::DeliveryFailed, &code).await?;
+                    let exhausted = Settlement::ended(MessageStatus::Failed, StatusReason::RetriesExhausted)
+                        .telling(MessageNotice::new(NotificationKind::DeliveryFailed, &code))
+                        .refunding(refund);
+                    self.settle(event, &message, exhausted).await?;
+                    self.refunded(event, refund).await;
                     tracing::warn!(code = %code, attempts, "provider kept failing: given up");
                     return Ok(DeliveryOutcome::Failed { code });
                 }
                 // Back to the due index at the backoff's end, where the
-                // sweep claims and sends it again.
+                // sweep claims and sends it again; refunded in the same
+                // transaction, so the next send pays afresh.
                 let at = now + self.config.retry.backoff(attempts);
-                self.store.release_send(account, id, token, at).await?;
+                self.store.release_send(account, id, token, at, refund).await?;
+                self.refunded(event, refund).await;
                 tracing::info!(code = %code, attempts, "provider failed for now: retry scheduled");
                 Ok(DeliveryOutcome::RetryScheduled { at })
             }
@@ -262,23 +290,14 @@ impl Delivery {
         Ok(false)
     }
 
-    async fn refund(&self, event: &MessageReady, cost: u64) -> Result<(), StoreError> {
-        if cost > 0 {
-            let (account, id) = (&event.account_id, &event.message_id);
-            if self.store.refund_credit(account, id, &event.claim_token, cost, self.channel(), self.clock.now()).await? {
-                if let Err(err) = self.credit.after_refund(account).await {
-                    tracing::warn!(error = %err, "held messages not released after a refund");
-                }
+    /// What a refund sets going (alerts re-armed, held messages released);
+    /// the refund stands whatever happens here.
+    async fn refunded(&self, event: &MessageReady, refund: Option<Refund>) {
+        if refund.is_some() {
+            if let Err(err) = self.credit.after_refund(&event.account_id).await {
+                tracing::warn!(error = %err, "held messages not released after a refund");
             }
         }
-        Ok(())
-    }
-
-    async fn notify(&self, event: &MessageReady, message: &Message, kind: NotificationKind, code: &str) -> Result<(), StoreError> {
-        let notification = Notification::new(kind, self.clock.now())
-            .about(&message.recipient_id, &message.id, self.channel())
-            .detail(code);
-        self.store.add_notification(&event.account_id, &notification).await
     }
 }
 

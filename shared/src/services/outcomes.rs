@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::channels::fax::{FaxStatus, FaxStatusEvent};
 use crate::channels::ses_events::{EmailEvent, SesNotification};
 use crate::channels::sns_events::{SmsDeliveryLog, SmsOutcome};
-use crate::domain::{AccountId, Channel, Clock, Message, MessageId, MessageStatus, Notification, NotificationKind, StatusReason};
+use crate::domain::{AccountId, Channel, Clock, Message, MessageId, MessageNotice, MessageStatus, NotificationKind, StatusReason};
 use crate::services::credit::CreditService;
 use crate::store::notifications::Suppression;
 use crate::store::{Store, StoreError};
@@ -64,39 +64,33 @@ impl OutcomeService {
         };
         let now = self.clock.now();
         let went_out = [MessageStatus::Sent, MessageStatus::Delivered];
-        let (moved, kind, detail, suppress, reason) = match &event {
+        let (reason, notice, suppress) = match &event {
             EmailEvent::Delivered => {
                 let moved = self.store.record_provider_outcome(&account, &id, &[MessageStatus::Sent], MessageStatus::Delivered, None).await?;
                 return Ok(if moved.is_some() { ReportOutcome::Recorded } else { ReportOutcome::Ignored });
             }
             EmailEvent::Bounced { permanent, code, .. } => {
-                let moved = self
-                    .store
-                    .record_provider_outcome(&account, &id, &went_out, MessageStatus::Failed, Some(StatusReason::Bounced))
-                    .await?;
-                (moved, NotificationKind::EmailBounced, code.clone(), *permanent, StatusReason::Bounced)
+                (StatusReason::Bounced, MessageNotice::new(NotificationKind::EmailBounced, code.clone()), *permanent)
             }
             EmailEvent::Complained { .. } => {
-                let moved = self
-                    .store
-                    .record_provider_outcome(&account, &id, &went_out, MessageStatus::Failed, Some(StatusReason::Complained))
-                    .await?;
-                (moved, NotificationKind::EmailComplaint, "complaint".to_owned(), true, StatusReason::Complained)
+                (StatusReason::Complained, MessageNotice::new(NotificationKind::EmailComplaint, "complaint"), true)
             }
             EmailEvent::Other => return Ok(ReportOutcome::Ignored),
         };
-        let Some(message) = moved else {
+        let Some(failed) = fail(&self.store, &account, &id, &went_out, reason).await? else {
             return Ok(ReportOutcome::Ignored);
         };
+        // Re-run when the status had already moved: a first run may have
+        // died before these, and each is idempotent.
         if suppress {
-            if let Some(address) = message.content.as_ref().map(|c| c.to.clone()) {
+            if let Some(address) = failed.message.content.as_ref().map(|c| c.to.clone()) {
                 let suppression = Suppression { address, reason, at: now };
-                self.store.suppress(&account, &message.recipient_id, Channel::Email, &suppression).await?;
+                self.store.suppress(&account, &failed.message.recipient_id, Channel::Email, &suppression).await?;
             }
         }
-        self.notify(&account, &message, kind, &detail, now).await?;
-        tracing::info!(kind = kind.as_str(), suppressed = suppress, "email outcome recorded");
-        Ok(ReportOutcome::Recorded)
+        self.store.notify_once(&account, &failed.message, &notice, now).await?;
+        tracing::info!(kind = notice.kind.as_str(), suppressed = suppress, "email outcome recorded");
+        Ok(failed.outcome())
     }
 
     /// One SNS SMS delivery status log entry (from the `delivery-status`
@@ -113,12 +107,12 @@ impl OutcomeService {
                 Ok(if moved.is_some() { ReportOutcome::Recorded } else { ReportOutcome::Ignored })
             }
             SmsOutcome::Failed { reason, kind, code } => {
-                let Some(message) = fail_and_refund(&self.store, &account, &id, &sent, reason, now).await? else {
+                let Some(failed) = fail_and_refund(&self.store, &account, &id, &sent, reason, now).await? else {
                     return Ok(ReportOutcome::Ignored);
                 };
                 self.refunded(&account).await;
-                self.notify(&account, &message, kind, code, now).await?;
-                Ok(ReportOutcome::Recorded)
+                self.store.notify_once(&account, &failed.message, &MessageNotice::new(kind, code), now).await?;
+                Ok(failed.outcome())
             }
         }
     }
@@ -154,35 +148,60 @@ impl OutcomeService {
                 Ok(if moved.is_some() { ReportOutcome::Recorded } else { ReportOutcome::Ignored })
             }
             FaxStatus::Failed { reason } => {
-                let failed = StatusReason::TransmissionFailed;
-                let Some(message) = fail_and_refund(&self.store, &account, &id, &sent, failed, now).await? else {
+                let transmission = StatusReason::TransmissionFailed;
+                let Some(failed) = fail_and_refund(&self.store, &account, &id, &sent, transmission, now).await? else {
                     return Ok(ReportOutcome::Ignored);
                 };
                 self.refunded(&account).await;
-                self.notify(&account, &message, NotificationKind::FaxFailed, reason, now).await?;
-                Ok(ReportOutcome::Recorded)
+                let notice = MessageNotice::new(NotificationKind::FaxFailed, reason.clone());
+                self.store.notify_once(&account, &failed.message, &notice, now).await?;
+                Ok(failed.outcome())
             }
             FaxStatus::InProgress => Ok(ReportOutcome::Ignored),
         }
     }
+}
 
-    async fn notify(
-        &self,
-        account: &AccountId,
-        message: &Message,
-        kind: NotificationKind,
-        detail: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let notification = Notification::new(kind, now).about(&message.recipient_id, &message.id, message.channel).detail(detail);
-        self.store.add_notification(account, &notification).await
+/// A message a provider reported failed: moved by this report, or found
+/// failed for the same reason by an earlier delivery of it.
+pub(crate) struct Failed {
+    pub message: Message,
+    pub moved_now: bool,
+}
+
+impl Failed {
+    pub fn outcome(&self) -> ReportOutcome {
+        if self.moved_now {
+            ReportOutcome::Recorded
+        } else {
+            ReportOutcome::Ignored
+        }
     }
 }
 
-/// Fails a message that went out, as its provider reported, and gives back
-/// what its send reserved. `None` when the report changed nothing (a
-/// repeat); the refund is tried then too, since a first attempt may have
-/// failed between the two writes, and it is once per claim anyway.
+/// Fails a message that went out, as its provider reported. When the
+/// status had already moved for the same reason (a redelivered report, or a
+/// first run that died before its later steps), the message is returned
+/// all the same, so that those steps, each idempotent, run again.
+pub(crate) async fn fail(
+    store: &Store,
+    account: &AccountId,
+    id: &MessageId,
+    from: &[MessageStatus],
+    reason: StatusReason,
+) -> Result<Option<Failed>, StoreError> {
+    if let Some(message) = store.record_provider_outcome(account, id, from, MessageStatus::Failed, Some(reason)).await? {
+        return Ok(Some(Failed { message, moved_now: true }));
+    }
+    let earlier = store
+        .get_message(account, id)
+        .await?
+        .filter(|m| m.status == MessageStatus::Failed && m.reason == Some(reason));
+    Ok(earlier.map(|message| Failed { message, moved_now: false }))
+}
+
+/// Fails a message as [`fail`] does and gives back what its send reserved,
+/// once per claim.
 pub(crate) async fn fail_and_refund(
     store: &Store,
     account: &AccountId,
@@ -190,19 +209,12 @@ pub(crate) async fn fail_and_refund(
     from: &[MessageStatus],
     reason: StatusReason,
     now: DateTime<Utc>,
-) -> Result<Option<Message>, StoreError> {
-    match store.record_provider_outcome(account, id, from, MessageStatus::Failed, Some(reason)).await? {
-        Some(message) => {
-            refund_all(store, account, &message, now).await?;
-            Ok(Some(message))
-        }
-        None => {
-            if let Some(message) = store.get_message(account, id).await?.filter(|m| m.status == MessageStatus::Failed) {
-                refund_all(store, account, &message, now).await?;
-            }
-            Ok(None)
-        }
+) -> Result<Option<Failed>, StoreError> {
+    let failed = fail(store, account, id, from, reason).await?;
+    if let Some(failed) = &failed {
+        refund_all(store, account, &failed.message, now).await?;
     }
+    Ok(failed)
 }
 
 /// Gives back what a message's send reserved, once.
@@ -218,7 +230,7 @@ pub(crate) async fn refund_part(
     amount: u64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    if let (Some(claim), true) = (&message.reserved_claim, amount > 0) {
+    if let (Some(claim), true) = (&message.live_reservation, amount > 0) {
         store.refund_credit(account, &message.id, claim, amount, message.channel, now).await?;
     }
     Ok(())

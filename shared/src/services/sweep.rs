@@ -17,7 +17,7 @@ use crate::domain::{
 };
 use crate::events::{BusEvent, EventPublisher, MessageReady, PublishError};
 use crate::store::keys::DUE_SHARD_COUNT;
-use crate::store::{ClaimedMessage, RenderContext, Settlement, Store, StoreError};
+use crate::store::{CapSlot, ClaimedMessage, RenderContext, Settlement, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct SweepConfig {
@@ -55,6 +55,8 @@ pub struct SweepReport {
     pub taken_by_others: usize,
     /// Messages that reached quiet hours and wait for them to end.
     pub postponed: usize,
+    /// Sends that never settled, ended by the recovery pass.
+    pub recovered: usize,
     /// Whether due work was left for the next tick.
     pub more_due: bool,
 }
@@ -84,6 +86,8 @@ enum Handled {
     Postponed,
     Ended(MessageStatus),
     TakenByOther,
+    /// A send that never settled, ended as of unknown outcome.
+    Recovered,
 }
 
 pub struct ReminderSweep {
@@ -159,6 +163,7 @@ impl ReminderSweep {
                 Ok(Handled::Ended(MessageStatus::Withdrawn)) => report.withdrawn += 1,
                 Ok(Handled::Ended(_)) => report.skipped += 1,
                 Ok(Handled::TakenByOther) => report.taken_by_others += 1,
+                Ok(Handled::Recovered) => report.recovered += 1,
                 Ok(Handled::Postponed) => report.postponed += 1,
                 Err(err) => {
                     tracing::warn!(error = %err, "message left for its lease to run out");
@@ -180,7 +185,7 @@ impl ReminderSweep {
 
     async fn handle(&self, account: &AccountId, id: &MessageId, now: DateTime<Utc>) -> Result<Handled, StoreError> {
         let Some(claimed) = self.store.claim(account, id, now, self.config.lease).await? else {
-            return Ok(Handled::TakenByOther);
+            return self.recover(account, id, now).await;
         };
         let span = tracing::info_span!("message", message_id = %id, kind = ?claimed.message.kind);
         let _entered = span.enter();
@@ -194,6 +199,23 @@ impl ReminderSweep {
                 Ok(Handled::Ended(status))
             }
         }
+    }
+
+    /// The recovery pass, for a due message that could not be claimed: a
+    /// send whose lease ran out without a settlement (its function died, or
+    /// every write after the send failed) ends `sent` with
+    /// `outcome_unknown`, keeps its reservation (the provider may have taken
+    /// it, and charged for it) and staff are told, once. Anything else was
+    /// taken by another sweep.
+    async fn recover(&self, account: &AccountId, id: &MessageId, now: DateTime<Utc>) -> Result<Handled, StoreError> {
+        let Some(message) = self.store.recover_stuck_send(account, id, now).await? else {
+            return Ok(Handled::TakenByOther);
+        };
+        tracing::warn!(message_id = %id, "send never settled: outcome unknown, not sent again");
+        if let Some(notice) = &message.notice {
+            self.store.notify_once(account, &message, notice, now).await?;
+        }
+        Ok(Handled::Recovered)
     }
 
     /// Renders a claimed message, or says why it must not go out.
@@ -274,8 +296,10 @@ impl ReminderSweep {
         } else {
             self.store.get_template(&claimed.account, message.kind, recipient.channel).await?
         };
-        if !self.within_caps(claimed, settings, zone, now).await? {
-            return Ok(Err((MessageStatus::Skipped, StatusReason::CapReached)));
+        match self.within_caps(claimed, settings, zone, now).await? {
+            CapSlot::Taken => {}
+            CapSlot::Reached => return Ok(Err((MessageStatus::Skipped, StatusReason::CapReached))),
+            CapSlot::ClaimLost => return Ok(Ok(Handled::TakenByOther)),
         }
         let Ok(rendered) = self.templates.render(message.kind, recipient.channel, template.as_ref(), &address, &fields) else {
             return Ok(Err((MessageStatus::Failed, StatusReason::TemplateFailed)));
@@ -334,17 +358,17 @@ fn ready(claimed: &ClaimedMessage, channel: Channel) -> MessageReady {
 
 impl ReminderSweep {
     /// Counts the message against the recipient's caps, in their local day
-    /// and ISO week; `false` when a cap is reached.
+    /// and ISO week, once however often it is claimed.
     async fn within_caps(
         &self,
         claimed: &ClaimedMessage,
         settings: &AccountSettings,
         zone: TimeZone,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<CapSlot, StoreError> {
         let caps = settings.caps;
         if claimed.cap_counted || (caps.per_day.is_none() && caps.per_week.is_none()) {
-            return Ok(true);
+            return Ok(CapSlot::Taken);
         }
         let local = now.with_timezone(&zone.tz()).date_naive();
         let week = local.iso_week();
@@ -353,14 +377,7 @@ impl ReminderSweep {
             (format!("W{}-{:02}", week.year(), week.week()), caps.per_week),
         ];
         let expires = now + chrono::Duration::days(8);
-        let within = self
-            .store
-            .take_cap_slot(&claimed.account, &claimed.message.recipient_id, limits, expires)
-            .await?;
-        if within {
-            self.store.mark_cap_counted(claimed).await?;
-        }
-        Ok(within)
+        self.store.take_cap_slot(claimed, limits, expires).await
     }
 }
 

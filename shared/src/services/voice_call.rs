@@ -13,7 +13,7 @@ use crate::channels::chime::sma::{
 };
 use crate::domain::message::CallRecord;
 use crate::domain::{
-    AccountId, Clock, Message, MessageId, MessageStatus, Notification, NotificationKind, PhoneNumber, PriceTable,
+    AccountId, Clock, Message, MessageId, MessageNotice, MessageStatus, NotificationKind, PhoneNumber, PriceTable,
     StatusReason,
 };
 use crate::services::credit::CreditService;
@@ -157,16 +157,13 @@ impl VoiceCall {
             }
             Some((reason, kind)) => {
                 let went_out = [PLACED[0], PLACED[1], MessageStatus::Delivered];
-                if let Some(message) = fail_and_refund(&self.store, account, &message.id, &went_out, reason, now).await? {
+                if let Some(failed) = fail_and_refund(&self.store, account, &message.id, &went_out, reason, now).await? {
                     self.refunded(account).await;
                     let code = match &end {
                         CallEnd::Failed(code) => code.clone(),
                         _ => result.to_owned(),
                     };
-                    let notification = Notification::new(kind, now)
-                        .about(&message.recipient_id, &message.id, message.channel)
-                        .detail(code);
-                    self.store.add_notification(account, &notification).await?;
+                    self.store.notify_once(account, &failed.message, &MessageNotice::new(kind, code), now).await?;
                 }
             }
         }

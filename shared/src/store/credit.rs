@@ -4,11 +4,11 @@
 //! balance, and a reservation's condition keeps the balance from ever
 //! going below zero, however many sends race for it.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{conditional, dynamo_error, from_item, key_item, keys, n, s, status, to_item, with_key, Store, StoreError, Transacted};
+use super::{conditional, dynamo_error, ConditionalUpdate, from_item, key_item, keys, n, s, status, to_item, with_key, Store, StoreError, Transacted};
 use crate::domain::{
     AccountId, AutoTopUp, Channel, CreditSettings, LedgerEntry, LedgerKind, MessageId, MessageStatus, StatusReason,
 };
@@ -52,6 +52,15 @@ impl BalanceAlert {
             BalanceAlert::TopUp => "top_up_requested",
         }
     }
+}
+
+/// Credit given back to the balance with a message's move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refund {
+    pub cents: u64,
+    /// The channel the ledger entry names.
+    pub channel: Channel,
+    pub at: DateTime<Utc>,
 }
 
 /// A message waiting for credit, with what it will cost.
@@ -126,7 +135,10 @@ impl Store {
     }
 
     /// Takes `cost` from the balance for the send this claim started.
-    /// `false` when the balance is short: nothing is taken.
+    /// `false` when the balance is short: nothing is taken. A message never
+    /// carries two live reservations: one left by an earlier claim whose
+    /// send never went (its reservation's answer was lost, and the message
+    /// was given back) is refunded before this one is made.
     pub async fn reserve_credit(
         &self,
         account: &AccountId,
@@ -136,38 +148,46 @@ impl Store {
         channel: Channel,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mark = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::message(account, message))))
-            .update_expression("SET reserved_cents = :cost, reserved_claim = :token REMOVE refunded_claim, refunded_cents")
-            .condition_expression(
-                "claim_token = :token AND attribute_exists(send_started_at) \
-                 AND (attribute_not_exists(reserved_claim) OR reserved_claim <> :token)",
-            )
-            .expression_attribute_values(":cost", cents(cost))
-            .expression_attribute_values(":token", s(claim_token))
-            .build()
-            .map_err(|_| StoreError::Corrupt("message"))?;
-        let entry = LedgerEntry::of_message(LedgerKind::Reservation, -signed(cost), message, channel, now);
-        let request = self
-            .client
-            .transact_write_items()
-            .transact_items(self.balance_add(account, entry.amount_cents, Some(cost))?)
-            .transact_items(TransactWriteItem::builder().update(mark).build())
-            .transact_items(self.ledger_put(account, &entry)?);
-        match self.transact(request).await? {
-            Transacted::Applied => Ok(true),
-            Transacted::ConditionFailed(failed) if failed.first() == Some(&true) => Ok(false),
-            // The message's condition: either this claim already paid (an
-            // earlier attempt whose answer was lost), or it has no send.
-            Transacted::ConditionFailed(_) => {
-                let paid = self.get_message(account, message).await?.is_some_and(|m| m.reserved_claim.as_deref() == Some(claim_token));
-                if paid {
-                    return Ok(true);
+        // At most one orphan to give back, then the reservation itself.
+        for _ in 0..2 {
+            let mark = ConditionalUpdate::on(keys::message(account, message))
+                .set("reserved_cents = :cost")
+                .set("reserved_claim = :token")
+                .set("live_reservation = :token")
+                .remove("refunded_claim")
+                .remove("refunded_cents")
+                .condition(
+                    "claim_token = :token AND attribute_exists(send_started_at) AND attribute_not_exists(live_reservation)",
+                )
+                .value(":cost", cents(cost))
+                .value(":token", s(claim_token));
+            let entry = LedgerEntry::of_message(LedgerKind::Reservation, -signed(cost), message, channel, now);
+            let request = self
+                .client
+                .transact_write_items()
+                .transact_items(self.balance_add(account, entry.amount_cents, Some(cost))?)
+                .transact_items(mark.transact_item(&self.table)?)
+                .transact_items(self.ledger_put(account, &entry)?);
+            match self.transact(request).await? {
+                Transacted::Applied => return Ok(true),
+                Transacted::ConditionFailed(failed) if failed.first() == Some(&true) => return Ok(false),
+                Transacted::ConditionFailed(_) => {}
+            }
+            // The message's condition: this claim already paid (an earlier
+            // try whose answer was lost), an earlier claim's reservation is
+            // still live, or the claim has no send under way.
+            let Some(current) = self.get_message(account, message).await? else { break };
+            match current.live_reservation.as_deref() {
+                Some(claim) if claim == claim_token => return Ok(true),
+                Some(orphan) if current.claim_token.as_deref() == Some(claim_token) => {
+                    let amount = current.reserved_cents.unwrap_or(0);
+                    let orphan = orphan.to_owned();
+                    self.refund_credit(account, message, &orphan, amount, channel, now).await?;
                 }
-                Err(StoreError::Dynamo { operation: "TransactWriteItems", code: "ReservationWithoutSend".into(), retryable: false })
+                _ => break,
             }
         }
+        Err(StoreError::Dynamo { operation: "TransactWriteItems", code: "ReservationWithoutSend".into(), retryable: false })
     }
 
     /// Gives back `amount` of the reservation made under `reserved_claim`,
@@ -182,23 +202,37 @@ impl Store {
         channel: Channel,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mark = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::message(account, message))))
-            .update_expression("SET refunded_claim = :claim, refunded_cents = :amount")
-            .condition_expression(
-                "reserved_claim = :claim AND reserved_cents >= :amount \
-                 AND (attribute_not_exists(refunded_claim) OR refunded_claim <> :claim)",
-            )
-            .expression_attribute_values(":claim", s(reserved_claim))
-            .expression_attribute_values(":amount", cents(amount))
-            .build()
-            .map_err(|_| StoreError::Corrupt("message"))?;
-        let entry = LedgerEntry::of_message(LedgerKind::Refund, signed(amount), message, channel, now);
+        let exists = ConditionalUpdate::on(keys::message(account, message)).condition("attribute_exists(PK)");
+        let refund = Refund { cents: amount, channel, at: now };
+        self.move_with_refund(account, message, reserved_claim, exists, Some(refund)).await
+    }
+
+    /// Writes a message's move, with `refund` of the reservation made under
+    /// `claim` in the same transaction (balance, ledger and the message's
+    /// refund mark, given once per claim). Whether it was written.
+    pub(super) async fn move_with_refund(
+        &self,
+        account: &AccountId,
+        message: &MessageId,
+        claim: &str,
+        update: ConditionalUpdate,
+        refund: Option<Refund>,
+    ) -> Result<bool, StoreError> {
+        let Some(refund) = refund.filter(|r| r.cents > 0) else {
+            return Ok(update.apply(self, ReturnValue::None).await?.is_some());
+        };
+        let update = update
+            .set("refunded_claim = :claim")
+            .set("refunded_cents = :refund")
+            .remove("live_reservation")
+            .condition("live_reservation = :claim AND reserved_cents >= :refund")
+            .value(":claim", s(claim))
+            .value(":refund", cents(refund.cents));
+        let entry = LedgerEntry::of_message(LedgerKind::Refund, signed(refund.cents), message, refund.channel, refund.at);
         let request = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(mark).build())
+            .transact_items(update.transact_item(&self.table)?)
             .transact_items(self.balance_add(account, entry.amount_cents, None)?)
             .transact_items(self.ledger_put(account, &entry)?);
         Ok(matches!(self.transact(request).await?, Transacted::Applied))
@@ -318,7 +352,8 @@ impl Store {
             .set_key(Some(key_item(&keys::message(account, message))))
             .update_expression(
                 "SET #status = :held, reason = :reason, account_status = :account_status, lookup_key = :queue, \
-                 lookup_ms = :due_ms, cost_cents = :cost, attempts = attempts - :one REMOVE claim_token, send_started_at",
+                 lookup_ms = :due_ms, cost_cents = :cost, attempts = attempts - :one \
+                 REMOVE claim_token, send_started_at, due_shard, due_ms",
             )
             .condition_expression("#status = :claimed AND claim_token = :token")
             .expression_attribute_names("#status", "status")

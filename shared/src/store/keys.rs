@@ -21,6 +21,8 @@
 //! | purchase    | `ACCOUNT#{account}#CREDIT`           | `PURCHASE#{idempotency key}` |
 //! | notification| `ACCOUNT#{account}#NOTIFICATIONS`    | `AT#{epoch ms, 13 digits}#{uuid}` |
 //! | webhook seen| `WEBHOOK#{provider}#{event id}`      | `WEBHOOK`     |
+//! | staff told  | `ACCOUNT#{account}#MESSAGE#{id}`     | `NOTICE#{kind}` |
+//! | parked report | `PARKED#{channel}#{report id}`     | `REPORT`      |
 //! | sender      | `SENDER#{channel}#{sender, lowercase}` | `SENDER`    |
 //!
 //! An account's credit records share one partition: the balance is one item
@@ -34,7 +36,9 @@
 //!   (scheduled or claimed) carry these attributes; a final status removes
 //!   them, so the index holds exactly the work still to do. A claimed
 //!   message's `due_ms` is its lease expiry, so an abandoned claim falls due
-//!   again by itself. Messages spread over the shards by a hash of their
+//!   again by itself; a send that started and was never settled falls due
+//!   at its own lease's end, for the sweep's recovery pass. Parked provider
+//!   reports wait in it too, due when they should be tried again. Messages spread over the shards by a hash of their
 //!   key, so each shard takes 1/16 of the writes.
 //! - `by_subject` (include): partition `subject`
 //!   (`ACCOUNT#{account}#APPOINTMENT#{id}` or `…#INVOICE#{id}`), sort
@@ -174,6 +178,21 @@ pub fn notification(account: &AccountId, at_ms: i64, id: &str) -> ItemKey {
 pub fn sender(channel: Channel, sender: &str) -> ItemKey {
     ItemKey { pk: format!("SENDER#{}#{}", channel.as_str(), sender.to_lowercase()), sk: "SENDER".into() }
 }
+
+/// Marks that staff were told `kind` about a message, so that a handler
+/// re-run after a crash tells them once. Kept beside the message.
+pub fn message_notice(account: &AccountId, id: &MessageId, kind: &str) -> ItemKey {
+    ItemKey { pk: format!("ACCOUNT#{account}#MESSAGE#{id}"), sk: format!("NOTICE#{kind}") }
+}
+
+/// A provider's report that came before its message could be found (the
+/// `lookup` index lags its table, or the send is not settled yet): kept in
+/// the due index until the sweep can apply it. One per report.
+pub fn parked_report(report_id: &str) -> ItemKey {
+    ItemKey { pk: format!("{PARKED_PREFIX}{report_id}"), sk: "REPORT".into() }
+}
+
+pub const PARKED_PREFIX: &str = "PARKED#";
 
 pub fn webhook_seen(provider: &str, event_id: &str) -> ItemKey {
     ItemKey { pk: format!("WEBHOOK#{provider}#{event_id}"), sk: "WEBHOOK".into() }

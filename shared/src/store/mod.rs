@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     AccountId, AccountSettings, Appointment, AppointmentId, Channel, Invoice, InvoiceId, Message, MessageId,
-    MessageKind, MessageStatus, NoticeState, Recipient, RecipientId, RenderedContent, StatusReason, TemplateSource,
+    MessageKind, MessageNotice, MessageStatus, NoticeState, Notification, NotificationKind, Recipient, RecipientId, RenderedContent, StatusReason, TemplateSource,
 };
+pub use credit::Refund;
 use keys::ItemKey;
 
 type Item = HashMap<String, AttributeValue>;
@@ -133,6 +134,99 @@ fn key_item(key: &ItemKey) -> Item {
     with_key(Item::new(), key)
 }
 
+/// One conditional update of a record, written alone (`UpdateItem`) or as
+/// one item of a transaction (a message's move together with the credit it
+/// gives back), from the same expression.
+#[derive(Debug, Clone)]
+struct ConditionalUpdate {
+    key: ItemKey,
+    set: Vec<String>,
+    remove: Vec<&'static str>,
+    conditions: Vec<String>,
+    names: HashMap<String, String>,
+    values: Item,
+}
+
+impl ConditionalUpdate {
+    fn on(key: ItemKey) -> Self {
+        Self { key, set: Vec::new(), remove: Vec::new(), conditions: Vec::new(), names: HashMap::new(), values: Item::new() }
+    }
+
+    fn set(mut self, assignment: impl Into<String>) -> Self {
+        self.set.push(assignment.into());
+        self
+    }
+
+    fn remove(mut self, attribute: &'static str) -> Self {
+        self.remove.push(attribute);
+        self
+    }
+
+    fn condition(mut self, condition: impl Into<String>) -> Self {
+        self.conditions.push(condition.into());
+        self
+    }
+
+    fn name(mut self, placeholder: &str, attribute: &str) -> Self {
+        self.names.insert(placeholder.to_owned(), attribute.to_owned());
+        self
+    }
+
+    fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
+        self.values.insert(placeholder.to_owned(), value);
+        self
+    }
+
+    fn expression(&self) -> String {
+        let mut expression = String::new();
+        if !self.set.is_empty() {
+            expression = format!("SET {}", self.set.join(", "));
+        }
+        if !self.remove.is_empty() {
+            expression = format!("{expression} REMOVE {}", self.remove.join(", "));
+        }
+        expression
+    }
+
+    fn condition_expression(&self) -> Option<String> {
+        match self.conditions.as_slice() {
+            [] => None,
+            [only] => Some(only.clone()),
+            all => Some(all.iter().map(|c| format!("({c})")).collect::<Vec<_>>().join(" AND ")),
+        }
+    }
+
+    /// Writes it alone; `None` when its condition did not hold.
+    async fn apply(self, store: &Store, returning: ReturnValue) -> Result<Option<Item>, StoreError> {
+        let result = store
+            .client
+            .update_item()
+            .table_name(&store.table)
+            .set_key(Some(key_item(&self.key)))
+            .update_expression(self.expression())
+            .set_condition_expression(self.condition_expression())
+            .set_expression_attribute_names((!self.names.is_empty()).then_some(self.names))
+            .set_expression_attribute_values((!self.values.is_empty()).then_some(self.values))
+            .return_values(returning)
+            .send()
+            .await;
+        Ok(conditional("UpdateItem", result)?.map(|output| output.attributes.unwrap_or_default()))
+    }
+
+    fn transact_item(self, table: &str) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(table)
+            .set_key(Some(key_item(&self.key)))
+            .update_expression(self.expression())
+            .set_condition_expression(self.condition_expression())
+            .set_expression_attribute_names((!self.names.is_empty()).then_some(self.names))
+            .set_expression_attribute_values((!self.values.is_empty()).then_some(self.values))
+            .build()
+            .map_err(|_| StoreError::Corrupt("update"))?;
+        Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().update(update).build())
+    }
+}
+
 /// How a transaction ended, short of an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Transacted {
@@ -157,6 +251,16 @@ pub struct ClaimedMessage {
 struct CapMark {
     #[serde(default)]
     cap_counted: bool,
+}
+
+/// What taking a cap slot came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapSlot {
+    Taken,
+    /// The recipient's daily or weekly limit is reached.
+    Reached,
+    /// Another sweep holds the message now: nothing was counted.
+    ClaimLost,
 }
 
 /// Everything a message is rendered from, read in one request.
@@ -191,6 +295,11 @@ pub struct Settlement {
     pub sent_at: Option<DateTime<Utc>>,
     /// The provider's id, and the channel it is an id on.
     pub provider: Option<(Channel, String)>,
+    /// What staff are to be told: kept on the message, so that a handler
+    /// run again after a crash tells them what the first run decided.
+    pub notice: Option<MessageNotice>,
+    /// Credit given back in the same transaction as the move.
+    pub refund: Option<Refund>,
 }
 
 impl Settlement {
@@ -200,17 +309,36 @@ impl Settlement {
             reason: None,
             sent_at: Some(at),
             provider: Some((channel, provider_message_id)),
+            notice: None,
+            refund: None,
         }
     }
 
     /// Handed to a provider that did not say whether it took it: counted
     /// as sent (never sent again), with the reason.
     pub fn outcome_unknown(at: DateTime<Utc>) -> Self {
-        Self { status: MessageStatus::Sent, reason: Some(StatusReason::OutcomeUnknown), sent_at: Some(at), provider: None }
+        Self {
+            status: MessageStatus::Sent,
+            reason: Some(StatusReason::OutcomeUnknown),
+            sent_at: Some(at),
+            provider: None,
+            notice: None,
+            refund: None,
+        }
     }
 
     pub fn ended(status: MessageStatus, reason: StatusReason) -> Self {
-        Self { status, reason: Some(reason), sent_at: None, provider: None }
+        Self { status, reason: Some(reason), sent_at: None, provider: None, notice: None, refund: None }
+    }
+
+    pub fn telling(mut self, notice: MessageNotice) -> Self {
+        self.notice = Some(notice);
+        self
+    }
+
+    pub fn refunding(mut self, refund: Option<Refund>) -> Self {
+        self.refund = refund;
+        self
     }
 }
 
@@ -449,38 +577,41 @@ impl Store {
     }
 
     /// Takes one slot of a recipient's daily and weekly message limits, both
-    /// or neither, in one transaction. `false` when a limit is reached.
+    /// or neither, and marks the claimed message counted, in one
+    /// transaction: a crash can neither count it twice nor lose the mark.
     pub async fn take_cap_slot(
         &self,
-        account: &AccountId,
-        recipient: &RecipientId,
+        claimed: &ClaimedMessage,
         limits: [(String, Option<u32>); 2],
         expires: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let mut request = self.client.transact_write_items();
-        let mut any = false;
+    ) -> Result<CapSlot, StoreError> {
+        let (account, recipient) = (&claimed.account, &claimed.message.recipient_id);
+        let mark = ConditionalUpdate::on(keys::message(account, &claimed.message.id))
+            .set("cap_counted = :yes")
+            .condition("claim_token = :token")
+            .value(":yes", AttributeValue::Bool(true))
+            .value(":token", s(&claimed.claim_token));
+        let mut request = self.client.transact_write_items().transact_items(mark.transact_item(&self.table)?);
         for (period, limit) in limits {
             let Some(limit) = limit else { continue };
-            any = true;
-            let key = keys::cap(account, recipient, &period);
-            let update = aws_sdk_dynamodb::types::Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key_item(&key)))
-                .update_expression("ADD sent :one SET expires_at = :expires")
-                .condition_expression("attribute_not_exists(sent) OR sent < :limit")
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":limit", n(i64::from(limit)))
-                .expression_attribute_values(":expires", n(expires.timestamp()))
-                .build()
-                .map_err(|_| StoreError::Corrupt("cap"))?;
-            request = request.transact_items(aws_sdk_dynamodb::types::TransactWriteItem::builder().update(update).build());
-        }
-        if !any {
-            return Ok(true);
+            let slot = ConditionalUpdate::on(keys::cap(account, recipient, &period))
+                .set("expires_at = :expires")
+                .set("sent = if_not_exists(sent, :zero) + :one")
+                .condition("attribute_not_exists(sent) OR sent < :limit")
+                .value(":zero", n(0))
+                .value(":one", n(1))
+                .value(":limit", n(i64::from(limit)))
+                .value(":expires", n(expires.timestamp()));
+            request = request.transact_items(slot.transact_item(&self.table)?);
         }
         // A conflict with another send to the same recipient is retried
-        // by `transact`; only a reached limit fails a condition.
-        Ok(matches!(self.transact(request).await?, Transacted::Applied))
+        // by `transact`; a failed condition is a reached limit, or a claim
+        // lost to another sweep.
+        Ok(match self.transact(request).await? {
+            Transacted::Applied => CapSlot::Taken,
+            Transacted::ConditionFailed(failed) if failed.first() == Some(&true) => CapSlot::ClaimLost,
+            Transacted::ConditionFailed(_) => CapSlot::Reached,
+        })
     }
 
     /// Runs a transaction, retrying conflicts with other transactions on the
@@ -752,24 +883,6 @@ impl Store {
         })
     }
 
-    /// Notes on a claimed message that it has been counted against caps, so
-    /// that a later claim of it does not count it again.
-    pub async fn mark_cap_counted(&self, claimed: &ClaimedMessage) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::message(&claimed.account, &claimed.message.id))))
-            .update_expression("SET cap_counted = :yes")
-            .condition_expression("claim_token = :token")
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .expression_attribute_values(":token", s(&claimed.claim_token))
-            .send()
-            .await;
-        conditional("UpdateItem", result)?;
-        Ok(())
-    }
-
     /// Holds a claimed message until `due`, for `reason` (quiet hours began
     /// since it was planned); it stays in the due index and goes then.
     pub async fn hold_claimed(
@@ -827,72 +940,97 @@ impl Store {
 
     /// Marks the start of the one send a claim allows. `None` when this claim
     /// was already used (a duplicate event), superseded, or withdrawn. The
-    /// message leaves the due index: once a send may have reached the
-    /// provider, no sweep may send it again. Should the function die before
-    /// settling, the message stays `claimed` with `send_started_at` set: its
-    /// outcome is unknown, and it is not sent twice.
+    /// message stays in the due index, due at the end of the send's
+    /// `lease`: a claim requires `send_started_at` absent, so no sweep sends
+    /// it again, and should the function die before settling, the sweep's
+    /// recovery pass finds it there ([`Store::recover_stuck_send`]).
     pub async fn start_send(
         &self,
         account: &AccountId,
         id: &MessageId,
         claim_token: &str,
         now: DateTime<Utc>,
+        lease: Duration,
     ) -> Result<Option<Message>, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::message(account, id))))
-            .update_expression(
-                "SET send_started_at = :now, attempts = if_not_exists(attempts, :zero) + :one REMOVE due_shard, due_ms",
-            )
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":one", n(1))
-            .condition_expression(
-                "#status = :claimed AND claim_token = :token AND attribute_not_exists(send_started_at)",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
-            .expression_attribute_values(":token", s(claim_token))
-            .expression_attribute_values(":now", to_attribute("message", &now)?)
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match conditional("UpdateItem", result)? {
-            Some(output) => Ok(Some(from_item("message", output.attributes.unwrap_or_default())?)),
+        let update = ConditionalUpdate::on(keys::message(account, id))
+            .set("send_started_at = :now")
+            .set("attempts = if_not_exists(attempts, :zero) + :one")
+            .set("due_ms = :lease_until")
+            .condition("#status = :claimed AND claim_token = :token AND attribute_not_exists(send_started_at)")
+            .name("#status", "status")
+            .value(":claimed", status(MessageStatus::Claimed))
+            .value(":token", s(claim_token))
+            .value(":now", to_attribute("message", &now)?)
+            .value(":zero", n(0))
+            .value(":one", n(1))
+            .value(":lease_until", n((now + lease).timestamp_millis()));
+        match update.apply(self, ReturnValue::AllNew).await? {
+            Some(item) => Ok(Some(from_item("message", item)?)),
             None => Ok(None),
         }
     }
 
-    /// Gives a send back after the provider refused it for now: a retry of
-    /// the same event may send, and otherwise a sweep reclaims the message
-    /// at `retry_at`.
+    /// Ends a send that started and was never settled once its lease has run
+    /// out (the delivery function died, or every write after the send
+    /// failed): `sent` with `outcome_unknown`, out of the due index, never
+    /// sent again. Its reservation is kept: the provider may have taken it.
+    /// The message as it is now, or `None` when it was no such send.
+    pub async fn recover_stuck_send(
+        &self,
+        account: &AccountId,
+        id: &MessageId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Message>, StoreError> {
+        let notice = MessageNotice { kind: NotificationKind::DeliveryUnknown, detail: "send_not_settled".into() };
+        let update = ConditionalUpdate::on(keys::message(account, id))
+            .set("#status = :sent")
+            .set("account_status = :account_status")
+            .set("reason = :reason")
+            .set("sent_at = send_started_at")
+            .set("notice = :notice")
+            .remove(keys::DUE_SHARD)
+            .remove(keys::DUE_MS)
+            .condition("#status = :claimed AND attribute_exists(send_started_at) AND due_ms <= :now")
+            .name("#status", "status")
+            .value(":claimed", status(MessageStatus::Claimed))
+            .value(":sent", status(MessageStatus::Sent))
+            .value(":account_status", s(keys::account_status(account, MessageStatus::Sent)))
+            .value(":reason", to_attribute("message", &StatusReason::OutcomeUnknown)?)
+            .value(":notice", to_attribute("message", &notice)?)
+            .value(":now", n(now.timestamp_millis()));
+        match update.apply(self, ReturnValue::AllNew).await? {
+            Some(item) => Ok(Some(from_item("message", item)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Gives a send back after the provider refused it for now, refunding
+    /// its reservation in the same transaction: a retry of the same event
+    /// may send, and otherwise a sweep reclaims the message at `retry_at`.
     pub async fn release_send(
         &self,
         account: &AccountId,
         id: &MessageId,
         claim_token: &str,
         retry_at: DateTime<Utc>,
+        refund: Option<Refund>,
     ) -> Result<bool, StoreError> {
         let key = keys::message(account, id);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&key)))
-            .update_expression("SET due_shard = :shard, due_ms = :retry_at REMOVE send_started_at")
-            .expression_attribute_values(":shard", s(keys::due_shard(&key)))
-            .expression_attribute_values(":retry_at", n(retry_at.timestamp_millis()))
-            .condition_expression("#status = :claimed AND claim_token = :token")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
-            .expression_attribute_values(":token", s(claim_token))
-            .send()
-            .await;
-        Ok(conditional("UpdateItem", result)?.is_some())
+        let update = ConditionalUpdate::on(key.clone())
+            .set("due_shard = :shard")
+            .set("due_ms = :retry_at")
+            .remove("send_started_at")
+            .condition("#status = :claimed AND claim_token = :token")
+            .name("#status", "status")
+            .value(":claimed", status(MessageStatus::Claimed))
+            .value(":token", s(claim_token))
+            .value(":shard", s(keys::due_shard(&key)))
+            .value(":retry_at", n(retry_at.timestamp_millis()));
+        self.move_with_refund(account, id, claim_token, update, refund).await
     }
 
-    /// Records how a claimed message ended and takes it out of the due index.
+    /// Records how a claimed message ended and takes it out of the due
+    /// index, with its refund (if any) in the same transaction.
     pub async fn settle(
         &self,
         account: &AccountId,
@@ -900,34 +1038,73 @@ impl Store {
         claim_token: &str,
         settlement: &Settlement,
     ) -> Result<bool, StoreError> {
-        let mut update = vec!["#status = :status", "account_status = :account_status", "reason = :reason"];
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::message(account, id))))
-            .condition_expression("#status = :claimed AND claim_token = :token")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
-            .expression_attribute_values(":token", s(claim_token))
-            .expression_attribute_values(":status", status(settlement.status))
-            .expression_attribute_values(":account_status", s(keys::account_status(account, settlement.status)))
-            .expression_attribute_values(":reason", to_attribute("message", &settlement.reason)?);
+        let mut update = ConditionalUpdate::on(keys::message(account, id))
+            .set("#status = :status")
+            .set("account_status = :account_status")
+            .set("reason = :reason")
+            .remove(keys::DUE_SHARD)
+            .remove(keys::DUE_MS)
+            .condition("#status = :claimed AND claim_token = :token")
+            .name("#status", "status")
+            .value(":claimed", status(MessageStatus::Claimed))
+            .value(":token", s(claim_token))
+            .value(":status", status(settlement.status))
+            .value(":account_status", s(keys::account_status(account, settlement.status)))
+            .value(":reason", to_attribute("message", &settlement.reason)?);
         if let Some(sent_at) = settlement.sent_at {
-            update.push("sent_at = :sent_at");
-            request = request.expression_attribute_values(":sent_at", to_attribute("message", &sent_at)?);
+            update = update.set("sent_at = :sent_at").value(":sent_at", to_attribute("message", &sent_at)?);
         }
         if let Some((channel, provider_id)) = &settlement.provider {
             // Into the lookup index, where the provider's callbacks find it.
-            update.push("provider_message_id = :provider_id, lookup_key = :provider_ref, lookup_ms = :sent_ms");
-            request = request
-                .expression_attribute_values(":provider_id", s(provider_id))
-                .expression_attribute_values(":provider_ref", s(keys::provider_ref(*channel, provider_id)))
-                .expression_attribute_values(":sent_ms", n(settlement.sent_at.unwrap_or_default().timestamp_millis()));
+            update = update
+                .set("provider_message_id = :provider_id")
+                .set("lookup_key = :provider_ref")
+                .set("lookup_ms = :sent_ms")
+                .value(":provider_id", s(provider_id))
+                .value(":provider_ref", s(keys::provider_ref(*channel, provider_id)))
+                .value(":sent_ms", n(settlement.sent_at.unwrap_or_default().timestamp_millis()));
         }
-        let expression = format!("SET {} REMOVE due_shard, due_ms", update.join(", "));
-        let result = request.update_expression(expression).send().await;
-        Ok(conditional("UpdateItem", result)?.is_some())
+        if let Some(notice) = &settlement.notice {
+            update = update.set("notice = :notice").value(":notice", to_attribute("message", notice)?);
+        }
+        self.move_with_refund(account, id, claim_token, update, settlement.refund).await
+    }
+
+    /// Tells staff about a message, once per message and kind: a handler
+    /// run again (a retried event, a redelivered report) finds the mark and
+    /// adds nothing. Whether this call told them.
+    pub async fn notify_once(
+        &self,
+        account: &AccountId,
+        message: &Message,
+        notice: &MessageNotice,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let notification = Notification::new(notice.kind, now)
+            .about(&message.recipient_id, &message.id, message.channel)
+            .detail(notice.detail.clone());
+        let mut mark = key_item(&keys::message_notice(account, &message.id, notice.kind.as_str()));
+        if let Some(expires) = now.checked_add_signed(Duration::days(MESSAGE_RETENTION_DAYS)) {
+            mark.insert(keys::EXPIRES_AT.to_owned(), n(expires.timestamp()));
+        }
+        let mark = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(mark))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(|_| StoreError::Corrupt("notice"))?;
+        let key = keys::notification(account, notification.at.timestamp_millis(), &notification.id);
+        let notification = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(with_key(to_item("notification", &notification)?, &key)))
+            .build()
+            .map_err(|_| StoreError::Corrupt("notification"))?;
+        let request = self
+            .client
+            .transact_write_items()
+            .transact_items(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(mark).build())
+            .transact_items(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(notification).build());
+        Ok(matches!(self.transact(request).await?, Transacted::Applied))
     }
 
     /// The message a provider's callback is about, by the provider's id.
@@ -971,7 +1148,11 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::message(account, id))))
-            .update_expression("SET #status = :to, account_status = :account_status, reason = :reason")
+            // A call's events may beat its settlement: the message leaves
+            // the due index, where its started send was waiting.
+            .update_expression(
+                "SET #status = :to, account_status = :account_status, reason = :reason REMOVE due_shard, due_ms",
+            )
             .condition_expression(format!("#status IN ({})", names.join(", ")))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", status(to))
