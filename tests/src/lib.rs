@@ -1,7 +1,7 @@
 //! The one test harness: `spawn_app` starts the local runner (embedded
 //! DynamoDB, local sinks, manual clock) on a loopback port and returns a
 //! client for it; `moto` builds AWS clients for the moto server that
-//! `infra/test.sh` starts.
+//! `infra/test.sh` starts; [`provider`] is a provider that hangs up.
 
 use std::sync::Arc;
 
@@ -9,6 +9,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
 use tidings_local::bus::BusOptions;
 use tidings_local::{server, LocalOptions, LocalRuntime};
+
+pub mod provider;
 
 /// Every test starts its clock here, well before its appointments.
 pub fn t0() -> DateTime<Utc> {
