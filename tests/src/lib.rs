@@ -210,8 +210,14 @@ pub fn moto_endpoint() -> String {
 }
 
 pub async fn moto_config() -> aws_config::SdkConfig {
+    aws_config_at(&moto_endpoint()).await
+}
+
+/// The AWS configuration the Lambda functions load (the SDKs' default retry
+/// policy included), pointed at `endpoint`, which takes any credentials.
+pub async fn aws_config_at(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto_endpoint())
+        .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "moto"))
         .load()

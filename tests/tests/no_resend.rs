@@ -5,8 +5,6 @@
 
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_sns::config::Credentials;
 use tidings::channels::chime::sender::ChimeVoiceSender;
 use tidings::channels::fax::telnyx::{TelnyxConfig, TelnyxFax};
 use tidings::channels::fax::FaxProvider;
@@ -14,22 +12,12 @@ use tidings::channels::ses::SesEmailSender;
 use tidings::channels::sns::{SmsOrigin, SnsSmsSender};
 use tidings::channels::{ChannelSender, Outgoing, ProviderMessageId, SendError};
 use tidings::domain::{AccountId, Channel, MessageId, RenderedContent};
+use tidings_e2e::aws_config_at;
 use tidings_e2e::provider::HangingUpProvider;
-
-/// The AWS configuration the Lambda functions load (the SDK's default retry
-/// policy included), pointed at `endpoint`.
-async fn aws_at(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .load()
-        .await
-}
 
 /// The real sender of `channel`, its provider at `endpoint`.
 async fn sender(channel: Channel, endpoint: &str) -> Arc<dyn ChannelSender> {
-    let aws = aws_at(endpoint).await;
+    let aws = aws_config_at(endpoint).await;
     match channel {
         Channel::Email => Arc::new(SesEmailSender::new(
             aws_sdk_sesv2::Client::new(&aws),
