@@ -1,7 +1,7 @@
 //! The one test harness: `spawn_app` starts the local runner (embedded
 //! DynamoDB, local sinks, manual clock) on a loopback port and returns a
 //! client for it; `moto` builds AWS clients for the moto server that
-//! `infra/test.sh` starts.
+//! `infra/test.sh` starts; [`provider`] is a provider that hangs up.
 
 use std::sync::Arc;
 
@@ -9,6 +9,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
 use tidings_local::bus::BusOptions;
 use tidings_local::{server, LocalOptions, LocalRuntime};
+
+pub mod provider;
 
 /// Every test starts its clock here, well before its appointments.
 pub fn t0() -> DateTime<Utc> {
@@ -208,8 +210,14 @@ pub fn moto_endpoint() -> String {
 }
 
 pub async fn moto_config() -> aws_config::SdkConfig {
+    aws_config_at(&moto_endpoint()).await
+}
+
+/// The AWS configuration the Lambda functions load (the SDKs' default retry
+/// policy included), pointed at `endpoint`, which takes any credentials.
+pub async fn aws_config_at(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto_endpoint())
+        .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "moto"))
         .load()

@@ -1,18 +1,21 @@
 //! A provider that fails for now is tried again by the sweep, with doubling
 //! backoff, a bounded number of times; each attempt pays only if it sends.
 //! Driven with the real sweep and delivery services over the local store,
-//! and a provider that fails as told.
+//! and a provider that fails as told (or the real SNS sender, when it
+//! matters what the SDK does).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::Duration;
+use tidings::channels::sns::{SmsOrigin, SnsSmsSender};
 use tidings::channels::{ChannelSender, Outgoing, ProviderMessageId, SendError};
 use tidings::domain::{Channel, Templates};
 use tidings::events::{BusEvent, EventPublisher, MessageReady, PublishError};
 use tidings::services::{Delivery, DeliveryConfig, DeliveryOutcome, ReminderSweep, RetryPolicy, SweepConfig};
-use tidings_e2e::{spawn_app, t0, TestApp, STARTING_CREDIT_CENTS};
+use tidings_e2e::provider::HangingUpProvider;
+use tidings_e2e::{aws_config_at, spawn_app, t0, TestApp, STARTING_CREDIT_CENTS};
 
 /// SMS that answers with the scripted results, then sends.
 struct ScriptedProvider(Mutex<VecDeque<SendError>>);
@@ -52,6 +55,10 @@ struct Rig {
 }
 
 async fn rig(failures: Vec<SendError>) -> Rig {
+    rig_with(Arc::new(ScriptedProvider(Mutex::new(failures.into())))).await
+}
+
+async fn rig_with(provider: Arc<dyn ChannelSender>) -> Rig {
     let app = spawn_app().await;
     app.given_practice("acct").await;
     app.given_sms_client("acct", "r1").await;
@@ -66,7 +73,6 @@ async fn rig(failures: Vec<SendError>) -> Rig {
         SweepConfig::default(),
     );
     let config = DeliveryConfig { lease: Duration::minutes(5), prices: Default::default(), retry: RetryPolicy::default() };
-    let provider = Arc::new(ScriptedProvider(Mutex::new(failures.into())));
     let delivery = Delivery::new(runtime.store.clone(), provider, runtime.clock.clone(), runtime.credit.clone(), config);
     Rig { app, sweep, captured, delivery }
 }
@@ -162,4 +168,23 @@ async fn a_send_whose_outcome_is_unknown_is_kept_paid_never_repeated_and_reporte
     assert!(rig.attempt_at(due + Duration::hours(1)).await.is_empty(), "never sent again");
     let notes = rig.app.get("acct", "/v1/notifications").await.body["notifications"].clone();
     assert_eq!((notes[0]["kind"].as_str(), notes[0]["detail"].as_str()), (Some("delivery_unknown"), Some("timeout")));
+}
+
+#[tokio::test]
+async fn a_text_whose_connection_drops_after_sending_reaches_the_provider_once_and_staff_are_told() {
+    let provider = HangingUpProvider::start().await;
+    let sns = aws_sdk_sns::Client::new(&aws_config_at(&provider.endpoint).await);
+    let rig = rig_with(Arc::new(SnsSmsSender::new(sns, SmsOrigin::default()))).await;
+    let due = t0() + Duration::days(1);
+    assert_eq!(rig.attempt_at(due).await, [DeliveryOutcome::Unknown { code: "connection_lost".into() }]);
+    let message = rig.message().await;
+    assert_eq!((message["status"].as_str(), message["reason"].as_str()), (Some("sent"), Some("outcome_unknown")));
+    assert_eq!(message["cost_cents"], 2, "the provider may have sent it");
+    assert!(rig.attempt_at(due + Duration::hours(1)).await.is_empty(), "never sent again");
+    assert_eq!(provider.received(), ["POST /"], "one request reached the provider");
+    let notes = rig.app.get("acct", "/v1/notifications").await.body["notifications"].clone();
+    assert_eq!(
+        (notes[0]["kind"].as_str(), notes[0]["detail"].as_str()),
+        (Some("delivery_unknown"), Some("connection_lost"))
+    );
 }

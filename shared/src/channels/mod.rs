@@ -50,10 +50,41 @@ pub trait ChannelSender: Send + Sync {
     async fn send(&self, outgoing: Outgoing<'_>) -> Result<ProviderMessageId, SendError>;
 }
 
+/// A send makes one attempt: the SDKs' default policy would repeat a request
+/// after a 5xx, a timeout or a dropped connection, each of which may follow
+/// the provider's acceptance, so one message could reach its recipient two
+/// or three times. Each send sets this on its call (every service has its
+/// own config builder); reads and conditional writes keep their retries.
+pub(crate) fn one_attempt() -> aws_smithy_types::retry::RetryConfig {
+    aws_smithy_types::retry::RetryConfig::disabled()
+}
+
+/// A request that got no answer. Only one that never reached the provider
+/// (no connection was made) may be sent again; once connected, the request
+/// may have been taken even though the connection then broke, and sending
+/// again could send twice. `code` names what was lost.
+pub(crate) fn unanswered(error: &(dyn std::error::Error + 'static), code: &str) -> SendError {
+    if never_connected(error) {
+        SendError::Transient("connect_failed".into())
+    } else {
+        SendError::Unknown(code.into())
+    }
+}
+
+/// Whether `error` says no connection was made (refused, DNS, TLS, the
+/// connect timeout): hyper's client marks those as connect errors, under
+/// both the AWS SDK's connector and reqwest. A chain without that mark (or
+/// from a client built on another hyper) counts as connected: unknown,
+/// never sent again.
+fn never_connected(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |error| error.source())
+        .filter_map(|error| error.downcast_ref::<hyper_util::client::legacy::Error>())
+        .any(hyper_util::client::legacy::Error::is_connect)
+}
+
 /// Sorts an AWS SDK failure by whether a retry can help: service errors with
-/// one of `permanent_codes` will never succeed; a timeout or an unreadable
-/// answer leaves the outcome unknown (the request may have been taken);
-/// everything else (throttling, a connection that failed, 5xx) may succeed.
+/// one of `permanent_codes` will never succeed; other answers (throttling,
+/// 5xx) may; a failure without an answer is [`unanswered`].
 pub(crate) fn classify_sdk_error<E, R>(
     err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
     permanent_codes: &[&str],
@@ -64,11 +95,18 @@ where
     use aws_smithy_runtime_api::client::result::SdkError;
     let code = match err {
         SdkError::ServiceError(service) => service.err().code().unwrap_or("unknown").to_owned(),
+        SdkError::DispatchFailure(failure) => {
+            let code = if failure.is_timeout() { "timeout" } else { "connection_lost" };
+            return match failure.as_connector_error() {
+                Some(connector) => unanswered(connector, code),
+                None => SendError::Unknown(code.into()),
+            };
+        }
         SdkError::TimeoutError(_) => return SendError::Unknown("timeout".into()),
         SdkError::ResponseError(_) => return SendError::Unknown("response_error".into()),
-        SdkError::DispatchFailure(_) => "dispatch_failure".to_owned(),
         SdkError::ConstructionFailure(_) => return SendError::Permanent("request_construction".into()),
-        _ => "unknown".to_owned(),
+        // A kind of failure this code does not know may follow the send.
+        _ => return SendError::Unknown("unknown".into()),
     };
     if permanent_codes.contains(&code.as_str()) {
         SendError::Permanent(code)

@@ -8,7 +8,7 @@ use aws_sdk_sesv2::Client;
 use mail_builder::headers::address::Address;
 use mail_builder::MessageBuilder;
 
-use super::{classify_sdk_error, ChannelSender, Outgoing, ProviderMessageId, SendError};
+use super::{classify_sdk_error, one_attempt, ChannelSender, Outgoing, ProviderMessageId, SendError};
 use crate::domain::{Channel, EmailAddress, RenderedContent};
 
 /// SES answers these for requests that will never be accepted as they are.
@@ -207,6 +207,8 @@ impl ChannelSender for SesEmailSender {
             .content(EmailContent::builder().raw(raw).build())
             .set_email_tags(Some(tags.into_iter().flatten().collect()))
             .set_configuration_set_name(self.configuration_set.clone())
+            .customize()
+            .config_override(aws_sdk_sesv2::Config::builder().retry_config(one_attempt()))
             .send()
             .await
             .map_err(|e| classify_sdk_error(&e, PERMANENT))?;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sns::Client;
 
-use super::{classify_sdk_error, ChannelSender, Outgoing, ProviderMessageId, SendError};
+use super::{classify_sdk_error, one_attempt, ChannelSender, Outgoing, ProviderMessageId, SendError};
 use crate::domain::{Channel, PhoneNumber};
 
 /// SNS answers these for numbers or messages it will never deliver. A
@@ -81,7 +81,12 @@ impl ChannelSender for SnsSmsSender {
             request = request
                 .message_attributes("AWS.MM.SMS.OriginationNumber", string_attribute(number.as_str())?);
         }
-        let output = request.send().await.map_err(|e| classify_sdk_error(&e, PERMANENT))?;
+        let output = request
+            .customize()
+            .config_override(aws_sdk_sns::Config::builder().retry_config(one_attempt()))
+            .send()
+            .await
+            .map_err(|e| classify_sdk_error(&e, PERMANENT))?;
         output
             .message_id
             .ok_or_else(|| SendError::Unknown("no_message_id".into()))

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_chimesdkvoice::Client;
 
 use super::sma::{ACCOUNT_ID_ARGUMENT, CLAIM_TOKEN_ARGUMENT, MESSAGE_ID_ARGUMENT};
-use crate::channels::{classify_sdk_error, ChannelSender, Outgoing, ProviderMessageId, SendError};
+use crate::channels::{classify_sdk_error, one_attempt, ChannelSender, Outgoing, ProviderMessageId, SendError};
 use crate::domain::{Channel, PhoneNumber};
 
 /// Only a malformed request (a number Chime cannot call, a caller id it does
@@ -54,6 +54,8 @@ impl ChannelSender for ChimeVoiceSender {
             .arguments_map(ACCOUNT_ID_ARGUMENT, outgoing.account_id.as_str())
             .arguments_map(MESSAGE_ID_ARGUMENT, outgoing.message_id.as_str())
             .arguments_map(CLAIM_TOKEN_ARGUMENT, outgoing.claim_token)
+            .customize()
+            .config_override(aws_sdk_chimesdkvoice::Config::builder().retry_config(one_attempt()))
             .send()
             .await
             .map_err(|e| classify_sdk_error(&e, PERMANENT))?;

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{FaxProvider, FaxStatus, FaxStatusEvent, FaxWebhookVerifier, WebhookError};
-use crate::channels::{ProviderMessageId, SendError};
+use crate::channels::{unanswered, ProviderMessageId, SendError};
 use crate::domain::PhoneNumber;
 
 /// Where the Telnyx API lives; tests point [`TelnyxConfig::api_base`] elsewhere.
@@ -71,7 +71,8 @@ impl TelnyxFax {
     }
 
     /// Sends one API request and reads its `data`, sorting failures by
-    /// whether a retry can help.
+    /// whether a retry can help. One attempt: reqwest repeats a request by
+    /// itself only on an HTTP/2 refusal that says it was not processed.
     async fn call<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, SendError> {
         let response = request.bearer_auth(&self.config.api_key).send().await.map_err(|e| transport_error(&e))?;
         let status = response.status();
@@ -79,11 +80,9 @@ impl TelnyxFax {
             let body = response.bytes().await.unwrap_or_default();
             return Err(status_error(status, &body));
         }
-        // Like an SES answer without a message id: the request may have been
-        // taken, but without the id nothing could be tracked; a retry is the
-        // lesser harm.
+        // Like an SES answer without a message id: the request was taken.
         let envelope: Envelope<T> =
-            response.json().await.map_err(|_| SendError::Transient("telnyx_unreadable_response".into()))?;
+            response.json().await.map_err(|_| SendError::Unknown("telnyx_unreadable_response".into()))?;
         Ok(envelope.data)
     }
 }
@@ -140,7 +139,8 @@ impl FaxProvider for TelnyxFax {
             .mime_str("application/pdf")
             .map_err(|_| SendError::Permanent("request_construction".into()))?;
         let form = Form::new().text("ttl_secs", MEDIA_TTL_SECS.to_string()).part("media", document);
-        let media: UploadedMedia = self.call(self.http.post(self.url("media")).multipart(form)).await?;
+        let media: UploadedMedia =
+            self.call(self.http.post(self.url("media")).multipart(form)).await.map_err(upload_failed)?;
 
         let fax = SendFax {
             connection_id: &self.config.connection_id,
@@ -148,34 +148,25 @@ impl FaxProvider for TelnyxFax {
             to: to.as_str(),
             from: from.as_str(),
         };
-        let sent: SentFax = self.call(self.http.post(self.url("faxes")).json(&fax)).await.map_err(after_sending)?;
+        let sent: SentFax = self.call(self.http.post(self.url("faxes")).json(&fax)).await?;
         Ok(sent.id)
     }
 }
 
-/// Once the fax itself was posted, no answer (or no readable one) leaves
-/// its fate unknown: Telnyx may be sending it, and a retry could fax twice.
-/// (A lost media upload is only retried: nothing was sent.)
-fn after_sending(error: SendError) -> SendError {
+/// An upload whose answer was lost at most stored the document twice and
+/// faxed nothing: it is tried again like any failure for now. (The fax
+/// itself, once posted, keeps an unknown outcome: a retry could fax twice.)
+fn upload_failed(error: SendError) -> SendError {
     match error {
-        SendError::Transient(code) if matches!(code.as_str(), "timeout" | "network" | "telnyx_unreadable_response") => {
-            SendError::Unknown(code)
-        }
+        SendError::Unknown(code) => SendError::Transient(code),
         other => other,
     }
 }
 
-/// No answer came: worth another try. The error's text (it names the URL)
+/// No answer came: see [`unanswered`]. The error's text (it names the URL)
 /// is not kept.
 fn transport_error(error: &reqwest::Error) -> SendError {
-    let code = if error.is_timeout() {
-        "timeout"
-    } else if error.is_connect() {
-        "connect_failed"
-    } else {
-        "network"
-    };
-    SendError::Transient(code.into())
+    unanswered(error, if error.is_timeout() { "timeout" } else { "connection_lost" })
 }
 
 /// `telnyx_{status}`, with Telnyx's own error code when it gives one. A
