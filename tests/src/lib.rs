@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use tidings_local::bus::BusOptions;
 use tidings_local::{server, LocalOptions, LocalRuntime};
 
+pub mod faults;
 pub mod provider;
 
 /// Every test starts its clock here, well before its appointments.

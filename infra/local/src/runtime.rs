@@ -59,6 +59,17 @@ pub enum LocalError {
     ClockBackwards,
 }
 
+/// A sender in place of a channel's local stand-in (tests script what the
+/// provider answers).
+#[derive(Clone)]
+pub struct SenderOverride(pub Arc<dyn ChannelSender>);
+
+impl std::fmt::Debug for SenderOverride {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SenderOverride").field(&self.0.channel()).finish()
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct LocalOptions {
     /// The SQLite file; `None` keeps everything in memory.
@@ -70,6 +81,10 @@ pub struct LocalOptions {
     /// The deployment's price table, as `template.yaml`'s parameters set it.
     pub prices: PriceTable,
     pub retry: RetryPolicy,
+    /// Test hooks: an interceptor on the embedded store's client (fault
+    /// injection), and senders in place of the channels' stand-ins.
+    pub dynamo_interceptor: Option<aws_sdk_dynamodb::config::SharedInterceptor>,
+    pub senders: Vec<SenderOverride>,
 }
 
 /// What moving the manual clock did.
@@ -113,6 +128,12 @@ impl LocalRuntime {
         let dynamo = EmbeddedDynamo::start(options.data.as_deref()).await?;
         let client = dynamo.client();
         template.table(TABLE)?.create(&client, TABLE).await.map_err(LocalError::Tables)?;
+        let client = match &options.dynamo_interceptor {
+            Some(interceptor) => {
+                aws_sdk_dynamodb::Client::from_conf(client.config().to_builder().interceptor(interceptor.clone()).build())
+            }
+            None => client,
+        };
         let store = Store::new(client, TABLE);
 
         let manual_clock = options.manual_clock.map(ManualClock::starting_at);
@@ -149,7 +170,12 @@ impl LocalRuntime {
             ),
         ];
         let mut functions: HashMap<String, Arc<dyn LocalFunction>> = HashMap::new();
-        for (name, sender) in senders {
+        for (name, stand_in) in senders {
+            let sender = options
+                .senders
+                .iter()
+                .find(|o| o.0.channel() == stand_in.channel())
+                .map_or(stand_in, |o| o.0.clone());
             let config = DeliveryConfig { lease: options.sweep.lease, prices: options.prices, retry: options.retry };
             let delivery = Delivery::new(store.clone(), sender, clock.clone(), credit.clone(), config);
             functions.insert(name.to_owned(), Arc::new(DeliveryFunction(Arc::new(delivery))));

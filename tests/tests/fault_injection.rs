@@ -1,0 +1,240 @@
+//! One fault at every step: a text's whole life (claimed and rendered by the
+//! sweep, paid for and sent by its delivery function, reported on by the
+//! carrier) is run once per DynamoDB request it makes, with that request
+//! failing before it reaches the table, and again with the table applying it
+//! and the answer lost. The sources retry as AWS does (the schedule ticks,
+//! Lambda retries an asynchronous invocation twice, a report is delivered
+//! again), and afterwards: nothing reached the recipient twice, nothing is
+//! left `claimed`, nothing was charged twice or refunded twice, the ledger
+//! sums to the balance, and staff were told once.
+//!
+//! Scans of the due index are not faulted: a failed scan ends that sweep
+//! before it touches any message, and the next tick scans again.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use tidings::channels::SendError;
+use tidings::domain::{AccountId, LedgerKind, Message, MessageStatus, StatusReason};
+use tidings::store::Store;
+use tidings_e2e::faults::{FaultMode, Faults, ScriptedProvider};
+use tidings_e2e::{spawn_app_with, t0, TestApp};
+use tidings_local::embedded::{client_for, RequestCounter};
+use tidings_local::runtime::{LocalOptions, SenderOverride, TABLE};
+
+/// A text's life: what the provider answers, and what the carrier reports
+/// about a text that went.
+struct Life {
+    name: &'static str,
+    provider: fn() -> Vec<Result<(), SendError>>,
+    carrier: Option<&'static str>,
+}
+
+const LIVES: [Life; 4] = [
+    Life { name: "sent, then the carrier fails it", provider: Vec::new, carrier: Some("FAILURE") },
+    Life {
+        name: "refused for now, then sent and delivered",
+        provider: || vec![Err(SendError::Transient("Throttling".into()))],
+        carrier: Some("SUCCESS"),
+    },
+    Life {
+        name: "refused for good",
+        provider: || vec![Err(SendError::Permanent("InvalidParameter".into()))],
+        carrier: None,
+    },
+    Life { name: "outcome unknown", provider: || vec![Err(SendError::Unknown("timeout".into()))], carrier: None },
+];
+
+/// What one run left behind.
+#[derive(Debug)]
+struct Aftermath {
+    requests: Vec<String>,
+    struck: Option<String>,
+    message: Message,
+    reached: usize,
+    reservations: usize,
+    refunds: usize,
+    /// Credit the message holds now: reserved less refunded.
+    charged: i64,
+    ledger_sums_to_balance: bool,
+    /// Notifications about the message, per kind, at most one each.
+    most_told_of_one_kind: usize,
+}
+
+impl Aftermath {
+    fn stuck(&self) -> bool {
+        self.message.status == MessageStatus::Claimed
+    }
+
+    fn double_charged(&self) -> bool {
+        self.reservations > self.refunds + 1 || self.refunds > self.reservations || self.charged > SMS_CENTS
+    }
+
+    /// What must hold, whatever failed.
+    fn violations(&self) -> Vec<String> {
+        let mut wrong = Vec::new();
+        if self.reached > 1 {
+            wrong.push(format!("reached the recipient {} times", self.reached));
+        }
+        if self.message.status.is_live() {
+            wrong.push(format!("left {}", self.message.status.as_str()));
+        }
+        if self.double_charged() {
+            wrong.push(format!(
+                "charged {} cents ({} reservations, {} refunds)",
+                self.charged, self.reservations, self.refunds
+            ));
+        }
+        if !self.ledger_sums_to_balance {
+            wrong.push("the ledger does not sum to the balance".into());
+        }
+        if self.most_told_of_one_kind > 1 {
+            wrong.push(format!("staff told {} times", self.most_told_of_one_kind));
+        }
+        // A failed text is refunded; one of unknown outcome keeps what it
+        // reserved, which is nothing when it never got as far as paying
+        // (then it cannot have reached the provider either); a sent one is paid.
+        let allowed: &[i64] = match (self.message.status, self.message.reason) {
+            (MessageStatus::Failed, _) => &[0],
+            (_, Some(StatusReason::OutcomeUnknown)) => &[0, SMS_CENTS],
+            _ => &[SMS_CENTS],
+        };
+        if !allowed.contains(&self.charged) {
+            wrong.push(format!("{} but charged {} cents", self.message.status.as_str(), self.charged));
+        }
+        wrong
+    }
+}
+
+/// One segment at the default price.
+const SMS_CENTS: i64 = 2;
+
+/// Ticks of the schedule up to `target`; a tick that failed (a fault in
+/// the sweep) is followed by the next, as EventBridge Scheduler's would be.
+async fn ticks_until(app: &TestApp, target: DateTime<Utc>) {
+    for _ in 0..5 {
+        if app.runtime.advance_to(target).await.is_ok() {
+            return;
+        }
+    }
+    panic!("the schedule kept failing");
+}
+
+/// The carrier's delivery status log about a text, delivered as CloudWatch
+/// Logs does: retried when the function fails, and sent twice all the same.
+async fn carrier_reports(app: &TestApp, provider_id: &str, status: &str) {
+    let entry = json!({
+        "notification": {"messageId": provider_id, "timestamp": "2026-12-02 14:00:01.120"},
+        "delivery": {"destination": "+12025550101", "smsType": "Transactional", "priceInUSD": 0.00645,
+                     "providerResponse": "Phone is currently unreachable/unavailable", "dwellTimeMs": 420,
+                     "numberOfMessageParts": 1},
+        "status": status,
+    });
+    for _ in 0..2 {
+        for _ in 0..3 {
+            if app.runtime.deliver_sms_log(&entry).await.is_ok() {
+                break;
+            }
+        }
+    }
+}
+
+async fn live(life: &Life, fault: Option<(usize, FaultMode)>) -> Aftermath {
+    let faults = Faults::default();
+    let provider = Arc::new(ScriptedProvider::answering((life.provider)()));
+    let app = spawn_app_with(LocalOptions {
+        manual_clock: Some(t0()),
+        dynamo_interceptor: Some(faults.interceptor()),
+        senders: vec![SenderOverride(provider.clone())],
+        ..LocalOptions::default()
+    })
+    .await;
+    app.given_practice("acct").await;
+    app.given_credit("acct", 1000).await;
+    app.given_sms_client("acct", "r1").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "r1", start).await;
+    // Inspected without faults.
+    let store = Store::new(client_for(&app.runtime.dynamo.endpoint(), &RequestCounter::default()), TABLE);
+    let account: AccountId = "acct".parse().unwrap();
+    let appointment = "a1".parse().unwrap();
+
+    faults.arm(fault);
+    let due = start - Duration::days(1);
+    ticks_until(&app, due).await;
+    // The retry of a text refused for now, and any send left unsettled.
+    ticks_until(&app, due + Duration::minutes(2)).await;
+    if let Some(status) = life.carrier {
+        let sent = store.messages_for_appointment(&account, &appointment).await.unwrap();
+        if let Some(provider_id) = sent[0].provider_message_id.as_deref() {
+            carrier_reports(&app, provider_id, status).await;
+        }
+    }
+    // Past every lease: the recovery pass has run.
+    ticks_until(&app, due + Duration::minutes(30)).await;
+    let requests = faults.disarm();
+
+    let message = store.messages_for_appointment(&account, &appointment).await.unwrap().remove(0);
+    let balance = store.balance(&account).await.unwrap().balance_cents;
+    let ledger = store.ledger(&account, 100).await.unwrap();
+    let of_message: Vec<_> = ledger.iter().filter(|e| e.message_id.as_ref() == Some(&message.id)).collect();
+    let notifications = store.notifications(&account, 100, None).await.unwrap();
+    let mut told: Vec<&str> = notifications
+        .iter()
+        .filter(|n| n.message_id.as_ref() == Some(&message.id))
+        .map(|n| n.kind.as_str())
+        .collect();
+    told.sort_unstable();
+    let most_told_of_one_kind = told.chunk_by(|a, b| a == b).map(<[&str]>::len).max().unwrap_or(0);
+    Aftermath {
+        requests,
+        struck: faults.struck(),
+        reached: provider.reached().len(),
+        reservations: of_message.iter().filter(|e| e.kind == LedgerKind::Reservation).count(),
+        refunds: of_message.iter().filter(|e| e.kind == LedgerKind::Refund).count(),
+        charged: -of_message.iter().map(|e| e.amount_cents).sum::<i64>(),
+        ledger_sums_to_balance: ledger.iter().map(|e| e.amount_cents).sum::<i64>() == balance,
+        most_told_of_one_kind,
+        message,
+    }
+}
+
+#[tokio::test]
+async fn one_fault_at_every_step_of_a_text_sends_it_at_most_once_and_charges_it_once() {
+    let mut violations = Vec::new();
+    println!("{:<42} {:>3} {:<28} {:<6} {:<28} {:>4} {:>5} {:>6}", "life", "#", "request", "fault", "ends", "sent", "stuck", "double");
+    for life in &LIVES {
+        let clean = live(life, None).await;
+        assert!(clean.violations().is_empty(), "{}: {:?}", life.name, clean.violations());
+        let points: Vec<usize> =
+            (0..clean.requests.len()).filter(|&i| !clean.requests[i].ends_with("(due)")).collect();
+        assert!(points.len() >= 8, "{}: only {:?}", life.name, clean.requests);
+        for &point in &points {
+            for mode in [FaultMode::Before, FaultMode::After] {
+                let after = live(life, Some((point, mode))).await;
+                let ends = format!(
+                    "{}/{}",
+                    after.message.status.as_str(),
+                    after.message.reason.map_or_else(|| "-".to_owned(), |r| format!("{r:?}"))
+                );
+                let struck = after.struck.clone().unwrap_or_else(|| "(not reached)".into());
+                println!(
+                    "{:<42} {:>3} {:<28} {:<6} {:<28} {:>4} {:>5} {:>6}",
+                    life.name,
+                    point,
+                    struck,
+                    mode.as_str(),
+                    ends,
+                    after.reached,
+                    u8::from(after.stuck()),
+                    u8::from(after.double_charged()),
+                );
+                for wrong in after.violations() {
+                    violations.push(format!("{} / {} {} {}: {wrong}", life.name, point, struck, mode.as_str()));
+                }
+            }
+        }
+    }
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
