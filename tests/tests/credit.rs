@@ -232,3 +232,48 @@ async fn a_refund_releases_what_it_now_pays_for() {
     assert_eq!(credit_balance(&app).await, 0);
     assert_eq!(ledger_sum(&credit(&app, "acct").await), 0);
 }
+
+/// A reservation whose answer was lost, and a send given back for it: the
+/// message is claimed again later, and its new send must not reserve a
+/// second time while the first reservation is still taken.
+#[tokio::test]
+async fn a_reservation_left_by_an_earlier_claim_is_refunded_before_the_next_one() {
+    let app = app_with_dollar_texts().await;
+    app.given_practice("acct").await;
+    app.given_credit("acct", 1000).await;
+    given_sms_clients(&app, "acct", 1).await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a0", "r0", start).await;
+    let store = &app.runtime.store;
+    let account = "acct".parse().unwrap();
+    let due = start - Duration::days(1);
+    let id = store.messages_for_appointment(&account, &"a0".parse().unwrap()).await.unwrap()[0].id.clone();
+    let lease = Duration::minutes(5);
+
+    // The first claim reserves, its answer is lost, and the send is given back.
+    let first = store.claim(&account, &id, due, lease).await.unwrap().expect("claimed");
+    store.start_send(&account, &id, &first.claim_token, due, lease).await.unwrap().expect("started");
+    let channel = tidings::domain::Channel::Sms;
+    assert!(store.reserve_credit(&account, &id, &first.claim_token, 100, channel, due).await.unwrap());
+    assert!(store.release_send(&account, &id, &first.claim_token, due, None).await.unwrap());
+    // The same claim's retry finds its reservation and takes no more.
+    store.start_send(&account, &id, &first.claim_token, due, lease).await.unwrap().expect("started again");
+    assert!(store.reserve_credit(&account, &id, &first.claim_token, 100, channel, due).await.unwrap());
+    assert_eq!(credit(&app, "acct").await["balance_cents"], 900);
+    assert!(store.release_send(&account, &id, &first.claim_token, due, None).await.unwrap());
+
+    // A later claim: the orphan is refunded, then its own reservation made.
+    let later = due + lease;
+    let second = store.claim(&account, &id, later, lease).await.unwrap().expect("claimed again");
+    store.start_send(&account, &id, &second.claim_token, later, lease).await.unwrap().expect("started");
+    assert!(store.reserve_credit(&account, &id, &second.claim_token, 100, channel, later).await.unwrap());
+
+    let credit = credit(&app, "acct").await;
+    assert_eq!(credit["balance_cents"], 900, "one live reservation: {credit}");
+    assert_eq!(ledger_sum(&credit), 900);
+    let mut kinds: Vec<&str> = credit["ledger"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["purchase", "refund", "reservation", "reservation"]);
+    let message = store.get_message(&account, &id).await.unwrap().unwrap();
+    assert_eq!(message.live_reservation.as_deref(), Some(second.claim_token.as_str()));
+}

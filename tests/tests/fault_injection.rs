@@ -6,7 +6,8 @@
 //! Lambda retries an asynchronous invocation twice, a report is delivered
 //! again), and afterwards: nothing reached the recipient twice, nothing is
 //! left `claimed`, nothing was charged twice or refunded twice, the ledger
-//! sums to the balance, and staff were told once.
+//! sums to the balance, staff were told once, and the text was counted once
+//! against the recipient's daily cap (of one).
 //!
 //! Scans of the due index are not faulted: a failed scan ends that sweep
 //! before it touches any message, and the next tick scans again.
@@ -150,7 +151,12 @@ async fn live(life: &Life, fault: Option<(usize, FaultMode)>) -> Aftermath {
         ..LocalOptions::default()
     })
     .await;
-    app.given_practice("acct").await;
+    // A cap of one a day: a text counted twice would be skipped.
+    app.given_settings_with("acct", json!({
+        "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
+        "caps": {"per_day": 1},
+    }))
+    .await;
     app.given_credit("acct", 1000).await;
     app.given_sms_client("acct", "r1").await;
     let start = t0() + Duration::days(2);
