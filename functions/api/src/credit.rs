@@ -93,6 +93,7 @@ const NOTIFICATION_PAGE_MAX: i32 = 200;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct NotificationsQuery {
     /// Default 50, at most 200.
     #[param(minimum = 1, maximum = 200)]
@@ -101,7 +102,7 @@ pub struct NotificationsQuery {
     #[param(value_type = Option<String>, format = DateTime)]
     pub before_at: Option<DateTime<Utc>>,
     /// A notification's id: a UUID.
-    #[param(max_length = 36, pattern = "^[0-9a-fA-F-]+$")]
+    #[param(max_length = 36, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     pub before_id: Option<String>,
 }
 

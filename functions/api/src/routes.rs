@@ -57,10 +57,9 @@ impl<S: Send + Sync> FromRequest<S> for ApiBytes {
 #[serde(deny_unknown_fields)]
 pub struct ReminderSettingsBody {
     pub enabled: bool,
-    /// Minutes before the start, 1 to 40320 each and distinct; one reminder
-    /// each. Default `[1440]`.
+    /// Minutes before the start, distinct; one reminder each. Default `[1440]`.
     #[serde(default = "default_offsets")]
-    #[schema(min_items = 1, max_items = 5)]
+    #[schema(schema_with = offsets_schema)]
     pub offsets_minutes: Vec<u32>,
     /// A booking made after every offset has passed gets one reminder at once. Default false.
     #[serde(default)]
@@ -72,14 +71,38 @@ pub struct ReminderSettingsBody {
     /// At most 100 entries in `by_type` and `by_provider` together; a key
     /// is 1 to 200 characters, its offsets as `offsets_minutes`.
     #[serde(default)]
+    #[schema(schema_with = offsets_by_name_schema)]
     pub by_type: std::collections::BTreeMap<String, Vec<u32>>,
     /// Offsets for appointments with a provider (a type's take precedence).
     #[serde(default)]
+    #[schema(schema_with = offsets_by_name_schema)]
     pub by_provider: std::collections::BTreeMap<String, Vec<u32>>,
 }
 
 fn default_offsets() -> Vec<u32> {
     AppointmentReminderSettings::default().offsets_minutes
+}
+
+/// The offsets rule as OpenAPI states it.
+fn offsets_schema() -> utoipa::openapi::schema::Array {
+    use tidings::domain::settings::{MAX_REMINDER_OFFSETS, MAX_REMINDER_OFFSET_MINUTES};
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let offset = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(MAX_REMINDER_OFFSET_MINUTES));
+    ArrayBuilder::new().items(offset).min_items(Some(1)).max_items(Some(MAX_REMINDER_OFFSETS)).unique_items(true).build()
+}
+
+fn offsets_by_name_schema() -> utoipa::openapi::schema::Object {
+    use tidings::domain::settings::MAX_OFFSET_RULES;
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(text::schema()))
+        .additional_properties(Some(AdditionalProperties::RefOr(offsets_schema().into())))
+        .max_properties(Some(MAX_OFFSET_RULES))
+        .build()
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
