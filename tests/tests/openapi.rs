@@ -12,7 +12,14 @@ use tidings::domain::Channel;
 use tidings_e2e::{spawn_app, t0, TestApp};
 
 /// Codes that refuse a value: a value at a declared bound must not get one.
-const REFUSALS: [&str; 6] = ["invalid_field", "invalid_settings", "invalid_amount", "invalid_id", "invalid_query", "invalid_cursor"];
+const REFUSALS: [&str; 6] = [
+    "invalid_field",
+    "invalid_settings",
+    "invalid_amount",
+    "invalid_id",
+    "invalid_query",
+    "invalid_cursor",
+];
 
 /// A body of each route that takes one, accepted as it is.
 fn valid_body(method: &str, path: &str) -> Option<Value> {
@@ -40,7 +47,8 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
             "recipient_id": "r1", "amount_cents": 12000, "currency": "USD", "due_date": "2026-12-20",
             "status": "open", "pay_url": "https://pay.example/i1",
         }),
-        ("put", "/v1/templates/{kind}/{channel}") | ("post", "/v1/templates/{kind}/{channel}/preview") => {
+        ("put", "/v1/templates/{kind}/{channel}")
+        | ("post", "/v1/templates/{kind}/{channel}/preview") => {
             json!({"subject": "Your visit", "body": "Hello {{ first_name }}"})
         }
         ("post", "/v1/credit/purchases") => json!({"amount_cents": 1000, "idempotency_key": "k1"}),
@@ -58,11 +66,17 @@ fn base_query(path: &str) -> &'static str {
 }
 
 fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
-    if let Some(name) = schema["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/")) {
+    if let Some(name) = schema["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+    {
         return resolve(doc, &doc["components"]["schemas"][name]);
     }
     for key in ["oneOf", "anyOf", "allOf"] {
-        if let Some(first) = schema[key].as_array().and_then(|v| v.iter().find(|s| s["type"] != "null")) {
+        if let Some(first) = schema[key]
+            .as_array()
+            .and_then(|v| v.iter().find(|s| s["type"] != "null"))
+        {
             return resolve(doc, first);
         }
     }
@@ -78,7 +92,9 @@ fn has_type(schema: &Value, wanted: &str) -> bool {
 }
 
 fn pattern(schema: &Value) -> Option<Regex> {
-    schema["pattern"].as_str().map(|p| Regex::new(p).expect("the document's patterns compile"))
+    schema["pattern"]
+        .as_str()
+        .map(|p| Regex::new(p).expect("the document's patterns compile"))
 }
 
 /// The longest value the schema allows, if repeating a plain character
@@ -86,7 +102,10 @@ fn pattern(schema: &Value) -> Option<Regex> {
 fn string_at_max(schema: &Value) -> Option<String> {
     let max = schema["maxLength"].as_u64()? as usize;
     let pattern = pattern(schema);
-    ['x', 'A', '1'].iter().map(|c| c.to_string().repeat(max)).find(|s| pattern.as_ref().is_none_or(|p| p.is_match(s)))
+    ['x', 'A', '1']
+        .iter()
+        .map(|c| c.to_string().repeat(max))
+        .find(|s| pattern.as_ref().is_none_or(|p| p.is_match(s)))
 }
 
 /// Values that break each of the schema's declared string constraints.
@@ -99,7 +118,10 @@ fn string_violations(schema: &Value) -> Vec<(String, String)> {
         cases.push(("empty".to_owned(), String::new()));
     }
     if let Some(pattern) = pattern(schema) {
-        let off = [" ", "\u{1}"].into_iter().find(|s| !pattern.is_match(s)).expect("an off-pattern value");
+        let off = [" ", "\u{1}"]
+            .into_iter()
+            .find(|s| !pattern.is_match(s))
+            .expect("an off-pattern value");
         cases.push((format!("off pattern {pattern}"), off.to_owned()));
     }
     cases
@@ -117,7 +139,11 @@ fn number_violations(schema: &Value) -> Vec<(String, Value)> {
 }
 
 fn number_bounds(schema: &Value) -> Vec<Value> {
-    ["minimum", "maximum"].iter().filter_map(|b| schema[*b].as_i64()).map(|n| json!(n)).collect()
+    ["minimum", "maximum"]
+        .iter()
+        .filter_map(|b| schema[*b].as_i64())
+        .map(|n| json!(n))
+        .collect()
 }
 
 enum Expect {
@@ -143,11 +169,23 @@ fn with_value(body: &Value, path: &[String], value: Option<Value>) -> Value {
 
 /// Cases for every constraint the body's schema declares, recursively
 /// through the objects the valid body holds.
-fn body_cases(doc: &Value, schema: &Value, body: &Value, at: &[String], cases: &mut Vec<(String, Value, Expect)>) {
+fn body_cases(
+    doc: &Value,
+    schema: &Value,
+    body: &Value,
+    at: &[String],
+    cases: &mut Vec<(String, Value, Expect)>,
+) {
     let schema = resolve(doc, schema);
-    let required: BTreeSet<&str> =
-        schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-    let Some(properties) = schema["properties"].as_object() else { return };
+    let required: BTreeSet<&str> = schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let Some(properties) = schema["properties"].as_object() else {
+        return;
+    };
     let current = at.iter().fold(body, |v, k| &v[k.as_str()]);
     for (name, property) in properties {
         let path: Vec<String> = at.iter().cloned().chain([name.clone()]).collect();
@@ -155,22 +193,42 @@ fn body_cases(doc: &Value, schema: &Value, body: &Value, at: &[String], cases: &
         let property = resolve(doc, property);
         let present = current.get(name);
         if required.contains(name.as_str()) && present.is_some() {
-            cases.push((format!("{field} missing"), with_value(body, &path, None), Expect::Refused(422)));
+            cases.push((
+                format!("{field} missing"),
+                with_value(body, &path, None),
+                Expect::Refused(422),
+            ));
         }
         if has_type(property, "string") {
             for (what, value) in string_violations(property) {
-                cases.push((format!("{field} {what}"), with_value(body, &path, Some(json!(value))), Expect::Refused(422)));
+                cases.push((
+                    format!("{field} {what}"),
+                    with_value(body, &path, Some(json!(value))),
+                    Expect::Refused(422),
+                ));
             }
             if let Some(value) = string_at_max(property) {
-                cases.push((format!("{field} at its longest"), with_value(body, &path, Some(json!(value))), Expect::Accepted));
+                cases.push((
+                    format!("{field} at its longest"),
+                    with_value(body, &path, Some(json!(value))),
+                    Expect::Accepted,
+                ));
             }
         }
         if has_type(property, "integer") || has_type(property, "number") {
             for (what, value) in number_violations(property) {
-                cases.push((format!("{field} {what}"), with_value(body, &path, Some(value)), Expect::Refused(422)));
+                cases.push((
+                    format!("{field} {what}"),
+                    with_value(body, &path, Some(value)),
+                    Expect::Refused(422),
+                ));
             }
             for value in number_bounds(property) {
-                cases.push((format!("{field} = {value}"), with_value(body, &path, Some(value)), Expect::Accepted));
+                cases.push((
+                    format!("{field} = {value}"),
+                    with_value(body, &path, Some(value)),
+                    Expect::Accepted,
+                ));
             }
         }
         if has_type(property, "array") {
@@ -179,20 +237,43 @@ fn body_cases(doc: &Value, schema: &Value, body: &Value, at: &[String], cases: &
                 // Distinct, in range where the items are numbers.
                 let least = items["minimum"].as_i64().unwrap_or(0);
                 let too_many: Vec<i64> = (least..).take(max as usize + 1).collect();
-                cases.push((format!("{field} over {max} items"), with_value(body, &path, Some(json!(too_many))), Expect::Refused(422)));
+                cases.push((
+                    format!("{field} over {max} items"),
+                    with_value(body, &path, Some(json!(too_many))),
+                    Expect::Refused(422),
+                ));
             }
             if property["minItems"].as_u64().is_some_and(|min| min > 0) {
-                cases.push((format!("{field} empty"), with_value(body, &path, Some(json!([]))), Expect::Refused(422)));
+                cases.push((
+                    format!("{field} empty"),
+                    with_value(body, &path, Some(json!([]))),
+                    Expect::Refused(422),
+                ));
             }
-            if let (true, Some(item)) = (property["uniqueItems"] == true, present.and_then(|a| a.get(0))) {
+            if let (true, Some(item)) = (
+                property["uniqueItems"] == true,
+                present.and_then(|a| a.get(0)),
+            ) {
                 let twice = json!([item, item]);
-                cases.push((format!("{field} with an item twice"), with_value(body, &path, Some(twice)), Expect::Refused(422)));
+                cases.push((
+                    format!("{field} with an item twice"),
+                    with_value(body, &path, Some(twice)),
+                    Expect::Refused(422),
+                ));
             }
             for (what, value) in number_violations(items) {
-                cases.push((format!("{field} with an item {what}"), with_value(body, &path, Some(json!([value]))), Expect::Refused(422)));
+                cases.push((
+                    format!("{field} with an item {what}"),
+                    with_value(body, &path, Some(json!([value]))),
+                    Expect::Refused(422),
+                ));
             }
             for value in number_bounds(items) {
-                cases.push((format!("{field} = [{value}]"), with_value(body, &path, Some(json!([value]))), Expect::Accepted));
+                cases.push((
+                    format!("{field} = [{value}]"),
+                    with_value(body, &path, Some(json!([value]))),
+                    Expect::Accepted,
+                ));
             }
         }
         if present.is_some_and(Value::is_object) {
@@ -206,9 +287,18 @@ struct Answer {
     code: Option<String>,
 }
 
-async fn call(app: &TestApp, method: &str, target: &str, content_type: Option<&str>, body: Option<Vec<u8>>) -> Answer {
+async fn call(
+    app: &TestApp,
+    method: &str,
+    target: &str,
+    content_type: Option<&str>,
+    body: Option<Vec<u8>>,
+) -> Answer {
     let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method");
-    let mut request = app.http.request(method, format!("{}{target}", app.address)).bearer_auth(app.token("acct"));
+    let mut request = app
+        .http
+        .request(method, format!("{}{target}", app.address))
+        .bearer_auth(app.token("acct"));
     if let Some(content_type) = content_type {
         request = request.header("content-type", content_type);
     }
@@ -218,7 +308,10 @@ async fn call(app: &TestApp, method: &str, target: &str, content_type: Option<&s
     let response = request.send().await.expect("request sent");
     let status = response.status().as_u16();
     let body: Value = response.json().await.unwrap_or(Value::Null);
-    Answer { status, code: body["error"]["code"].as_str().map(str::to_owned) }
+    Answer {
+        status,
+        code: body["error"]["code"].as_str().map(str::to_owned),
+    }
 }
 
 struct Route<'a> {
@@ -230,7 +323,9 @@ struct Route<'a> {
 
 impl Route<'_> {
     fn expect(&mut self, what: &str, answer: &Answer, expected: u16) {
-        let declared = self.operation["responses"].get(answer.status.to_string()).is_some();
+        let declared = self.operation["responses"]
+            .get(answer.status.to_string())
+            .is_some();
         // Every refusal is in the API's error shape.
         if answer.status != expected || !declared || answer.code.is_none() {
             self.failures.push(format!(
@@ -241,8 +336,14 @@ impl Route<'_> {
     }
 
     fn accepted(&mut self, what: &str, answer: &Answer) {
-        let refused = answer.status >= 500 || answer.code.as_deref().is_some_and(|c| REFUSALS.contains(&c));
-        let declared = self.operation["responses"].get(answer.status.to_string()).is_some();
+        let refused = answer.status >= 500
+            || answer
+                .code
+                .as_deref()
+                .is_some_and(|c| REFUSALS.contains(&c));
+        let declared = self.operation["responses"]
+            .get(answer.status.to_string())
+            .is_some();
         if refused || !declared {
             self.failures.push(format!(
                 "{} {} {what}: refused at its bound with {} ({:?}); declared: {declared}",
@@ -253,10 +354,20 @@ impl Route<'_> {
 }
 
 fn parameters<'a>(operation: &'a Value, location: &str) -> Vec<&'a Value> {
-    operation["parameters"].as_array().into_iter().flatten().filter(|p| p["in"] == location).collect()
+    operation["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["in"] == location)
+        .collect()
 }
 
-fn concrete_path(doc: &Value, path: &str, operation: &Value, replace: Option<(&str, &str)>) -> String {
+fn concrete_path(
+    doc: &Value,
+    path: &str,
+    operation: &Value,
+    replace: Option<(&str, &str)>,
+) -> String {
     let mut concrete = path.to_owned();
     for param in parameters(operation, "path") {
         let name = param["name"].as_str().expect("a name");
@@ -280,34 +391,100 @@ fn with_query(path: String, base: &str, extra: Option<(&str, &str)>) -> String {
         parts.push(base.to_owned());
     }
     if let Some((name, value)) = extra {
-        parts.push(format!("{name}={}", value.replace('%', "%25").replace(' ', "%20").replace('\u{1}', "%01")));
+        parts.push(format!(
+            "{name}={}",
+            value
+                .replace('%', "%25")
+                .replace(' ', "%20")
+                .replace('\u{1}', "%01")
+        ));
     }
-    if parts.is_empty() { path } else { format!("{path}?{}", parts.join("&")) }
+    if parts.is_empty() {
+        path
+    } else {
+        format!("{path}?{}", parts.join("&"))
+    }
 }
 
-async fn probe(app: &TestApp, doc: &Value, method: &str, path: &str, operation: &Value) -> Vec<String> {
-    let mut route = Route { method, path, operation, failures: Vec::new() };
+async fn probe(
+    app: &TestApp,
+    doc: &Value,
+    method: &str,
+    path: &str,
+    operation: &Value,
+) -> Vec<String> {
+    let mut route = Route {
+        method,
+        path,
+        operation,
+        failures: Vec::new(),
+    };
     let base = base_query(path);
     let target = with_query(concrete_path(doc, path, operation, None), base, None);
 
     // Bodies: the valid one, another content type, malformed, too large.
     if method != "get" {
         let oversize = format!(r#"{{"pad": "{}"}}"#, "x".repeat(300 * 1024)).into_bytes();
-        route.expect("with a body over 256 KB", &call(app, method, &target, Some("application/json"), Some(oversize)).await, 413);
+        route.expect(
+            "with a body over 256 KB",
+            &call(
+                app,
+                method,
+                &target,
+                Some("application/json"),
+                Some(oversize),
+            )
+            .await,
+            413,
+        );
     }
     if let Some(schema) = operation["requestBody"]["content"]["application/json"].get("schema") {
-        let body = valid_body(method, path).unwrap_or_else(|| panic!("no valid body for {method} {path}"));
-        let valid = call(app, method, &target, Some("application/json"), Some(body.to_string().into_bytes())).await;
+        let body =
+            valid_body(method, path).unwrap_or_else(|| panic!("no valid body for {method} {path}"));
+        let valid = call(
+            app,
+            method,
+            &target,
+            Some("application/json"),
+            Some(body.to_string().into_bytes()),
+        )
+        .await;
         route.accepted("with a valid body", &valid);
-        assert!(valid.status < 300, "{method} {path}: the valid body is refused: {} {:?}", valid.status, valid.code);
-        let as_text = call(app, method, &target, Some("text/plain"), Some(body.to_string().into_bytes())).await;
+        assert!(
+            valid.status < 300,
+            "{method} {path}: the valid body is refused: {} {:?}",
+            valid.status,
+            valid.code
+        );
+        let as_text = call(
+            app,
+            method,
+            &target,
+            Some("text/plain"),
+            Some(body.to_string().into_bytes()),
+        )
+        .await;
         route.expect("with Content-Type text/plain", &as_text, 415);
-        let malformed = call(app, method, &target, Some("application/json"), Some(b"{".to_vec())).await;
+        let malformed = call(
+            app,
+            method,
+            &target,
+            Some("application/json"),
+            Some(b"{".to_vec()),
+        )
+        .await;
         route.expect("with malformed JSON", &malformed, 400);
         let mut cases = Vec::new();
         body_cases(doc, schema, &body, &[], &mut cases);
         for (what, case, expect) in cases {
-            let answer = call(app, method, &target, Some("application/json"), Some(case.to_string().into_bytes())).await;
+            let answer = call(
+                app,
+                method,
+                &target,
+                Some("application/json"),
+                Some(case.to_string().into_bytes()),
+            )
+            .await;
             match expect {
                 Expect::Refused(status) => route.expect(&format!("with {what}"), &answer, status),
                 Expect::Accepted => route.accepted(&format!("with {what}"), &answer),
@@ -323,20 +500,34 @@ async fn probe(app: &TestApp, doc: &Value, method: &str, path: &str, operation: 
         let name = param["name"].as_str().expect("a name");
         let schema = resolve(doc, &param["schema"]);
         // A path segment is never empty: that would be another route.
-        let mut cases: Vec<(String, String, u16)> =
-            string_violations(schema).into_iter().filter(|(_, v)| !v.is_empty()).map(|(what, v)| (what, v, 400)).collect();
+        let mut cases: Vec<(String, String, u16)> = string_violations(schema)
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(what, v)| (what, v, 400))
+            .collect();
         if schema["enum"].is_array() {
             cases.push(("off its enum".to_owned(), "bogus".to_owned(), 404));
         }
         for (what, value, status) in cases {
             let encoded = value.replace(' ', "%20").replace('\u{1}', "%01");
-            let target = with_query(concrete_path(doc, path, operation, Some((name, &encoded))), base, None);
+            let target = with_query(
+                concrete_path(doc, path, operation, Some((name, &encoded))),
+                base,
+                None,
+            );
             let answer = call(app, method, &target, content_type, body.clone()).await;
             route.expect(&format!("with path {name} {what}"), &answer, status);
         }
         if let Some(longest) = string_at_max(schema) {
-            let target = with_query(concrete_path(doc, path, operation, Some((name, &longest))), base, None);
-            route.accepted(&format!("with path {name} at its longest"), &call(app, method, &target, content_type, body.clone()).await);
+            let target = with_query(
+                concrete_path(doc, path, operation, Some((name, &longest))),
+                base,
+                None,
+            );
+            route.accepted(
+                &format!("with path {name} at its longest"),
+                &call(app, method, &target, content_type, body.clone()).await,
+            );
         }
     }
 
@@ -346,20 +537,42 @@ async fn probe(app: &TestApp, doc: &Value, method: &str, path: &str, operation: 
         let schema = resolve(doc, &param["schema"]);
         let path_only = concrete_path(doc, path, operation, None);
         let mut broken: Vec<(String, String)> = string_violations(schema);
-        broken.extend(number_violations(schema).into_iter().map(|(what, v)| (what, v.to_string())));
+        broken.extend(
+            number_violations(schema)
+                .into_iter()
+                .map(|(what, v)| (what, v.to_string())),
+        );
         if schema["enum"].is_array() {
             broken.push(("off its enum".to_owned(), "bogus".to_owned()));
         }
         for (what, value) in broken {
-            let answer = call(app, method, &with_query(path_only.clone(), base, Some((name, &value))), None, None).await;
+            let answer = call(
+                app,
+                method,
+                &with_query(path_only.clone(), base, Some((name, &value))),
+                None,
+                None,
+            )
+            .await;
             route.expect(&format!("with query {name} {what}"), &answer, 400);
         }
         // A cursor is only ever one the API gave out: no other value is
         // accepted, whatever its length.
-        let mut met: Vec<String> = if name == "cursor" { Vec::new() } else { string_at_max(schema).into_iter().collect() };
+        let mut met: Vec<String> = if name == "cursor" {
+            Vec::new()
+        } else {
+            string_at_max(schema).into_iter().collect()
+        };
         met.extend(number_bounds(schema).iter().map(Value::to_string));
         for value in met {
-            let answer = call(app, method, &with_query(path_only.clone(), base, Some((name, &value))), None, None).await;
+            let answer = call(
+                app,
+                method,
+                &with_query(path_only.clone(), base, Some((name, &value))),
+                None,
+                None,
+            )
+            .await;
             route.accepted(&format!("with query {name} = {value}"), &answer);
         }
     }
@@ -372,7 +585,11 @@ async fn the_document_lists_every_route_and_the_router_enforces_what_it_declares
     app.given_practice("acct").await;
     app.given_email_client("acct", "r1").await;
     let account = "acct".parse().unwrap();
-    app.runtime.store.register_sender(Channel::Sms, "Riverside", &account).await.unwrap();
+    app.runtime
+        .store
+        .register_sender(Channel::Sms, "Riverside", &account)
+        .await
+        .unwrap();
     let doc = app.get("acct", "/v1/openapi.json").await.body;
 
     let mut documented = BTreeSet::new();
@@ -383,18 +600,34 @@ async fn the_document_lists_every_route_and_the_router_enforces_what_it_declares
             }
         }
     }
-    let served: BTreeSet<(String, String)> =
-        tidings_api::served_routes().into_iter().map(|(verb, path)| (verb.as_str().to_owned(), path.to_owned())).collect();
-    assert_eq!(served, documented, "the routes served and the routes documented differ");
+    let served: BTreeSet<(String, String)> = tidings_api::served_routes()
+        .into_iter()
+        .map(|(verb, path)| (verb.as_str().to_owned(), path.to_owned()))
+        .collect();
+    assert_eq!(
+        served, documented,
+        "the routes served and the routes documented differ"
+    );
 
     let mut failures = Vec::new();
     for (method, path) in &documented {
         let operation = &doc["paths"][path.as_str()][method.as_str()];
-        assert!(operation["responses"].get("429").is_some(), "{method} {path} does not declare API Gateway's 429");
+        assert!(
+            operation["responses"].get("429").is_some(),
+            "{method} {path} does not declare API Gateway's 429"
+        );
         failures.extend(probe(&app, &doc, method, path, operation).await);
     }
     // No filter at all is a missing required filter.
     let no_filter = call(&app, "get", "/v1/messages", None, None).await;
-    assert_eq!((no_filter.status, no_filter.code.as_deref()), (400, Some("missing_filter")));
-    assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
+    assert_eq!(
+        (no_filter.status, no_filter.code.as_deref()),
+        (400, Some("missing_filter"))
+    );
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
