@@ -631,3 +631,14 @@ async fn the_document_lists_every_route_and_the_router_enforces_what_it_declares
         failures.join("\n")
     );
 }
+
+#[tokio::test]
+async fn an_overlong_notification_id_is_a_bad_query_not_a_store_failure() {
+    // DynamoDB refuses a sort key over 1024 bytes (a 500 here); the
+    // embedded store does not, so the answer must come before the store.
+    let app = spawn_app().await;
+    app.given_practice("acct").await;
+    let target = format!("/v1/notifications?before_at=2026-12-01T00:00:00Z&before_id={}", "a".repeat(2000));
+    let answer = call(&app, "get", &target, None, None).await;
+    assert_eq!((answer.status, answer.code.as_deref()), (400, Some("invalid_query")));
+}
