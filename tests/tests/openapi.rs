@@ -638,7 +638,13 @@ async fn an_overlong_notification_id_is_a_bad_query_not_a_store_failure() {
     // embedded store does not, so the answer must come before the store.
     let app = spawn_app().await;
     app.given_practice("acct").await;
-    let target = format!("/v1/notifications?before_at=2026-12-01T00:00:00Z&before_id={}", "a".repeat(2000));
+    let target = format!(
+        "/v1/notifications?before_at=2026-12-01T00:00:00Z&before_id={}",
+        "a".repeat(2000)
+    );
     let answer = call(&app, "get", &target, None, None).await;
-    assert_eq!((answer.status, answer.code.as_deref()), (400, Some("invalid_query")));
+    assert_eq!(
+        (answer.status, answer.code.as_deref()),
+        (400, Some("invalid_query"))
+    );
 }
