@@ -69,7 +69,7 @@ impl Modify for CommonResponses {
                 }
                 if operation.request_body.is_some() {
                     declare("400", "Malformed JSON");
-                    declare("413", "The body is over 256 KB");
+                    declare("413", &format!("The body is over {} KB", MAX_BODY_BYTES / 1024));
                     declare("415", "The body is not Content-Type: application/json");
                 }
             }
@@ -114,7 +114,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 }
 
 /// The methods the API serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {
     Get,
     Put,
