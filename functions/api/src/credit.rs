@@ -48,9 +48,11 @@ pub async fn get_credit(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurchaseBody {
-    /// At least 1000.
+    /// 1000 to 10000000.
+    #[schema(minimum = 1000, maximum = 10000000)]
     pub amount_cents: u64,
-    /// Repeating a key records nothing new.
+    /// Repeating a key records nothing new. Printable ASCII, no spaces.
+    #[schema(min_length = 1, max_length = 100, pattern = "^[!-~]+$")]
     pub idempotency_key: String,
 }
 
@@ -91,12 +93,16 @@ const NOTIFICATION_PAGE_MAX: i32 = 200;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct NotificationsQuery {
     /// Default 50, at most 200.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i32>,
     /// Page back: the `at` and `id` of the previous page's last notification.
     #[param(value_type = Option<String>, format = DateTime)]
     pub before_at: Option<DateTime<Utc>>,
+    /// A notification's id: a UUID.
+    #[param(max_length = 36, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     pub before_id: Option<String>,
 }
 
@@ -119,7 +125,14 @@ pub async fn list_notifications(
     if !(1..=NOTIFICATION_PAGE_MAX).contains(&limit) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "limit must be 1 to 200"));
     }
-    let before = match (query.before_at, query.before_id.as_deref()) {
+    // A notification's id is a UUID; anything else would only make a key
+    // the store refuses.
+    let before_id = query
+        .before_id
+        .map(|id| id.parse::<uuid::Uuid>().map(|id| id.to_string()))
+        .transpose()
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "before_id must be a notification's id"))?;
+    let before = match (query.before_at, before_id.as_deref()) {
         (Some(at), Some(id)) => Some((at, id)),
         (None, None) => None,
         _ => {

@@ -1,7 +1,7 @@
 //! The API's errors: JSON `{"error": {"code", "message"}}` with a status
 //! that says whose fault it is.
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -37,6 +37,10 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
     }
 
+    pub fn unsupported_media_type() -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send Content-Type: application/json")
+    }
+
     pub fn invalid_id(what: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -61,13 +65,20 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::JsonDataError(err) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", describe_data_error(&err.body_text()))
             }
-            JsonRejection::MissingJsonContentType(_) => Self::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send Content-Type: application/json",
-            ),
+            JsonRejection::MissingJsonContentType(_) => Self::unsupported_media_type(),
+            JsonRejection::BytesRejection(rejection) => rejection.into(),
             other => Self::new(StatusCode::BAD_REQUEST, "malformed_json", other.body_text()),
         }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            let message = format!("a request body is at most {} KB", crate::MAX_BODY_BYTES / 1024);
+            return Self::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message);
+        }
+        Self::new(rejection.status(), "unreadable_body", rejection.body_text())
     }
 }
 
@@ -119,6 +130,7 @@ impl From<RecordsError> for ApiError {
                 Self::new(StatusCode::NOT_FOUND, "unknown_recipient", err.to_string())
             }
             RecordsError::UnknownInvoice => Self::new(StatusCode::NOT_FOUND, "unknown_invoice", err.to_string()),
+            RecordsError::InvalidCursor(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_cursor", err.to_string()),
             RecordsError::UnknownAppointment => {
                 Self::new(StatusCode::NOT_FOUND, "unknown_appointment", err.to_string())
             }

@@ -9,7 +9,9 @@ pub mod webhooks;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post, put};
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use tidings::channels::fax::FaxWebhookVerifier;
 use tidings::domain::Clock;
@@ -41,6 +43,40 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The answers every route of a kind can give, declared once: API Gateway
+/// throttles every route (429); a route that reads the store may find it
+/// unavailable (503); a route that takes a JSON body refuses a malformed
+/// one (400), one over [`MAX_BODY_BYTES`] (413) and another content type (415).
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for operation in [&mut item.get, &mut item.put, &mut item.post].into_iter().flatten() {
+                let mut declare = |status: &str, description: &str| {
+                    operation.responses.responses.entry(status.to_owned()).or_insert_with(|| error(description).into());
+                };
+                declare("429", "Throttled by API Gateway: retry later");
+                if path != OPENAPI_PATH {
+                    declare("503", "The store is unavailable: retrying may help");
+                }
+                if operation.request_body.is_some() {
+                    declare("400", "Malformed JSON");
+                    declare("413", &format!("The body is over {} KB", MAX_BODY_BYTES / 1024));
+                    declare("415", "The body is not Content-Type: application/json");
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tidings API", description = "Patient messaging for practice-management software."),
@@ -57,38 +93,108 @@ impl Modify for BearerAuth {
         credit::get_credit,
         credit::post_purchase,
         credit::list_notifications,
-        webhooks::fax_status
+        webhooks::fax_status,
+        openapi
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &CommonResponses)
 )]
 pub struct ApiDoc;
 
+const OPENAPI_PATH: &str = "/v1/openapi.json";
+
+/// A request body larger than this is refused (413) before it is parsed.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// This document.
+#[utoipa::path(get, path = "/v1/openapi.json",
+    responses((status = 200, description = "The OpenAPI document"), (status = 401, body = error::ErrorBody)),
+    security(("bearer" = [])))]
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+/// The methods the API serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    Put,
+    Post,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::Put => "put",
+            Verb::Post => "post",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Verb::Get => MethodFilter::GET,
+            Verb::Put => MethodFilter::PUT,
+            Verb::Post => MethodFilter::POST,
+        }
+    }
+}
+
+struct Route {
+    verb: Verb,
+    path: &'static str,
+    handler: MethodRouter<ApiState>,
+}
+
+fn route<H: Handler<T, ApiState>, T: 'static>(verb: Verb, path: &'static str, handler: H) -> Route {
+    Route { verb, path, handler: on(verb.filter(), handler) }
+}
+
+/// The account's routes; both routers are built from these lists, so what
+/// [`served_routes`] says is what is served.
+fn account_routes() -> Vec<Route> {
+    vec![
+        route(Verb::Put, "/v1/settings", routes::put_settings),
+        route(Verb::Put, "/v1/recipients/{id}", routes::put_recipient),
+        route(Verb::Put, "/v1/appointments/{id}", routes::put_appointment),
+        route(Verb::Put, "/v1/invoices/{id}", routes::put_invoice),
+        route(Verb::Get, "/v1/messages", routes::list_messages),
+        route(Verb::Get, "/v1/messages/{id}", routes::get_message),
+        route(Verb::Get, "/v1/templates/{kind}/{channel}", routes::get_template),
+        route(Verb::Put, "/v1/templates/{kind}/{channel}", routes::put_template),
+        route(Verb::Post, "/v1/templates/{kind}/{channel}/preview", routes::preview_template),
+        route(Verb::Get, "/v1/credit", credit::get_credit),
+        route(Verb::Post, "/v1/credit/purchases", credit::post_purchase),
+        route(Verb::Get, "/v1/notifications", credit::list_notifications),
+        route(Verb::Get, OPENAPI_PATH, openapi),
+    ]
+}
+
+fn webhook_routes() -> Vec<Route> {
+    vec![route(Verb::Post, "/webhooks/fax/{provider}", webhooks::fax_status)]
+}
+
+/// Every method and path the API serves, for comparing with the document.
+pub fn served_routes() -> Vec<(Verb, &'static str)> {
+    account_routes().into_iter().chain(webhook_routes()).map(|r| (r.verb, r.path)).collect()
+}
+
+fn build(routes: Vec<Route>, state: ApiState) -> Router {
+    routes
+        .into_iter()
+        .fold(Router::new(), |router, r| router.route(r.path, r.handler))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
 }
 
 /// The account's routes, without authentication: the caller adds the layer
 /// that establishes the account (API Gateway claims on AWS, local tokens
 /// locally), then merges [`webhooks`].
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/v1/settings", put(routes::put_settings))
-        .route("/v1/recipients/{id}", put(routes::put_recipient))
-        .route("/v1/appointments/{id}", put(routes::put_appointment))
-        .route("/v1/invoices/{id}", put(routes::put_invoice))
-        .route("/v1/messages", get(routes::list_messages))
-        .route("/v1/messages/{id}", get(routes::get_message))
-        .route("/v1/templates/{kind}/{channel}", get(routes::get_template).put(routes::put_template))
-        .route("/v1/templates/{kind}/{channel}/preview", post(routes::preview_template))
-        .route("/v1/credit", get(credit::get_credit))
-        .route("/v1/credit/purchases", post(credit::post_purchase))
-        .route("/v1/notifications", get(credit::list_notifications))
-        .route("/v1/openapi.json", get(openapi))
-        .with_state(state)
+    build(account_routes(), state)
 }
 
 /// Provider callbacks, each verified by its provider's signature instead of
 /// a bearer token.
 pub fn webhooks(state: ApiState) -> Router {
-    Router::new().route("/webhooks/fax/{provider}", post(webhooks::fax_status)).with_state(state)
+    build(webhook_routes(), state)
 }

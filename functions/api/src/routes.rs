@@ -13,7 +13,9 @@ use tidings::domain::{
     RecipientId, RecipientKind, SmsLength, StatusReason, TemplateSource, TimeZone,
 };
 use tidings::domain::template::fields_of;
-use tidings::services::Price;
+use tidings::domain::text;
+use tidings::services::{MessagesAbout, Price};
+use tidings::store::MAX_CURSOR_CHARS;
 
 use crate::auth::AuthenticatedAccount;
 use crate::error::{ApiError, ErrorBody};
@@ -25,9 +27,29 @@ use crate::ApiState;
 pub struct ApiJson<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned> ApiJson<T> {
-    /// For a body that may be empty: parsed as `axum::Json` would parse it.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ApiError> {
+    /// For a body that may be empty: parsed as `axum::Json` would parse it,
+    /// if its content type is JSON.
+    pub fn from_bytes(headers: &axum::http::HeaderMap, bytes: &[u8]) -> Result<Self, ApiError> {
+        let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let json = media_type == "application/json"
+            || media_type.strip_prefix("application/").is_some_and(|subtype| subtype.ends_with("+json"));
+        if !json {
+            return Err(ApiError::unsupported_media_type());
+        }
         Ok(Self(Json::from_bytes(bytes)?.0))
+    }
+}
+
+/// A raw body, whose rejections (one over the body limit) are answered in
+/// the API's error format.
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        Ok(Self(axum::body::Bytes::from_request(request, state).await?))
     }
 }
 
@@ -35,8 +57,9 @@ impl<T: serde::de::DeserializeOwned> ApiJson<T> {
 #[serde(deny_unknown_fields)]
 pub struct ReminderSettingsBody {
     pub enabled: bool,
-    /// Minutes before the start; one reminder each. Default `[1440]`.
+    /// Minutes before the start, distinct; one reminder each. Default `[1440]`.
     #[serde(default = "default_offsets")]
+    #[schema(schema_with = offsets_schema)]
     pub offsets_minutes: Vec<u32>,
     /// A booking made after every offset has passed gets one reminder at once. Default false.
     #[serde(default)]
@@ -45,10 +68,14 @@ pub struct ReminderSettingsBody {
     #[serde(default)]
     pub remind_after_confirmation: bool,
     /// Offsets for appointments of a type, e.g. `{"new_patient": [2880, 120]}`.
+    /// At most 100 entries in `by_type` and `by_provider` together; a key
+    /// is 1 to 200 characters, its offsets as `offsets_minutes`.
     #[serde(default)]
+    #[schema(schema_with = offsets_by_name_schema)]
     pub by_type: std::collections::BTreeMap<String, Vec<u32>>,
     /// Offsets for appointments with a provider (a type's take precedence).
     #[serde(default)]
+    #[schema(schema_with = offsets_by_name_schema)]
     pub by_provider: std::collections::BTreeMap<String, Vec<u32>>,
 }
 
@@ -56,9 +83,32 @@ fn default_offsets() -> Vec<u32> {
     AppointmentReminderSettings::default().offsets_minutes
 }
 
+/// The offsets rule as OpenAPI states it.
+fn offsets_schema() -> utoipa::openapi::schema::Array {
+    use tidings::domain::settings::{MAX_REMINDER_OFFSETS, MAX_REMINDER_OFFSET_MINUTES};
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let offset = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(MAX_REMINDER_OFFSET_MINUTES));
+    ArrayBuilder::new().items(offset).min_items(Some(1)).max_items(Some(MAX_REMINDER_OFFSETS)).unique_items(true).build()
+}
+
+fn offsets_by_name_schema() -> utoipa::openapi::schema::Object {
+    use tidings::domain::settings::MAX_OFFSET_RULES;
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(text::schema()))
+        .additional_properties(Some(AdditionalProperties::RefOr(offsets_schema().into())))
+        .max_properties(Some(MAX_OFFSET_RULES))
+        .build()
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsBody {
+    #[schema(schema_with = text::schema)]
     pub practice_name: String,
     /// E.164
     #[schema(value_type = String, example = "+12025550143")]
@@ -98,7 +148,8 @@ pub struct CreditBody {
 pub struct AutoTopUpBody {
     /// A `TopUpRequested` event goes out when the balance falls below this.
     pub trigger_cents: u64,
-    /// What to buy: 1000 cents at least.
+    /// What to buy: 1000 to 10000000 cents.
+    #[schema(minimum = 1000, maximum = 10000000)]
     pub amount_cents: u64,
 }
 
@@ -121,7 +172,8 @@ pub struct SendersBody {
     /// A verified SES identity.
     #[schema(value_type = Option<String>)]
     pub email_from: Option<EmailAddress>,
-    /// 1 to 11 letters and digits.
+    /// 1 to 11 letters and digits, at least one a letter.
+    #[schema(min_length = 1, max_length = 11, pattern = "^[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*$")]
     pub sms_sender_id: Option<String>,
     #[schema(value_type = Option<String>)]
     pub sms_origination_number: Option<PhoneNumber>,
@@ -146,7 +198,10 @@ impl From<SendersBody> for Senders {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CapsBody {
+    /// Absent for no limit.
+    #[schema(minimum = 1)]
     pub per_day: Option<u32>,
+    #[schema(minimum = 1)]
     pub per_week: Option<u32>,
 }
 
@@ -155,13 +210,17 @@ pub struct CapsBody {
 pub struct InvoiceMessagesBody {
     pub billing_reminders: bool,
     /// Days before the due date. Default 3.
+    #[schema(maximum = 365)]
     pub days_before: Option<u32>,
     pub late_payment_notices: bool,
     /// Days after the due date of the first notice; 0 = on the due date. Default 1.
+    #[schema(maximum = 365)]
     pub days_after: Option<u32>,
     /// Default 7.
+    #[schema(minimum = 1, maximum = 365)]
     pub repeat_every_days: Option<u32>,
     /// Late notices in all, the first included. Default 3.
+    #[schema(minimum = 1, maximum = 12)]
     pub max_notices: Option<u32>,
     /// Recipient-local time of day, `HH:MM`. Default 10:00.
     #[schema(value_type = Option<String>, example = "10:00")]
@@ -189,6 +248,7 @@ pub struct NoticeSettingsBody {
     pub enabled: bool,
     /// Edits this close together make one notice. Default 3.
     #[serde(default = "default_debounce")]
+    #[schema(maximum = 60)]
     pub debounce_minutes: u32,
 }
 
@@ -296,7 +356,9 @@ pub async fn put_settings(
 #[serde(deny_unknown_fields)]
 pub struct RecipientBody {
     pub kind: RecipientKind,
+    #[schema(schema_with = text::schema)]
     pub first_name: String,
+    #[schema(schema_with = text::schema)]
     pub last_name: String,
     pub channel: Channel,
     #[schema(value_type = Option<String>, example = "ann@example.com")]
@@ -327,7 +389,7 @@ fn parse_id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, ApiError> 
 }
 
 #[utoipa::path(put, path = "/v1/recipients/{id}", request_body = RecipientBody,
-    params(("id" = String, Path, description = "The practice app's id of the recipient")),
+    params(("id" = inline(RecipientId), Path, description = "The practice app's id of the recipient")),
     responses(
         (status = 200, body = RecipientView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -358,16 +420,19 @@ pub async fn put_recipient(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppointmentBody {
-    #[schema(value_type = String)]
+    #[schema(inline)]
     pub recipient_id: RecipientId,
     /// RFC 3339 with an offset, e.g. `2026-12-03T15:30:00-05:00`.
     #[schema(value_type = String, format = DateTime)]
     pub starts_at: DateTime<FixedOffset>,
     pub duration_minutes: u32,
+    #[schema(schema_with = text::schema)]
     pub provider: String,
+    #[schema(schema_with = text::schema)]
     pub location: String,
     pub status: AppointmentStatus,
     /// The practice's kind of appointment; chooses reminder offsets, never shown.
+    #[schema(schema_with = text::schema)]
     pub appointment_type: Option<String>,
     /// The client has confirmed. Default false.
     #[serde(default)]
@@ -390,7 +455,7 @@ pub struct AppointmentView {
 }
 
 #[utoipa::path(put, path = "/v1/appointments/{id}", request_body = AppointmentBody,
-    params(("id" = String, Path, description = "The practice app's id of the appointment")),
+    params(("id" = inline(AppointmentId), Path, description = "The practice app's id of the appointment")),
     responses(
         (status = 200, body = AppointmentView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -424,17 +489,42 @@ pub async fn put_appointment(
     }))
 }
 
+/// The most messages one page holds.
+const MESSAGE_PAGE_MAX: usize = 200;
+const MESSAGE_PAGE_DEFAULT: usize = 50;
+
+/// One of `appointment_id`, `invoice_id` or `recipient_id`, optionally with
+/// `status`; or `status` alone (400 `missing_filter` otherwise).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct MessagesQuery {
     /// The appointment whose messages to list.
+    #[param(value_type = Option<AppointmentId>, inline)]
     pub appointment_id: Option<String>,
     /// The invoice whose messages to list.
+    #[param(value_type = Option<InvoiceId>, inline)]
     pub invoice_id: Option<String>,
     /// The recipient whose messages to list.
+    #[param(value_type = Option<RecipientId>, inline)]
     pub recipient_id: Option<String>,
     /// Only messages in this status; alone, the account's messages in it.
+    #[param(inline)]
     pub status: Option<MessageStatus>,
+    /// Messages per page: 1 to 200, default 50.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<usize>,
+    /// The previous page's `next_cursor`, with the same filters.
+    #[param(schema_with = cursor_schema)]
+    pub cursor: Option<String>,
+}
+
+fn cursor_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_CURSOR_CHARS))
+        .build()
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -485,8 +575,10 @@ pub struct MessageDetail {
 }
 
 #[utoipa::path(get, path = "/v1/messages/{id}",
-    params(("id" = String, Path)),
-    responses((status = 200, body = MessageDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("id" = inline(MessageId), Path)),
+    responses(
+        (status = 200, body = MessageDetail),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_message(
     State(state): State<ApiState>,
@@ -509,13 +601,19 @@ pub async fn get_message(
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MessageList {
+    /// In due order.
     pub messages: Vec<MessageView>,
+    /// Asks for the next page (`cursor=`); null on the last. A page may be
+    /// short, or even empty, and still have a next.
+    pub next_cursor: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/messages", params(MessagesQuery),
     responses(
         (status = 200, body = MessageList),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+        (status = 400, description = "A malformed filter, id, limit or cursor, or no filter", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "The appointment, invoice or recipient is unknown", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_messages(
     State(state): State<ApiState>,
@@ -525,20 +623,15 @@ pub async fn list_messages(
     let Query(query) = query.map_err(|e| {
         ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_query", e.body_text())
     })?;
-    let keep = |m: &Message| query.status.is_none_or(|wanted| m.status == wanted);
-    let messages = match (query.appointment_id, query.invoice_id, query.recipient_id, query.status) {
-        (Some(appointment), None, None, _) => {
-            let appointment: AppointmentId = parse_id("appointment_id", &appointment)?;
-            state.records.messages_for_appointment(&account, &appointment).await?.into_iter().filter(keep).collect()
-        }
-        (None, Some(invoice), None, _) => {
-            let invoice: InvoiceId = parse_id("invoice_id", &invoice)?;
-            state.records.messages_for_invoice(&account, &invoice).await?.into_iter().filter(keep).collect()
-        }
-        (None, None, recipient, status) if recipient.is_some() || status.is_some() => {
-            let recipient: Option<RecipientId> = recipient.map(|r| parse_id("recipient_id", &r)).transpose()?;
-            state.records.messages_for(&account, recipient.as_ref(), status).await?
-        }
+    let limit = query.limit.unwrap_or(MESSAGE_PAGE_DEFAULT);
+    if !(1..=MESSAGE_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_query", format!("limit must be 1 to {MESSAGE_PAGE_MAX}")));
+    }
+    let about = match (query.appointment_id, query.invoice_id, query.recipient_id, query.status) {
+        (Some(appointment), None, None, _) => Some(MessagesAbout::Appointment(parse_id("appointment_id", &appointment)?)),
+        (None, Some(invoice), None, _) => Some(MessagesAbout::Invoice(parse_id("invoice_id", &invoice)?)),
+        (None, None, Some(recipient), _) => Some(MessagesAbout::Recipient(parse_id("recipient_id", &recipient)?)),
+        (None, None, None, Some(_)) => None,
         _ => {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
@@ -547,7 +640,11 @@ pub async fn list_messages(
             ))
         }
     };
-    Ok(Json(MessageList { messages: messages.into_iter().map(MessageView::from).collect() }))
+    let page = state.records.messages_page(&account, about, query.status, limit, query.cursor.as_deref()).await?;
+    Ok(Json(MessageList {
+        messages: page.messages.into_iter().map(MessageView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 fn template_path(kind: &str, channel: &str) -> Result<(MessageKind, Channel), ApiError> {
@@ -593,7 +690,7 @@ fn template_view(kind: MessageKind, channel: Channel, source: TemplateSource, cu
 }
 
 #[utoipa::path(get, path = "/v1/templates/{kind}/{channel}",
-    params(("kind" = String, Path, example = "appointment_reminder"), ("channel" = String, Path, example = "sms")),
+    params(("kind" = inline(MessageKind), Path), ("channel" = inline(Channel), Path)),
     responses((status = 200, body = TemplateView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_template(
@@ -607,7 +704,7 @@ pub async fn get_template(
 }
 
 #[utoipa::path(put, path = "/v1/templates/{kind}/{channel}", request_body = TemplateBody,
-    params(("kind" = String, Path, example = "appointment_reminder"), ("channel" = String, Path, example = "sms")),
+    params(("kind" = inline(MessageKind), Path), ("channel" = inline(Channel), Path)),
     responses(
         (status = 200, body = TemplateView),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -641,7 +738,7 @@ pub struct TemplatePreviewView {
 
 #[utoipa::path(post, path = "/v1/templates/{kind}/{channel}/preview", request_body(content = Option<TemplateBody>,
         description = "A draft to preview; without a body, the template in force"),
-    params(("kind" = String, Path, example = "appointment_reminder"), ("channel" = String, Path, example = "sms")),
+    params(("kind" = inline(MessageKind), Path), ("channel" = inline(Channel), Path)),
     responses(
         (status = 200, body = TemplatePreviewView),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -650,14 +747,15 @@ pub async fn preview_template(
     State(state): State<ApiState>,
     AuthenticatedAccount(account): AuthenticatedAccount,
     Path((kind, channel)): Path<(String, String)>,
-    body: axum::body::Bytes,
+    headers: axum::http::HeaderMap,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<TemplatePreviewView>, ApiError> {
     let (kind, channel) = template_path(&kind, &channel)?;
     // An empty body previews the template in force; anything else is a draft.
     let draft = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        let ApiJson(draft) = ApiJson::<TemplateBody>::from_bytes(&body)?;
+        let ApiJson(draft) = ApiJson::<TemplateBody>::from_bytes(&headers, &body)?;
         Some(TemplateSource { subject: draft.subject, body: draft.body })
     };
     let preview = state.records.preview_template(&account, kind, channel, draft).await?;
@@ -677,18 +775,20 @@ pub async fn preview_template(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceBody {
-    #[schema(value_type = String)]
+    #[schema(inline)]
     pub recipient_id: RecipientId,
     /// Integer minor units (cents).
+    #[schema(minimum = 1)]
     pub amount_cents: i64,
     /// ISO 4217, e.g. `USD`.
-    #[schema(value_type = String, example = "USD")]
+    #[schema(value_type = String, example = "USD", pattern = "^[A-Z]{3}$")]
     pub currency: Currency,
     /// `YYYY-MM-DD`
     #[schema(value_type = String, format = Date)]
     pub due_date: NaiveDate,
     pub status: InvoiceStatus,
     /// An https:// payment link.
+    #[schema(max_length = 500, pattern = "^https://\\S+$")]
     pub pay_url: Option<String>,
     /// `false` turns off reminders and notices for this invoice. Default true.
     #[serde(default = "reminders_on")]
@@ -708,7 +808,7 @@ pub struct InvoiceView {
 }
 
 #[utoipa::path(put, path = "/v1/invoices/{id}", request_body = InvoiceBody,
-    params(("id" = String, Path, description = "The practice app's id of the invoice")),
+    params(("id" = inline(InvoiceId), Path, description = "The practice app's id of the invoice")),
     responses(
         (status = 200, body = InvoiceView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),

@@ -1,7 +1,6 @@
 //! Provider webhooks: not behind the bearer token (providers cannot hold
 //! one) but each verified by the provider's own signature.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -9,6 +8,7 @@ use tidings::channels::fax::WebhookError;
 use tidings::services::ReportOutcome;
 
 use crate::error::ApiError;
+use crate::routes::ApiBytes;
 use crate::ApiState;
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -26,12 +26,13 @@ pub struct WebhookReceipt {
         (status = 200, body = WebhookReceipt),
         (status = 401, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody),
+        (status = 413, description = "The body is over 256 KB", body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
 pub async fn fax_status(
     State(state): State<ApiState>,
     Path(provider): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<WebhookReceipt>, ApiError> {
     let verifier = state
         .fax_webhooks

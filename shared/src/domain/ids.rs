@@ -29,6 +29,19 @@ fn check_id(input: &str, extra: &[char]) -> Result<(), InvalidId> {
     Ok(())
 }
 
+/// The id rule as OpenAPI states it: length and character set.
+fn id_schema(extra: &[char]) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let max_len = if extra.is_empty() { MAX_ID_LEN } else { MAX_COMPOSED_ID_LEN };
+    let extra: String = extra.iter().collect();
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(max_len))
+        .pattern(Some(format!("^[A-Za-z0-9._:{extra}-]+$")))
+        .into()
+}
+
 macro_rules! external_id {
     ($(#[$doc:meta])* $name:ident, $extra:expr) => {
         $(#[$doc])*
@@ -63,6 +76,14 @@ macro_rules! external_id {
                 value.0
             }
         }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                id_schema($extra)
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -18,6 +18,18 @@ pub fn check(field: &'static str, value: &str) -> Result<(), InvalidText> {
     Ok(())
 }
 
+/// The rule as OpenAPI states it: 1 to [`MAX_TEXT_CHARS`] characters, not
+/// all blank.
+pub fn schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_TEXT_CHARS))
+        .pattern(Some(r"\S"))
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use crate::domain::{
     Recipient, RecipientId, RenderedContent, AppointmentFields, SmsLength, StatusReason, TemplateError,
     TemplateSource, Templates,
 };
-use crate::store::{AppointmentLinks, MessageListing, Store, StoreError};
+use crate::store::{AppointmentLinks, InvalidCursor, MessageListing, MessagePage, Store, StoreError};
 use std::sync::Arc;
 
 /// What a client answered about an appointment.
@@ -53,7 +53,17 @@ pub enum RecordsError {
     #[error(transparent)]
     Template(#[from] TemplateError),
     #[error(transparent)]
+    InvalidCursor(#[from] InvalidCursor),
+    #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What a listing of messages is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessagesAbout {
+    Appointment(AppointmentId),
+    Invoice(InvoiceId),
+    Recipient(RecipientId),
 }
 
 /// How far ahead an appointment or back and ahead an invoice's due date may
@@ -371,32 +381,44 @@ impl RecordsService {
         Ok(changes)
     }
 
-    /// A recipient's messages, or an account's in one status, or both.
-    pub async fn messages_for(
+    /// A page of the messages about a record or to a recipient (`status`
+    /// narrows them), or of the account's messages in one status.
+    pub async fn messages_page(
         &self,
         account: &AccountId,
-        recipient: Option<&RecipientId>,
+        about: Option<MessagesAbout>,
         status: Option<MessageStatus>,
-    ) -> Result<Vec<Message>, RecordsError> {
-        let listing = match (recipient, status) {
-            (Some(recipient), _) => {
-                if self.store.get_recipient(account, recipient).await?.is_none() {
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<MessagePage, RecordsError> {
+        let narrowed = status.filter(|_| about.is_some());
+        let listing = match (about, status) {
+            (Some(MessagesAbout::Appointment(id)), _) => {
+                if self.store.get_appointment(account, &id).await?.is_none() {
+                    return Err(RecordsError::UnknownAppointment);
+                }
+                MessageListing::Appointment(account.clone(), id)
+            }
+            (Some(MessagesAbout::Invoice(id)), _) => {
+                if self.store.get_invoice(account, &id).await?.is_none() {
+                    return Err(RecordsError::UnknownInvoice);
+                }
+                MessageListing::Invoice(account.clone(), id)
+            }
+            (Some(MessagesAbout::Recipient(id)), _) => {
+                if self.store.get_recipient(account, &id).await?.is_none() {
                     return Err(RecordsError::UnknownRecipientFilter);
                 }
-                MessageListing::Recipient(account.clone(), recipient.clone())
+                MessageListing::Recipient(account.clone(), id)
             }
             (None, Some(status)) => MessageListing::Status(account.clone(), status),
-            (None, None) => return Ok(Vec::new()),
+            (None, None) => return Ok(MessagePage::default()),
         };
-        let narrowed = status.filter(|_| recipient.is_some());
-        Ok(self.store.list_messages(listing, narrowed).await?)
-    }
-
-    pub async fn messages_for_invoice(&self, account: &AccountId, invoice: &InvoiceId) -> Result<Vec<Message>, RecordsError> {
-        if self.store.get_invoice(account, invoice).await?.is_none() {
-            return Err(RecordsError::UnknownInvoice);
-        }
-        Ok(self.store.messages_for_invoice(account, invoice).await?)
+        let from = match cursor {
+            Some(cursor) => listing.resume(cursor)?,
+            None => listing.from_start(),
+        };
+        Ok(self.store.list_messages_page(from, narrowed, limit).await?)
     }
 
     /// Debounces notices: an edit while a notice waits restarts its wait, so
@@ -437,17 +459,6 @@ impl RecordsService {
 
     pub async fn message(&self, account: &AccountId, id: &MessageId) -> Result<Option<Message>, RecordsError> {
         Ok(self.store.get_message(account, id).await?)
-    }
-
-    pub async fn messages_for_appointment(
-        &self,
-        account: &AccountId,
-        appointment: &AppointmentId,
-    ) -> Result<Vec<Message>, RecordsError> {
-        if self.store.get_appointment(account, appointment).await?.is_none() {
-            return Err(RecordsError::UnknownAppointment);
-        }
-        Ok(self.store.messages_for_appointment(account, appointment).await?)
     }
 }
 

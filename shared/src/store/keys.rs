@@ -128,8 +128,10 @@ pub fn invoice_subject(account: &AccountId, id: &InvoiceId) -> String {
     format!("ACCOUNT#{account}#INVOICE#{id}")
 }
 
+pub const MESSAGE_SK: &str = "MESSAGE";
+
 pub fn message(account: &AccountId, id: &MessageId) -> ItemKey {
-    ItemKey { pk: format!("ACCOUNT#{account}#MESSAGE#{id}"), sk: "MESSAGE".into() }
+    ItemKey { pk: format!("ACCOUNT#{account}#MESSAGE#{id}"), sk: MESSAGE_SK.into() }
 }
 
 pub fn template(account: &AccountId, kind: MessageKind, channel: Channel) -> ItemKey {
