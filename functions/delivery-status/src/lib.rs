@@ -50,6 +50,8 @@ pub struct UnreadableEvent {
 pub struct StatusReport {
     pub recorded: usize,
     pub ignored: usize,
+    /// Reports about messages not found yet: kept for the sweep.
+    pub parked: usize,
     /// Records that are not reports we know: logged and dropped, since no
     /// retry can make them parse.
     pub unreadable: usize,
@@ -60,6 +62,7 @@ impl StatusReport {
         match outcome {
             Ok(ReportOutcome::Recorded) => self.recorded += 1,
             Ok(ReportOutcome::Ignored) => self.ignored += 1,
+            Ok(ReportOutcome::Parked) => self.parked += 1,
             // A failure fails the batch: the source retries it, and the
             // reports already applied are ignored the second time.
             Err(err) => return Err(diagnostic("DeliveryStatus", err.is_retryable(), &err)),

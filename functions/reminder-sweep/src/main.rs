@@ -2,19 +2,22 @@ use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Error};
 use tidings::domain::{SystemClock, Templates};
-use tidings::services::{ReminderSweep, SweepConfig};
+use tidings::services::{OutcomeService, ReminderSweep, SweepConfig};
 use tidings::{config, lambda};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda::init_tracing();
     let aws = lambda::aws_config().await;
+    let store = lambda::store_from_env(&aws)?;
+    let outcomes = OutcomeService::new(store.clone(), Arc::new(SystemClock), lambda::credit_from_env(&aws, &store)?);
     let sweep = ReminderSweep::new(
-        lambda::store_from_env(&aws)?,
+        store,
         lambda::publisher_from_env(&aws)?,
         Arc::new(Templates::default()),
         Arc::new(SystemClock),
         SweepConfig { lease: config::claim_lease()?, ..SweepConfig::default() },
-    );
+    )
+    .applying_reports(outcomes);
     lambda_runtime::run(service_fn(|event| tidings_reminder_sweep::handler(&sweep, event))).await
 }

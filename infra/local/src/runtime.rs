@@ -190,13 +190,15 @@ impl LocalRuntime {
             .find(|s| s.function == SWEEP_FUNCTION)
             .ok_or_else(|| LocalError::Wiring(format!("template.yaml schedules no {SWEEP_FUNCTION}")))?;
         let templates = Arc::new(Templates::default());
+        let outcomes = OutcomeService::new(store.clone(), clock.clone(), credit.clone());
         let sweep = ReminderSweep::new(
             store.clone(),
             Arc::new(bus.clone()),
             templates.clone(),
             clock.clone(),
             options.sweep.clone(),
-        );
+        )
+        .applying_reports(outcomes.clone());
         let records = Arc::new(RecordsService::new(store.clone(), clock.clone(), templates));
         let voice = VoiceCall::new(
             store.clone(),
@@ -209,7 +211,7 @@ impl LocalRuntime {
         Ok(Self {
             dynamo,
             records,
-            outcomes: OutcomeService::new(store.clone(), clock.clone(), credit.clone()),
+            outcomes,
             credit,
             voice: Arc::new(voice),
             calls,

@@ -9,6 +9,7 @@ pub mod invoice;
 pub mod message;
 pub mod notification;
 pub mod recipient;
+pub mod report;
 pub mod schedule;
 pub mod settings;
 pub mod sms;
@@ -24,6 +25,7 @@ pub use ids::{AccountId, AppointmentId, InvalidId, InvoiceId, MessageId, Recipie
 pub use invoice::{Currency, Invoice, InvoiceMessageSettings, InvoiceStatus};
 pub use message::{Attachment, CallRecord, Letterhead, Message, MessageKind, MessageStatus, RenderedContent, StatusReason};
 pub use recipient::{Address, Channel, Language, Recipient, RecipientKind};
+pub use report::{ProviderReport, ReportedOutcome};
 pub use schedule::{Placement, QuietHours};
 pub use settings::{AccountSettings, AppointmentNoticeSettings, AppointmentReminderSettings, MessageCaps, Senders};
 pub use sms::{sms_length, SmsEncoding, SmsLength};

@@ -9,9 +9,13 @@ use chrono::{DateTime, Utc};
 use crate::channels::fax::{FaxStatus, FaxStatusEvent};
 use crate::channels::ses_events::{EmailEvent, SesNotification};
 use crate::channels::sns_events::{SmsDeliveryLog, SmsOutcome};
-use crate::domain::{AccountId, Channel, Clock, Message, MessageId, MessageNotice, MessageStatus, NotificationKind, StatusReason};
+use crate::domain::{
+    AccountId, Channel, Clock, Message, MessageId, MessageNotice, MessageStatus, NotificationKind, ProviderReport,
+    ReportedOutcome, StatusReason,
+};
 use crate::services::credit::CreditService;
 use crate::store::notifications::Suppression;
+use crate::store::reports::ParkedReport;
 use crate::store::{Store, StoreError};
 
 /// What a report did.
@@ -19,6 +23,9 @@ use crate::store::{Store, StoreError};
 #[serde(rename_all = "snake_case")]
 pub enum ReportOutcome {
     Recorded,
+    /// About no message that can be found yet: kept, and applied by the
+    /// sweep once it can be.
+    Parked,
     /// Repeated, out of order, or about nothing Tidings sent.
     Ignored,
 }
@@ -96,71 +103,108 @@ impl OutcomeService {
     /// One SNS SMS delivery status log entry (from the `delivery-status`
     /// function's log subscription).
     pub async fn sms_delivery(&self, log: &SmsDeliveryLog) -> Result<ReportOutcome, StoreError> {
-        let Some((account, id)) = self.find(Channel::Sms, &log.notification.message_id).await? else {
-            return Ok(ReportOutcome::Ignored);
+        let outcome = match log.outcome() {
+            SmsOutcome::Delivered => ReportedOutcome::Delivered,
+            SmsOutcome::Failed { reason, kind, code } => ReportedOutcome::Failed { reason, kind, code: code.to_owned() },
         };
-        let now = self.clock.now();
-        let sent = [MessageStatus::Sent];
-        match log.outcome() {
-            SmsOutcome::Delivered => {
-                let moved = self.store.record_provider_outcome(&account, &id, &sent, MessageStatus::Delivered, None).await?;
-                Ok(if moved.is_some() { ReportOutcome::Recorded } else { ReportOutcome::Ignored })
-            }
-            SmsOutcome::Failed { reason, kind, code } => {
-                let Some(failed) = fail_and_refund(&self.store, &account, &id, &sent, reason, now).await? else {
-                    return Ok(ReportOutcome::Ignored);
-                };
-                self.refunded(&account).await;
-                self.store.notify_once(&account, &failed.message, &MessageNotice::new(kind, code), now).await?;
-                Ok(failed.outcome())
-            }
-        }
+        let report = ProviderReport { channel: Channel::Sms, provider_message_id: log.notification.message_id.clone(), outcome };
+        self.report(&report).await
     }
 
     /// One verified fax status webhook. Duplicates (the same event id) are
     /// ignored.
     pub async fn fax_status(&self, provider: &str, event: &FaxStatusEvent) -> Result<ReportOutcome, StoreError> {
-        let now = self.clock.now();
-        if matches!(event.status, FaxStatus::InProgress) {
-            return Ok(ReportOutcome::Ignored);
-        }
+        let outcome = match &event.status {
+            FaxStatus::InProgress => return Ok(ReportOutcome::Ignored),
+            FaxStatus::Delivered { .. } => ReportedOutcome::Delivered,
+            FaxStatus::Failed { reason } => ReportedOutcome::Failed {
+                reason: StatusReason::TransmissionFailed,
+                kind: NotificationKind::FaxFailed,
+                code: reason.clone(),
+            },
+        };
         if self.store.webhook_seen(provider, &event.event_id).await? {
             return Ok(ReportOutcome::Ignored);
         }
-        // Applied before it is marked seen: a failure in between leaves it
-        // for the provider's redelivery, and applying is idempotent anyway
-        // (every move is conditional on the status, a refund once per claim).
-        let outcome = self.apply_fax_status(provider, event, now).await?;
-        self.store.mark_webhook_seen(provider, &event.event_id, now).await?;
+        let provider_message_id = crate::channels::fax::provider_message_id(provider, &event.fax_id);
+        // Applied (or parked) before it is marked seen: a failure in between
+        // leaves it for the provider's redelivery, and applying is
+        // idempotent anyway (every move is conditional on the status, a
+        // refund once per claim, staff told once).
+        let outcome = self.report(&ProviderReport { channel: Channel::Fax, provider_message_id, outcome }).await?;
+        self.store.mark_webhook_seen(provider, &event.event_id, self.clock.now()).await?;
         Ok(outcome)
     }
 
-    async fn apply_fax_status(&self, provider: &str, event: &FaxStatusEvent, now: DateTime<Utc>) -> Result<ReportOutcome, StoreError> {
-        let provider_id = crate::channels::fax::provider_message_id(provider, &event.fax_id);
-        let Some((account, id)) = self.find(Channel::Fax, &provider_id).await? else {
-            tracing::info!("fax status about no message of ours");
-            return Ok(ReportOutcome::Ignored);
+    /// Applies a report, or parks it when its message cannot be found yet.
+    async fn report(&self, report: &ProviderReport) -> Result<ReportOutcome, StoreError> {
+        let now = self.clock.now();
+        if let Some(outcome) = self.apply(report, now).await? {
+            return Ok(outcome);
+        }
+        tracing::info!(channel = report.channel.as_str(), "report about no message found yet: parked");
+        let parked = ParkedReport { report: report.clone(), parked_at: now };
+        self.store.park_report(&parked, now + PARKED_RETRY).await?;
+        Ok(ReportOutcome::Parked)
+    }
+
+    /// `None` when no message (yet) has the report's provider id.
+    async fn apply(&self, report: &ProviderReport, now: DateTime<Utc>) -> Result<Option<ReportOutcome>, StoreError> {
+        let Some((account, id)) = self.find(report.channel, &report.provider_message_id).await? else {
+            return Ok(None);
         };
         let sent = [MessageStatus::Sent];
-        match &event.status {
-            FaxStatus::Delivered { .. } => {
+        let outcome = match &report.outcome {
+            ReportedOutcome::Delivered => {
                 let moved = self.store.record_provider_outcome(&account, &id, &sent, MessageStatus::Delivered, None).await?;
-                Ok(if moved.is_some() { ReportOutcome::Recorded } else { ReportOutcome::Ignored })
+                if moved.is_some() {
+                    ReportOutcome::Recorded
+                } else {
+                    ReportOutcome::Ignored
+                }
             }
-            FaxStatus::Failed { reason } => {
-                let transmission = StatusReason::TransmissionFailed;
-                let Some(failed) = fail_and_refund(&self.store, &account, &id, &sent, transmission, now).await? else {
-                    return Ok(ReportOutcome::Ignored);
-                };
-                self.refunded(&account).await;
-                let notice = MessageNotice::new(NotificationKind::FaxFailed, reason.clone());
-                self.store.notify_once(&account, &failed.message, &notice, now).await?;
-                Ok(failed.outcome())
+            ReportedOutcome::Failed { reason, kind, code } => {
+                match fail_and_refund(&self.store, &account, &id, &sent, *reason, now).await? {
+                    Some(failed) => {
+                        self.refunded(&account).await;
+                        let notice = MessageNotice::new(*kind, code.clone());
+                        self.store.notify_once(&account, &failed.message, &notice, now).await?;
+                        failed.outcome()
+                    }
+                    None => ReportOutcome::Ignored,
+                }
             }
-            FaxStatus::InProgress => Ok(ReportOutcome::Ignored),
+        };
+        Ok(Some(outcome))
+    }
+
+    /// Parked reports that are due, at most `limit`: applied once their
+    /// message can be found, given up after [`PARKED_FOR_AT_MOST`] (a
+    /// report about a message that is not ours). How many were applied.
+    pub async fn apply_parked(&self, limit: i32) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let mut applied = 0;
+        for parked in self.store.due_reports(now, limit).await? {
+            if self.apply(&parked.report, now).await?.is_some() {
+                self.store.drop_report(&parked.report).await?;
+                applied += 1;
+            } else if now - parked.parked_at >= PARKED_FOR_AT_MOST {
+                tracing::info!(channel = parked.report.channel.as_str(), "parked report given up: no such message");
+                self.store.drop_report(&parked.report).await?;
+            } else {
+                self.store.postpone_report(&parked.report, now + PARKED_RETRY).await?;
+            }
         }
+        Ok(applied)
     }
 }
+
+/// How soon a parked report is tried again: past the index's usual lag and
+/// a send's settlement.
+const PARKED_RETRY: chrono::Duration = chrono::Duration::seconds(30);
+/// How long a report waits for its message before it is taken for one about
+/// somebody else's.
+const PARKED_FOR_AT_MOST: chrono::Duration = chrono::Duration::hours(1);
 
 /// A message a provider reported failed: moved by this report, or found
 /// failed for the same reason by an earlier delivery of it.

@@ -17,7 +17,12 @@ use crate::domain::{
 };
 use crate::events::{BusEvent, EventPublisher, MessageReady, PublishError};
 use crate::store::keys::DUE_SHARD_COUNT;
+use crate::services::outcomes::OutcomeService;
 use crate::store::{CapSlot, ClaimedMessage, RenderContext, Settlement, Store, StoreError};
+
+/// Parked reports are rare (a report that beat its message's settlement or
+/// the index's lag); a run applies at most this many.
+const REPORTS_PER_RUN: i32 = 100;
 
 #[derive(Debug, Clone)]
 pub struct SweepConfig {
@@ -57,6 +62,8 @@ pub struct SweepReport {
     pub postponed: usize,
     /// Sends that never settled, ended by the recovery pass.
     pub recovered: usize,
+    /// Provider reports applied once their message could be found.
+    pub reports_applied: usize,
     /// Whether due work was left for the next tick.
     pub more_due: bool,
 }
@@ -96,6 +103,8 @@ pub struct ReminderSweep {
     templates: Arc<Templates>,
     clock: Arc<dyn Clock>,
     config: SweepConfig,
+    /// Applies the provider reports parked for want of their message.
+    reports: Option<OutcomeService>,
 }
 
 impl ReminderSweep {
@@ -106,7 +115,13 @@ impl ReminderSweep {
         clock: Arc<dyn Clock>,
         config: SweepConfig,
     ) -> Self {
-        Self { store, publisher, templates, clock, config }
+        Self { store, publisher, templates, clock, config, reports: None }
+    }
+
+    /// Also applies parked provider reports, a bounded number each run.
+    pub fn applying_reports(mut self, outcomes: OutcomeService) -> Self {
+        self.reports = Some(outcomes);
+        self
     }
 
     /// Rounds of one page per shard, until nothing is due or the budget is
@@ -115,6 +130,9 @@ impl ReminderSweep {
     pub async fn run(&self) -> Result<SweepReport, SweepError> {
         let now = self.clock.now();
         let mut report = SweepReport::default();
+        if let Some(outcomes) = &self.reports {
+            report.reports_applied = outcomes.apply_parked(REPORTS_PER_RUN).await?;
+        }
         let mut budget = self.config.max_messages;
         while budget > 0 {
             let pages = futures::future::join_all(

@@ -22,7 +22,7 @@
 //! | notification| `ACCOUNT#{account}#NOTIFICATIONS`    | `AT#{epoch ms, 13 digits}#{uuid}` |
 //! | webhook seen| `WEBHOOK#{provider}#{event id}`      | `WEBHOOK`     |
 //! | staff told  | `ACCOUNT#{account}#MESSAGE#{id}`     | `NOTICE#{kind}` |
-//! | parked report | `PARKED#{channel}#{report id}`     | `REPORT`      |
+//! | parked report | `PARKED#{channel}#{provider id}#{outcome}` | `REPORT` |
 //! | sender      | `SENDER#{channel}#{sender, lowercase}` | `SENDER`    |
 //!
 //! An account's credit records share one partition: the balance is one item
@@ -37,8 +37,10 @@
 //!   them, so the index holds exactly the work still to do. A claimed
 //!   message's `due_ms` is its lease expiry, so an abandoned claim falls due
 //!   again by itself; a send that started and was never settled falls due
-//!   at its own lease's end, for the sweep's recovery pass. Parked provider
-//!   reports wait in it too, due when they should be tried again. Messages spread over the shards by a hash of their
+//!   at its own lease's end, for the sweep's recovery pass. Provider
+//!   reports that came before their message could be found wait in a
+//!   partition of their own (`DUE#REPORTS`), due when they should be tried
+//!   again. Messages spread over the shards by a hash of their
 //!   key, so each shard takes 1/16 of the writes.
 //! - `by_subject` (include): partition `subject`
 //!   (`ACCOUNT#{account}#APPOINTMENT#{id}` or `…#INVOICE#{id}`), sort
@@ -191,10 +193,12 @@ pub fn message_notice(account: &AccountId, id: &MessageId, kind: &str) -> ItemKe
 /// `lookup` index lags its table, or the send is not settled yet): kept in
 /// the due index until the sweep can apply it. One per report.
 pub fn parked_report(report_id: &str) -> ItemKey {
-    ItemKey { pk: format!("{PARKED_PREFIX}{report_id}"), sk: "REPORT".into() }
+    ItemKey { pk: format!("PARKED#{report_id}"), sk: "REPORT".into() }
 }
 
-pub const PARKED_PREFIX: &str = "PARKED#";
+/// The due index's partition of parked reports, apart from the messages'
+/// shards.
+pub const REPORTS_SHARD: &str = "DUE#REPORTS";
 
 pub fn webhook_seen(provider: &str, event_id: &str) -> ItemKey {
     ItemKey { pk: format!("WEBHOOK#{provider}#{event_id}"), sk: "WEBHOOK".into() }

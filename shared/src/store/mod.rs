@@ -4,6 +4,7 @@
 pub mod credit;
 pub mod keys;
 pub mod notifications;
+pub mod reports;
 
 use std::collections::HashMap;
 
@@ -848,15 +849,17 @@ impl Store {
             .collect())
     }
 
-    /// The earliest moment anything in the due index falls due.
+    /// The earliest moment anything in the due index falls due (a message
+    /// or a parked report).
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let queries = (0..keys::DUE_SHARD_COUNT).map(|shard| {
+        let shards = (0..keys::DUE_SHARD_COUNT).map(keys::due_shard_name).chain([keys::REPORTS_SHARD.to_owned()]);
+        let queries = shards.map(|shard| {
             self.client
                 .query()
                 .table_name(&self.table)
                 .index_name(keys::DUE_INDEX)
                 .key_condition_expression("due_shard = :shard")
-                .expression_attribute_values(":shard", s(keys::due_shard_name(shard)))
+                .expression_attribute_values(":shard", s(shard))
                 .limit(1)
                 .send()
         });
