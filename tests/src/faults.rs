@@ -140,18 +140,19 @@ impl Intercept for Faults {
     }
 }
 
-/// An SMS provider whose answers are scripted (then it accepts), which
-/// counts the sends that may have reached the recipient.
-#[derive(Debug, Default)]
+/// A provider whose answers are scripted (then it accepts), which counts the
+/// sends that may have reached the recipient.
+#[derive(Debug)]
 pub struct ScriptedProvider {
+    channel: Channel,
     answers: Mutex<VecDeque<Result<(), SendError>>>,
     /// Sends the provider accepted, or may have (an unknown outcome).
     reached: Mutex<Vec<String>>,
 }
 
 impl ScriptedProvider {
-    pub fn answering(answers: Vec<Result<(), SendError>>) -> Self {
-        Self { answers: Mutex::new(answers.into()), reached: Mutex::default() }
+    pub fn answering(channel: Channel, answers: Vec<Result<(), SendError>>) -> Self {
+        Self { channel, answers: Mutex::new(answers.into()), reached: Mutex::default() }
     }
 
     /// The messages each send that may have reached the recipient was for.
@@ -163,7 +164,7 @@ impl ScriptedProvider {
 #[async_trait]
 impl ChannelSender for ScriptedProvider {
     fn channel(&self) -> Channel {
-        Channel::Sms
+        self.channel
     }
 
     async fn send(&self, outgoing: Outgoing<'_>) -> Result<ProviderMessageId, SendError> {
@@ -173,7 +174,7 @@ impl ChannelSender for ScriptedProvider {
             Ok(()) => {
                 let mut reached = self.reached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 reached.push(message);
-                Ok(format!("sms-{}", reached.len()))
+                Ok(format!("{}-{}", self.channel.as_str(), reached.len()))
             }
             Err(SendError::Unknown(code)) => {
                 self.reached.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(message);

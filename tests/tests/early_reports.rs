@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use serde_json::json;
+use tidings::domain::Channel;
 use tidings_e2e::faults::ScriptedProvider;
 use tidings_e2e::{spawn_app_with, t0};
 use tidings_local::runtime::{LocalOptions, SenderOverride};
 
 #[tokio::test]
 async fn a_carrier_report_that_beats_its_text_is_applied_when_the_text_is_found() {
-    let provider = Arc::new(ScriptedProvider::answering(Vec::new()));
+    let provider = Arc::new(ScriptedProvider::answering(Channel::Sms, Vec::new()));
     let app = spawn_app_with(LocalOptions {
         manual_clock: Some(t0()),
         senders: vec![SenderOverride(provider.clone())],

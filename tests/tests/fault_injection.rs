@@ -1,6 +1,6 @@
-//! One fault at every step: a text's whole life (claimed and rendered by the
-//! sweep, paid for and sent by its delivery function, reported on by the
-//! carrier) is run once per DynamoDB request it makes, with that request
+//! One fault at every step: a message's whole life (claimed and rendered by
+//! the sweep, paid for and sent by its delivery function, reported on by the
+//! carrier or bounced) is run once per DynamoDB request it makes, with that request
 //! failing before it reaches the table, and again with the table applying it
 //! and the answer lost. The sources retry as AWS does (the schedule ticks,
 //! Lambda retries an asynchronous invocation twice, a report is delivered
@@ -17,39 +17,60 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use tidings::channels::SendError;
-use tidings::domain::{AccountId, LedgerKind, Message, MessageStatus, StatusReason};
+use tidings::domain::{AccountId, Channel, LedgerKind, Message, MessageStatus, StatusReason};
 use tidings::store::Store;
 use tidings_e2e::faults::{FaultMode, Faults, ScriptedProvider};
 use tidings_e2e::{spawn_app_with, t0, TestApp};
 use tidings_local::embedded::{client_for, RequestCounter};
 use tidings_local::runtime::{LocalOptions, SenderOverride, TABLE};
 
-/// A text's life: what the provider answers, and what the carrier reports
-/// about a text that went.
+/// A message's life: its channel, what the provider answers, and what is
+/// reported about it once it went.
 struct Life {
     name: &'static str,
+    channel: Channel,
     provider: fn() -> Vec<Result<(), SendError>>,
-    carrier: Option<&'static str>,
+    report: Option<Report>,
 }
 
-const LIVES: [Life; 4] = [
-    Life { name: "sent, then the carrier fails it", provider: Vec::new, carrier: Some("FAILURE") },
+#[derive(Clone, Copy)]
+enum Report {
+    /// SNS's SMS delivery status log, `SUCCESS` or `FAILURE`.
+    Carrier(&'static str),
+    /// SES's permanent bounce.
+    Bounce,
+}
+
+const LIVES: [Life; 5] = [
+    Life { name: "text sent, then the carrier fails it", channel: Channel::Sms, provider: Vec::new, report: Some(Report::Carrier("FAILURE")) },
     Life {
-        name: "refused for now, then sent and delivered",
+        name: "text refused for now, then delivered",
+        channel: Channel::Sms,
         provider: || vec![Err(SendError::Transient("Throttling".into()))],
-        carrier: Some("SUCCESS"),
+        report: Some(Report::Carrier("SUCCESS")),
     },
     Life {
-        name: "refused for good",
+        name: "text refused for good",
+        channel: Channel::Sms,
         provider: || vec![Err(SendError::Permanent("InvalidParameter".into()))],
-        carrier: None,
+        report: None,
     },
-    Life { name: "outcome unknown", provider: || vec![Err(SendError::Unknown("timeout".into()))], carrier: None },
+    Life {
+        name: "text of unknown outcome",
+        channel: Channel::Sms,
+        provider: || vec![Err(SendError::Unknown("timeout".into()))],
+        report: None,
+    },
+    Life { name: "email sent, then it bounces", channel: Channel::Email, provider: Vec::new, report: Some(Report::Bounce) },
 ];
 
 /// What one run left behind.
 #[derive(Debug)]
 struct Aftermath {
+    /// What one send costs on the life's channel.
+    price: i64,
+    /// For a bounced email: whether its address is suppressed now.
+    suppressed: Option<bool>,
     requests: Vec<String>,
     struck: Option<String>,
     message: Message,
@@ -69,7 +90,7 @@ impl Aftermath {
     }
 
     fn double_charged(&self) -> bool {
-        self.reservations > self.refunds + 1 || self.refunds > self.reservations || self.charged > SMS_CENTS
+        self.reservations > self.refunds + 1 || self.refunds > self.reservations || self.charged > self.price
     }
 
     /// What must hold, whatever failed.
@@ -90,6 +111,9 @@ impl Aftermath {
         if !self.ledger_sums_to_balance {
             wrong.push("the ledger does not sum to the balance".into());
         }
+        if self.suppressed == Some(false) && self.message.reason == Some(StatusReason::Bounced) {
+            wrong.push("bounced, and the address is not suppressed".into());
+        }
         if self.most_told_of_one_kind > 1 {
             wrong.push(format!("staff told {} times", self.most_told_of_one_kind));
         }
@@ -98,8 +122,8 @@ impl Aftermath {
         // (then it cannot have reached the provider either); a sent one is paid.
         let allowed: &[i64] = match (self.message.status, self.message.reason) {
             (MessageStatus::Failed, _) => &[0],
-            (_, Some(StatusReason::OutcomeUnknown)) => &[0, SMS_CENTS],
-            _ => &[SMS_CENTS],
+            (_, Some(StatusReason::OutcomeUnknown)) => &[0, self.price],
+            _ => &[self.price],
         };
         if !allowed.contains(&self.charged) {
             wrong.push(format!("{} but charged {} cents", self.message.status.as_str(), self.charged));
@@ -108,8 +132,13 @@ impl Aftermath {
     }
 }
 
-/// One segment at the default price.
-const SMS_CENTS: i64 = 2;
+/// One segment at the default price; email is free.
+fn price(channel: Channel) -> i64 {
+    match channel {
+        Channel::Sms => 2,
+        _ => 0,
+    }
+}
 
 /// Ticks of the schedule up to `target`; a tick that failed (a fault in
 /// the sweep) is followed by the next, as EventBridge Scheduler's would be.
@@ -122,19 +151,31 @@ async fn ticks_until(app: &TestApp, target: DateTime<Utc>) {
     panic!("the schedule kept failing");
 }
 
-/// The carrier's delivery status log about a text, delivered as CloudWatch
-/// Logs does: retried when the function fails, and sent twice all the same.
-async fn carrier_reports(app: &TestApp, provider_id: &str, status: &str) {
-    let entry = json!({
-        "notification": {"messageId": provider_id, "timestamp": "2026-12-02 14:00:01.120"},
-        "delivery": {"destination": "+12025550101", "smsType": "Transactional", "priceInUSD": 0.00645,
-                     "providerResponse": "Phone is currently unreachable/unavailable", "dwellTimeMs": 420,
-                     "numberOfMessageParts": 1},
-        "status": status,
-    });
+/// The provider's report about a message that went, delivered as its source
+/// does: retried when the function fails (Lambda's two retries), and sent
+/// twice all the same.
+async fn reports(app: &TestApp, provider_id: &str, report: Report) {
     for _ in 0..2 {
         for _ in 0..3 {
-            if app.runtime.deliver_sms_log(&entry).await.is_ok() {
+            let handled = match report {
+                Report::Carrier(status) => {
+                    let entry = json!({
+                        "notification": {"messageId": provider_id, "timestamp": "2026-12-02 14:00:01.120"},
+                        "delivery": {"destination": "+12025550101", "smsType": "Transactional", "priceInUSD": 0.00645,
+                                     "providerResponse": "Phone is currently unreachable/unavailable",
+                                     "dwellTimeMs": 420, "numberOfMessageParts": 1},
+                        "status": status,
+                    });
+                    app.runtime.deliver_sms_log(&entry).await.is_ok()
+                }
+                Report::Bounce => {
+                    let mut bounce: serde_json::Value =
+                        serde_json::from_str(include_str!("../../shared/tests/fixtures/ses_bounce_permanent.json")).unwrap();
+                    bounce["mail"]["messageId"] = json!(provider_id);
+                    app.runtime.deliver_ses_notification(&bounce).await.is_ok()
+                }
+            };
+            if handled {
                 break;
             }
         }
@@ -143,7 +184,7 @@ async fn carrier_reports(app: &TestApp, provider_id: &str, status: &str) {
 
 async fn live(life: &Life, fault: Option<(usize, FaultMode)>) -> Aftermath {
     let faults = Faults::default();
-    let provider = Arc::new(ScriptedProvider::answering((life.provider)()));
+    let provider = Arc::new(ScriptedProvider::answering(life.channel, (life.provider)()));
     let app = spawn_app_with(LocalOptions {
         manual_clock: Some(t0()),
         dynamo_interceptor: Some(faults.interceptor()),
@@ -158,7 +199,10 @@ async fn live(life: &Life, fault: Option<(usize, FaultMode)>) -> Aftermath {
     }))
     .await;
     app.given_credit("acct", 1000).await;
-    app.given_sms_client("acct", "r1").await;
+    match life.channel {
+        Channel::Email => app.given_email_client("acct", "r1").await,
+        _ => app.given_sms_client("acct", "r1").await,
+    }
     let start = t0() + Duration::days(2);
     app.book("acct", "a1", "r1", start).await;
     // Inspected without faults.
@@ -171,10 +215,10 @@ async fn live(life: &Life, fault: Option<(usize, FaultMode)>) -> Aftermath {
     ticks_until(&app, due).await;
     // The retry of a text refused for now, and any send left unsettled.
     ticks_until(&app, due + Duration::minutes(2)).await;
-    if let Some(status) = life.carrier {
+    if let Some(report) = life.report {
         let sent = store.messages_for_appointment(&account, &appointment).await.unwrap();
         if let Some(provider_id) = sent[0].provider_message_id.as_deref() {
-            carrier_reports(&app, provider_id, status).await;
+            reports(&app, provider_id, report).await;
         }
     }
     // Past every lease: the recovery pass has run.
@@ -193,7 +237,19 @@ async fn live(life: &Life, fault: Option<(usize, FaultMode)>) -> Aftermath {
         .collect();
     told.sort_unstable();
     let most_told_of_one_kind = told.chunk_by(|a, b| a == b).map(<[&str]>::len).max().unwrap_or(0);
+    let suppressed = match life.report {
+        Some(Report::Bounce) => {
+            let context = store
+                .render_context(&account, &message.recipient_id, (None, None), (message.kind, Channel::Email))
+                .await
+                .unwrap();
+            Some(context.suppressed.is_some())
+        }
+        _ => None,
+    };
     Aftermath {
+        price: price(life.channel),
+        suppressed,
         requests,
         struck: faults.struck(),
         reached: provider.reached().len(),
@@ -207,7 +263,7 @@ async fn live(life: &Life, fault: Option<(usize, FaultMode)>) -> Aftermath {
 }
 
 #[tokio::test]
-async fn one_fault_at_every_step_of_a_text_sends_it_at_most_once_and_charges_it_once() {
+async fn one_fault_at_every_step_of_a_message_sends_it_at_most_once_and_charges_it_once() {
     let mut violations = Vec::new();
     println!("{:<42} {:>3} {:<28} {:<6} {:<28} {:>4} {:>5} {:>6}", "life", "#", "request", "fault", "ends", "sent", "stuck", "double");
     for life in &LIVES {
