@@ -130,7 +130,7 @@ impl LocalRuntime {
 
         let number = |n: &str| n.parse::<PhoneNumber>().map_err(|_| LocalError::Wiring(format!("number {n}")));
         let late_bus = LateBus::default();
-        let credit = CreditService::new(store.clone(), Arc::new(late_bus.clone()), clock.clone(), options.prices);
+        let credit = CreditService::new(store.clone(), Arc::new(late_bus.clone()), clock.clone(), options.prices.clone());
         let calls = LocalCalls::default();
         let fax_dir = options.data.as_ref().map(|path| path.with_extension("fax"));
         let senders: [(&str, Arc<dyn ChannelSender>); 4] = [
@@ -150,7 +150,7 @@ impl LocalRuntime {
         ];
         let mut functions: HashMap<String, Arc<dyn LocalFunction>> = HashMap::new();
         for (name, sender) in senders {
-            let config = DeliveryConfig { lease: options.sweep.lease, prices: options.prices, retry: options.retry };
+            let config = DeliveryConfig { lease: options.sweep.lease, prices: options.prices.clone(), retry: options.retry };
             let delivery = Delivery::new(store.clone(), sender, clock.clone(), credit.clone(), config);
             functions.insert(name.to_owned(), Arc::new(DeliveryFunction(Arc::new(delivery))));
         }

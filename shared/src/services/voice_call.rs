@@ -151,7 +151,11 @@ impl VoiceCall {
         match failure {
             None => {
                 let reserved = message.reserved_cents.unwrap_or(0);
-                let charged = self.prices.voice_cost(call.minutes.unwrap_or(0)).min(reserved);
+                // The destination was priced when the call was reserved; one
+                // that no longer prices is charged what was reserved.
+                let cost = content_destination(message)
+                    .and_then(|to| self.prices.voice_cost(&to, call.minutes.unwrap_or(0)).ok());
+                let charged = cost.unwrap_or(reserved).min(reserved);
                 refund_part(&self.store, account, message, reserved - charged, now).await?;
                 self.refunded(account).await;
             }
@@ -192,4 +196,8 @@ fn digit(choice: KeypadChoice) -> &'static str {
         KeypadChoice::Connect => "0",
         KeypadChoice::Repeat => "*",
     }
+}
+
+fn content_destination(message: &Message) -> Option<PhoneNumber> {
+    message.content.as_ref().and_then(|content| content.to.parse().ok())
 }
