@@ -22,6 +22,7 @@
 //! | notification| `ACCOUNT#{account}#NOTIFICATIONS`    | `AT#{epoch ms, 13 digits}#{uuid}` |
 //! | webhook seen| `WEBHOOK#{provider}#{event id}`      | `WEBHOOK`     |
 //! | sender      | `SENDER#{channel}#{sender, lowercase}` | `SENDER`    |
+//! | bridge      | `SENDER#bridge#{E.164 number}`          | `SENDER`    |
 //!
 //! An account's credit records share one partition: the balance is one item
 //! whatever the layout, and its ledger moves at the balance's own rate (a
@@ -173,6 +174,12 @@ pub fn notification(account: &AccountId, at_ms: i64, id: &str) -> ItemKey {
 /// account: only that account may send as it.
 pub fn sender(channel: Channel, sender: &str) -> ItemKey {
     ItemKey { pk: format!("SENDER#{}#{}", channel.as_str(), sender.to_lowercase()), sk: "SENDER".into() }
+}
+
+/// A number the operator lets one account's calls connect recipients to
+/// (a call's "0"): only that account's calls may bridge to it.
+pub fn bridge_number(number: &str) -> ItemKey {
+    ItemKey { pk: format!("SENDER#bridge#{number}"), sk: "SENDER".into() }
 }
 
 pub fn webhook_seen(provider: &str, event_id: &str) -> ItemKey {
