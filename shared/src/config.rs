@@ -51,11 +51,16 @@ pub fn prices() -> Result<crate::domain::PriceTable, ConfigError> {
     if max_sms_segments < 1 {
         return Err(ConfigError::Invalid("SMS_MAX_SEGMENTS", "must be at least 1".into()));
     }
+    let voice_max_call_minutes = parsed("VOICE_MAX_CALL_MINUTES", defaults.voice_max_call_minutes)?;
+    if voice_max_call_minutes < 1 {
+        return Err(ConfigError::Invalid("VOICE_MAX_CALL_MINUTES", "must be at least 1".into()));
+    }
     Ok(crate::domain::PriceTable {
         sms_segment_cents: parsed("PRICE_SMS_SEGMENT_CENTS", defaults.sms_segment_cents)?,
         voice_minute_cents: parsed("PRICE_VOICE_MINUTE_CENTS", defaults.voice_minute_cents)?,
         fax_page_cents: parsed("PRICE_FAX_PAGE_CENTS", defaults.fax_page_cents)?,
         max_sms_segments,
+        voice_max_call_minutes,
         destinations: crate::domain::DestinationPrices {
             sms: parsed("PRICE_OVERRIDES_SMS", defaults.destinations.sms)?,
             voice: parsed("PRICE_OVERRIDES_VOICE", defaults.destinations.voice)?,

@@ -32,6 +32,9 @@ pub struct PriceTable {
     pub fax_page_cents: u64,
     /// SMS bodies over this many segments are refused before any credit is spent.
     pub max_sms_segments: u32,
+    /// A call is hung up at this length, a connection to the practice
+    /// included, and is never charged for more.
+    pub voice_max_call_minutes: u64,
     /// Prices of their own for some destinations, per channel.
     pub destinations: DestinationPrices,
     /// SMS, calls and faxes go only to numbers of these countries; others
@@ -47,6 +50,7 @@ impl Default for PriceTable {
             voice_minute_cents: 5,
             fax_page_cents: 10,
             max_sms_segments: 6,
+            voice_max_call_minutes: 3,
             destinations: DestinationPrices::default(),
             allowed_countries: default_allowed_countries(),
         }
@@ -174,15 +178,20 @@ impl PriceTable {
         Ok(u64::from(segments) * price)
     }
 
-    /// The minutes reserved for a call before it is placed: the speech at
-    /// its spoken pace, twice when it gathers a digit (a repeat), plus a
-    /// minute for the greeting, the prompt and the pauses. The call is
-    /// charged for its real minutes afterwards, never more than reserved.
-    pub fn voice_minutes_reserved(content: &RenderedContent) -> u64 {
+    /// The minutes reserved for a call before it is placed. A call that
+    /// takes a key may be connected to the practice, so it may last the
+    /// whole of the longest call. Any other reserves its speech at its
+    /// spoken pace plus a minute for the greeting and the pauses, never more
+    /// than the longest call. The call is charged for its real minutes
+    /// afterwards, and is hung up at the longest call, so the charge never
+    /// exceeds the reservation.
+    pub fn voice_minutes_reserved(&self, content: &RenderedContent) -> u64 {
+        if content.keypad_reply {
+            return self.voice_max_call_minutes;
+        }
         let words = content.body.split_whitespace().count();
-        let speech = words.div_ceil(SPOKEN_WORDS_PER_MINUTE).max(1);
-        let spoken = if content.keypad_reply { 2 * speech } else { speech };
-        (spoken + 1) as u64
+        let speech = words.div_ceil(SPOKEN_WORDS_PER_MINUTE).max(1) as u64;
+        (speech + 1).min(self.voice_max_call_minutes)
     }
 
     /// What `minutes` of a call to `to` cost.
@@ -382,13 +391,16 @@ mod tests {
     }
 
     #[test]
-    fn a_call_reserves_its_speech_a_repeat_and_a_minute() {
+    fn a_call_reserves_its_speech_and_a_minute_or_the_longest_call_when_it_can_connect() {
+        let prices = PriceTable { voice_max_call_minutes: 5, ..PriceTable::default() };
         let short = RenderedContent { body: "Your appointment is tomorrow.".into(), ..RenderedContent::default() };
-        assert_eq!(PriceTable::voice_minutes_reserved(&short), 2);
+        assert_eq!(prices.voice_minutes_reserved(&short), 2);
         let gathering = RenderedContent { keypad_reply: true, ..short.clone() };
-        assert_eq!(PriceTable::voice_minutes_reserved(&gathering), 3);
+        assert_eq!(prices.voice_minutes_reserved(&gathering), 5);
         let long = RenderedContent { body: "word ".repeat(301), ..RenderedContent::default() };
-        assert_eq!(PriceTable::voice_minutes_reserved(&long), 4);
+        assert_eq!(prices.voice_minutes_reserved(&long), 4);
+        let capped = PriceTable { voice_max_call_minutes: 3, ..prices };
+        assert_eq!(capped.voice_minutes_reserved(&long), 3);
     }
 
     #[test]

@@ -115,7 +115,7 @@ impl Price {
         let cost = match channel {
             Channel::Email => Ok(0),
             Channel::Sms => prices.sms_cost(&to, &content.body),
-            Channel::Voice => prices.voice_cost(&to, PriceTable::voice_minutes_reserved(content)),
+            Channel::Voice => prices.voice_cost(&to, prices.voice_minutes_reserved(content)),
             Channel::Fax => match pdf::page_count(content) {
                 Ok(pages) => prices.fax_cost(&to, pages),
                 Err(err) => return Price::Refused { reason: StatusReason::TemplateFailed, code: err.code().into() },
