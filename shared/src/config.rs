@@ -1,9 +1,12 @@
 //! Configuration of a Lambda function, read once from its environment
 //! (set by `template.yaml`).
 
+use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use chrono::Duration;
+
+use crate::domain::Region;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -40,17 +43,48 @@ pub fn claim_lease() -> Result<Duration, ConfigError> {
     Ok(Duration::seconds(seconds))
 }
 
-/// The deployment's price table (`template.yaml` parameters).
+/// The deployment's price table and the countries it sends to
+/// (`template.yaml` parameters).
 pub fn prices() -> Result<crate::domain::PriceTable, ConfigError> {
     let defaults = crate::domain::PriceTable::default();
     let max_sms_segments = parsed("SMS_MAX_SEGMENTS", defaults.max_sms_segments)?;
     if max_sms_segments < 1 {
         return Err(ConfigError::Invalid("SMS_MAX_SEGMENTS", "must be at least 1".into()));
     }
+    let voice_max_call_minutes = parsed("VOICE_MAX_CALL_MINUTES", defaults.voice_max_call_minutes)?;
+    if voice_max_call_minutes < 1 {
+        return Err(ConfigError::Invalid("VOICE_MAX_CALL_MINUTES", "must be at least 1".into()));
+    }
     Ok(crate::domain::PriceTable {
         sms_segment_cents: parsed("PRICE_SMS_SEGMENT_CENTS", defaults.sms_segment_cents)?,
         voice_minute_cents: parsed("PRICE_VOICE_MINUTE_CENTS", defaults.voice_minute_cents)?,
         fax_page_cents: parsed("PRICE_FAX_PAGE_CENTS", defaults.fax_page_cents)?,
         max_sms_segments,
+        voice_max_call_minutes,
+        destinations: crate::domain::DestinationPrices {
+            sms: parsed("PRICE_OVERRIDES_SMS", defaults.destinations.sms)?,
+            voice: parsed("PRICE_OVERRIDES_VOICE", defaults.destinations.voice)?,
+            fax: parsed("PRICE_OVERRIDES_FAX", defaults.destinations.fax)?,
+        },
+        allowed_countries: allowed_countries()?,
     })
+}
+
+/// `US,CA`: the countries SMS, calls and faxes may go to.
+fn allowed_countries() -> Result<BTreeSet<Region>, ConfigError> {
+    const NAME: &str = "ALLOWED_COUNTRIES";
+    let Some(list) = optional(NAME) else {
+        return Ok(crate::domain::credit::default_allowed_countries());
+    };
+    let countries = list
+        .split(',')
+        .map(str::trim)
+        .filter(|code| !code.is_empty())
+        .map(str::parse)
+        .collect::<Result<BTreeSet<Region>, _>>()
+        .map_err(|e| ConfigError::Invalid(NAME, e.to_string()))?;
+    if countries.is_empty() {
+        return Err(ConfigError::Invalid(NAME, "must name at least one country".into()));
+    }
+    Ok(countries)
 }

@@ -288,3 +288,26 @@ async fn a_text_the_carrier_cannot_deliver_fails_refunds_and_tells_staff() {
     assert_eq!(notes.len(), 1);
     assert_eq!((notes[0]["kind"].as_str(), notes[0]["detail"].as_str()), (Some("bad_number"), Some("unreachable")));
 }
+
+#[tokio::test]
+async fn pressing_0_connects_only_to_a_practice_line_the_operator_registered() {
+    let (app, _, first) = placed_call().await;
+    let answer = app.post_local(&format!("/local/voice/{first}/digits"), json!({"digits": "0"})).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let said = answer.body.to_string();
+    assert!(!said.contains("CallAndBridge"), "{said}");
+    assert!(said.contains("cannot be connected"), "{said}");
+
+    let (app, _, first) = placed_call().await;
+    let practice_line = "+12025550143".parse().unwrap();
+    // Registered for another account, it is still not this one's to dial.
+    app.runtime.store.register_bridge_number(&practice_line, &"other".parse().unwrap()).await.unwrap();
+    let answer = app.post_local(&format!("/local/voice/{first}/digits"), json!({"digits": "0"})).await;
+    assert!(!answer.body.to_string().contains("CallAndBridge"), "{}", answer.body);
+
+    let (app, _, first) = placed_call().await;
+    app.runtime.store.register_bridge_number(&practice_line, &"acct".parse().unwrap()).await.unwrap();
+    let answer = app.post_local(&format!("/local/voice/{first}/digits"), json!({"digits": "0"})).await;
+    let said = answer.body.to_string();
+    assert!(said.contains("CallAndBridge") && said.contains("+12025550143"), "{said}");
+}

@@ -276,4 +276,68 @@ async fn a_reservation_left_by_an_earlier_claim_is_refunded_before_the_next_one(
     assert_eq!(kinds, ["purchase", "refund", "reservation", "reservation"]);
     let message = store.get_message(&account, &id).await.unwrap().unwrap();
     assert_eq!(message.live_reservation.as_deref(), Some(second.claim_token.as_str()));
+
+async fn given_sms_client_at(app: &TestApp, phone: &str) {
+    let answer = app
+        .put("acct", "/v1/recipients/r0", json!({
+            "kind": "client", "first_name": "Ben", "last_name": "Lee", "channel": "sms", "phone": phone,
+        }))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+#[tokio::test]
+async fn a_text_to_a_country_the_deployment_does_not_send_to_fails_with_nothing_reserved() {
+    let app = app_with_dollar_texts().await;
+    app.given_practice("acct").await;
+    // Jamaica dials +1 like the US, but is not among the default US and CA.
+    given_sms_client_at(&app, "+18765550123").await;
+    app.given_credit("acct", 1_000).await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a0", "r0", start).await;
+    app.move_clock(start - Duration::hours(24)).await;
+
+    assert!(app.outbox().await.is_empty());
+    let message = &app.messages("acct", "a0").await[0];
+    assert_eq!(
+        (message["status"].as_str(), message["reason"].as_str()),
+        (Some("failed"), Some("destination_not_allowed"))
+    );
+    let credit = credit(&app, "acct").await;
+    assert_eq!(credit["balance_cents"], 1_000);
+    assert!(credit["ledger"].as_array().unwrap().iter().all(|e| e["kind"] == "purchase"), "{credit}");
+    let notifications = app.get("acct", "/v1/notifications").await.body["notifications"].clone();
+    let told = notifications.as_array().unwrap().iter().any(|n| {
+        n["kind"] == "delivery_failed" && n["detail"] == "destination_not_allowed" && n["message_id"] == message["id"]
+    });
+    assert!(told, "{notifications}");
+}
+
+#[tokio::test]
+async fn a_text_to_a_destination_with_a_price_of_its_own_is_charged_that_price() {
+    let prices = PriceTable {
+        destinations: tidings::domain::DestinationPrices {
+            sms: "+44:8,+4420:11".parse().unwrap(),
+            ..Default::default()
+        },
+        allowed_countries: ["US", "CA", "GB"].into_iter().map(|c| c.parse().unwrap()).collect(),
+        ..PriceTable::default()
+    };
+    let app = spawn_app_with(LocalOptions { manual_clock: Some(t0()), prices, ..LocalOptions::default() }).await;
+    app.given_practice("acct").await;
+    given_sms_client_at(&app, "+447400123456").await;
+    app.given_credit("acct", 1_000).await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a0", "r0", start).await;
+    app.move_clock(start - Duration::hours(24)).await;
+
+    assert_eq!(app.outbox().await.len(), 1);
+    let message = &app.messages("acct", "a0").await[0];
+    assert_eq!(message["status"], "sent");
+    let id = message["id"].as_str().unwrap();
+    assert_eq!(app.get("acct", &format!("/v1/messages/{id}")).await.body["cost_cents"], 8);
+    let credit = credit(&app, "acct").await;
+    assert_eq!(credit["balance_cents"], 992);
+    assert_eq!(credit["prices"]["destinations"]["sms"], json!([{"prefix": "+44", "cents": 8}, {"prefix": "+4420", "cents": 11}]));
+    assert_eq!(credit["prices"]["allowed_countries"], json!(["CA", "GB", "US"]));
 }

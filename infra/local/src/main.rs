@@ -42,10 +42,11 @@ enum Command {
         data: PathBuf,
     },
     /// Assign a sender (email identity, number, SMS sender id) to ACCOUNT,
-    /// as the operator does once the identity is verified or the number bought.
+    /// as the operator does once the identity is verified or the number
+    /// bought; or, as `bridge`, the practice line a call's "0" connects to.
     RegisterSender {
         account: String,
-        /// email, sms, voice or fax.
+        /// email, sms, voice, fax or bridge.
         channel: String,
         sender: String,
         #[arg(long, default_value = DEFAULT_DATA_PATH)]
@@ -94,7 +95,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::RegisterSender { account, channel, sender, data } => {
             let account = account.parse().map_err(|_| "ACCOUNT: 1 to 256 characters of A-Z a-z 0-9 . _ : -")?;
-            let channel = channel.parse().map_err(|_| "CHANNEL: email, sms, voice or fax")?;
+            if channel == "bridge" {
+                let number = sender.parse().map_err(|_| "SENDER: a bridge number is E.164 (+12025550143)")?;
+                let runtime = LocalRuntime::start(LocalOptions { data: Some(data), ..Default::default() }).await?;
+                runtime.store.register_bridge_number(&number, &account).await?;
+                println!("{sender} now takes {account}'s connected calls");
+                return Ok(());
+            }
+            let channel = channel.parse().map_err(|_| "CHANNEL: email, sms, voice, fax or bridge")?;
             let runtime = LocalRuntime::start(LocalOptions { data: Some(data), ..Default::default() }).await?;
             runtime.store.register_sender(channel, &sender, &account).await?;
             println!("{sender} now sends for {account} on {}", channel.as_str());

@@ -151,7 +151,7 @@ impl LocalRuntime {
 
         let number = |n: &str| n.parse::<PhoneNumber>().map_err(|_| LocalError::Wiring(format!("number {n}")));
         let late_bus = LateBus::default();
-        let credit = CreditService::new(store.clone(), Arc::new(late_bus.clone()), clock.clone(), options.prices);
+        let credit = CreditService::new(store.clone(), Arc::new(late_bus.clone()), clock.clone(), options.prices.clone());
         let calls = LocalCalls::default();
         let fax_dir = options.data.as_ref().map(|path| path.with_extension("fax"));
         let senders: [(&str, Arc<dyn ChannelSender>); 4] = [
@@ -176,7 +176,7 @@ impl LocalRuntime {
                 .iter()
                 .find(|o| o.0.channel() == stand_in.channel())
                 .map_or(stand_in, |o| o.0.clone());
-            let config = DeliveryConfig { lease: options.sweep.lease, prices: options.prices, retry: options.retry };
+            let config = DeliveryConfig { lease: options.sweep.lease, prices: options.prices.clone(), retry: options.retry };
             let delivery = Delivery::new(store.clone(), sender, clock.clone(), credit.clone(), config);
             functions.insert(name.to_owned(), Arc::new(DeliveryFunction(Arc::new(delivery))));
         }

@@ -15,6 +15,8 @@ pub enum ContactError {
     Email,
     #[error("not a known IANA time zone")]
     TimeZone,
+    #[error("not a country code (ISO 3166-1 alpha-2, e.g. US)")]
+    Region,
 }
 
 /// A valid phone or fax number, kept in E.164 form (`+15551234567`).
@@ -32,6 +34,64 @@ impl PhoneNumber {
     pub fn masked(&self) -> String {
         let keep = self.0.len().saturating_sub(2);
         format!("+{}{}", "•".repeat(keep.saturating_sub(1)), &self.0[keep..])
+    }
+
+    /// The country the number belongs to, by its numbering plan: +1 is
+    /// shared by the US, Canada and Caribbean countries, which only the
+    /// number's area code tells apart.
+    pub fn region(&self) -> Option<Region> {
+        let parsed = phonenumber::parse(None, &self.0).ok()?;
+        parsed.country().id().map(Region)
+    }
+}
+
+/// A country whose numbers are assigned by its numbering plan, by its ISO
+/// 3166-1 alpha-2 code (`US`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Region(phonenumber::country::Id);
+
+impl Region {
+    pub fn as_str(&self) -> &str {
+        self.0.as_ref()
+    }
+}
+
+impl Ord for Region {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for Region {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl FromStr for Region {
+    type Err = ContactError;
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        input.trim().to_ascii_uppercase().parse().map(Region).map_err(|_| ContactError::Region)
+    }
+}
+
+impl TryFrom<String> for Region {
+    type Error = ContactError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<Region> for String {
+    fn from(value: Region) -> Self {
+        value.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -173,6 +233,18 @@ impl fmt::Display for TimeZone {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_numbers_region_comes_from_its_area_code_not_only_its_country_code() {
+        let region = |number: &str| number.parse::<PhoneNumber>().unwrap().region().map(|r| r.to_string());
+        assert_eq!(region("+12025550143").as_deref(), Some("US"));
+        assert_eq!(region("+14165550199").as_deref(), Some("CA"));
+        assert_eq!(region("+18765550123").as_deref(), Some("JM"));
+        assert_eq!(region("+442079460018").as_deref(), Some("GB"));
+        assert_eq!(region("+447400123456").as_deref(), Some("GB"));
+        assert_eq!("ca".parse::<Region>().map(String::from), Ok("CA".to_owned()));
+        assert_eq!("XX".parse::<Region>(), Err(ContactError::Region));
+    }
 
     #[test]
     fn phone_numbers_are_normalised_to_e164() {

@@ -1,9 +1,13 @@
 //! Prepaid credit: what paid channels cost, and how an account is warned
 //! and topped up. Money is integer cents throughout.
 
+use std::collections::BTreeSet;
+use std::str::FromStr;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::contact::{PhoneNumber, Region};
 use super::ids::MessageId;
 use super::message::RenderedContent;
 use super::recipient::Channel;
@@ -16,20 +20,129 @@ pub const MIN_PURCHASE_CENTS: u64 = 1_000;
 /// The largest purchase recorded at once: anything above is a typo.
 pub const MAX_PURCHASE_CENTS: u64 = 10_000_000;
 
-/// What each paid channel costs in this deployment (email is free).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// What each paid channel costs in this deployment (email is free), and
+/// where it may send to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PriceTable {
+    /// Per segment, to destinations without a price of their own.
     pub sms_segment_cents: u64,
-    /// Per started minute of a call.
+    /// Per started minute of a call, to destinations without a price of their own.
     pub voice_minute_cents: u64,
+    /// Per page, to destinations without a price of their own.
     pub fax_page_cents: u64,
     /// SMS bodies over this many segments are refused before any credit is spent.
     pub max_sms_segments: u32,
+    /// A call is hung up at this length, a connection to the practice
+    /// included, and is never charged for more.
+    pub voice_max_call_minutes: u64,
+    /// Prices of their own for some destinations, per channel.
+    pub destinations: DestinationPrices,
+    /// SMS, calls and faxes go only to numbers of these countries; others
+    /// are refused before any credit is spent.
+    #[schema(value_type = Vec<String>, example = json!(["CA", "US"]))]
+    pub allowed_countries: BTreeSet<Region>,
 }
 
 impl Default for PriceTable {
     fn default() -> Self {
-        Self { sms_segment_cents: 2, voice_minute_cents: 5, fax_page_cents: 10, max_sms_segments: 6 }
+        Self {
+            sms_segment_cents: 2,
+            voice_minute_cents: 5,
+            fax_page_cents: 10,
+            max_sms_segments: 6,
+            voice_max_call_minutes: 3,
+            destinations: DestinationPrices::default(),
+            allowed_countries: default_allowed_countries(),
+        }
+    }
+}
+
+/// The countries a deployment sends to unless told otherwise.
+pub fn default_allowed_countries() -> BTreeSet<Region> {
+    ["US", "CA"].into_iter().filter_map(|code| code.parse().ok()).collect()
+}
+
+/// The per-destination prices of each paid channel (the unit is the
+/// channel's: segment, minute, page).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DestinationPrices {
+    pub sms: PriceOverrides,
+    pub voice: PriceOverrides,
+    pub fax: PriceOverrides,
+}
+
+/// Prices by E.164 prefix: a number takes the price of the longest prefix
+/// it starts with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(try_from = "Vec<PriceOverride>", into = "Vec<PriceOverride>")]
+#[schema(value_type = Vec<PriceOverride>)]
+pub struct PriceOverrides(Vec<PriceOverride>);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PriceOverride {
+    /// `+` and the leading digits of the numbers it prices (`+44`, `+1876`).
+    pub prefix: String,
+    pub cents: u64,
+}
+
+/// Why per-destination prices are not valid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidPriceOverrides {
+    #[error("each price is PREFIX:CENTS, with PREFIX a + and 1 to 15 digits (e.g. +44:8)")]
+    Entry,
+    #[error("a prefix is priced twice")]
+    Duplicate,
+}
+
+impl PriceOverrides {
+    /// The price of the longest prefix `number` starts with.
+    fn price_for(&self, number: &PhoneNumber) -> Option<u64> {
+        self.0
+            .iter()
+            .filter(|entry| number.as_str().starts_with(&entry.prefix))
+            .max_by_key(|entry| entry.prefix.len())
+            .map(|entry| entry.cents)
+    }
+}
+
+impl TryFrom<Vec<PriceOverride>> for PriceOverrides {
+    type Error = InvalidPriceOverrides;
+    fn try_from(entries: Vec<PriceOverride>) -> Result<Self, Self::Error> {
+        let mut prefixes = BTreeSet::new();
+        for entry in &entries {
+            let digits = entry.prefix.strip_prefix('+').ok_or(InvalidPriceOverrides::Entry)?;
+            if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(InvalidPriceOverrides::Entry);
+            }
+            if !prefixes.insert(entry.prefix.as_str()) {
+                return Err(InvalidPriceOverrides::Duplicate);
+            }
+        }
+        Ok(Self(entries))
+    }
+}
+
+impl From<PriceOverrides> for Vec<PriceOverride> {
+    fn from(overrides: PriceOverrides) -> Self {
+        overrides.0
+    }
+}
+
+/// The compact form of a deployment parameter: `+44:8,+52:6` (empty: none).
+impl FromStr for PriceOverrides {
+    type Err = InvalidPriceOverrides;
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let entries = input
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                let (prefix, cents) = entry.split_once(':').ok_or(InvalidPriceOverrides::Entry)?;
+                let cents = cents.trim().parse().map_err(|_| InvalidPriceOverrides::Entry)?;
+                Ok(PriceOverride { prefix: prefix.trim().to_owned(), cents })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        entries.try_into()
     }
 }
 
@@ -41,35 +154,53 @@ const SPOKEN_WORDS_PER_MINUTE: usize = 150;
 pub enum PricingError {
     #[error("the SMS needs {segments} segments; the limit is {limit}")]
     TooManySegments { segments: u32, limit: u32 },
+    #[error("the deployment does not send to this destination's country")]
+    DestinationNotAllowed,
 }
 
 impl PriceTable {
-    /// The cost of an SMS, refused when it is over the segment limit.
-    pub fn sms_cost(&self, body: &str) -> Result<u64, PricingError> {
+    /// The price of one unit to `to`: refused unless its country is allowed,
+    /// else the destination's own price, else the default.
+    fn unit_price(&self, default: u64, overrides: &PriceOverrides, to: &PhoneNumber) -> Result<u64, PricingError> {
+        match to.region() {
+            Some(region) if self.allowed_countries.contains(&region) => Ok(overrides.price_for(to).unwrap_or(default)),
+            _ => Err(PricingError::DestinationNotAllowed),
+        }
+    }
+
+    /// The cost of an SMS to `to`, refused when it is over the segment limit.
+    pub fn sms_cost(&self, to: &PhoneNumber, body: &str) -> Result<u64, PricingError> {
+        let price = self.unit_price(self.sms_segment_cents, &self.destinations.sms, to)?;
         let segments = u32::try_from(sms_length(body).segments).unwrap_or(u32::MAX);
         if segments > self.max_sms_segments {
             return Err(PricingError::TooManySegments { segments, limit: self.max_sms_segments });
         }
-        Ok(u64::from(segments) * self.sms_segment_cents)
+        Ok(u64::from(segments) * price)
     }
 
-    /// The minutes reserved for a call before it is placed: the speech at
-    /// its spoken pace, twice when it gathers a digit (a repeat), plus a
-    /// minute for the greeting, the prompt and the pauses. The call is
-    /// charged for its real minutes afterwards, never more than reserved.
-    pub fn voice_minutes_reserved(content: &RenderedContent) -> u64 {
+    /// The minutes reserved for a call before it is placed. A call that
+    /// takes a key may be connected to the practice, so it may last the
+    /// whole of the longest call. Any other reserves its speech at its
+    /// spoken pace plus a minute for the greeting and the pauses, never more
+    /// than the longest call. The call is charged for its real minutes
+    /// afterwards, and is hung up at the longest call, so the charge never
+    /// exceeds the reservation.
+    pub fn voice_minutes_reserved(&self, content: &RenderedContent) -> u64 {
+        if content.keypad_reply {
+            return self.voice_max_call_minutes;
+        }
         let words = content.body.split_whitespace().count();
-        let speech = words.div_ceil(SPOKEN_WORDS_PER_MINUTE).max(1);
-        let spoken = if content.keypad_reply { 2 * speech } else { speech };
-        (spoken + 1) as u64
+        let speech = words.div_ceil(SPOKEN_WORDS_PER_MINUTE).max(1) as u64;
+        (speech + 1).min(self.voice_max_call_minutes)
     }
 
-    pub fn voice_cost(&self, minutes: u64) -> u64 {
-        minutes * self.voice_minute_cents
+    /// What `minutes` of a call to `to` cost.
+    pub fn voice_cost(&self, to: &PhoneNumber, minutes: u64) -> Result<u64, PricingError> {
+        Ok(minutes * self.unit_price(self.voice_minute_cents, &self.destinations.voice, to)?)
     }
 
-    pub fn fax_cost(&self, pages: u32) -> u64 {
-        u64::from(pages) * self.fax_page_cents
+    pub fn fax_cost(&self, to: &PhoneNumber, pages: u32) -> Result<u64, PricingError> {
+        Ok(u64::from(pages) * self.unit_price(self.fax_page_cents, &self.destinations.fax, to)?)
     }
 }
 
@@ -180,27 +311,96 @@ impl LedgerEntry {
 mod tests {
     use super::*;
 
+    fn phone(number: &str) -> PhoneNumber {
+        number.parse().unwrap()
+    }
+
+    const US: &str = "+12025550143";
+
     #[test]
     fn sms_costs_per_segment_and_refuses_over_the_limit() {
         let prices = PriceTable { sms_segment_cents: 3, max_sms_segments: 2, ..PriceTable::default() };
-        assert_eq!(prices.sms_cost("hello"), Ok(3));
-        assert_eq!(prices.sms_cost(&"a".repeat(161)), Ok(6));
+        let us = phone(US);
+        assert_eq!(prices.sms_cost(&us, "hello"), Ok(3));
+        assert_eq!(prices.sms_cost(&us, &"a".repeat(161)), Ok(6));
         assert_eq!(
-            prices.sms_cost(&"a".repeat(307)),
+            prices.sms_cost(&us, &"a".repeat(307)),
             Err(PricingError::TooManySegments { segments: 3, limit: 2 })
         );
         // One emoji makes it UCS-2: 71 characters take two segments.
-        assert_eq!(prices.sms_cost(&format!("{}😀", "a".repeat(69))), Ok(6));
+        assert_eq!(prices.sms_cost(&us, &format!("{}😀", "a".repeat(69))), Ok(6));
+    }
+
+    fn international() -> PriceTable {
+        PriceTable {
+            destinations: DestinationPrices {
+                sms: "+44:8, +4420:11".parse().unwrap(),
+                voice: "+44:30".parse().unwrap(),
+                fax: "+1416:25".parse().unwrap(),
+            },
+            allowed_countries: ["US", "CA", "GB"].into_iter().map(|c| c.parse().unwrap()).collect(),
+            ..PriceTable::default()
+        }
     }
 
     #[test]
-    fn a_call_reserves_its_speech_a_repeat_and_a_minute() {
+    fn the_longest_matching_prefix_sets_the_price() {
+        let prices = international();
+        assert_eq!(prices.sms_cost(&phone("+447400123456"), "hi"), Ok(8));
+        assert_eq!(prices.sms_cost(&phone("+442079460018"), "hi"), Ok(11));
+        assert_eq!(prices.voice_cost(&phone("+442079460018"), 3), Ok(90));
+        assert_eq!(prices.fax_cost(&phone("+14165550199"), 2), Ok(50));
+    }
+
+    #[test]
+    fn destinations_without_a_price_of_their_own_take_the_default() {
+        let prices = international();
+        assert_eq!(prices.sms_cost(&phone(US), "hi"), Ok(2));
+        assert_eq!(prices.sms_cost(&phone("+14165550199"), "hi"), Ok(2));
+        assert_eq!(prices.voice_cost(&phone(US), 3), Ok(15));
+        assert_eq!(prices.fax_cost(&phone("+442079460018"), 2), Ok(20));
+    }
+
+    #[test]
+    fn countries_not_allowed_are_refused_even_inside_plus_1() {
+        let prices = PriceTable::default();
+        assert_eq!(prices.sms_cost(&phone("+14165550199"), "hi"), Ok(2));
+        // Jamaica shares +1 with the US.
+        assert_eq!(prices.sms_cost(&phone("+18765550123"), "hi"), Err(PricingError::DestinationNotAllowed));
+        assert_eq!(prices.voice_cost(&phone("+447400123456"), 1), Err(PricingError::DestinationNotAllowed));
+        assert_eq!(prices.fax_cost(&phone("+525555555555"), 1), Err(PricingError::DestinationNotAllowed));
+        // A price of its own does not allow a country.
+        let priced = PriceTable { destinations: international().destinations, ..PriceTable::default() };
+        assert_eq!(priced.sms_cost(&phone("+447400123456"), "hi"), Err(PricingError::DestinationNotAllowed));
+    }
+
+    #[test]
+    fn price_overrides_parse_from_their_compact_form() {
+        assert_eq!("".parse::<PriceOverrides>(), Ok(PriceOverrides::default()));
+        assert_eq!(
+            "+44:8,+52:6".parse::<PriceOverrides>().map(Vec::from),
+            Ok(vec![
+                PriceOverride { prefix: "+44".into(), cents: 8 },
+                PriceOverride { prefix: "+52".into(), cents: 6 }
+            ])
+        );
+        for bad in ["44:8", "+44", "+44:x", "+:3", "+4a:3", "+44:-1", "+1234567890123456:1"] {
+            assert_eq!(bad.parse::<PriceOverrides>(), Err(InvalidPriceOverrides::Entry), "{bad}");
+        }
+        assert_eq!("+44:8,+44:9".parse::<PriceOverrides>(), Err(InvalidPriceOverrides::Duplicate));
+    }
+
+    #[test]
+    fn a_call_reserves_its_speech_and_a_minute_or_the_longest_call_when_it_can_connect() {
+        let prices = PriceTable { voice_max_call_minutes: 5, ..PriceTable::default() };
         let short = RenderedContent { body: "Your appointment is tomorrow.".into(), ..RenderedContent::default() };
-        assert_eq!(PriceTable::voice_minutes_reserved(&short), 2);
+        assert_eq!(prices.voice_minutes_reserved(&short), 2);
         let gathering = RenderedContent { keypad_reply: true, ..short.clone() };
-        assert_eq!(PriceTable::voice_minutes_reserved(&gathering), 3);
+        assert_eq!(prices.voice_minutes_reserved(&gathering), 5);
         let long = RenderedContent { body: "word ".repeat(301), ..RenderedContent::default() };
-        assert_eq!(PriceTable::voice_minutes_reserved(&long), 4);
+        assert_eq!(prices.voice_minutes_reserved(&long), 4);
+        let capped = PriceTable { voice_max_call_minutes: 3, ..prices };
+        assert_eq!(capped.voice_minutes_reserved(&long), 3);
     }
 
     #[test]

@@ -121,6 +121,8 @@ pub enum StatusReason {
     InsufficientCredit,
     /// The SMS needs more segments than the deployment allows.
     TooLong,
+    /// The number is in a country the deployment does not send to.
+    DestinationNotAllowed,
     /// The address bounced for good or complained earlier: not sent again.
     Suppressed,
     /// The email bounced.

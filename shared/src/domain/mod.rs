@@ -18,9 +18,12 @@ pub mod text;
 
 pub use appointment::{Appointment, AppointmentStatus, NoticeChange, NoticeState, PlannedReminder};
 pub use clock::{Clock, SystemClock};
-pub use credit::{AutoTopUp, CreditSettings, LedgerEntry, LedgerKind, PriceTable, PricingError, PurchaseAmount};
+pub use credit::{
+    AutoTopUp, CreditSettings, DestinationPrices, LedgerEntry, LedgerKind, PriceOverride, PriceOverrides, PriceTable,
+    PricingError, PurchaseAmount,
+};
 pub use notification::{MessageNotice, Notification, NotificationKind};
-pub use contact::{ContactError, EmailAddress, PhoneNumber, TimeZone};
+pub use contact::{ContactError, EmailAddress, PhoneNumber, Region, TimeZone};
 pub use ids::{AccountId, AppointmentId, InvalidId, InvoiceId, MessageId, RecipientId};
 pub use invoice::{Currency, Invoice, InvoiceMessageSettings, InvoiceStatus};
 pub use message::{Attachment, CallRecord, Letterhead, Message, MessageKind, MessageStatus, RenderedContent, StatusReason};

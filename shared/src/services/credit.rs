@@ -81,15 +81,15 @@ impl CreditService {
         Self { store, publisher, clock, prices }
     }
 
-    pub fn prices(&self) -> PriceTable {
-        self.prices
+    pub fn prices(&self) -> &PriceTable {
+        &self.prices
     }
 
     pub async fn view(&self, account: &AccountId) -> Result<CreditView, CreditError> {
         let balance = self.store.balance(account).await?;
         Ok(CreditView {
             balance_cents: balance.balance_cents,
-            prices: self.prices,
+            prices: self.prices.clone(),
             ledger: self.store.ledger(account, LEDGER_PAGE).await?,
         })
     }

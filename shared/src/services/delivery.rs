@@ -8,7 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use crate::channels::fax::pdf;
 use crate::channels::{ChannelSender, Outgoing, SendError};
 use crate::domain::{
-    Channel, Clock, Message, MessageNotice, MessageStatus, NotificationKind, PriceTable, PricingError, RenderedContent,
+    Channel, Clock, Message, MessageNotice, MessageStatus, Notification, NotificationKind, PhoneNumber, PriceTable,
+    PricingError, RenderedContent,
     StatusReason,
 };
 use crate::events::MessageReady;
@@ -100,23 +101,34 @@ pub enum Price {
 }
 
 impl Price {
-    /// A message's price on a channel at the deployment's prices: SMS per
-    /// segment (refused over the limit), a call's reserved minutes, a fax's
-    /// pages; email is free.
+    /// A message's price on a channel at the deployment's prices for its
+    /// destination: SMS per segment (refused over the limit), a call's
+    /// reserved minutes, a fax's pages; email is free. A destination in a
+    /// country the deployment does not send to is refused.
     pub fn of(channel: Channel, content: &RenderedContent, prices: &PriceTable) -> Price {
-        match channel {
-            Channel::Email => Price::Cents(0),
-            Channel::Sms => match prices.sms_cost(&content.body) {
-                Ok(cents) => Price::Cents(cents),
-                Err(PricingError::TooManySegments { .. }) => {
-                    Price::Refused { reason: StatusReason::TooLong, code: "too_many_segments".into() }
-                }
-            },
-            Channel::Voice => Price::Cents(prices.voice_cost(PriceTable::voice_minutes_reserved(content))),
+        if channel == Channel::Email {
+            return Price::Cents(0);
+        }
+        let Ok(to) = content.to.parse::<PhoneNumber>() else {
+            return Price::Refused { reason: StatusReason::BadNumber, code: "invalid_destination".into() };
+        };
+        let cost = match channel {
+            Channel::Email => Ok(0),
+            Channel::Sms => prices.sms_cost(&to, &content.body),
+            Channel::Voice => prices.voice_cost(&to, prices.voice_minutes_reserved(content)),
             Channel::Fax => match pdf::page_count(content) {
-                Ok(pages) => Price::Cents(prices.fax_cost(pages)),
-                Err(err) => Price::Refused { reason: StatusReason::TemplateFailed, code: err.code().into() },
+                Ok(pages) => prices.fax_cost(&to, pages),
+                Err(err) => return Price::Refused { reason: StatusReason::TemplateFailed, code: err.code().into() },
             },
+        };
+        match cost {
+            Ok(cents) => Price::Cents(cents),
+            Err(PricingError::TooManySegments { .. }) => {
+                Price::Refused { reason: StatusReason::TooLong, code: "too_many_segments".into() }
+            }
+            Err(PricingError::DestinationNotAllowed) => {
+                Price::Refused { reason: StatusReason::DestinationNotAllowed, code: "destination_not_allowed".into() }
+            }
         }
     }
 }

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::channels::chime::sma::{
-    self, CallEnd, CallObservation, CallScript, KeypadChoice, SmaEvent, SmaResponse, ACCOUNT_ID_ARGUMENT, CLAIM_TOKEN_ARGUMENT,
+    self, CallEnd, CallObservation, CallScript, InvocationEventType, KeypadChoice, SmaEvent, SmaResponse, ACCOUNT_ID_ARGUMENT, CLAIM_TOKEN_ARGUMENT,
     MESSAGE_ID_ARGUMENT,
 };
 use crate::domain::message::CallRecord;
 use crate::domain::{
-    AccountId, Clock, Message, MessageId, MessageNotice, MessageStatus, NotificationKind, PhoneNumber, PriceTable,
-    StatusReason,
+    AccountId, Clock, Message, MessageId, MessageNotice, MessageStatus, Notification, NotificationKind, PhoneNumber,
+    PriceTable, RenderedContent, StatusReason,
 };
 use crate::services::credit::CreditService;
 use crate::services::outcomes::{fail_and_refund, refund_part};
@@ -87,7 +87,7 @@ impl VoiceCall {
             text: content.body.clone(),
             language: content.language.clone(),
             keypad_reply: content.keypad_reply,
-            practice_phone: content.letterhead.as_ref().map(|l| l.practice_phone.clone()).unwrap_or_default(),
+            bridge_to: self.bridge_number(&account, event, content).await?,
             caller_id: content.from.clone().unwrap_or_else(|| self.caller_id.to_string()),
         };
         let (response, observation) = sma::respond(event, &script);
@@ -151,7 +151,11 @@ impl VoiceCall {
         match failure {
             None => {
                 let reserved = message.reserved_cents.unwrap_or(0);
-                let charged = self.prices.voice_cost(call.minutes.unwrap_or(0)).min(reserved);
+                // The destination was priced when the call was reserved; one
+                // that no longer prices is charged what was reserved.
+                let cost = content_destination(message)
+                    .and_then(|to| self.prices.voice_cost(&to, call.minutes.unwrap_or(0)).ok());
+                let charged = cost.unwrap_or(reserved).min(reserved);
                 refund_part(&self.store, account, message, reserved - charged, now).await?;
                 self.refunded(account).await;
             }
@@ -173,6 +177,25 @@ impl VoiceCall {
 }
 
 impl VoiceCall {
+    /// The practice's phone, when the operator registered it for this
+    /// account's bridge: anything else (a premium or foreign number typed
+    /// into settings) is never dialled. Read only when a key can ask for it.
+    async fn bridge_number(
+        &self,
+        account: &AccountId,
+        event: &SmaEvent,
+        content: &RenderedContent,
+    ) -> Result<Option<String>, VoiceCallError> {
+        if !content.keypad_reply || event.event_type() != InvocationEventType::ActionSuccessful {
+            return Ok(None);
+        }
+        let Some(number) = content.letterhead.as_ref().and_then(|l| l.practice_phone.parse::<PhoneNumber>().ok()) else {
+            return Ok(None);
+        };
+        let registered = self.store.bridge_number_owner(&number).await?.as_ref() == Some(account);
+        Ok(registered.then(|| number.to_string()))
+    }
+
     /// A refund's follow-up (alerts re-armed, held messages released); the
     /// refund stands whatever happens here.
     async fn refunded(&self, account: &AccountId) {
@@ -189,4 +212,8 @@ fn digit(choice: KeypadChoice) -> &'static str {
         KeypadChoice::Connect => "0",
         KeypadChoice::Repeat => "*",
     }
+}
+
+fn content_destination(message: &Message) -> Option<PhoneNumber> {
+    message.content.as_ref().and_then(|content| content.to.parse().ok())
 }

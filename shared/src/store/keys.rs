@@ -24,6 +24,7 @@
 //! | staff told  | `ACCOUNT#{account}#MESSAGE#{id}`     | `NOTICE#{kind}` |
 //! | parked report | `PARKED#{channel}#{provider id}#{outcome}` | `REPORT` |
 //! | sender      | `SENDER#{channel}#{sender, lowercase}` | `SENDER`    |
+//! | bridge      | `SENDER#bridge#{E.164 number}`          | `SENDER`    |
 //!
 //! An account's credit records share one partition: the balance is one item
 //! whatever the layout, and its ledger moves at the balance's own rate (a
@@ -199,6 +200,13 @@ pub fn parked_report(report_id: &str) -> ItemKey {
 /// The due index's partition of parked reports, apart from the messages'
 /// shards.
 pub const REPORTS_SHARD: &str = "DUE#REPORTS";
+
+
+/// A number the operator lets one account's calls connect recipients to
+/// (a call's "0"): only that account's calls may bridge to it.
+pub fn bridge_number(number: &str) -> ItemKey {
+    ItemKey { pk: format!("SENDER#bridge#{number}"), sk: "SENDER".into() }
+}
 
 pub fn webhook_seen(provider: &str, event_id: &str) -> ItemKey {
     ItemKey { pk: format!("WEBHOOK#{provider}#{event_id}"), sk: "WEBHOOK".into() }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{dynamo_error, from_item, key_item, keys, s, to_item, with_key, Store, StoreError};
-use crate::domain::{AccountId, Channel, Notification, RecipientId, StatusReason};
+use crate::domain::{AccountId, Channel, Notification, PhoneNumber, RecipientId, StatusReason};
 
 /// An address that is not sent to again on a channel: it bounced for good,
 /// complained, or opted out. Kept with the recipient, and only for the
@@ -33,6 +33,18 @@ impl Store {
     /// The account a sender is assigned to, if any.
     pub async fn sender_owner(&self, channel: Channel, sender: &str) -> Result<Option<AccountId>, StoreError> {
         Ok(self.get::<SenderOwner>("sender", &keys::sender(channel, sender)).await?.map(|(o, _)| o.account_id))
+    }
+
+    /// Lets `account`'s calls connect recipients to `number` (the
+    /// operator's act: it is the practice's own line).
+    pub async fn register_bridge_number(&self, number: &PhoneNumber, account: &AccountId) -> Result<(), StoreError> {
+        let owner = SenderOwner { account_id: account.clone() };
+        self.put(with_key(to_item("sender", &owner)?, &keys::bridge_number(number.as_str()))).await
+    }
+
+    /// The account whose calls may connect to `number`, if any.
+    pub async fn bridge_number_owner(&self, number: &PhoneNumber) -> Result<Option<AccountId>, StoreError> {
+        Ok(self.get::<SenderOwner>("sender", &keys::bridge_number(number.as_str())).await?.map(|(o, _)| o.account_id))
     }
 
     pub async fn add_notification(&self, account: &AccountId, notification: &Notification) -> Result<(), StoreError> {

@@ -409,8 +409,10 @@ pub struct CallScript {
     pub language: Option<String>,
     /// The call gathers one key: confirm, cancel, connect, repeat.
     pub keypad_reply: bool,
-    /// Where "0" connects the recipient (E.164).
-    pub practice_phone: String,
+    /// Where "0" connects the recipient (E.164): only a number the
+    /// operator registered for the account's bridge; without one, "0" says
+    /// the practice cannot be connected.
+    pub bridge_to: Option<String>,
     /// The number the practice sees a connected call from (E.164, one of
     /// the deployment's).
     pub caller_id: String,
@@ -612,17 +614,20 @@ fn choice_actions(call_id: &str, choice: KeypadChoice, script: &CallScript, voic
         KeypadChoice::Cancel => {
             vec![speak(call_id, voice, &escape(voice.phrases.cancelled)), hangup(call_id)]
         }
-        KeypadChoice::Connect => vec![
-            speak(call_id, voice, &escape(voice.phrases.connecting)),
-            Action::CallAndBridge(CallAndBridgeParameters {
-                call_timeout_seconds: 30,
-                caller_id_number: script.caller_id.clone(),
-                endpoints: vec![BridgeEndpoint {
-                    bridge_endpoint_type: BridgeEndpointType::Pstn,
-                    uri: script.practice_phone.clone(),
-                }],
-            }),
-        ],
+        KeypadChoice::Connect => match &script.bridge_to {
+            Some(number) => vec![
+                speak(call_id, voice, &escape(voice.phrases.connecting)),
+                Action::CallAndBridge(CallAndBridgeParameters {
+                    call_timeout_seconds: 30,
+                    caller_id_number: script.caller_id.clone(),
+                    endpoints: vec![BridgeEndpoint {
+                        bridge_endpoint_type: BridgeEndpointType::Pstn,
+                        uri: number.clone(),
+                    }],
+                }),
+            ],
+            None => vec![speak(call_id, voice, &escape(voice.phrases.cannot_connect)), hangup(call_id)],
+        },
         KeypadChoice::Repeat => message_actions(call_id, script, voice),
     }
 }
@@ -699,6 +704,7 @@ struct Phrases {
     confirmed: &'static str,
     cancelled: &'static str,
     connecting: &'static str,
+    cannot_connect: &'static str,
 }
 
 /// An Amazon Polly neural voice and the phrases it speaks.
@@ -714,6 +720,7 @@ const ENGLISH: Phrases = Phrases {
     confirmed: "Thank you, your appointment is confirmed. Goodbye.",
     cancelled: "Your appointment has been cancelled. Please call the practice to book a new time. Goodbye.",
     connecting: "Please hold while we connect you to the practice.",
+    cannot_connect: "The practice cannot be connected on this call. Please call the practice directly. Goodbye.",
 };
 
 const SPANISH: Phrases = Phrases {
@@ -722,6 +729,7 @@ const SPANISH: Phrases = Phrases {
     confirmed: "Gracias, su cita está confirmada. Adiós.",
     cancelled: "Su cita ha sido cancelada. Llame al consultorio para programar una nueva cita. Adiós.",
     connecting: "Por favor espere mientras lo comunicamos con el consultorio.",
+    cannot_connect: "No podemos comunicarlo con el consultorio en esta llamada. Llame directamente al consultorio. Adiós.",
 };
 
 const FRENCH: Phrases = Phrases {
@@ -732,6 +740,7 @@ const FRENCH: Phrases = Phrases {
     cancelled:
         "Votre rendez-vous a été annulé. Veuillez appeler le cabinet pour fixer un nouveau rendez-vous. Au revoir.",
     connecting: "Veuillez patienter, nous vous mettons en relation avec le cabinet.",
+    cannot_connect: "Nous ne pouvons pas vous mettre en relation avec le cabinet lors de cet appel. Veuillez appeler le cabinet directement. Au revoir.",
 };
 
 const GERMAN: Phrases = Phrases {
@@ -740,6 +749,7 @@ const GERMAN: Phrases = Phrases {
     confirmed: "Vielen Dank, Ihr Termin ist bestätigt. Auf Wiederhören.",
     cancelled: "Ihr Termin wurde abgesagt. Bitte rufen Sie die Praxis an, um einen neuen Termin zu vereinbaren. Auf Wiederhören.",
     connecting: "Bitte warten Sie, wir verbinden Sie mit der Praxis.",
+    cannot_connect: "Wir können Sie bei diesem Anruf nicht mit der Praxis verbinden. Bitte rufen Sie die Praxis direkt an. Auf Wiederhören.",
 };
 
 const PORTUGUESE: Phrases = Phrases {
@@ -748,6 +758,7 @@ const PORTUGUESE: Phrases = Phrases {
     confirmed: "Obrigado, sua consulta está confirmada. Até logo.",
     cancelled: "Sua consulta foi cancelada. Ligue para o consultório para marcar um novo horário. Até logo.",
     connecting: "Aguarde enquanto transferimos você para o consultório.",
+    cannot_connect: "Não é possível transferir você para o consultório nesta chamada. Ligue diretamente para o consultório. Até logo.",
 };
 
 const ITALIAN: Phrases = Phrases {
@@ -756,6 +767,7 @@ const ITALIAN: Phrases = Phrases {
     confirmed: "Grazie, il suo appuntamento è confermato. Arrivederci.",
     cancelled: "Il suo appuntamento è stato annullato. Chiami lo studio per fissare un nuovo appuntamento. Arrivederci.",
     connecting: "Attenda in linea, la stiamo mettendo in contatto con lo studio.",
+    cannot_connect: "Non possiamo metterla in contatto con lo studio in questa chiamata. Chiami direttamente lo studio. Arrivederci.",
 };
 
 static VOICES: &[(&str, Voice)] = &[
@@ -828,7 +840,7 @@ mod tests {
             text: "Your appointment is tomorrow at 3:30 PM.".to_owned(),
             language: None,
             keypad_reply,
-            practice_phone: "+12025550111".to_owned(),
+            bridge_to: Some("+12025550111".to_owned()),
             caller_id: "+12025550143".to_owned(),
         }
     }
@@ -1038,6 +1050,17 @@ mod tests {
                 }
             })
         );
+    }
+
+    #[test]
+    fn pressing_0_without_a_registered_number_never_bridges() {
+        let mut script = script(true);
+        script.bridge_to = None;
+        let (response, observation) = pressed("0", &script);
+
+        assert_eq!(observation, Some(CallObservation::Pressed(KeypadChoice::Connect)));
+        assert_eq!(types(&response), ["Speak", "Hangup"]);
+        assert!(spoken(&actions_json(&response)[0]).contains("cannot be connected"));
     }
 
     #[test]
