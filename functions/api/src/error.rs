@@ -16,7 +16,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `malformed_json`, `invalid_field`,
-    /// `unknown_recipient`, `start_in_past`, `unauthorized`, …
+    /// `unknown_recipient`, `start_in_past`, `unauthorized`, `forbidden`, …
     pub code: String,
     pub message: String,
 }
@@ -35,6 +35,10 @@ impl ApiError {
 
     pub fn unauthorized() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
+    }
+
+    pub fn forbidden(message: &'static str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
     pub fn invalid_id(what: &str) -> Self {

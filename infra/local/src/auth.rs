@@ -1,7 +1,7 @@
 //! Local bearer tokens. On AWS, API Gateway's JWT authorizer verifies the
 //! practice app's tokens; locally the runner signs and verifies its own
-//! (HS256, key kept beside the database) and hands the API the same
-//! [`AuthenticatedAccount`].
+//! (HS256, key kept beside the database), with the claims a deployment reads
+//! by default ([`TokenClaims::default`]), and hands the API the same caller.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,23 +10,13 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
 use tidings::domain::AccountId;
-use tidings_api::auth::proceed_as;
+use tidings_api::auth::{proceed_as, Caller, TokenClaims};
 
 const ISSUER: &str = "tidings-local";
 const AUDIENCE: &str = "tidings";
 const TOKEN_LIFETIME_SECONDS: i64 = 365 * 24 * 3600;
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Claims {
-    sub: String,
-    account_id: String,
-    iss: String,
-    aud: String,
-    iat: i64,
-    exp: i64,
-}
 
 #[derive(Clone)]
 pub struct TokenKey(Arc<Vec<u8>>);
@@ -54,37 +44,42 @@ impl TokenKey {
         Self(Arc::new(format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()).into_bytes()))
     }
 
-    pub fn issue(&self, account: &AccountId) -> Result<String, jsonwebtoken::errors::Error> {
+    /// A token for `account`; with `operator`, it carries the operator's
+    /// scope as well (purchases of credit).
+    pub fn issue(&self, account: &AccountId, operator: bool) -> Result<String, jsonwebtoken::errors::Error> {
         let now = chrono::Utc::now().timestamp();
-        let claims = Claims {
-            sub: account.to_string(),
-            account_id: account.to_string(),
-            iss: ISSUER.into(),
-            aud: AUDIENCE.into(),
-            iat: now,
-            exp: now + TOKEN_LIFETIME_SECONDS,
-        };
+        let names = TokenClaims::default();
+        let mut claims = Map::new();
+        claims.insert("sub".into(), json!(account.to_string()));
+        claims.insert("iss".into(), json!(ISSUER));
+        claims.insert("aud".into(), json!(AUDIENCE));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("exp".into(), json!(now + TOKEN_LIFETIME_SECONDS));
+        claims.insert(names.account, json!(account.to_string()));
+        if operator {
+            claims.insert(names.operator.claim, json!(names.operator.value));
+        }
         encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&self.0))
     }
 
-    pub fn verify(&self, token: &str) -> Option<AccountId> {
+    pub fn verify(&self, token: &str) -> Option<Caller> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
-        let data = decode::<Claims>(token, &DecodingKey::from_secret(&self.0), &validation).ok()?;
-        data.claims.account_id.parse().ok()
+        let data = decode::<Map<String, Value>>(token, &DecodingKey::from_secret(&self.0), &validation).ok()?;
+        TokenClaims::default().caller(|name| data.claims.get(name).cloned())
     }
 }
 
 /// The local stand-in for API Gateway's JWT authorizer.
 pub async fn require_token(State(key): State<TokenKey>, request: Request, next: Next) -> Response {
-    let account = request
+    let caller = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .and_then(|token| key.verify(token.trim()));
-    proceed_as(account, request, next).await
+    proceed_as(caller, request, next).await
 }
 
 #[cfg(test)]
@@ -97,13 +92,23 @@ mod tests {
         let key = TokenKey::load_or_create(&dir.join("a.key")).unwrap();
         let other = TokenKey::load_or_create(&dir.join("b.key")).unwrap();
         let account: AccountId = "acct-1".parse().unwrap();
-        let token = key.issue(&account).unwrap();
-        assert_eq!(key.verify(&token), Some(account));
+        let token = key.issue(&account, false).unwrap();
+        assert_eq!(key.verify(&token), Some(Caller { account: account.clone(), operator: false }));
         assert_eq!(other.verify(&token), None);
         assert_eq!(key.verify("not-a-token"), None);
         // The key survives a restart.
         let reloaded = TokenKey::load_or_create(&dir.join("a.key")).unwrap();
         assert!(reloaded.verify(&token).is_some());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn only_operator_tokens_carry_the_operator_scope() {
+        let key = TokenKey::ephemeral();
+        let account: AccountId = "acct-1".parse().unwrap();
+        let operator = key.issue(&account, true).unwrap();
+        assert_eq!(key.verify(&operator), Some(Caller { account: account.clone(), operator: true }));
+        let practice = key.issue(&account, false).unwrap();
+        assert_eq!(key.verify(&practice).map(|c| c.operator), Some(false));
     }
 }
