@@ -89,7 +89,10 @@ fn describe_data_error(text: &str) -> String {
     };
     let ours = [
         ContactError::Phone.to_string(),
+        ContactError::PhoneLetters.to_string(),
+        ContactError::PhoneExtension.to_string(),
         ContactError::Email.to_string(),
+        ContactError::EmailDomain.to_string(),
         ContactError::TimeZone.to_string(),
         InvalidId.to_string(),
         InvalidLanguage.to_string(),
