@@ -18,19 +18,85 @@ use crate::services::{CreditService, Delivery, DeliveryConfig, DeliveryOutcome, 
 use crate::store::Store;
 
 /// JSON logs without ANSI colours or timestamps (Lambda adds its own).
-/// Spans carry ids and counts only: no PHI is ever logged.
+/// Spans carry ids and counts only: no PHI is ever logged. `RUST_LOG` is
+/// capped by [`deployed_log_directives`].
 pub fn init_tracing() {
+    let requested = std::env::var("RUST_LOG").unwrap_or_default();
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::new(deployed_log_directives(&requested)))
         .with_current_span(true)
         .with_ansi(false)
         .without_time()
         .with_target(false)
         .init();
+}
+
+/// Crates (target prefixes) that log raw events, requests or response
+/// bodies below `info`: the Lambda runtime logs each invocation's event, the
+/// AWS SDK and the HTTP stack what they send and receive. All may hold PHI.
+const RAW_PAYLOAD_TARGETS: [&str; 6] = ["lambda_runtime", "lambda_http", "aws", "hyper", "h2", "reqwest"];
+
+/// The log filter a deployed function runs with, from the `RUST_LOG` it was
+/// given: nothing at `trace` anywhere, and nothing below `info` from the
+/// crates of [`RAW_PAYLOAD_TARGETS`], whatever was asked (an operator
+/// debugging a deployment must not turn on logging of patients' data).
+/// Other levels are kept as asked; directives that do not parse, and span
+/// filters (`target[span{field}]`), are dropped; empty means `info`.
+pub fn deployed_log_directives(requested: &str) -> String {
+    use tracing::level_filters::LevelFilter;
+
+    let capped_for = |target: Option<&str>, level: LevelFilter| {
+        let raw = target.is_some_and(|t| RAW_PAYLOAD_TARGETS.iter().any(|p| t.starts_with(p)));
+        level.min(if raw { LevelFilter::INFO } else { LevelFilter::DEBUG })
+    };
+    let mut directives: Vec<(Option<String>, LevelFilter)> = Vec::new();
+    for directive in requested.split(',').map(str::trim).filter(|d| !d.is_empty() && !d.contains('[')) {
+        let parsed = match directive.split_once('=') {
+            Some((target, level)) => level.parse().ok().map(|level| (Some(target.trim().to_owned()), level)),
+            // A bare level is the default; a bare target means all its levels.
+            None => match directive.parse::<LevelFilter>() {
+                Ok(level) => Some((None, level)),
+                Err(_) => Some((Some(directive.to_owned()), LevelFilter::TRACE)),
+            },
+        };
+        if let Some((target, level)) = parsed {
+            let level = capped_for(target.as_deref(), level);
+            directives.push((target, level));
+        }
+    }
+    if directives.is_empty() {
+        directives.push((None, LevelFilter::INFO));
+    }
+    // A raw-payload crate not named itself takes the level of the most
+    // specific directive that covers it (the default, or a shorter prefix
+    // such as `a`): pin it, capped, so that level cannot reach it.
+    let mut pins = Vec::new();
+    for prefix in RAW_PAYLOAD_TARGETS {
+        if directives.iter().any(|(target, _)| target.as_deref() == Some(prefix)) {
+            continue;
+        }
+        let covering = directives
+            .iter()
+            .filter(|(target, _)| target.as_deref().is_none_or(|t| prefix.starts_with(t)))
+            .max_by_key(|(target, _)| target.as_ref().map_or(0, String::len))
+            .map_or(LevelFilter::OFF, |(_, level)| *level);
+        if covering > LevelFilter::INFO {
+            pins.push((Some(prefix.to_owned()), LevelFilter::INFO));
+        }
+    }
+    directives
+        .into_iter()
+        .chain(pins)
+        .map(|(target, level)| {
+            let level = level.to_string().to_lowercase();
+            match target {
+                Some(target) => format!("{target}={level}"),
+                None => level,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A Lambda error whose type says whether a retry can help:
@@ -96,4 +162,39 @@ pub async fn deliver_message_ready(
         .instrument(span)
         .await
         .map_err(|err| diagnostic("Delivery", err.is_retryable(), &err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::deployed_log_directives;
+    use tracing::level_filters::LevelFilter;
+
+    #[test]
+    fn trace_is_capped_everywhere_and_raw_payload_crates_at_info() {
+        let cases = [
+            ("", "info"),
+            ("info", "info"),
+            ("warn,tidings=debug", "warn,tidings=debug"),
+            ("trace", "debug,lambda_runtime=info,lambda_http=info,aws=info,hyper=info,h2=info,reqwest=info"),
+            ("tidings=trace", "tidings=debug"),
+            ("tidings", "tidings=debug"),
+            ("info,lambda_runtime=debug", "info,lambda_runtime=info"),
+            ("info,aws_smithy_runtime=trace,hyper_util=debug", "info,aws_smithy_runtime=info,hyper_util=info"),
+            ("warn,lambda_runtime=error", "warn,lambda_runtime=error"),
+            ("info,a=debug", "info,a=debug,aws=info"),
+            ("lambda_runtime[invoke{event}]=trace,info", "info"),
+            ("nonsense=loud,info", "info"),
+        ];
+        for (requested, capped) in cases {
+            assert_eq!(deployed_log_directives(requested), capped, "RUST_LOG={requested}");
+        }
+    }
+
+    #[test]
+    fn the_capped_filter_parses_and_never_enables_trace() {
+        for requested in ["trace", "debug", "lambda_runtime=trace,aws=trace", "TRACE"] {
+            let filter = tracing_subscriber::EnvFilter::try_new(deployed_log_directives(requested)).unwrap();
+            assert!(filter.max_level_hint().is_some_and(|hint| hint <= LevelFilter::DEBUG), "RUST_LOG={requested}");
+        }
+    }
 }

@@ -63,7 +63,12 @@ pub struct Answer {
 
 impl TestApp {
     pub fn token(&self, account: &str) -> String {
-        self.runtime.token_key.issue(&account.parse().expect("account id")).expect("token")
+        self.runtime.token_key.issue(&account.parse().expect("account id"), false).expect("token")
+    }
+
+    /// The operator's token for `account`: the only kind that buys credit.
+    pub fn operator_token(&self, account: &str) -> String {
+        self.runtime.token_key.issue(&account.parse().expect("account id"), true).expect("token")
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
@@ -95,6 +100,12 @@ impl TestApp {
         self.send(request).await
     }
 
+    /// `POST /v1/credit/purchases` for `account`, as the operator.
+    pub async fn purchase(&self, account: &str, body: Value) -> Answer {
+        let url = format!("{}/v1/credit/purchases", self.address);
+        self.send(self.http.post(url).bearer_auth(self.operator_token(account)).json(&body)).await
+    }
+
     /// A `/local` route: no token, as on the developer's own machine.
     pub async fn post_local(&self, path: &str, body: Value) -> Answer {
         self.send(self.http.post(format!("{}{path}", self.address)).json(&body)).await
@@ -103,7 +114,7 @@ impl TestApp {
     /// Buys `cents` of credit for the account (a fresh idempotency key).
     pub async fn given_credit(&self, account: &str, cents: u64) {
         let key = uuid::Uuid::new_v4().to_string();
-        let answer = self.post(account, "/v1/credit/purchases", json!({"amount_cents": cents, "idempotency_key": key})).await;
+        let answer = self.purchase(account, json!({"amount_cents": cents, "idempotency_key": key})).await;
         assert_eq!(answer.status, 201, "{}", answer.body);
     }
 
@@ -158,7 +169,7 @@ impl TestApp {
         if let Some(cents) = self.starting_credit {
             // Once per account: the key makes repeated settings buy nothing.
             let key = format!("starting-credit-{account}");
-            let bought = self.post(account, "/v1/credit/purchases", json!({"amount_cents": cents, "idempotency_key": key})).await;
+            let bought = self.purchase(account, json!({"amount_cents": cents, "idempotency_key": key})).await;
             assert!(matches!(bought.status, 200 | 201), "{}", bought.body);
         }
     }

@@ -56,6 +56,9 @@ async fn bad_recipients_are_refused_and_nothing_is_written() {
     let cases = [
         (json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "sms", "phone": "555-0101"}), 422, "invalid_field"),
         (json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "email", "email": "not-an-address"}), 422, "invalid_field"),
+        (json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "sms", "phone": "+1 202 555 O143"}), 422, "invalid_field"),
+        (json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "fax", "fax": "+1 202 555 0143 #5"}), 422, "invalid_field"),
+        (json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "email", "email": "a@example.123"}), 422, "invalid_field"),
         (json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "email", "email": "a@example.com", "nickname": "x"}), 422, "invalid_field"),
         (json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "sms", "email": "a@example.com"}), 422, "missing_address"),
         (json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "email", "email": "a@example.com", "time_zone": "Nowhere/Land"}), 422, "invalid_field"),
@@ -86,6 +89,14 @@ async fn error_messages_never_echo_contact_details() {
         .await;
     assert_eq!(answer.status, 422);
     assert!(!answer.body.to_string().contains("867"), "{}", answer.body);
+    // A letter typed for a digit: the field and the reason, not the number.
+    let answer = app
+        .put("acct", "/v1/recipients/r1", json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "sms", "phone": "+1 202 555 O143"}))
+        .await;
+    assert_eq!((answer.status, answer.body["error"]["code"].as_str()), (422, Some("invalid_field")));
+    let message = answer.body["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("phone: a phone or fax number takes digits only"), "{message}");
+    assert!(!message.contains("O143") && !message.contains("202"), "{message}");
 }
 
 #[tokio::test]

@@ -76,7 +76,7 @@ async fn sixty_four_concurrent_texts_with_credit_for_ten_send_exactly_ten() {
     assert_eq!(reservations, 10);
 
     // More credit releases as many as it pays for, and only those go.
-    let answer = app.post("acct", "/v1/credit/purchases", json!({"amount_cents": 2_000, "idempotency_key": "second"})).await;
+    let answer = app.purchase("acct", json!({"amount_cents": 2_000, "idempotency_key": "second"})).await;
     assert_eq!(answer.status, 201, "{}", answer.body);
     assert_eq!(answer.body["released"], 20);
     app.move_clock(start - Duration::hours(24) + Duration::minutes(1)).await;
@@ -105,7 +105,7 @@ async fn a_purchase_that_covers_part_of_the_queue_releases_the_oldest() {
     assert!(app.outbox().await.is_empty(), "nothing that costs goes without credit");
     assert_eq!(count(&statuses(&app, "acct", 3).await, "held", "insufficient_credit"), 3);
     // 1000 cents pay for two texts at 400: the two that fell due first.
-    let answer = app.post("acct", "/v1/credit/purchases", json!({"amount_cents": 1_000, "idempotency_key": "k1"})).await;
+    let answer = app.purchase("acct", json!({"amount_cents": 1_000, "idempotency_key": "k1"})).await;
     assert_eq!(answer.body["released"], 2, "{}", answer.body);
     app.move_clock(t0() + Duration::days(1) + Duration::hours(3) + Duration::minutes(1)).await;
     let sent: Vec<String> = app.outbox().await.iter().map(|m| m["to"].as_str().unwrap().to_owned()).collect();
@@ -122,22 +122,37 @@ async fn a_purchase_that_covers_part_of_the_queue_releases_the_oldest() {
 async fn a_repeated_purchase_key_records_nothing_new_and_small_purchases_are_refused() {
     let app = app_with_dollar_texts().await;
     let body = json!({"amount_cents": 1_500, "idempotency_key": "order-77"});
-    let first = app.post("acct", "/v1/credit/purchases", body.clone()).await;
+    let first = app.purchase("acct", body.clone()).await;
     assert_eq!((first.status, first.body["recorded"].clone()), (201, json!(true)), "{}", first.body);
-    let again = app.post("acct", "/v1/credit/purchases", body).await;
+    let again = app.purchase("acct", body).await;
     assert_eq!((again.status, again.body["recorded"].clone()), (200, json!(false)), "{}", again.body);
     assert_eq!(credit_balance(&app).await, 1_500);
-    let other_amount = app.post("acct", "/v1/credit/purchases", json!({"amount_cents": 2_500, "idempotency_key": "order-77"})).await;
+    let other_amount = app.purchase("acct", json!({"amount_cents": 2_500, "idempotency_key": "order-77"})).await;
     assert_eq!((other_amount.status, other_amount.body["error"]["code"].as_str()), (409, Some("idempotency_key_reused")));
 
-    let small = app.post("acct", "/v1/credit/purchases", json!({"amount_cents": 999, "idempotency_key": "k"})).await;
+    let small = app.purchase("acct", json!({"amount_cents": 999, "idempotency_key": "k"})).await;
     assert_eq!(small.status, 422, "{}", small.body);
-    let keyless = app.post("acct", "/v1/credit/purchases", json!({"amount_cents": 1_000, "idempotency_key": ""})).await;
+    let keyless = app.purchase("acct", json!({"amount_cents": 1_000, "idempotency_key": ""})).await;
     assert_eq!(keyless.status, 422, "{}", keyless.body);
     let credit = credit(&app, "acct").await;
     assert_eq!(credit["balance_cents"], 1_500);
     assert_eq!(credit["ledger"].as_array().unwrap().len(), 1);
     assert_eq!(credit["prices"]["sms_segment_cents"], 100);
+}
+
+#[tokio::test]
+async fn only_the_operator_grants_credit_a_practice_token_is_forbidden() {
+    let app = app_with_dollar_texts().await;
+    let body = json!({"amount_cents": 100_000, "idempotency_key": "self-service"});
+    let practice = app.post("acct", "/v1/credit/purchases", body.clone()).await;
+    assert_eq!((practice.status, practice.body["error"]["code"].as_str()), (403, Some("forbidden")), "{}", practice.body);
+    let credit = credit(&app, "acct").await;
+    assert_eq!(credit["balance_cents"], 0);
+    assert_eq!(credit["ledger"].as_array().unwrap().len(), 0, "{credit}");
+    // The key was not spent: the operator may use it.
+    let operator = app.purchase("acct", body).await;
+    assert_eq!((operator.status, operator.body["recorded"].clone()), (201, json!(true)), "{}", operator.body);
+    assert_eq!(credit_balance(&app).await, 100_000);
 }
 
 #[tokio::test]
@@ -169,7 +184,7 @@ async fn low_balance_and_top_up_fire_once_per_crossing() {
 
     // The practice buys what was asked: the alerts are armed again.
     let key = top_ups[0].detail["idempotency_key"].as_str().unwrap();
-    let bought = app.post("acct", "/v1/credit/purchases", json!({"amount_cents": 2000, "idempotency_key": key})).await;
+    let bought = app.purchase("acct", json!({"amount_cents": 2000, "idempotency_key": key})).await;
     assert_eq!(bought.status, 201);
     given_sms_clients(&app, "acct", 28).await;
     for i in 10..28 {

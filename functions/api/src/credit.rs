@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tidings::domain::{LedgerEntry, Notification, PriceTable, PurchaseAmount};
 use tidings::services::{CreditError, IdempotencyKey};
 
-use crate::auth::AuthenticatedAccount;
+use crate::auth::{AuthenticatedAccount, OperatorForAccount};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::ApiJson;
 use crate::ApiState;
@@ -69,12 +69,14 @@ pub struct PurchaseView {
     responses(
         (status = 201, description = "recorded", body = PurchaseView),
         (status = 200, description = "this key was recorded before: nothing new", body = PurchaseView),
-        (status = 401, body = ErrorBody), (status = 409, description = "the key was recorded with another amount", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "the token lacks the operator's scope: only the operator grants credit", body = ErrorBody),
+        (status = 409, description = "the key was recorded with another amount", body = ErrorBody),
         (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn post_purchase(
     State(state): State<ApiState>,
-    AuthenticatedAccount(account): AuthenticatedAccount,
+    OperatorForAccount(account): OperatorForAccount,
     ApiJson(body): ApiJson<PurchaseBody>,
 ) -> Result<(StatusCode, Json<PurchaseView>), ApiError> {
     let amount = PurchaseAmount::try_from(body.amount_cents)

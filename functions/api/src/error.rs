@@ -16,7 +16,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `malformed_json`, `invalid_field`,
-    /// `unknown_recipient`, `start_in_past`, `unauthorized`, …
+    /// `unknown_recipient`, `start_in_past`, `unauthorized`, `forbidden`, …
     pub code: String,
     pub message: String,
 }
@@ -39,6 +39,10 @@ impl ApiError {
 
     pub fn unsupported_media_type() -> Self {
         Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send Content-Type: application/json")
+    }
+
+    pub fn forbidden(message: &'static str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
     pub fn invalid_id(what: &str) -> Self {
@@ -96,7 +100,10 @@ fn describe_data_error(text: &str) -> String {
     };
     let ours = [
         ContactError::Phone.to_string(),
+        ContactError::PhoneLetters.to_string(),
+        ContactError::PhoneExtension.to_string(),
         ContactError::Email.to_string(),
+        ContactError::EmailDomain.to_string(),
         ContactError::TimeZone.to_string(),
         InvalidId.to_string(),
         InvalidLanguage.to_string(),

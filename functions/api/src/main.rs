@@ -5,7 +5,7 @@ use tidings::channels::fax::FaxWebhookVerifier;
 use tidings::domain::{Clock, SystemClock, Templates};
 use tidings::services::{OutcomeService, RecordsService};
 use tidings::{config, lambda};
-use tidings_api::auth::{from_api_gateway_claims, AccountClaim};
+use tidings_api::auth::{from_api_gateway_claims, OperatorScope, TokenClaims};
 use tidings_api::ApiState;
 
 #[tokio::main]
@@ -27,9 +27,16 @@ async fn main() -> Result<(), lambda_http::Error> {
         clock,
         fax_webhooks,
     };
-    let claim = AccountClaim(config::optional("ACCOUNT_CLAIM").unwrap_or_else(|| "account_id".into()));
+    let defaults = TokenClaims::default();
+    let claims = TokenClaims {
+        account: config::optional("ACCOUNT_CLAIM").unwrap_or(defaults.account),
+        operator: OperatorScope {
+            claim: config::optional("OPERATOR_CLAIM").unwrap_or(defaults.operator.claim),
+            value: config::optional("OPERATOR_SCOPE").unwrap_or(defaults.operator.value),
+        },
+    };
     let app = tidings_api::router(state.clone())
-        .layer(axum::middleware::from_fn_with_state(Arc::new(claim), from_api_gateway_claims))
+        .layer(axum::middleware::from_fn_with_state(Arc::new(claims), from_api_gateway_claims))
         .merge(tidings_api::webhooks(state));
     lambda_http::run(app).await
 }

@@ -214,15 +214,15 @@ pub async fn run() -> Result<(), LocalError> {
     let runtime = Arc::new(
         LocalRuntime::start(LocalOptions { manual_clock: Some(start), ..LocalOptions::default() }).await?,
     );
-    let token = |account: &str| {
+    let token = |account: &str, operator: bool| {
         account
             .parse()
             .map_err(|_| LocalError::Wiring("demo account id".into()))
-            .and_then(|a| runtime.token_key.issue(&a).map_err(|e| LocalError::Wiring(e.to_string())))
+            .and_then(|a| runtime.token_key.issue(&a, operator).map_err(|e| LocalError::Wiring(e.to_string())))
     };
     let practices = [
-        Practice { label: "Riverside", token: token("riverside")? },
-        Practice { label: "Lakeside", token: token("lakeside")? },
+        Practice { label: "Riverside", token: token("riverside", false)? },
+        Practice { label: "Lakeside", token: token("lakeside", false)? },
     ];
     let mut timeline = Timeline {
         app: server::app(runtime.clone())?,
@@ -245,9 +245,10 @@ pub async fn run() -> Result<(), LocalError> {
         }))
         .await?;
     timeline.say(start, riverside.label, "settings: messaging on, reminders 24 h and 2 h before, notices after 3 min, billing 1 day before and on the due date, calls take keypad replies");
-    let bought = timeline
-        .post(riverside, "/v1/credit/purchases", json!({"amount_cents": 2000, "idempotency_key": "demo-credit"}))
-        .await?;
+    // Credit is the operator's to grant (the practice pays the operator).
+    let operator = token("riverside", true)?;
+    let purchase = json!({"amount_cents": 2000, "idempotency_key": "demo-credit"});
+    let bought = call(&timeline.app, Method::POST, "/v1/credit/purchases", &operator, purchase).await?;
     timeline.say(start, riverside.label, format!("bought credit: balance {} cents (texts, calls and faxes spend it; email is free)", bought["balance_cents"]));
     let lakeside = &practices[1];
     timeline

@@ -38,6 +38,9 @@ enum Command {
     /// Print a bearer token the local API accepts for ACCOUNT.
     Token {
         account: String,
+        /// The operator's token for ACCOUNT instead (it may buy credit).
+        #[arg(long)]
+        operator: bool,
         #[arg(long, default_value = DEFAULT_DATA_PATH)]
         data: PathBuf,
     },
@@ -88,10 +91,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             eprintln!("tidings-local serving on http://{}", listener.local_addr()?);
             server::serve(Arc::new(runtime), listener).await?;
         }
-        Command::Token { account, data } => {
+        Command::Token { account, operator, data } => {
             let account = account.parse().map_err(|_| "ACCOUNT: 1 to 256 characters of A-Z a-z 0-9 . _ : -")?;
             let key = tidings_local::auth::TokenKey::load_or_create(&data.with_extension("key"))?;
-            println!("{}", key.issue(&account)?);
+            println!("{}", key.issue(&account, operator)?);
         }
         Command::RegisterSender { account, channel, sender, data } => {
             let account = account.parse().map_err(|_| "ACCOUNT: 1 to 256 characters of A-Z a-z 0-9 . _ : -")?;

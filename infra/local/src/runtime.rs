@@ -45,6 +45,8 @@ pub enum LocalError {
     Template(#[from] TemplateError),
     #[error("local files: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    TokenKey(#[from] crate::auth::TokenKeyError),
     #[error("creating tables: {0}")]
     Tables(String),
     #[error("wiring: {0}")]

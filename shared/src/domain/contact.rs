@@ -11,8 +11,14 @@ use serde::{Deserialize, Serialize};
 pub enum ContactError {
     #[error("not a valid phone number in E.164 form (+ and country code)")]
     Phone,
+    #[error("a phone or fax number takes digits only, no letters or words")]
+    PhoneLetters,
+    #[error("a phone or fax number cannot carry an extension: automated calls, texts and faxes cannot dial one")]
+    PhoneExtension,
     #[error("not a valid email address")]
     Email,
+    #[error("no mail can be delivered to this email domain (letters, digits and hyphens only, a named top-level domain, no IP address)")]
+    EmailDomain,
     #[error("not a known IANA time zone")]
     TimeZone,
     #[error("not a country code (ISO 3166-1 alpha-2, e.g. US)")]
@@ -104,9 +110,22 @@ impl FromStr for PhoneNumber {
         if !input.starts_with('+') {
             return Err(ContactError::Phone);
         }
+        // The parser reads any letter as its keypad digit (vanity numbers),
+        // so an O typed for a 0 becomes another valid number: a stranger's,
+        // who would get a patient's reminder. Patients give numbers, not
+        // words: any letter is refused, whatever it would spell ("ext." and
+        // "x" for an extension included).
+        if input.chars().any(char::is_alphabetic) {
+            return Err(ContactError::PhoneLetters);
+        }
         let parsed = phonenumber::parse(None, input).map_err(|_| ContactError::Phone)?;
         if !phonenumber::is_valid(&parsed) {
             return Err(ContactError::Phone);
+        }
+        // E.164 drops an extension ("#5"): the message would go to the
+        // switchboard, not the person.
+        if parsed.extension().is_some() {
+            return Err(ContactError::PhoneExtension);
         }
         Ok(Self(parsed.format().mode(phonenumber::Mode::E164).to_string()))
     }
@@ -157,15 +176,32 @@ impl FromStr for EmailAddress {
     type Err = ContactError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let parsed = email_address::EmailAddress::from_str(input.trim())
+        // Only the bare address (not "Ann <ann@x>"), with a dotted domain.
+        let options = email_address::Options::default().with_required_tld().without_display_text();
+        let parsed = email_address::EmailAddress::parse_with_options(input.trim(), options)
             .map_err(|_| ContactError::Email)?;
-        // A display-name form ("Ann <ann@x>") parses too; only the bare
-        // address is a valid recipient.
-        if parsed.as_str() != parsed.email() || !parsed.domain().contains('.') {
-            return Err(ContactError::Email);
+        if !is_deliverable_domain(parsed.domain()) {
+            return Err(ContactError::EmailDomain);
         }
         Ok(Self(parsed.email().to_owned()))
     }
+}
+
+/// Whether mail can be routed to `domain` by name: every label is ASCII
+/// letters, digits and inner hyphens (an internationalised domain in its
+/// `xn--` form), and the top-level domain is not all digits. The address
+/// parser also takes IP literals (`[192.0.2.1]`), Unicode and symbols such
+/// as `_` or `!` in labels, and dotted IP addresses; none of those reaches
+/// a patient through a mail provider.
+fn is_deliverable_domain(domain: &str) -> bool {
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    let top_level_named = domain.rsplit('.').next().is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()));
+    domain.split('.').all(label_ok) && top_level_named
 }
 
 impl TryFrom<String> for EmailAddress {
@@ -294,5 +330,64 @@ mod tests {
         assert!(!err.contains("555"));
         let err = "secret-name@".parse::<EmailAddress>().unwrap_err().to_string();
         assert!(!err.contains("secret-name"));
+    }
+
+    /// Typos and extras a practice's staff may type, what the phonenumber
+    /// crate (the Rust port of Google's libphonenumber) makes of them on its
+    /// own, and that we refuse every one. The crate maps any letter to its
+    /// keypad digit and drops extensions; Google's Java library maps letters
+    /// only when there are three or more and otherwise drops them, which
+    /// also dials a number the patient never gave. Neither is acceptable
+    /// for a message that carries PHI.
+    #[test]
+    fn typed_letters_and_extensions_are_refused_where_the_parser_would_dial_someone_else() {
+        use ContactError::{PhoneExtension, PhoneLetters};
+        let table = [
+            ("+1 202 555 O143", Some("+12025556143"), PhoneLetters), // letter O for zero
+            ("+1202555l143", Some("+12025555143"), PhoneLetters),    // lower-case L for one
+            ("+1 202 555 0I43", Some("+12025550443"), PhoneLetters), // capital I for one
+            ("+1 202 555 S143", Some("+12025557143"), PhoneLetters), // S for five
+            ("+44 20 7946 O958", Some("+442079466958"), PhoneLetters),
+            ("+1 800 FLOWERS", Some("+18003569377"), PhoneLetters), // a vanity number
+            ("+1 (202) 555-0143 ext. 5", Some("+12025550143"), PhoneLetters),
+            ("+1 202 555 0143 x5", Some("+12025550143"), PhoneLetters),
+            ("+1 202 555 0143 #5", Some("+12025550143"), PhoneExtension),
+            ("+1 2O2 555 OI43", None, PhoneLetters), // the crate refuses it too
+        ];
+        for (input, crate_reading, ours) in table {
+            let by_crate = phonenumber::parse(None, input)
+                .ok()
+                .filter(phonenumber::is_valid)
+                .map(|n| n.format().mode(phonenumber::Mode::E164).to_string());
+            assert_eq!(by_crate.as_deref(), crate_reading, "{input}");
+            assert_eq!(input.parse::<PhoneNumber>(), Err(ours), "{input}");
+        }
+        // Digits with any punctuation still parse.
+        for input in ["+1 (202) 555-0143", "+1.202.555.0143", "+1 202/555 0143"] {
+            assert_eq!(input.parse::<PhoneNumber>().unwrap().as_str(), "+12025550143", "{input}");
+        }
+    }
+
+    #[test]
+    fn email_domains_that_no_mail_reaches_are_refused() {
+        // Each parses as an address; none can be delivered to by name.
+        for input in [
+            "ann@example.123",     // all-numeric top-level domain
+            "ann@192.168.0.1",     // an IP address written as a domain
+            "ann@[192.0.2.1]",     // an IP literal
+            "ann@[IPv6:2001:db8::1]",
+            "ann@exa_mple.com",    // underscore
+            "ann@exam!ple.com",    // other symbols
+            "ann@ex{am}ple.com",
+            "ann@exämple.com",     // Unicode: give the xn-- form
+        ] {
+            assert!(email_address::EmailAddress::from_str(input).is_ok(), "{input} should parse");
+            assert_eq!(input.parse::<EmailAddress>(), Err(ContactError::EmailDomain), "{input}");
+        }
+        for input in ["ann@mail.example.com", "a.b+tag@ex-ample.co.uk", "ann@xn--exmple-cua.com", "ann@123.example.org"] {
+            assert_eq!(input.parse::<EmailAddress>().unwrap().as_str(), input);
+        }
+        let err = "ann.lee@exa_mple.com".parse::<EmailAddress>().unwrap_err().to_string();
+        assert!(!err.contains("ann") && !err.contains("exa_mple"), "{err}");
     }
 }
