@@ -5,6 +5,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use tidings::domain::TemplateError;
 use tidings::services::RecordsError;
 use tidings::store::StoreError;
 
@@ -111,6 +112,7 @@ impl From<RecordsError> for ApiError {
             RecordsError::InvalidText(_) => unprocessable("invalid_field"),
             RecordsError::UnknownRecipient => unprocessable("unknown_recipient"),
             RecordsError::StartInPast => unprocessable("start_in_past"),
+            RecordsError::Template(TemplateError::SourceTooLarge { .. }) => unprocessable("template_too_large"),
             RecordsError::Template(_) => unprocessable("invalid_template"),
             RecordsError::InvalidAmount | RecordsError::InvalidPayUrl | RecordsError::TooFar => {
                 unprocessable("invalid_field")

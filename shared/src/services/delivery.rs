@@ -115,7 +115,7 @@ impl Price {
             Channel::Voice => Price::Cents(prices.voice_cost(PriceTable::voice_minutes_reserved(content))),
             Channel::Fax => match pdf::page_count(content) {
                 Ok(pages) => Price::Cents(prices.fax_cost(pages)),
-                Err(err) => Price::Refused { reason: StatusReason::TemplateFailed, code: err.code().into() },
+                Err(err) => Price::Refused { reason: StatusReason::RenderError, code: err.code().into() },
             },
         }
     }

@@ -12,8 +12,8 @@ use crate::domain::template::{html_of, long_date};
 use crate::domain::{
     AccountId, AccountSettings, AppointmentFields, AppointmentId, AppointmentStatus, Channel, Clock,
     Invoice, InvoiceFields, InvoiceStatus, Letterhead, Message, MessageId, MessageKind, MessageStatus,
-    NoticeChange, NoticeFields, NoticeState, Recipient, RenderedContent, StatusReason, Templates,
-    TimeZone,
+    NoticeChange, NoticeFields, NoticeState, Notification, NotificationKind, Recipient, RenderedContent,
+    StatusReason, TemplateError, Templates, TimeZone,
 };
 use crate::events::{BusEvent, EventPublisher, MessageReady, PublishError};
 use crate::store::keys::DUE_SHARD_COUNT;
@@ -277,8 +277,9 @@ impl ReminderSweep {
         if !self.within_caps(claimed, settings, zone, now).await? {
             return Ok(Err((MessageStatus::Skipped, StatusReason::CapReached)));
         }
-        let Ok(rendered) = self.templates.render(message.kind, recipient.channel, template.as_ref(), &address, &fields) else {
-            return Ok(Err((MessageStatus::Failed, StatusReason::TemplateFailed)));
+        let rendered = match self.templates.render(message.kind, recipient.channel, template.as_ref(), &address, &fields) {
+            Ok(rendered) => rendered,
+            Err(err) => return Ok(Ok(self.fail_render(claimed, recipient.channel, &err, now).await?)),
         };
         let content = addressed(rendered, message, settings, recipient, told.as_ref());
         if !self.store.store_rendered(claimed, recipient.channel, &content).await? {
@@ -289,6 +290,31 @@ impl ReminderSweep {
             self.store.set_notified(&claimed.account, &appointment, &state).await?;
         }
         Ok(Ok(Handled::Ready(ready(claimed, recipient.channel))))
+    }
+}
+
+impl ReminderSweep {
+    /// A message its template cannot render (broken, out of fuel, over its
+    /// channel's limit) fails on its own and staff are told; the sweep goes
+    /// on with the others.
+    async fn fail_render(
+        &self,
+        claimed: &ClaimedMessage,
+        channel: Channel,
+        err: &TemplateError,
+        now: DateTime<Utc>,
+    ) -> Result<Handled, StoreError> {
+        tracing::warn!(code = err.code(), "message not rendered");
+        let (account, message) = (&claimed.account, &claimed.message);
+        let failed = Settlement::ended(MessageStatus::Failed, StatusReason::RenderError);
+        if !self.store.settle(account, &message.id, &claimed.claim_token, &failed).await? {
+            return Ok(Handled::TakenByOther);
+        }
+        let notification = Notification::new(NotificationKind::RenderFailed, now)
+            .about(&message.recipient_id, &message.id, channel)
+            .detail(err.code());
+        self.store.add_notification(account, &notification).await?;
+        Ok(Handled::Ended(MessageStatus::Failed))
     }
 }
 
