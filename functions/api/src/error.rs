@@ -5,6 +5,8 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use tidings::domain::schedule::InvalidQuietHours;
+use tidings::domain::settings::SettingsError;
 use tidings::domain::TemplateError;
 use tidings::services::RecordsError;
 use tidings::store::StoreError;
@@ -106,6 +108,9 @@ impl From<RecordsError> for ApiError {
     fn from(err: RecordsError) -> Self {
         let unprocessable = |code| Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, err.to_string());
         match &err {
+            RecordsError::InvalidSettings(SettingsError::QuietHours(InvalidQuietHours::WiderThanDeployment(_))) => {
+                unprocessable("quiet_hours_too_wide")
+            }
             RecordsError::InvalidSettings(_) => unprocessable("invalid_settings"),
             RecordsError::UnregisteredSender { .. } => unprocessable("unregistered_sender"),
             RecordsError::MissingAddress(_) => unprocessable("missing_address"),
