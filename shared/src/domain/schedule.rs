@@ -352,8 +352,8 @@ mod tests {
     #[test]
     fn the_allowed_window_must_run_forward() {
         let mut quiet = QuietHours::default();
-        assert!(quiet.validate().is_ok());
+        assert!(quiet.validate(SendingWindow::default()).is_ok());
         quiet.allowed_from = NaiveTime::from_hms_opt(22, 0, 0).unwrap();
-        assert_eq!(quiet.validate(), Err(InvalidQuietHours));
+        assert_eq!(quiet.validate(SendingWindow::default()), Err(InvalidQuietHours::Order));
     }
 }
