@@ -88,3 +88,9 @@ fn allowed_countries() -> Result<BTreeSet<Region>, ConfigError> {
     }
     Ok(countries)
 }
+
+/// The widest hours the deployment sends in, recipient-local
+/// (`QUIET_HOURS_WIDEST`, `HH:MM-HH:MM`, default 08:00-21:00).
+pub fn sending_window() -> Result<crate::domain::SendingWindow, ConfigError> {
+    parsed("QUIET_HOURS_WIDEST", crate::domain::SendingWindow::default())
+}

@@ -256,12 +256,12 @@ async fn the_store_runs_on_moto_dynamodb_from_the_template_declaration() {
 
     let mut found = Vec::new();
     for shard in 0..tidings::store::keys::DUE_SHARD_COUNT {
-        found.extend(store.due_messages(shard, due, 100).await.unwrap());
+        found.extend(store.due_messages(shard, due, 100, None).await.unwrap().due);
     }
     assert_eq!(found.len(), 5);
     let mut none_due = 0;
     for shard in 0..tidings::store::keys::DUE_SHARD_COUNT {
-        none_due += store.due_messages(shard, due - Duration::seconds(1), 100).await.unwrap().len();
+        none_due += store.due_messages(shard, due - Duration::seconds(1), 100, None).await.unwrap().due.len();
     }
     assert_eq!(none_due, 0);
     assert_eq!(store.next_due().await.unwrap(), Some(due));
@@ -290,7 +290,7 @@ async fn the_store_runs_on_moto_dynamodb_from_the_template_declaration() {
     assert_eq!(listed.len(), 5);
     let mut remaining = 0;
     for shard in 0..tidings::store::keys::DUE_SHARD_COUNT {
-        remaining += store.due_messages(shard, due + Duration::hours(1), 100).await.unwrap().len();
+        remaining += store.due_messages(shard, due + Duration::hours(1), 100, None).await.unwrap().due.len();
     }
     assert_eq!(remaining, 4, "the sent message left the sparse due index");
 }

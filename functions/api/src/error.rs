@@ -5,6 +5,9 @@ use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use tidings::domain::schedule::InvalidQuietHours;
+use tidings::domain::settings::SettingsError;
+use tidings::domain::TemplateError;
 use tidings::services::RecordsError;
 use tidings::store::StoreError;
 
@@ -123,12 +126,16 @@ impl From<RecordsError> for ApiError {
     fn from(err: RecordsError) -> Self {
         let unprocessable = |code| Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, err.to_string());
         match &err {
+            RecordsError::InvalidSettings(SettingsError::QuietHours(InvalidQuietHours::WiderThanDeployment(_))) => {
+                unprocessable("quiet_hours_too_wide")
+            }
             RecordsError::InvalidSettings(_) => unprocessable("invalid_settings"),
             RecordsError::UnregisteredSender { .. } => unprocessable("unregistered_sender"),
             RecordsError::MissingAddress(_) => unprocessable("missing_address"),
             RecordsError::InvalidText(_) => unprocessable("invalid_field"),
             RecordsError::UnknownRecipient => unprocessable("unknown_recipient"),
             RecordsError::StartInPast => unprocessable("start_in_past"),
+            RecordsError::Template(TemplateError::SourceTooLarge { .. }) => unprocessable("template_too_large"),
             RecordsError::Template(_) => unprocessable("invalid_template"),
             RecordsError::InvalidAmount | RecordsError::InvalidPayUrl | RecordsError::TooFar => {
                 unprocessable("invalid_field")

@@ -20,7 +20,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     }
     let credit = lambda::credit_from_env(&aws, &store)?;
     let state = ApiState {
-        records: Arc::new(RecordsService::new(store.clone(), clock.clone(), Arc::new(Templates::default()))),
+        records: Arc::new(
+            RecordsService::new(store.clone(), clock.clone(), Arc::new(Templates::default()))
+                .with_sending_window(config::sending_window()?),
+        ),
         outcomes: OutcomeService::new(store.clone(), clock.clone(), credit.clone()),
         credit,
         store,

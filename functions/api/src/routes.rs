@@ -122,7 +122,8 @@ pub struct SettingsBody {
     pub appointment_notices: Option<NoticeSettingsBody>,
     /// Billing reminders and late-payment notices. Default off.
     pub invoice_messages: Option<InvoiceMessagesBody>,
-    /// When SMS and voice may go out, recipient-local. Default 08:00 to 21:00.
+    /// When SMS and voice may go out, recipient-local: within the
+    /// deployment's window (default 08:00 to 21:00), which is also the default.
     pub quiet_hours: Option<QuietHoursBody>,
     /// Automated messages per recipient per local day and ISO week. Default none.
     pub caps: Option<CapsBody>,
@@ -343,7 +344,7 @@ pub async fn put_settings(
                 allowed_until: q.allowed_until,
                 apply_to_email: q.apply_to_email,
             })
-            .unwrap_or_default(),
+            .unwrap_or_else(|| state.records.sending_window().into()),
         credit: body.credit.map(Into::into).unwrap_or_default(),
         senders: body.senders.map(Into::into).unwrap_or_default(),
         voice_replies: body.voice_replies,

@@ -16,7 +16,11 @@ async fn main() -> Result<(), Error> {
         lambda::publisher_from_env(&aws)?,
         Arc::new(Templates::default()),
         Arc::new(SystemClock),
-        SweepConfig { lease: config::claim_lease()?, ..SweepConfig::default() },
+        SweepConfig {
+            lease: config::claim_lease()?,
+            sending_window: config::sending_window()?,
+            ..SweepConfig::default()
+        },
     )
     .applying_reports(outcomes);
     lambda_runtime::run(service_fn(|event| tidings_reminder_sweep::handler(&sweep, event))).await

@@ -11,7 +11,11 @@ async fn main() -> Result<(), Error> {
     let aws = lambda::aws_config().await;
     let store = lambda::store_from_env(&aws)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let records = Arc::new(RecordsService::new(store.clone(), clock.clone(), Arc::new(Templates::default())));
+    // A keypad answer re-plans the appointment's reminders.
+    let records = Arc::new(
+        RecordsService::new(store.clone(), clock.clone(), Arc::new(Templates::default()))
+            .with_sending_window(config::sending_window()?),
+    );
     let caller_id: PhoneNumber = config::required("VOICE_CALLER_ID")?.parse()?;
     let credit = lambda::credit_from_env(&aws, &store)?;
     let voice = VoiceCall::new(store, records, clock, config::prices()?, caller_id, credit);

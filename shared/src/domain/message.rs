@@ -115,8 +115,11 @@ pub enum StatusReason {
     ChannelUnavailable,
     /// The provider refused the message for good.
     ProviderRejected,
-    /// The account's template could not be rendered.
-    TemplateFailed,
+    /// The message could not be rendered: its template broke, ran out of
+    /// fuel or came out over its channel's limit, or a fax's attachment
+    /// was unreadable. (Stored as `template_failed` before.)
+    #[serde(alias = "template_failed")]
+    RenderError,
     /// The account's balance could not pay for it: held until credit arrives.
     InsufficientCredit,
     /// The SMS needs more segments than the deployment allows.

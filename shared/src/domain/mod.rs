@@ -29,7 +29,7 @@ pub use invoice::{Currency, Invoice, InvoiceMessageSettings, InvoiceStatus};
 pub use message::{Attachment, CallRecord, Letterhead, Message, MessageKind, MessageStatus, RenderedContent, StatusReason};
 pub use recipient::{Address, Channel, Language, Recipient, RecipientKind};
 pub use report::{ProviderReport, ReportedOutcome};
-pub use schedule::{Placement, QuietHours};
+pub use schedule::{Placement, QuietHours, SendingWindow};
 pub use settings::{AccountSettings, AppointmentNoticeSettings, AppointmentReminderSettings, MessageCaps, Senders};
 pub use sms::{sms_length, SmsEncoding, SmsLength};
 pub use template::{AppointmentFields, InvoiceFields, NoticeFields, TemplateError, TemplateSource, Templates};

@@ -26,6 +26,10 @@ pub enum NotificationKind {
     /// Nobody answered the call, or the line was busy.
     CallNotAnswered,
     FaxFailed,
+    /// A message could not be rendered with the account's template (the
+    /// detail says why: `out_of_fuel`, `rendered_too_large`, ...): it
+    /// failed, and the template needs fixing.
+    RenderFailed,
     /// The balance fell below the account's alert threshold.
     LowBalance,
     /// The balance ran out: paid messages are held until credit arrives.
@@ -43,6 +47,7 @@ impl NotificationKind {
             NotificationKind::OptedOut => "opted_out",
             NotificationKind::CallNotAnswered => "call_not_answered",
             NotificationKind::FaxFailed => "fax_failed",
+            NotificationKind::RenderFailed => "render_failed",
             NotificationKind::LowBalance => "low_balance",
             NotificationKind::CreditExhausted => "credit_exhausted",
         }

@@ -64,9 +64,59 @@ impl Default for QuietHours {
     }
 }
 
+impl From<SendingWindow> for QuietHours {
+    /// An account's hours when it chooses none: the deployment's window.
+    fn from(window: SendingWindow) -> Self {
+        Self { allowed_from: window.from, allowed_until: window.until, apply_to_email: false }
+    }
+}
+
+/// The widest part of the local day a deployment lets messages go out in
+/// (`QuietHoursWidest`, default 08:00-21:00): accounts may only narrow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendingWindow {
+    from: NaiveTime,
+    until: NaiveTime,
+}
+
+impl Default for SendingWindow {
+    fn default() -> Self {
+        let hours = QuietHours::default();
+        Self { from: hours.allowed_from, until: hours.allowed_until }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("quiet_hours: allowed_from must be earlier than allowed_until")]
-pub struct InvalidQuietHours;
+#[error("a sending window is HH:MM-HH:MM, the first earlier than the second")]
+pub struct InvalidSendingWindow;
+
+impl std::str::FromStr for SendingWindow {
+    type Err = InvalidSendingWindow;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (from, until) = text.split_once('-').ok_or(InvalidSendingWindow)?;
+        let time = |t: &str| NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| InvalidSendingWindow);
+        let (from, until) = (time(from)?, time(until)?);
+        if from >= until {
+            return Err(InvalidSendingWindow);
+        }
+        Ok(Self { from, until })
+    }
+}
+
+impl std::fmt::Display for SendingWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.from.format("%H:%M"), self.until.format("%H:%M"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidQuietHours {
+    #[error("quiet_hours: allowed_from must be earlier than allowed_until")]
+    Order,
+    #[error("quiet_hours: this deployment sends between {0} at the widest; an account may only narrow that")]
+    WiderThanDeployment(SendingWindow),
+}
 
 /// Where quiet hours put a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,11 +127,27 @@ pub enum Placement {
 }
 
 impl QuietHours {
-    pub fn validate(&self) -> Result<(), InvalidQuietHours> {
-        if self.allowed_from < self.allowed_until {
-            Ok(())
-        } else {
-            Err(InvalidQuietHours)
+    /// Checks an account's hours as it saves them: in order, and within the
+    /// deployment's window.
+    pub fn validate(&self, window: SendingWindow) -> Result<(), InvalidQuietHours> {
+        if self.allowed_from >= self.allowed_until {
+            return Err(InvalidQuietHours::Order);
+        }
+        if self.allowed_from < window.from || self.allowed_until > window.until {
+            return Err(InvalidQuietHours::WiderThanDeployment(window));
+        }
+        Ok(())
+    }
+
+    /// The hours in force: these, narrowed to the deployment's window.
+    /// Hours saved before the window narrowed (or before it was checked) may
+    /// reach beyond it, and are cut back; hours that share nothing with it
+    /// give way to it.
+    pub fn within(self, window: SendingWindow) -> QuietHours {
+        let (from, until) = (self.allowed_from.max(window.from), self.allowed_until.min(window.until));
+        match from < until {
+            true => QuietHours { allowed_from: from, allowed_until: until, ..self },
+            false => QuietHours { apply_to_email: self.apply_to_email, ..window.into() },
         }
     }
 
@@ -135,6 +201,42 @@ mod tests {
 
     fn utc(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
+    }
+
+    fn hours(from: &str, until: &str) -> QuietHours {
+        QuietHours {
+            allowed_from: NaiveTime::parse_from_str(from, "%H:%M").unwrap(),
+            allowed_until: NaiveTime::parse_from_str(until, "%H:%M").unwrap(),
+            apply_to_email: true,
+        }
+    }
+
+    #[test]
+    fn accounts_may_narrow_the_deployments_window_but_not_widen_it() {
+        let window = SendingWindow::default();
+        assert_eq!(window.to_string(), "08:00-21:00");
+        assert_eq!(hours("09:00", "20:00").validate(window), Ok(()));
+        assert_eq!(hours("08:00", "21:00").validate(window), Ok(()));
+        assert_eq!(hours("07:59", "21:00").validate(window), Err(InvalidQuietHours::WiderThanDeployment(window)));
+        assert_eq!(hours("08:00", "21:30").validate(window), Err(InvalidQuietHours::WiderThanDeployment(window)));
+        assert_eq!(hours("20:00", "09:00").validate(window), Err(InvalidQuietHours::Order));
+        let narrow: SendingWindow = "09:30-18:00".parse().unwrap();
+        assert_eq!(hours("09:00", "20:00").validate(narrow), Err(InvalidQuietHours::WiderThanDeployment(narrow)));
+        for bad in ["21:00-08:00", "08:00", "8h-21h", "08:00-08:00"] {
+            assert!(bad.parse::<SendingWindow>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hours_in_force_never_reach_beyond_the_deployments_window() {
+        let window: SendingWindow = "09:00-20:00".parse().unwrap();
+        assert_eq!(hours("06:00", "23:00").within(window), hours("09:00", "20:00"));
+        assert_eq!(hours("10:00", "19:00").within(window), hours("10:00", "19:00"));
+        assert_eq!(hours("06:00", "08:00").within(window), hours("09:00", "20:00"), "no overlap: the window");
+        // A message held by a stored 06:00-23:00 goes no earlier than 09:00.
+        let ny = zone("America/New_York");
+        let early = utc("2027-01-12T12:00:00Z"); // 07:00 EST
+        assert_eq!(hours("06:00", "23:00").within(window).next_allowed(early, ny), utc("2027-01-12T14:00:00Z"));
     }
 
     #[test]
@@ -250,8 +352,8 @@ mod tests {
     #[test]
     fn the_allowed_window_must_run_forward() {
         let mut quiet = QuietHours::default();
-        assert!(quiet.validate().is_ok());
+        assert!(quiet.validate(SendingWindow::default()).is_ok());
         quiet.allowed_from = NaiveTime::from_hms_opt(22, 0, 0).unwrap();
-        assert_eq!(quiet.validate(), Err(InvalidQuietHours));
+        assert_eq!(quiet.validate(SendingWindow::default()), Err(InvalidQuietHours::Order));
     }
 }

@@ -8,7 +8,7 @@ use super::contact::{EmailAddress, PhoneNumber, TimeZone};
 use super::credit::{CreditSettings, InvalidCreditSettings};
 use super::recipient::Channel;
 use super::invoice::InvoiceMessageSettings;
-use super::schedule::{InvalidQuietHours, QuietHours};
+use super::schedule::{InvalidQuietHours, QuietHours, SendingWindow};
 
 /// The reminder offset used when an account has chosen none: a day before.
 pub const DEFAULT_REMINDER_OFFSET_MINUTES: u32 = 1440;
@@ -224,9 +224,11 @@ pub struct AccountSettings {
 }
 
 impl AccountSettings {
-    pub fn validate(&self) -> Result<(), SettingsError> {
+    /// Checks settings as an account saves them, in a deployment that sends
+    /// within `window` at the widest.
+    pub fn validate(&self, window: SendingWindow) -> Result<(), SettingsError> {
         super::text::check("practice_name", &self.practice_name)?;
-        self.quiet_hours.validate()?;
+        self.quiet_hours.validate(window)?;
         self.invoice_messages.validate()?;
         if self.caps.per_day == Some(0) || self.caps.per_week == Some(0) {
             return Err(SettingsError::Caps);

@@ -3,7 +3,8 @@
 //! a diagnosis or a service type.
 
 use chrono::{DateTime, Utc};
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::machinery::{self, ast};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
 
 use super::contact::TimeZone;
@@ -195,8 +196,166 @@ pub enum TemplateError {
     UnknownField { part: &'static str, field: String, known: String },
     #[error("email templates need a subject; other channels take none")]
     Subject,
+    #[error("the {part} is over {MAX_TEMPLATE_BYTES} bytes")]
+    SourceTooLarge { part: &'static str },
+    #[error("the {part} uses {construct}, which templates do not allow; they offer merge fields, \
+             if/elif/else, for loops, comparisons, and/or/not, and the filters {ALLOWED_FILTERS_TEXT}")]
+    NotAllowed { part: &'static str, construct: String },
+    #[error("the rendered {part} is over {limit} bytes, the most its channel takes")]
+    RenderedTooLarge { part: &'static str, limit: usize },
+    #[error("the rendered {part} is over {limit} lines, the most its channel takes")]
+    RenderedTooManyLines { part: &'static str, limit: usize },
+    #[error("the {part} took more than {TEMPLATE_FUEL} steps to render")]
+    OutOfFuel { part: &'static str },
     #[error("the {part} could not be rendered: {detail}")]
     Render { part: &'static str, detail: String },
+}
+
+impl TemplateError {
+    /// A code for logs and staff notifications: never the template's text.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TemplateError::Syntax { .. } => "syntax",
+            TemplateError::UnknownField { .. } => "unknown_field",
+            TemplateError::Subject => "subject",
+            TemplateError::SourceTooLarge { .. } => "template_too_large",
+            TemplateError::NotAllowed { .. } => "not_allowed",
+            TemplateError::RenderedTooLarge { .. } | TemplateError::RenderedTooManyLines { .. } => "rendered_too_large",
+            TemplateError::OutOfFuel { .. } => "out_of_fuel",
+            TemplateError::Render { .. } => "render_failed",
+        }
+    }
+}
+
+/// The longest template part (subject or body) an account may save. The
+/// built-in bodies are under 600 bytes.
+pub const MAX_TEMPLATE_BYTES: usize = 20_000;
+
+/// The steps (VM instructions) one part may take to render: the built-in
+/// templates take under 200, so a loop over a merge field has ample room,
+/// while loops nested to stall the sweep every account shares run out
+/// within milliseconds.
+pub const TEMPLATE_FUEL: u64 = 50_000;
+
+/// The filters a template may use: none of them makes a text more than a
+/// few times longer, so no value grows without bound.
+const ALLOWED_FILTERS: [&str; 9] = ["upper", "lower", "title", "capitalize", "trim", "default", "length", "first", "last"];
+const ALLOWED_FILTERS_TEXT: &str = "upper, lower, title, capitalize, trim, default, length, first and last";
+const ALLOWED_TESTS: [&str; 7] = ["defined", "undefined", "none", "eq", "ne", "startingwith", "endingwith"];
+
+/// The most a channel's rendered message may hold: what the channel can
+/// carry, and what fits DynamoDB's 400 KB item, where the content is
+/// stored with the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenderedLimits {
+    pub subject_bytes: usize,
+    pub body_bytes: usize,
+    /// A fax's pages follow from its lines as well as its length.
+    pub body_lines: Option<usize>,
+}
+
+impl RenderedLimits {
+    pub fn of(channel: Channel) -> Self {
+        let subject_bytes = 1_000;
+        match channel {
+            // The text and its HTML alternative (six times as long at most,
+            // when every character is escaped) fit one item with room.
+            Channel::Email => Self { subject_bytes, body_bytes: 40_000, body_lines: None },
+            // Far over any deployment's segment limit, which refuses the
+            // message first (`too_long`); this only keeps storage bounded.
+            Channel::Sms => Self { subject_bytes, body_bytes: 4_000, body_lines: None },
+            // About three minutes of speech at 150 words a minute.
+            Channel::Voice => Self { subject_bytes, body_bytes: 3_000, body_lines: None },
+            // At 70 characters and 46 lines a page, 15 pages at most.
+            Channel::Fax => Self { subject_bytes, body_bytes: 20_000, body_lines: Some(400) },
+        }
+    }
+}
+
+/// The first construct of a parsed template that could make a render grow
+/// without bound (assignments and concatenation build values larger with
+/// every step; calls reach `range`, macros and methods), if any. Loops
+/// stay: fuel bounds their steps and the channel's limit their output.
+fn disallowed_in(stmt: &ast::Stmt<'_>) -> Option<String> {
+    let all = |stmts: &[ast::Stmt<'_>]| stmts.iter().find_map(disallowed_in);
+    match stmt {
+        ast::Stmt::Template(t) => all(&t.children),
+        ast::Stmt::EmitRaw(_) => None,
+        ast::Stmt::EmitExpr(e) => disallowed_expr(&e.expr),
+        ast::Stmt::IfCond(c) => disallowed_expr(&c.expr).or_else(|| all(&c.true_body)).or_else(|| all(&c.false_body)),
+        ast::Stmt::ForLoop(l) if !l.recursive => disallowed_expr(&l.target)
+            .or_else(|| disallowed_expr(&l.iter))
+            .or_else(|| l.filter_expr.as_ref().and_then(disallowed_expr))
+            .or_else(|| all(&l.body))
+            .or_else(|| all(&l.else_body)),
+        ast::Stmt::ForLoop(_) => Some("a recursive loop".into()),
+        ast::Stmt::Set(_) | ast::Stmt::SetBlock(_) | ast::Stmt::WithBlock(_) => Some("an assignment".into()),
+        ast::Stmt::FilterBlock(_) => Some("a filter block".into()),
+        _ => Some("a statement other than if and for".into()),
+    }
+}
+
+fn disallowed_expr(expr: &ast::Expr<'_>) -> Option<String> {
+    use ast::{BinOpKind as Op, Expr};
+    match expr {
+        Expr::Var(_) | Expr::Const(_) => None,
+        Expr::UnaryOp(op) => disallowed_expr(&op.expr),
+        Expr::BinOp(op) => match op.op {
+            Op::Eq | Op::Ne | Op::Lt | Op::Lte | Op::Gt | Op::Gte | Op::ScAnd | Op::ScOr | Op::In => {
+                disallowed_expr(&op.left).or_else(|| disallowed_expr(&op.right))
+            }
+            _ => Some("arithmetic or concatenation (`*`, `+`, `~`, ...)".into()),
+        },
+        Expr::Compare(c) => disallowed_expr(&c.expr).or_else(|| c.ops.iter().find_map(|o| disallowed_expr(&o.expr))),
+        Expr::IfExpr(e) => disallowed_expr(&e.test_expr)
+            .or_else(|| disallowed_expr(&e.true_expr))
+            .or_else(|| e.false_expr.as_ref().and_then(disallowed_expr)),
+        Expr::Filter(f) if ALLOWED_FILTERS.contains(&f.name) => {
+            f.expr.as_ref().and_then(disallowed_expr).or_else(|| disallowed_args(&f.args))
+        }
+        Expr::Filter(f) => Some(format!("the filter `{}`", f.name)),
+        Expr::Test(t) if ALLOWED_TESTS.contains(&t.name) => disallowed_expr(&t.expr).or_else(|| disallowed_args(&t.args)),
+        Expr::Test(t) => Some(format!("the test `{}`", t.name)),
+        Expr::GetAttr(g) => disallowed_expr(&g.expr),
+        Expr::GetItem(g) => disallowed_expr(&g.expr).or_else(|| disallowed_expr(&g.subscript_expr)),
+        Expr::Slice(s) => [Some(&s.expr), s.start.as_ref(), s.stop.as_ref(), s.step.as_ref()]
+            .into_iter()
+            .flatten()
+            .find_map(disallowed_expr),
+        Expr::List(l) => l.items.iter().find_map(disallowed_expr),
+        Expr::Call(_) => Some("a call".into()),
+        Expr::Map(_) => Some("a map".into()),
+    }
+}
+
+fn disallowed_args(args: &[ast::CallArg<'_>]) -> Option<String> {
+    args.iter().find_map(|arg| match arg {
+        ast::CallArg::Pos(e) | ast::CallArg::Kwarg(_, e) => disallowed_expr(e),
+        ast::CallArg::PosSplat(_) | ast::CallArg::KwargSplat(_) => Some("an argument splat".into()),
+    })
+}
+
+/// Collects a render's output up to a limit, and fails the write that would
+/// pass it: the output never grows past what the channel takes.
+struct CappedOutput {
+    bytes: Vec<u8>,
+    limit: usize,
+    overflowed: bool,
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > self.limit {
+            self.overflowed = true;
+            return Err(std::io::Error::other("rendered text over its channel's limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The merge fields every message about an appointment offers.
@@ -276,6 +435,7 @@ impl Default for Templates {
         // A misspelt field must fail loudly, not send a blank.
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.set_fuel(Some(TEMPLATE_FUEL));
         Self { env }
     }
 }
@@ -299,12 +459,25 @@ impl Templates {
         })
     }
 
-    fn check_part(&self, kind: MessageKind, part: &'static str, source: &str) -> Result<(), TemplateError> {
+    /// One part's checks, at save and again at render (a template saved
+    /// before a check existed is held to it all the same): its size, its
+    /// syntax, the constructs it uses and its merge fields.
+    fn check_part<'s>(
+        &'s self,
+        kind: MessageKind,
+        part: &'static str,
+        source: &'s str,
+    ) -> Result<minijinja::Template<'s, 's>, TemplateError> {
+        if source.len() > MAX_TEMPLATE_BYTES {
+            return Err(TemplateError::SourceTooLarge { part });
+        }
+        let syntax = |e: minijinja::Error| TemplateError::Syntax { part, detail: e.to_string() };
+        let template = self.env.template_from_str(source).map_err(syntax)?;
+        let parsed = machinery::parse(source, "template", Default::default(), Default::default()).map_err(syntax)?;
+        if let Some(construct) = disallowed_in(&parsed) {
+            return Err(TemplateError::NotAllowed { part, construct });
+        }
         let known = fields_of(kind);
-        let template = self
-            .env
-            .template_from_str(source)
-            .map_err(|e| TemplateError::Syntax { part, detail: e.to_string() })?;
         let mut unknown: Vec<String> = template
             .undeclared_variables(false)
             .into_iter()
@@ -313,7 +486,7 @@ impl Templates {
         unknown.sort();
         match unknown.into_iter().next() {
             Some(field) => Err(TemplateError::UnknownField { part, field, known: known.join(", ") }),
-            None => Ok(()),
+            None => Ok(template),
         }
     }
 
@@ -327,13 +500,27 @@ impl Templates {
         if let Some(subject) = &source.subject {
             self.check_part(kind, "subject", subject)?;
         }
-        self.check_part(kind, "body", &source.body)
+        self.check_part(kind, "body", &source.body).map(drop)
     }
 
-    fn render_part(&self, part: &'static str, source: &str, fields: &impl Serialize) -> Result<String, TemplateError> {
-        self.env
-            .render_str(source, fields)
-            .map_err(|e| TemplateError::Render { part, detail: e.kind().to_string() })
+    /// Renders one part within its fuel and its channel's limit.
+    fn render_part(
+        &self,
+        kind: MessageKind,
+        part: &'static str,
+        source: &str,
+        fields: &impl Serialize,
+        limit: usize,
+    ) -> Result<String, TemplateError> {
+        let template = self.check_part(kind, part, source)?;
+        let mut output = CappedOutput { bytes: Vec::new(), limit, overflowed: false };
+        match template.render_captured_to(fields, &mut output) {
+            Ok(_) => String::from_utf8(output.bytes)
+                .map_err(|_| TemplateError::Render { part, detail: "not UTF-8".into() }),
+            Err(_) if output.overflowed => Err(TemplateError::RenderedTooLarge { part, limit }),
+            Err(e) if e.kind() == ErrorKind::OutOfFuel => Err(TemplateError::OutOfFuel { part }),
+            Err(e) => Err(TemplateError::Render { part, detail: e.kind().to_string() }),
+        }
     }
 
     /// Renders a message with the account's template, or the built-in one.
@@ -353,16 +540,18 @@ impl Templates {
                 &built_in
             }
         };
+        let limits = RenderedLimits::of(channel);
         let subject = match &source.subject {
-            Some(subject) if has_subject(channel) => Some(self.render_part("subject", subject, fields)?),
+            Some(subject) if has_subject(channel) => {
+                Some(self.render_part(kind, "subject", subject, fields, limits.subject_bytes)?)
+            }
             _ => None,
         };
-        Ok(RenderedContent {
-            to: to.as_str().to_owned(),
-            subject,
-            body: self.render_part("body", &source.body, fields)?,
-            ..RenderedContent::default()
-        })
+        let body = self.render_part(kind, "body", &source.body, fields, limits.body_bytes)?;
+        if let Some(limit) = limits.body_lines.filter(|&limit| body.lines().count() > limit) {
+            return Err(TemplateError::RenderedTooManyLines { part: "body", limit });
+        }
+        Ok(RenderedContent { to: to.as_str().to_owned(), subject, body, ..RenderedContent::default() })
     }
 }
 
@@ -522,6 +711,81 @@ mod tests {
         fields.pay_link = String::new();
         let out = templates.render(MessageKind::LatePaymentNotice, Channel::Sms, None, &to, &fields).unwrap();
         assert!(out.body.ends_with("is still open. Questions: +12025550143"), "{}", out.body);
+    }
+
+    fn sms(body: &str) -> TemplateSource {
+        TemplateSource { subject: None, body: body.into() }
+    }
+
+    fn render_sms(body: &str) -> Result<RenderedContent, TemplateError> {
+        let to = Address::Phone("+12025550143".parse().unwrap());
+        Templates::default().render(MessageKind::AppointmentReminder, Channel::Sms, Some(&sms(body)), &to, &fields())
+    }
+
+    #[test]
+    fn constructs_that_grow_without_bound_are_refused() {
+        let templates = Templates::default();
+        for body in [
+            "{{ 'x' * 100000000 }}",
+            "{{ first_name ~ first_name }}",
+            "{{ first_name + first_name }}",
+            "{% for i in range(100000) %}.{% endfor %}",
+            "{% set s = first_name %}{{ s }}",
+            "{% macro m() %}{{ caller() }}{% endmacro %}",
+            "{{ first_name | replace('', first_name) }}",
+            "{{ [first_name] | join(first_name) }}",
+        ] {
+            assert!(
+                matches!(templates.validate(MessageKind::AppointmentReminder, Channel::Sms, &sms(body)),
+                    Err(TemplateError::NotAllowed { .. })),
+                "{body}"
+            );
+            // Saved before the check existed, it fails at render just the same.
+            assert!(matches!(render_sms(body), Err(TemplateError::NotAllowed { .. })), "{body}");
+        }
+        let allowed = "{% for c in first_name %}{{ c | upper }}{% endfor %}{% if provider is defined and location != '' %}!{% endif %}";
+        assert_eq!(templates.validate(MessageKind::AppointmentReminder, Channel::Sms, &sms(allowed)), Ok(()));
+        assert_eq!(render_sms(allowed).unwrap().body, "ANN!");
+    }
+
+    #[test]
+    fn a_render_that_runs_out_of_fuel_fails() {
+        // 16^4 steps of nested loops over "Riverside Clinic", emitting nothing.
+        let nested = "{% for a in practice_name %}{% for b in practice_name %}{% for c in practice_name %}\
+                      {% for d in practice_name %}{% endfor %}{% endfor %}{% endfor %}{% endfor %}";
+        assert_eq!(render_sms(nested), Err(TemplateError::OutOfFuel { part: "body" }));
+        let three_deep = "{% for a in practice_name %}{% for b in practice_name %}{% for c in practice_name %}\
+                          {% endfor %}{% endfor %}{% endfor %}ok";
+        assert_eq!(render_sms(three_deep).unwrap().body, "ok");
+    }
+
+    #[test]
+    fn a_template_over_the_size_limit_is_refused() {
+        let templates = Templates::default();
+        let kind = MessageKind::AppointmentReminder;
+        let at_limit = sms(&"x".repeat(MAX_TEMPLATE_BYTES));
+        assert_eq!(templates.validate(kind, Channel::Sms, &at_limit), Ok(()));
+        let over = sms(&"x".repeat(MAX_TEMPLATE_BYTES + 1));
+        assert_eq!(templates.validate(kind, Channel::Sms, &over), Err(TemplateError::SourceTooLarge { part: "body" }));
+    }
+
+    #[test]
+    fn rendered_text_over_its_channels_limit_fails() {
+        let limit = RenderedLimits::of(Channel::Sms).body_bytes;
+        // A loop over a 16-character field, with a 20-byte text each time.
+        let loop_of = |text: &str| format!("{{% for c in practice_name %}}{text}{{% endfor %}}");
+        let wide = "y".repeat(limit / 16 + 1);
+        assert_eq!(render_sms(&loop_of(&wide)), Err(TemplateError::RenderedTooLarge { part: "body", limit }));
+        let fits = "y".repeat(limit / 16);
+        assert_eq!(render_sms(&loop_of(&fits)).unwrap().body.len(), limit);
+        // A fax's lines are limited as well as its length.
+        let to = Address::Phone("+12025550143".parse().unwrap());
+        let lines = TemplateSource {
+            subject: Some("Letter".into()),
+            body: format!("{{% for c in practice_name %}}{}{{% endfor %}}", "\n".repeat(26)),
+        };
+        let fax = Templates::default().render(MessageKind::AppointmentReminder, Channel::Fax, Some(&lines), &to, &fields());
+        assert_eq!(fax, Err(TemplateError::RenderedTooManyLines { part: "body", limit: 400 }));
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl Price {
             Channel::Voice => prices.voice_cost(&to, prices.voice_minutes_reserved(content)),
             Channel::Fax => match pdf::page_count(content) {
                 Ok(pages) => prices.fax_cost(&to, pages),
-                Err(err) => return Price::Refused { reason: StatusReason::TemplateFailed, code: err.code().into() },
+                Err(err) => return Price::Refused { reason: StatusReason::RenderError, code: err.code().into() },
             },
         };
         match cost {

@@ -11,7 +11,7 @@ use crate::domain::{
     AccountId, AccountSettings, Appointment, AppointmentId, AppointmentNoticeSettings, Invoice, InvoiceId,
     AppointmentReminderSettings, MessageId,
     sms_length, Address, NoticeChange, NoticeFields, AppointmentStatus, Channel, Clock, Message, MessageKind, MessageStatus,
-    Recipient, RecipientId, RenderedContent, AppointmentFields, SmsLength, StatusReason, TemplateError,
+    Recipient, RecipientId, RenderedContent, AppointmentFields, SendingWindow, SmsLength, StatusReason, TemplateError,
     TemplateSource, Templates,
 };
 use crate::store::{AppointmentLinks, InvalidCursor, MessageListing, MessagePage, Store, StoreError};
@@ -98,11 +98,23 @@ pub struct RecordsService {
     store: Store,
     clock: Arc<dyn Clock>,
     templates: Arc<Templates>,
+    sending_window: SendingWindow,
 }
 
 impl RecordsService {
     pub fn new(store: Store, clock: Arc<dyn Clock>, templates: Arc<Templates>) -> Self {
-        Self { store, clock, templates }
+        Self { store, clock, templates, sending_window: SendingWindow::default() }
+    }
+
+    /// In a deployment whose sending window is not the default.
+    pub fn with_sending_window(self, sending_window: SendingWindow) -> Self {
+        Self { sending_window, ..self }
+    }
+
+    /// The widest hours an account may send in: also its hours when it
+    /// chooses none.
+    pub fn sending_window(&self) -> SendingWindow {
+        self.sending_window
     }
 
     /// Saves an account's template after checking it; a template that does
@@ -166,7 +178,7 @@ impl RecordsService {
     }
 
     pub async fn put_settings(&self, account: &AccountId, settings: &AccountSettings) -> Result<(), RecordsError> {
-        settings.validate()?;
+        settings.validate(self.sending_window)?;
         // A practice sends only as what the operator assigned to it, never
         // as another practice's identity or number.
         for (channel, sender) in settings.senders.named() {
@@ -264,7 +276,7 @@ impl RecordsService {
             .as_ref()
             .map(|s| s.appointment_reminders.clone())
             .unwrap_or_else(AppointmentReminderSettings::default);
-        let timing = reminder_timing(settings.as_ref(), &recipient);
+        let timing = reminder_timing(settings.as_ref(), &recipient, self.sending_window);
 
         let plan = appointment.plan_reminders(&reminder_settings, timing, now);
         let mut changes = ReminderChanges::default();
@@ -463,14 +475,15 @@ impl RecordsService {
 }
 
 /// Reminders are timed in the recipient's zone, else the practice's; quiet
-/// hours hold SMS and voice, and email only if the account says so. An
-/// account without settings sends nothing (messaging is off), so UTC serves.
-fn reminder_timing(settings: Option<&AccountSettings>, recipient: &Recipient) -> ReminderTiming {
+/// hours (never beyond the deployment's window) hold SMS and voice, and
+/// email only if the account says so. An account without settings sends
+/// nothing (messaging is off), so UTC serves.
+fn reminder_timing(settings: Option<&AccountSettings>, recipient: &Recipient, window: SendingWindow) -> ReminderTiming {
     let zone = recipient
         .time_zone
         .or(settings.map(|s| s.time_zone))
         .unwrap_or(crate::domain::TimeZone::UTC);
-    let quiet = settings.map(|s| s.quiet_hours).unwrap_or_default();
+    let quiet = settings.map_or(window.into(), |s| s.quiet_hours.within(window));
     let held = match recipient.channel {
         Channel::Sms | Channel::Voice => true,
         Channel::Email => quiet.apply_to_email,

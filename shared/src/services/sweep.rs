@@ -1,6 +1,7 @@
 //! The reminder sweep: finds due messages, claims each exactly once, renders
 //! it and hands it to its channel's delivery function over the bus.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, Utc};
@@ -12,13 +13,13 @@ use crate::domain::template::{html_of, long_date};
 use crate::domain::{
     AccountId, AccountSettings, AppointmentFields, AppointmentId, AppointmentStatus, Channel, Clock,
     Invoice, InvoiceFields, InvoiceStatus, Letterhead, Message, MessageId, MessageKind, MessageStatus,
-    NoticeChange, NoticeFields, NoticeState, Recipient, RenderedContent, StatusReason, Templates,
-    TimeZone,
+    NoticeChange, NoticeFields, NoticeState, Notification, NotificationKind, Recipient, RenderedContent,
+    SendingWindow, StatusReason, TemplateError, Templates, TimeZone,
 };
 use crate::events::{BusEvent, EventPublisher, MessageReady, PublishError};
 use crate::store::keys::DUE_SHARD_COUNT;
 use crate::services::outcomes::OutcomeService;
-use crate::store::{CapSlot, ClaimedMessage, RenderContext, Settlement, Store, StoreError};
+use crate::store::{CapSlot, ClaimedMessage, DueCursor, RenderContext, Settlement, Store, StoreError};
 
 /// Parked reports are rare (a report that beat its message's settlement or
 /// the index's lag); a run applies at most this many.
@@ -36,6 +37,12 @@ pub struct SweepConfig {
     pub page_size: i32,
     /// Messages claimed and rendered at once.
     pub concurrency: usize,
+    /// The most due keys one invocation reads looking for every account's
+    /// work (see [`ReminderSweep::select_due`]).
+    pub scan_limit: usize,
+    /// The deployment's widest sending hours: an account's quiet hours are
+    /// narrowed to them however they were saved.
+    pub sending_window: SendingWindow,
 }
 
 impl Default for SweepConfig {
@@ -45,9 +52,15 @@ impl Default for SweepConfig {
             max_messages: 2_000,
             page_size: 100,
             concurrency: 16,
+            scan_limit: 20_000,
+            sending_window: SendingWindow::default(),
         }
     }
 }
+
+/// The sweep reads on until the due work it found would let no account
+/// fill more than this fraction of a run (`max_messages / 10`).
+const ACCOUNT_SHARE_DIVISOR: usize = 10;
 
 /// What one sweep did: the figures only, no PHI.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -124,41 +137,85 @@ impl ReminderSweep {
         self
     }
 
-    /// Rounds of one page per shard, until nothing is due or the budget is
-    /// spent. Claimed messages leave the due range (their `due_ms` becomes
-    /// the lease's end), so each round sees only work nobody holds.
+    /// Takes the due work [`Self::select_due`] chooses and handles it in
+    /// batches. Claimed messages leave the due range (their `due_ms`
+    /// becomes the lease's end), so a later run sees only work nobody holds.
     pub async fn run(&self) -> Result<SweepReport, SweepError> {
         let now = self.clock.now();
         let mut report = SweepReport::default();
         if let Some(outcomes) = &self.reports {
             report.reports_applied = outcomes.apply_parked(REPORTS_PER_RUN).await?;
         }
-        let mut budget = self.config.max_messages;
-        while budget > 0 {
-            let pages = futures::future::join_all(
-                (0..DUE_SHARD_COUNT).map(|shard| self.store.due_messages(shard, now, self.config.page_size)),
-            )
+        let (due, more_due) = self.select_due(now).await?;
+        report.more_due = more_due;
+        let batch = (self.config.page_size.max(1) as usize) * DUE_SHARD_COUNT as usize;
+        for round in due.chunks(batch) {
+            self.handle_round(round.to_vec(), now, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    /// The due work this run takes, and whether due work is left.
+    ///
+    /// One account's burst must not starve the others, and the due index
+    /// is ordered by due time per shard, so a burst due first fills every
+    /// page. The sweep reads every shard page by page until the work found
+    /// would let no account fill more than a tenth of the run, or until
+    /// `scan_limit` keys are read, or until nothing more is due. Then the
+    /// accounts found take turns, one message each, until `max_messages`:
+    /// an account gets the whole run only when nobody else has work in
+    /// reach. What is not taken is left due, unclaimed, for the next run.
+    /// An account whose work lies beyond `scan_limit` keys of others' waits
+    /// until they drain below that (each run takes `max_messages`).
+    async fn select_due(&self, now: DateTime<Utc>) -> Result<(Vec<(AccountId, MessageId)>, bool), StoreError> {
+        let budget = self.config.max_messages;
+        let share = (budget / ACCOUNT_SHARE_DIVISOR).max(1);
+        // Each account's due messages, accounts in the order found.
+        let mut found: Vec<(AccountId, Vec<MessageId>)> = Vec::new();
+        let mut position: HashMap<AccountId, usize> = HashMap::new();
+        let mut scanned = 0;
+        let mut unread: Vec<(u32, Option<DueCursor>)> = (0..DUE_SHARD_COUNT).map(|shard| (shard, None)).collect();
+        while !unread.is_empty() {
+            let pages = futures::future::join_all(unread.iter().map(|(shard, after)| {
+                self.store.due_messages(*shard, now, self.config.page_size, after.as_ref())
+            }))
             .await;
-            let mut due = Vec::new();
-            let mut some_page_full = false;
-            for page in pages {
+            let mut still_unread = Vec::new();
+            for ((shard, _), page) in unread.iter().zip(pages) {
                 let page = page?;
-                some_page_full |= page.len() >= self.config.page_size as usize;
-                due.extend(page);
+                scanned += page.due.len();
+                for (account, id) in page.due {
+                    let at = *position.entry(account.clone()).or_insert_with(|| {
+                        found.push((account, Vec::new()));
+                        found.len() - 1
+                    });
+                    found[at].1.push(id);
+                }
+                still_unread.extend(page.next.map(|cursor| (*shard, Some(cursor))));
             }
-            let over_budget = due.len() > budget;
-            due.truncate(budget);
-            budget -= due.len();
-            report.more_due = some_page_full || over_budget;
-            if due.is_empty() {
-                break;
-            }
-            self.handle_round(due, now, &mut report).await?;
-            if !some_page_full {
+            unread = still_unread;
+            let fair: usize = found.iter().map(|(_, ids)| ids.len().min(share)).sum();
+            if fair >= budget || scanned >= self.config.scan_limit {
                 break;
             }
         }
-        Ok(report)
+        let mut turns: Vec<(AccountId, std::vec::IntoIter<MessageId>)> =
+            found.into_iter().map(|(account, ids)| (account, ids.into_iter())).collect();
+        let mut taken = Vec::with_capacity(budget.min(scanned));
+        while taken.len() < budget {
+            let before = taken.len();
+            for (account, ids) in &mut turns {
+                if taken.len() == budget {
+                    break;
+                }
+                taken.extend(ids.next().map(|id| (account.clone(), id)));
+            }
+            if taken.len() == before {
+                break;
+            }
+        }
+        let more_due = !unread.is_empty() || taken.len() < scanned;
+        Ok((taken, more_due))
     }
 
     async fn handle_round(
@@ -277,7 +334,7 @@ impl ReminderSweep {
         let zone = recipient.time_zone.unwrap_or(settings.time_zone);
         // Planned inside the allowed hours, a message can still reach them
         // late (a retry, an outage, a recipient who moved zone or channel).
-        let quiet = settings.quiet_hours;
+        let quiet = settings.quiet_hours.within(self.config.sending_window);
         let held = match recipient.channel {
             Channel::Sms | Channel::Voice => true,
             Channel::Email => quiet.apply_to_email,
@@ -319,8 +376,9 @@ impl ReminderSweep {
             CapSlot::Reached => return Ok(Err((MessageStatus::Skipped, StatusReason::CapReached))),
             CapSlot::ClaimLost => return Ok(Ok(Handled::TakenByOther)),
         }
-        let Ok(rendered) = self.templates.render(message.kind, recipient.channel, template.as_ref(), &address, &fields) else {
-            return Ok(Err((MessageStatus::Failed, StatusReason::TemplateFailed)));
+        let rendered = match self.templates.render(message.kind, recipient.channel, template.as_ref(), &address, &fields) {
+            Ok(rendered) => rendered,
+            Err(err) => return Ok(Ok(self.fail_render(claimed, recipient.channel, &err, now).await?)),
         };
         let content = addressed(rendered, message, settings, recipient, told.as_ref());
         if !self.store.store_rendered(claimed, recipient.channel, &content).await? {
@@ -331,6 +389,31 @@ impl ReminderSweep {
             self.store.set_notified(&claimed.account, &appointment, &state).await?;
         }
         Ok(Ok(Handled::Ready(ready(claimed, recipient.channel))))
+    }
+}
+
+impl ReminderSweep {
+    /// A message its template cannot render (broken, out of fuel, over its
+    /// channel's limit) fails on its own and staff are told; the sweep goes
+    /// on with the others.
+    async fn fail_render(
+        &self,
+        claimed: &ClaimedMessage,
+        channel: Channel,
+        err: &TemplateError,
+        now: DateTime<Utc>,
+    ) -> Result<Handled, StoreError> {
+        tracing::warn!(code = err.code(), "message not rendered");
+        let (account, message) = (&claimed.account, &claimed.message);
+        let failed = Settlement::ended(MessageStatus::Failed, StatusReason::RenderError);
+        if !self.store.settle(account, &message.id, &claimed.claim_token, &failed).await? {
+            return Ok(Handled::TakenByOther);
+        }
+        let notification = Notification::new(NotificationKind::RenderFailed, now)
+            .about(&message.recipient_id, &message.id, channel)
+            .detail(err.code());
+        self.store.add_notification(account, &notification).await?;
+        Ok(Handled::Ended(MessageStatus::Failed))
     }
 }
 

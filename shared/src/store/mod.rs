@@ -24,6 +24,18 @@ use keys::ItemKey;
 
 type Item = HashMap<String, AttributeValue>;
 
+/// One page of a due shard, and where the next begins (`None`: the shard
+/// has no more due now).
+#[derive(Debug, Clone)]
+pub struct DuePage {
+    pub due: Vec<(AccountId, MessageId)>,
+    pub next: Option<DueCursor>,
+}
+
+/// Where a due shard's next page begins.
+#[derive(Debug, Clone)]
+pub struct DueCursor(Item);
+
 /// Messages are kept this long after they fall due, then DynamoDB's TTL
 /// removes them.
 pub const MESSAGE_RETENTION_DAYS: i64 = 400;
@@ -819,13 +831,16 @@ impl Store {
         Ok(conditional("UpdateItem", result)?.is_some())
     }
 
-    /// Up to `limit` messages of one shard that are due at `now`, oldest first.
+    /// Up to `limit` messages of one shard that are due at `now`, oldest
+    /// first, from the start of the shard or after `after` (the page
+    /// before's `next`).
     pub async fn due_messages(
         &self,
         shard: u32,
         now: DateTime<Utc>,
         limit: i32,
-    ) -> Result<Vec<(AccountId, MessageId)>, StoreError> {
+        after: Option<&DueCursor>,
+    ) -> Result<DuePage, StoreError> {
         let output = self
             .client
             .query()
@@ -834,11 +849,12 @@ impl Store {
             .key_condition_expression("due_shard = :shard AND due_ms <= :now")
             .expression_attribute_values(":shard", s(keys::due_shard_name(shard)))
             .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .set_exclusive_start_key(after.map(|cursor| cursor.0.clone()))
             .limit(limit)
             .send()
             .await
             .map_err(|e| dynamo_error("Query", e))?;
-        Ok(output
+        let due = output
             .items
             .unwrap_or_default()
             .into_iter()
@@ -846,7 +862,8 @@ impl Store {
                 Some(AttributeValue::S(pk)) => keys::account_of_message(pk),
                 _ => None,
             })
-            .collect())
+            .collect();
+        Ok(DuePage { due, next: output.last_evaluated_key.map(DueCursor) })
     }
 
     /// The earliest moment anything in the due index falls due (a message
