@@ -52,8 +52,9 @@ pub fn prices() -> Result<crate::domain::PriceTable, ConfigError> {
         return Err(ConfigError::Invalid("SMS_MAX_SEGMENTS", "must be at least 1".into()));
     }
     let voice_max_call_minutes = parsed("VOICE_MAX_CALL_MINUTES", defaults.voice_max_call_minutes)?;
-    if voice_max_call_minutes < 1 {
-        return Err(ConfigError::Invalid("VOICE_MAX_CALL_MINUTES", "must be at least 1".into()));
+    // The sweep ends a call within its last period before the cap.
+    if voice_max_call_minutes <= crate::domain::credit::SWEEP_PERIOD_MINUTES {
+        return Err(ConfigError::Invalid("VOICE_MAX_CALL_MINUTES", "must be at least 2".into()));
     }
     Ok(crate::domain::PriceTable {
         sms_segment_cents: parsed("PRICE_SMS_SEGMENT_CENTS", defaults.sms_segment_cents)?,

@@ -9,7 +9,8 @@ use tracing::Instrument;
 
 use std::sync::Arc;
 
-use crate::channels::ChannelSender;
+use crate::channels::chime::control::ChimeCallControl;
+use crate::channels::{CallControl, ChannelSender};
 use crate::config::{self, ConfigError};
 use crate::domain::SystemClock;
 use crate::events::eventbridge::EventBridgePublisher;
@@ -125,6 +126,12 @@ pub fn publisher_from_env(aws: &SdkConfig) -> Result<Arc<dyn EventPublisher>, Co
 }
 
 /// Credit over the function's table, with the deployment's prices.
+/// Ends calls of the deployment's SIP media application.
+pub fn call_control_from_env(aws: &SdkConfig) -> Result<Arc<dyn CallControl>, ConfigError> {
+    let client = aws_sdk_chimesdkvoice::Client::new(aws);
+    Ok(Arc::new(ChimeCallControl::new(client, config::required("SIP_MEDIA_APPLICATION_ID")?)))
+}
+
 pub fn credit_from_env(aws: &SdkConfig, store: &Store) -> Result<CreditService, ConfigError> {
     Ok(CreditService::new(store.clone(), publisher_from_env(aws)?, Arc::new(SystemClock), config::prices()?))
 }

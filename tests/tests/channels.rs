@@ -66,7 +66,7 @@ async fn pressing_1_on_the_call_confirms_and_the_next_reminder_is_not_sent() {
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0]["keypad_reply"], true);
     assert!(calls[0]["body"].as_str().unwrap().contains("reminder of your appointment with Dr. Ruiz"), "{}", calls[0]);
-    // Reserved: a minute of speech, once more for a repeat, a minute more.
+    // Reserved: the longest call, since a call that takes keys may connect.
     assert_eq!(message(&app, &first).await["cost_cents"], 15);
 
     let answer = app.post_local(&format!("/local/voice/{first}/digits"), json!({"digits": "1"})).await;
@@ -310,4 +310,42 @@ async fn pressing_0_connects_only_to_a_practice_line_the_operator_registered() {
     let answer = app.post_local(&format!("/local/voice/{first}/digits"), json!({"digits": "0"})).await;
     let said = answer.body.to_string();
     assert!(said.contains("CallAndBridge") && said.contains("+12025550143"), "{said}");
+}
+
+#[tokio::test]
+async fn a_call_connected_to_the_practice_is_hung_up_before_its_cap_and_charged_within_its_reservation() {
+    let (app, _, first) = placed_call().await;
+    let practice_line = "+12025550143".parse().unwrap();
+    app.runtime.store.register_bridge_number(&practice_line, &"acct".parse().unwrap()).await.unwrap();
+    // The longest call is 3 minutes by default, all reserved: this call may
+    // connect to the practice.
+    assert_eq!(message(&app, &first).await["cost_cents"], 15);
+
+    let answered_at = app.runtime.clock.now();
+    let answer = app.post_local(&format!("/local/voice/{first}/digits"), json!({"digits": "0", "stay_on": true})).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body.to_string().contains("CallAndBridge"), "{}", answer.body);
+    assert!(app.runtime.calls.is_open(&first));
+
+    app.move_clock(answered_at + Duration::seconds(90)).await;
+    assert!(app.runtime.calls.is_open(&first), "a call is not cut before its last minute");
+    assert_eq!(message(&app, &first).await["call"]["result"], Value::Null);
+
+    app.move_clock(answered_at + Duration::minutes(3)).await;
+    assert!(!app.runtime.calls.is_open(&first), "the sweep hung up both legs");
+    let ended = message(&app, &first).await;
+    assert_eq!(ended["call"]["result"], "completed", "{ended}");
+    assert_eq!(ended["call"]["minutes"], 2, "{ended}");
+    assert_eq!(ended["cost_cents"], 10, "two minutes charged, the third refunded: {ended}");
+    let later = answered_at + Duration::days(1);
+    assert!(app.runtime.store.due_call_deadlines(later, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_call_that_ends_by_itself_leaves_no_deadline_for_the_sweep() {
+    let (app, start, first) = placed_call().await;
+    let answer = app.post_local(&format!("/local/voice/{first}/digits"), json!({"digits": "1"})).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(!app.runtime.calls.is_open(&first));
+    assert!(app.runtime.store.due_call_deadlines(start, 10).await.unwrap().is_empty());
 }

@@ -291,6 +291,7 @@ async fn a_reservation_left_by_an_earlier_claim_is_refunded_before_the_next_one(
     assert_eq!(kinds, ["purchase", "refund", "reservation", "reservation"]);
     let message = store.get_message(&account, &id).await.unwrap().unwrap();
     assert_eq!(message.live_reservation.as_deref(), Some(second.claim_token.as_str()));
+}
 
 async fn given_sms_client_at(app: &TestApp, phone: &str) {
     let answer = app

@@ -12,13 +12,14 @@ use tidings::domain::Channel;
 use tidings_e2e::{spawn_app, t0, TestApp};
 
 /// Codes that refuse a value: a value at a declared bound must not get one.
-const REFUSALS: [&str; 6] = [
+const REFUSALS: [&str; 7] = [
     "invalid_field",
     "invalid_settings",
     "invalid_amount",
     "invalid_id",
     "invalid_query",
     "invalid_cursor",
+    "template_too_large",
 ];
 
 /// A body of each route that takes one, accepted as it is.
@@ -287,8 +288,20 @@ struct Answer {
     code: Option<String>,
 }
 
+/// A request as the operator, whose token may call every route.
 async fn call(
     app: &TestApp,
+    method: &str,
+    target: &str,
+    content_type: Option<&str>,
+    body: Option<Vec<u8>>,
+) -> Answer {
+    call_with(app, &app.operator_token("acct"), method, target, content_type, body).await
+}
+
+async fn call_with(
+    app: &TestApp,
+    token: &str,
     method: &str,
     target: &str,
     content_type: Option<&str>,
@@ -298,7 +311,7 @@ async fn call(
     let mut request = app
         .http
         .request(method, format!("{}{target}", app.address))
-        .bearer_auth(app.token("acct"));
+        .bearer_auth(token);
     if let Some(content_type) = content_type {
         request = request.header("content-type", content_type);
     }
@@ -441,6 +454,13 @@ async fn probe(
     if let Some(schema) = operation["requestBody"]["content"]["application/json"].get("schema") {
         let body =
             valid_body(method, path).unwrap_or_else(|| panic!("no valid body for {method} {path}"));
+        // A route only the operator may call refuses a practice's own token.
+        if operation["responses"].get("403").is_some() {
+            let token = app.token("acct");
+            let json = Some("application/json");
+            let as_practice = call_with(app, &token, method, &target, json, Some(body.to_string().into_bytes())).await;
+            route.expect("with a practice's own token", &as_practice, 403);
+        }
         let valid = call(
             app,
             method,

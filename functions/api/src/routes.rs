@@ -661,9 +661,12 @@ fn template_path(kind: &str, channel: &str) -> Result<(MessageKind, Channel), Ap
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateBody {
-    /// Email only.
+    /// Email only. At most 20,000 bytes (`template_too_large`).
+    #[schema(max_length = 20000)]
     pub subject: Option<String>,
-    /// Text with `{{ field }}` merge fields.
+    /// Text with `{{ field }}` merge fields. At most 20,000 bytes
+    /// (`template_too_large`).
+    #[schema(max_length = 20000)]
     pub body: String,
 }
 

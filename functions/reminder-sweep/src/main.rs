@@ -22,6 +22,7 @@ async fn main() -> Result<(), Error> {
             ..SweepConfig::default()
         },
     )
-    .applying_reports(outcomes);
+    .applying_reports(outcomes)
+    .ending_calls(lambda::call_control_from_env(&aws)?);
     lambda_runtime::run(service_fn(|event| tidings_reminder_sweep::handler(&sweep, event))).await
 }

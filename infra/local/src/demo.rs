@@ -294,7 +294,7 @@ pub async fn run() -> Result<(), LocalError> {
     // Dev answers the reminder call and presses 1: the appointment is
     // confirmed, so the 2-hour reminder will not go.
     if let Some(call) = timeline.sent_reminder(riverside, "a-4").await? {
-        let answer = crate::voice::Answer { digits: "1".into(), outcome: None };
+        let answer = crate::voice::Answer { digits: "1".into(), ..crate::voice::Answer::default() };
         crate::voice::answer(&runtime.voice, &runtime.calls, &call, &answer)
             .await
             .map_err(|e| LocalError::Wiring(e.to_string()))?;

@@ -23,7 +23,7 @@ use tidings_api::ApiState;
 use crate::auth::TokenKey;
 use crate::bus::{BusOptions, DeliveryFunction, LateBus, LocalBus, LocalFunction};
 use crate::fax::{LocalFaxProvider, LocalFaxSigner};
-use crate::voice::{LocalCalls, LocalVoiceSink};
+use crate::voice::{LocalCallControl, LocalCalls, LocalVoiceSink};
 use crate::clock::ManualClock;
 use crate::embedded::{EmbeddedDynamo, EmbeddedError};
 use crate::sinks::{LocalSink, Outbox};
@@ -193,29 +193,24 @@ impl LocalRuntime {
             .ok_or_else(|| LocalError::Wiring(format!("template.yaml schedules no {SWEEP_FUNCTION}")))?;
         let templates = Arc::new(Templates::default());
         let outcomes = OutcomeService::new(store.clone(), clock.clone(), credit.clone());
-        let sweep = ReminderSweep::new(
-            store.clone(),
-            Arc::new(bus.clone()),
-            templates.clone(),
-            clock.clone(),
-            options.sweep.clone(),
-        )
-        .applying_reports(outcomes.clone());
-        let records = Arc::new(RecordsService::new(store.clone(), clock.clone(), templates));
-        let voice = VoiceCall::new(
+        let records = Arc::new(RecordsService::new(store.clone(), clock.clone(), templates.clone()));
+        let voice = Arc::new(VoiceCall::new(
             store.clone(),
             records.clone(),
             clock.clone(),
             options.prices,
             number(LOCAL_CALLER_ID)?,
             credit.clone(),
-        );
+        ));
+        let sweep = ReminderSweep::new(store.clone(), Arc::new(bus.clone()), templates, clock.clone(), options.sweep.clone())
+            .applying_reports(outcomes.clone())
+            .ending_calls(Arc::new(LocalCallControl::new(calls.clone(), voice.clone())));
         Ok(Self {
             dynamo,
             records,
             outcomes,
             credit,
-            voice: Arc::new(voice),
+            voice,
             calls,
             fax_signer: LocalFaxSigner::default(),
             store,

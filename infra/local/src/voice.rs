@@ -10,21 +10,34 @@ use async_trait::async_trait;
 use lambda_runtime::{Context, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use tidings::channels::chime::sma::{
-    ActionData, InvocationEventType, SmaEvent, SmaResponse, ACCOUNT_ID_ARGUMENT, CLAIM_TOKEN_ARGUMENT, MESSAGE_ID_ARGUMENT,
+    Action, ActionData, InvocationEventType, Participant, SmaEvent, SmaResponse, ACCOUNT_ID_ARGUMENT, CALL_LENGTH_CAP,
+    CLAIM_TOKEN_ARGUMENT, END_CALL_ARGUMENT, MESSAGE_ID_ARGUMENT,
 };
-use tidings::channels::{ChannelSender, Outgoing, ProviderMessageId, SendError};
+use tidings::channels::{
+    CallControl, CallControlError, CallEnding, ChannelSender, Outgoing, ProviderMessageId, SendError,
+};
 use tidings::domain::{Channel, Clock};
 use tidings::services::VoiceCall;
 
 use crate::sinks::{Outbox, OutboxEntry};
 
-/// A placed call, until someone answers it.
+/// A placed call: until someone answers it, and, when the line stays
+/// open, until it ends.
 #[derive(Debug, Clone)]
 struct PlacedCall {
     transaction_id: String,
     from: String,
     to: String,
     arguments: HashMap<String, String>,
+    /// Still on the line: the attributes Chime hands the next event.
+    open: Option<OpenLine>,
+}
+
+#[derive(Debug, Clone)]
+struct OpenLine {
+    attributes: HashMap<String, String>,
+    /// The practice's number once the call was connected to it (LEG-B).
+    bridged_to: Option<String>,
 }
 
 /// The calls placed so far, by Tidings message id.
@@ -32,12 +45,35 @@ struct PlacedCall {
 pub struct LocalCalls(Arc<Mutex<HashMap<String, PlacedCall>>>);
 
 impl LocalCalls {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PlacedCall>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn place(&self, message_id: &str, call: PlacedCall) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(message_id.to_owned(), call);
+        self.lock().insert(message_id.to_owned(), call);
     }
 
     fn find(&self, message_id: &str) -> Option<PlacedCall> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(message_id).cloned()
+        self.lock().get(message_id).cloned()
+    }
+
+    fn set_open(&self, message_id: &str, open: Option<OpenLine>) {
+        if let Some(call) = self.lock().get_mut(message_id) {
+            call.open = open;
+        }
+    }
+
+    /// The message whose call is `transaction_id`, while its line is open.
+    fn open_by_transaction(&self, transaction_id: &str) -> Option<(String, PlacedCall)> {
+        self.lock()
+            .iter()
+            .find(|(_, call)| call.transaction_id == transaction_id && call.open.is_some())
+            .map(|(id, call)| (id.clone(), call.clone()))
+    }
+
+    /// Whether the message's call is still on the line.
+    pub fn is_open(&self, message_id: &str) -> bool {
+        self.find(message_id).is_some_and(|call| call.open.is_some())
     }
 }
 
@@ -79,14 +115,14 @@ impl ChannelSender for LocalVoiceSink {
             .map_err(|e| SendError::Transient(format!("outbox_write_{:?}", e.kind())))?;
         self.calls.place(
             outgoing.message_id.as_str(),
-            PlacedCall { transaction_id: transaction_id.clone(), from, to: content.to.clone(), arguments },
+            PlacedCall { transaction_id: transaction_id.clone(), from, to: content.to.clone(), arguments, open: None },
         );
         Ok(transaction_id)
     }
 }
 
 /// How the local callee takes the call.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Answer {
     /// Keys pressed after the message, in order (`"1"`, `"*2"`); empty:
@@ -96,6 +132,11 @@ pub struct Answer {
     /// `no_answer` or `busy` instead of answering.
     #[serde(default)]
     pub outcome: Option<String>,
+    /// Stays on the line after the keys (talking to the practice after a
+    /// 0) instead of hanging up: the call goes on until the sweep ends it at
+    /// its deadline.
+    #[serde(default)]
+    pub stay_on: bool,
 }
 
 /// What the call said back, event by event.
@@ -116,16 +157,78 @@ pub enum CallError {
     Handler(String),
 }
 
+/// The events of one call, played through `voice-call` as Chime plays them.
+struct Line<'a> {
+    voice: &'a VoiceCall,
+    call: &'a PlacedCall,
+    call_id: String,
+    attributes: HashMap<String, String>,
+    bridged_to: Option<String>,
+    transcript: CallTranscript,
+}
+
+impl<'a> Line<'a> {
+    fn new(voice: &'a VoiceCall, call: &'a PlacedCall) -> Self {
+        let open = call.open.clone();
+        Self {
+            voice,
+            call,
+            call_id: format!("{}-leg-a", call.transaction_id),
+            attributes: open.as_ref().map_or_else(|| call.arguments.clone(), |o| o.attributes.clone()),
+            bridged_to: open.and_then(|o| o.bridged_to),
+            transcript: CallTranscript { events: Vec::new() },
+        }
+    }
+
+    async fn play(&mut self, kind: InvocationEventType, data: Option<ActionData>) -> Result<(), CallError> {
+        let call = self.call;
+        let arguments = if kind == InvocationEventType::NewOutboundCall { &call.arguments } else { &self.attributes };
+        let mut event = SmaEvent::outbound(kind, &call.transaction_id, &self.call_id, &call.from, &call.to, arguments.clone());
+        if let Some(practice) = &self.bridged_to {
+            let leg_a = &event.call_details.participants[0];
+            let leg_b = Participant {
+                call_id: format!("{}-leg-b", call.transaction_id),
+                participant_tag: "LEG-B".to_owned(),
+                to: practice.clone(),
+                from: call.from.clone(),
+                status: leg_a.status,
+                ..leg_a.clone()
+            };
+            event.call_details.participants.push(leg_b);
+        }
+        if let Some(data) = data {
+            event = event.with_action_data(data);
+        }
+        let response = tidings_voice_call::handler(self.voice, LambdaEvent::new(event, Context::default()))
+            .await
+            .map_err(|d| CallError::Handler(format!("{}: {}", d.error_type, d.error_message)))?;
+        // Chime hands later events the attributes the response set, and
+        // connects the practice a CallAndBridge names.
+        if let Some(set) = &response.transaction_attributes {
+            self.attributes = set.clone();
+        }
+        if let Some(Action::CallAndBridge(bridge)) = response.actions.iter().find(|a| matches!(a, Action::CallAndBridge(_))) {
+            self.bridged_to = bridge.endpoints.first().map(|endpoint| endpoint.uri.clone());
+        }
+        self.transcript.events.push((kind, response));
+        Ok(())
+    }
+
+    fn open_line(&self) -> OpenLine {
+        OpenLine { attributes: self.attributes.clone(), bridged_to: self.bridged_to.clone() }
+    }
+}
+
 /// Plays a placed call through `voice-call` as Chime would: the call is
-/// created, rings, is answered (or not), takes the digits, and hangs up.
+/// created, rings, is answered (or not), takes the digits, and hangs up, or
+/// stays on the line when asked to.
 pub async fn answer(voice: &VoiceCall, calls: &LocalCalls, message_id: &str, answer: &Answer) -> Result<CallTranscript, CallError> {
     if answer.digits.len() > 10 || !answer.digits.chars().all(|c| c.is_ascii_digit() || c == '*' || c == '#') {
         return Err(CallError::InvalidDigits);
     }
     let call = calls.find(message_id).ok_or(CallError::NoSuchCall)?;
-    let call_id = format!("{}-leg-a", call.transaction_id);
-    let mut attributes = call.arguments.clone();
-    let mut transcript = CallTranscript { events: Vec::new() };
+    let mut line = Line::new(voice, &call);
+    let call_id = line.call_id.clone();
     let mut steps = vec![(InvocationEventType::NewOutboundCall, None), (InvocationEventType::Ringing, None)];
     match answer.outcome.as_deref() {
         None => {
@@ -134,26 +237,54 @@ pub async fn answer(voice: &VoiceCall, calls: &LocalCalls, message_id: &str, ans
                 let data = ActionData::digits_received(&call_id, &digit.to_string());
                 steps.push((InvocationEventType::ActionSuccessful, Some(data)));
             }
-            steps.push((InvocationEventType::Hangup, Some(ActionData::hung_up(&call_id, "0"))));
+            if !answer.stay_on {
+                steps.push((InvocationEventType::Hangup, Some(ActionData::hung_up(&call_id, "0"))));
+            }
         }
         Some("no_answer") => steps.push((InvocationEventType::Hangup, Some(ActionData::hung_up(&call_id, "480")))),
         Some("busy") => steps.push((InvocationEventType::Hangup, Some(ActionData::hung_up(&call_id, "486")))),
         Some(_) => return Err(CallError::UnknownOutcome),
     }
     for (kind, data) in steps {
-        let arguments = if kind == InvocationEventType::NewOutboundCall { &call.arguments } else { &attributes };
-        let mut event = SmaEvent::outbound(kind, &call.transaction_id, &call_id, &call.from, &call.to, arguments.clone());
-        if let Some(data) = data {
-            event = event.with_action_data(data);
-        }
-        let response = tidings_voice_call::handler(voice, LambdaEvent::new(event, Context::default()))
-            .await
-            .map_err(|d| CallError::Handler(format!("{}: {}", d.error_type, d.error_message)))?;
-        // Chime hands later events the attributes the response set.
-        if let Some(set) = &response.transaction_attributes {
-            attributes = set.clone();
-        }
-        transcript.events.push((kind, response));
+        line.play(kind, data).await?;
     }
-    Ok(transcript)
+    let still_on = answer.stay_on && answer.outcome.is_none();
+    calls.set_open(message_id, still_on.then(|| line.open_line()));
+    Ok(line.transcript)
+}
+
+/// Ends local calls as Chime's UpdateSipMediaApplicationCall does: the call
+/// gets CALL_UPDATE_REQUESTED, and the legs its answer hangs up end.
+pub struct LocalCallControl {
+    calls: LocalCalls,
+    voice: Arc<VoiceCall>,
+}
+
+impl LocalCallControl {
+    pub fn new(calls: LocalCalls, voice: Arc<VoiceCall>) -> Self {
+        Self { calls, voice }
+    }
+}
+
+#[async_trait]
+impl CallControl for LocalCallControl {
+    async fn end_call(&self, transaction_id: &str) -> Result<CallEnding, CallControlError> {
+        let Some((message_id, call)) = self.calls.open_by_transaction(transaction_id) else {
+            return Ok(CallEnding::AlreadyOver);
+        };
+        let mut line = Line::new(&self.voice, &call);
+        let update = ActionData::call_update(HashMap::from([(END_CALL_ARGUMENT.to_owned(), CALL_LENGTH_CAP.to_owned())]));
+        let ended = |line: &Line| line.transcript.events.last().is_some_and(|(_, r)| {
+            r.actions.iter().any(|a| matches!(a, Action::Hangup(h) if h.call_id == line.call_id))
+        });
+        let fail = |e: CallError| CallControlError(e.to_string());
+        line.play(InvocationEventType::CallUpdateRequested, Some(update)).await.map_err(fail)?;
+        if ended(&line) {
+            line.bridged_to = None;
+            let call_id = line.call_id.clone();
+            line.play(InvocationEventType::Hangup, Some(ActionData::hung_up(&call_id, "0"))).await.map_err(fail)?;
+            self.calls.set_open(&message_id, None);
+        }
+        Ok(CallEnding::Requested)
+    }
 }

@@ -50,6 +50,29 @@ pub trait ChannelSender: Send + Sync {
     async fn send(&self, outgoing: Outgoing<'_>) -> Result<ProviderMessageId, SendError>;
 }
 
+/// What became of a request to end a call in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallEnding {
+    /// The call was asked to hang up; its events record the end.
+    Requested,
+    /// There is no such call any more: it ended by itself.
+    AlreadyOver,
+}
+
+/// A call that could not be asked to end now (throttling, an outage): ask
+/// again later. The text is the provider's error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the call could not be ended: {0}")]
+pub struct CallControlError(pub String);
+
+/// Ends calls in progress: a call, a connection to the practice included,
+/// is hung up at the deployment's longest call. Asking twice is harmless.
+#[async_trait]
+pub trait CallControl: Send + Sync {
+    /// Hangs up every leg of the call placed as `transaction_id`.
+    async fn end_call(&self, transaction_id: &str) -> Result<CallEnding, CallControlError>;
+}
+
 /// A send makes one attempt: the SDKs' default policy would repeat a request
 /// after a 5xx, a timeout or a dropped connection, each of which may follow
 /// the provider's acceptance, so one message could reach its recipient two

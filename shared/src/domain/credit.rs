@@ -43,6 +43,10 @@ pub struct PriceTable {
     pub allowed_countries: BTreeSet<Region>,
 }
 
+/// How often the sweep runs (its schedule in template.yaml): it ends calls
+/// at their deadline, so the longest call must leave it one period.
+pub const SWEEP_PERIOD_MINUTES: u64 = 1;
+
 impl Default for PriceTable {
     fn default() -> Self {
         Self {
@@ -192,6 +196,15 @@ impl PriceTable {
         let words = content.body.split_whitespace().count();
         let speech = words.div_ceil(SPOKEN_WORDS_PER_MINUTE).max(1) as u64;
         (speech + 1).min(self.voice_max_call_minutes)
+    }
+
+    /// When a call answered at `answered_at` is ended, if it has not ended
+    /// by then: a sweep period before the longest call. The sweep, which
+    /// runs every [`SWEEP_PERIOD_MINUTES`], hangs it up in its last minute,
+    /// so a call never outlasts the minutes reserved for it.
+    pub fn call_deadline(&self, answered_at: DateTime<Utc>) -> DateTime<Utc> {
+        let minutes = self.voice_max_call_minutes.saturating_sub(SWEEP_PERIOD_MINUTES) as i64;
+        answered_at + chrono::Duration::minutes(minutes)
     }
 
     /// What `minutes` of a call to `to` cost.
@@ -388,6 +401,13 @@ mod tests {
             assert_eq!(bad.parse::<PriceOverrides>(), Err(InvalidPriceOverrides::Entry), "{bad}");
         }
         assert_eq!("+44:8,+44:9".parse::<PriceOverrides>(), Err(InvalidPriceOverrides::Duplicate));
+    }
+
+    #[test]
+    fn a_call_is_ended_in_the_last_sweep_period_before_the_longest_call() {
+        let prices = PriceTable { voice_max_call_minutes: 5, ..PriceTable::default() };
+        let answered = "2026-12-03T15:00:30Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(prices.call_deadline(answered), "2026-12-03T15:04:30Z".parse::<DateTime<Utc>>().unwrap());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::channels::fax::pdf;
 use crate::channels::{ChannelSender, Outgoing, SendError};
 use crate::domain::{
-    Channel, Clock, Message, MessageNotice, MessageStatus, Notification, NotificationKind, PhoneNumber, PriceTable,
+    Channel, Clock, Message, MessageNotice, MessageStatus, NotificationKind, PhoneNumber, PriceTable,
     PricingError, RenderedContent,
     StatusReason,
 };

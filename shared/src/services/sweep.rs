@@ -16,6 +16,7 @@ use crate::domain::{
     NoticeChange, NoticeFields, NoticeState, Notification, NotificationKind, Recipient, RenderedContent,
     SendingWindow, StatusReason, TemplateError, Templates, TimeZone,
 };
+use crate::channels::{CallControl, CallEnding};
 use crate::events::{BusEvent, EventPublisher, MessageReady, PublishError};
 use crate::store::keys::DUE_SHARD_COUNT;
 use crate::services::outcomes::OutcomeService;
@@ -24,6 +25,8 @@ use crate::store::{CapSlot, ClaimedMessage, DueCursor, RenderContext, Settlement
 /// Parked reports are rare (a report that beat its message's settlement or
 /// the index's lag); a run applies at most this many.
 const REPORTS_PER_RUN: i32 = 100;
+/// Calls at their deadline a run ends at most (the rest wait a minute).
+const CALLS_PER_RUN: i32 = 100;
 
 #[derive(Debug, Clone)]
 pub struct SweepConfig {
@@ -77,6 +80,8 @@ pub struct SweepReport {
     pub recovered: usize,
     /// Provider reports applied once their message could be found.
     pub reports_applied: usize,
+    /// Calls asked to end at their length cap.
+    pub calls_ended: usize,
     /// Whether due work was left for the next tick.
     pub more_due: bool,
 }
@@ -118,6 +123,8 @@ pub struct ReminderSweep {
     config: SweepConfig,
     /// Applies the provider reports parked for want of their message.
     reports: Option<OutcomeService>,
+    /// Ends calls that reach their deadline.
+    calls: Option<Arc<dyn CallControl>>,
 }
 
 impl ReminderSweep {
@@ -128,7 +135,14 @@ impl ReminderSweep {
         clock: Arc<dyn Clock>,
         config: SweepConfig,
     ) -> Self {
-        Self { store, publisher, templates, clock, config, reports: None }
+        Self { store, publisher, templates, clock, config, reports: None, calls: None }
+    }
+
+    /// Also ends calls in progress at their deadline, a bounded number each
+    /// run.
+    pub fn ending_calls(mut self, calls: Arc<dyn CallControl>) -> Self {
+        self.calls = Some(calls);
+        self
     }
 
     /// Also applies parked provider reports, a bounded number each run.
@@ -145,6 +159,9 @@ impl ReminderSweep {
         let mut report = SweepReport::default();
         if let Some(outcomes) = &self.reports {
             report.reports_applied = outcomes.apply_parked(REPORTS_PER_RUN).await?;
+        }
+        if let Some(calls) = &self.calls {
+            report.calls_ended = self.end_calls(calls.as_ref(), now).await?;
         }
         let (due, more_due) = self.select_due(now).await?;
         report.more_due = more_due;
@@ -274,6 +291,23 @@ impl ReminderSweep {
                 Ok(Handled::Ended(status))
             }
         }
+    }
+
+    /// Asks each call past its deadline to end; its HANGUP records the end.
+    /// A call that could not be asked now keeps its deadline for the next
+    /// run.
+    async fn end_calls(&self, calls: &dyn CallControl, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut ended = 0;
+        for deadline in self.store.due_call_deadlines(now, CALLS_PER_RUN).await? {
+            match calls.end_call(&deadline.transaction_id).await {
+                Ok(ending) => {
+                    ended += usize::from(ending == CallEnding::Requested);
+                    self.store.clear_call_deadline(&deadline.account, &deadline.message_id).await?;
+                }
+                Err(err) => tracing::warn!(error = %err, "a call at its cap could not be ended yet"),
+            }
+        }
+        Ok(ended)
     }
 
     /// The recovery pass, for a due message that could not be claimed: a

@@ -13,12 +13,13 @@ use crate::channels::chime::sma::{
 };
 use crate::domain::message::CallRecord;
 use crate::domain::{
-    AccountId, Clock, Message, MessageId, MessageNotice, MessageStatus, Notification, NotificationKind, PhoneNumber,
+    AccountId, Clock, Message, MessageId, MessageNotice, MessageStatus, NotificationKind, PhoneNumber,
     PriceTable, RenderedContent, StatusReason,
 };
 use crate::services::credit::CreditService;
 use crate::services::outcomes::{fail_and_refund, refund_part};
 use crate::services::records::{ClientAnswer, RecordsError, RecordsService};
+use crate::store::calls::CallDeadline;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -94,18 +95,33 @@ impl VoiceCall {
         if let Some(observation) = observation {
             // Recorded before the response goes: the acknowledgement the
             // recipient hears must be true.
-            self.record(&account, &message, observation).await?;
+            self.record(&account, &message, &event.call_details.transaction_id, observation).await?;
         }
         Ok(response)
     }
 
-    async fn record(&self, account: &AccountId, message: &Message, observation: CallObservation) -> Result<(), VoiceCallError> {
+    async fn record(
+        &self,
+        account: &AccountId,
+        message: &Message,
+        transaction_id: &str,
+        observation: CallObservation,
+    ) -> Result<(), VoiceCallError> {
         let now = self.clock.now();
         let mut call = message.call.clone().unwrap_or_default();
         match observation {
             CallObservation::Answered => {
-                call.answered_at.get_or_insert(now);
+                let answered_at = *call.answered_at.get_or_insert(now);
                 self.store.record_call(account, &message.id, &call).await?;
+                // A connection to the practice could keep the line open
+                // (and billed) for as long as anyone likes.
+                let deadline = CallDeadline {
+                    account: account.clone(),
+                    message_id: message.id.clone(),
+                    transaction_id: transaction_id.to_owned(),
+                    at: self.prices.call_deadline(answered_at),
+                };
+                self.store.set_call_deadline(&deadline).await?;
                 self.store
                     .record_provider_outcome(account, &message.id, &PLACED, MessageStatus::Delivered, None)
                     .await?;
@@ -148,6 +164,7 @@ impl VoiceCall {
         let seconds = call.answered_at.map(|at| (now - at).num_seconds().max(0) as u64);
         call.minutes = Some(seconds.map(|s| s.div_ceil(60).max(1)).unwrap_or(0));
         self.store.record_call(account, &message.id, &call).await?;
+        self.store.clear_call_deadline(account, &message.id).await?;
         match failure {
             None => {
                 let reserved = message.reserved_cents.unwrap_or(0);

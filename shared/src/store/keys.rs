@@ -23,6 +23,7 @@
 //! | webhook seen| `WEBHOOK#{provider}#{event id}`      | `WEBHOOK`     |
 //! | staff told  | `ACCOUNT#{account}#MESSAGE#{id}`     | `NOTICE#{kind}` |
 //! | parked report | `PARKED#{channel}#{provider id}#{outcome}` | `REPORT` |
+//! | call deadline | `ACCOUNT#{account}#MESSAGE#{id}`   | `CALL_DEADLINE` |
 //! | sender      | `SENDER#{channel}#{sender, lowercase}` | `SENDER`    |
 //! | bridge      | `SENDER#bridge#{E.164 number}`          | `SENDER`    |
 //!
@@ -41,7 +42,8 @@
 //!   at its own lease's end, for the sweep's recovery pass. Provider
 //!   reports that came before their message could be found wait in a
 //!   partition of their own (`DUE#REPORTS`), due when they should be tried
-//!   again. Messages spread over the shards by a hash of their
+//!   again; calls in progress wait in `DUE#CALLS` until their deadline, when
+//!   the sweep ends them. Messages spread over the shards by a hash of their
 //!   key, so each shard takes 1/16 of the writes.
 //! - `by_subject` (include): partition `subject`
 //!   (`ACCOUNT#{account}#APPOINTMENT#{id}` or `…#INVOICE#{id}`), sort
@@ -200,6 +202,15 @@ pub fn parked_report(report_id: &str) -> ItemKey {
 /// The due index's partition of parked reports, apart from the messages'
 /// shards.
 pub const REPORTS_SHARD: &str = "DUE#REPORTS";
+
+/// When the sweep ends a call in progress (its length cap). Kept beside
+/// the message; one per message, since a message places one call at a time.
+pub fn call_deadline(account: &AccountId, id: &MessageId) -> ItemKey {
+    ItemKey { pk: format!("ACCOUNT#{account}#MESSAGE#{id}"), sk: "CALL_DEADLINE".into() }
+}
+
+/// The due index's partition of calls' deadlines.
+pub const CALLS_SHARD: &str = "DUE#CALLS";
 
 
 /// A number the operator lets one account's calls connect recipients to

@@ -1,6 +1,7 @@
 //! The DynamoDB store: the same code against AWS, moto and the embedded
 //! local DynamoDB. Key design and access patterns: [`keys`].
 
+pub mod calls;
 pub mod credit;
 pub mod keys;
 pub mod notifications;
@@ -866,10 +867,46 @@ impl Store {
         Ok(DuePage { due, next: output.last_evaluated_key.map(DueCursor) })
     }
 
-    /// The earliest moment anything in the due index falls due (a message
-    /// or a parked report).
+    /// Up to `limit` records of one of the due index's own partitions (not
+    /// the messages' shards) due at `now`, earliest first. The index keeps
+    /// keys only: each record is read from the table (few ever wait).
+    pub(crate) async fn due_in_partition<T: DeserializeOwned>(
+        &self,
+        partition: &str,
+        attribute: &'static str,
+        now: DateTime<Utc>,
+        limit: i32,
+    ) -> Result<Vec<T>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::DUE_INDEX)
+            .key_condition_expression("due_shard = :shard AND due_ms <= :now")
+            .expression_attribute_values(":shard", s(partition))
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("Query", e))?;
+        let mut due = Vec::new();
+        for item in output.items.unwrap_or_default() {
+            let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) = (item.get(keys::PK), item.get(keys::SK)) else {
+                continue;
+            };
+            let key = ItemKey { pk: pk.clone(), sk: sk.clone() };
+            if let Some((record, _)) = self.get::<T>(attribute, &key).await? {
+                due.push(record);
+            }
+        }
+        Ok(due)
+    }
+
+    /// The earliest moment anything in the due index falls due (a message,
+    /// a parked report or a call's deadline).
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let shards = (0..keys::DUE_SHARD_COUNT).map(keys::due_shard_name).chain([keys::REPORTS_SHARD.to_owned()]);
+        let own = [keys::REPORTS_SHARD.to_owned(), keys::CALLS_SHARD.to_owned()];
+        let shards = (0..keys::DUE_SHARD_COUNT).map(keys::due_shard_name).chain(own);
         let queries = shards.map(|shard| {
             self.client
                 .query()

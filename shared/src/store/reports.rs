@@ -4,7 +4,6 @@
 //! reports wait in the due index's own partition, where the sweep tries
 //! them again.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -44,31 +43,7 @@ impl Store {
 
     /// Up to `limit` parked reports due at `now`, oldest first.
     pub async fn due_reports(&self, now: DateTime<Utc>, limit: i32) -> Result<Vec<ParkedReport>, StoreError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::DUE_INDEX)
-            .key_condition_expression("due_shard = :shard AND due_ms <= :now")
-            .expression_attribute_values(":shard", s(keys::REPORTS_SHARD))
-            .expression_attribute_values(":now", n(now.timestamp_millis()))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(|e| dynamo_error("Query", e))?;
-        let mut due = Vec::new();
-        // The due index keeps keys only: each report is read from the table
-        // (few ever wait).
-        for item in output.items.unwrap_or_default() {
-            let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) = (item.get(keys::PK), item.get(keys::SK)) else {
-                continue;
-            };
-            let key = keys::ItemKey { pk: pk.clone(), sk: sk.clone() };
-            if let Some((parked, _)) = self.get::<ParkedReport>("report", &key).await? {
-                due.push(parked);
-            }
-        }
-        Ok(due)
+        self.due_in_partition(keys::REPORTS_SHARD, "report", now, limit).await
     }
 
     /// Tries a parked report again at `retry_at`.

@@ -1,6 +1,8 @@
 //! Text-to-voice through Amazon Chime SDK PSTN Audio: [`sender`] places the
 //! call (CreateSipMediaApplicationCall); the SIP media application then
-//! invokes the `voice-call` function with the events and actions of [`sma`].
+//! invokes the `voice-call` function with the events and actions of [`sma`];
+//! [`control`] ends a call that reaches the longest allowed.
 
+pub mod control;
 pub mod sender;
 pub mod sma;

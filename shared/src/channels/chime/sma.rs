@@ -23,11 +23,20 @@ pub const CLAIM_TOKEN_ARGUMENT: &str = "claim_token";
 /// whatever its SIP code.
 const ANSWERED_ATTRIBUTE: &str = "answered";
 
+/// The UpdateSipMediaApplicationCall argument that ends a call in progress
+/// (its value says why); the flow hangs up every leg still on the line.
+pub const END_CALL_ARGUMENT: &str = "end_call";
+/// [`END_CALL_ARGUMENT`]'s value when the call reached the longest allowed.
+pub const CALL_LENGTH_CAP: &str = "call_length_cap";
+
 const SCHEMA_VERSION: &str = "1.0";
 const LEG_A: &str = "LEG-A";
 /// The ActionData type of NEW_OUTBOUND_CALL, whose parameters carry the
 /// CreateSipMediaApplicationCall arguments.
 const CALL_CREATE_REQUEST: &str = "CallCreateRequest";
+/// The ActionData type of CALL_UPDATE_REQUESTED, whose parameters carry the
+/// UpdateSipMediaApplicationCall arguments.
+const CALL_UPDATE_REQUEST: &str = "CallUpdateRequest";
 const SPEAK_AND_GET_DIGITS: &str = "SpeakAndGetDigits";
 const HANGUP: &str = "Hangup";
 
@@ -66,6 +75,9 @@ pub enum InvocationEventType {
     Hangup,
     /// The previous response was refused; the call waits for actions.
     InvalidLambdaResponse,
+    /// UpdateSipMediaApplicationCall asked something of the call in
+    /// progress (its arguments in ActionData): here, to end it at its cap.
+    CallUpdateRequested,
     #[serde(other)]
     Other,
 }
@@ -188,6 +200,22 @@ impl ActionData {
         data
     }
 
+    /// CALL_UPDATE_REQUESTED data: UpdateSipMediaApplicationCall's
+    /// arguments.
+    pub fn call_update(arguments: HashMap<String, String>) -> Self {
+        Self::with_arguments(CALL_UPDATE_REQUEST, arguments)
+    }
+
+    fn with_arguments(action_type: &str, arguments: HashMap<String, String>) -> Self {
+        Self {
+            action_type: action_type.to_owned(),
+            parameters: ActionParameters { arguments, ..ActionParameters::default() },
+            received_digits: None,
+            error_type: None,
+            error_message: None,
+        }
+    }
+
     fn on_leg_a(action_type: &str, call_id: &str) -> Self {
         Self {
             action_type: action_type.to_owned(),
@@ -217,16 +245,9 @@ impl SmaEvent {
         arguments: HashMap<String, String>,
     ) -> Self {
         let (action_data, transaction_attributes) = match event_type {
-            InvocationEventType::NewOutboundCall => (
-                Some(ActionData {
-                    action_type: CALL_CREATE_REQUEST.to_owned(),
-                    parameters: ActionParameters { arguments, ..ActionParameters::default() },
-                    received_digits: None,
-                    error_type: None,
-                    error_message: None,
-                }),
-                HashMap::new(),
-            ),
+            InvocationEventType::NewOutboundCall => {
+                (Some(ActionData::with_arguments(CALL_CREATE_REQUEST, arguments)), HashMap::new())
+            }
             _ => (None, arguments),
         };
         // Chime reports no status before the call is answered.
@@ -505,6 +526,12 @@ pub fn respond(event: &SmaEvent, script: &CallScript) -> (SmaResponse, Option<Ca
         }
         InvocationEventType::InvalidLambdaResponse => (leg_a.map(hangup).into_iter().collect(), None),
         InvocationEventType::Hangup => hangup_response(event),
+        InvocationEventType::CallUpdateRequested if event.argument(END_CALL_ARGUMENT).is_some() => {
+            // The recipient's HANGUP that follows ends the message's call.
+            let on_the_line = event.call_details.participants.iter();
+            let on_the_line = on_the_line.filter(|p| p.status != Some(ParticipantStatus::Disconnected));
+            (on_the_line.map(|p| hangup(&p.call_id)).collect(), None)
+        }
         // Ringing, the success of a Speak (its Hangup follows), of a bridge,
         // a failed Hangup, and events this flow does not use.
         _ => (Vec::new(), None),
@@ -829,6 +856,9 @@ mod tests {
             "hangup_busy" => include_str!("../../../tests/fixtures/chime/hangup_busy.json"),
             "hangup_bridged_practice" => {
                 include_str!("../../../tests/fixtures/chime/hangup_bridged_practice.json")
+            }
+            "call_update_end_bridged" => {
+                include_str!("../../../tests/fixtures/chime/call_update_end_bridged.json")
             }
             _ => panic!("no fixture {name}"),
         };
@@ -1161,10 +1191,32 @@ mod tests {
     }
 
     #[test]
+    fn a_call_at_its_cap_hangs_up_both_legs_and_its_hangup_ends_it() {
+        let event = fixture("call_update_end_bridged");
+        assert_eq!(event.event_type(), InvocationEventType::CallUpdateRequested);
+        assert_eq!(event.argument(ACCOUNT_ID_ARGUMENT), Some("acct-1"));
+
+        let (response, observation) = respond(&event, &script(true));
+
+        assert_eq!(response.actions, vec![hangup(LEG_A_CALL), hangup(LEG_B_CALL)]);
+        assert_eq!(observation, None);
+        assert_eq!(response.transaction_attributes.unwrap()[ANSWERED_ATTRIBUTE], "true");
+    }
+
+    #[test]
+    fn an_update_that_asks_nothing_known_changes_nothing() {
+        let mut event = fixture("call_update_end_bridged");
+        event.action_data.as_mut().unwrap().parameters.arguments.clear();
+        let (response, observation) = respond(&event, &script(true));
+        assert!(response.actions.is_empty());
+        assert_eq!(observation, None);
+    }
+
+    #[test]
     fn unknown_event_types_are_tolerated() {
         let mut value: Value =
             serde_json::from_str(include_str!("../../../tests/fixtures/chime/call_answered.json")).unwrap();
-        value["InvocationEventType"] = json!("CALL_UPDATE_REQUESTED");
+        value["InvocationEventType"] = json!("DIGITS_RECEIVED");
         let event: SmaEvent = serde_json::from_value(value).unwrap();
         assert_eq!(event.event_type(), InvocationEventType::Other);
 
