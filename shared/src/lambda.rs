@@ -125,13 +125,13 @@ pub fn publisher_from_env(aws: &SdkConfig) -> Result<Arc<dyn EventPublisher>, Co
     Ok(Arc::new(EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(aws), config::required("EVENT_BUS_NAME")?)))
 }
 
-/// Credit over the function's table, with the deployment's prices.
 /// Ends calls of the deployment's SIP media application.
 pub fn call_control_from_env(aws: &SdkConfig) -> Result<Arc<dyn CallControl>, ConfigError> {
     let client = aws_sdk_chimesdkvoice::Client::new(aws);
     Ok(Arc::new(ChimeCallControl::new(client, config::required("SIP_MEDIA_APPLICATION_ID")?)))
 }
 
+/// Credit over the function's table, with the deployment's prices.
 pub fn credit_from_env(aws: &SdkConfig, store: &Store) -> Result<CreditService, ConfigError> {
     Ok(CreditService::new(store.clone(), publisher_from_env(aws)?, Arc::new(SystemClock), config::prices()?))
 }

@@ -3,9 +3,16 @@
 //! refunds, a fax's signed status webhook is verified and applied once, an
 //! SES bounce suppresses the address.
 
+use std::sync::Arc;
+
 use chrono::Duration;
 use serde_json::{json, Value};
+use tidings::channels::{CallControl, CallControlError, CallEnding};
+use tidings::domain::Templates;
+use tidings::services::{ReminderSweep, SweepConfig};
+use tidings::store::calls::CallDeadline;
 use tidings_e2e::{spawn_app, t0, TestApp, STARTING_CREDIT_CENTS};
+use tidings_local::clock::ManualClock;
 
 async fn given_voice_client(app: &TestApp, account: &str, id: &str) {
     let body = json!({"kind": "client", "first_name": "Cal", "last_name": "Ode", "channel": "voice", "phone": "+12025550177"});
@@ -348,4 +355,82 @@ async fn a_call_that_ends_by_itself_leaves_no_deadline_for_the_sweep() {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(!app.runtime.calls.is_open(&first));
     assert!(app.runtime.store.due_call_deadlines(start, 10).await.unwrap().is_empty());
+}
+
+/// Ends calls as told, and counts what it was asked.
+struct ScriptedCalls {
+    answer: Result<CallEnding, CallControlError>,
+    asked: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl CallControl for ScriptedCalls {
+    async fn end_call(&self, transaction_id: &str) -> Result<CallEnding, CallControlError> {
+        self.asked.lock().unwrap().push(transaction_id.to_owned());
+        self.answer.clone()
+    }
+}
+
+/// Each call's deadline at `t0`, the sweep run at each of `runs` (minutes
+/// after it) with calls answering `answer`, the call's end clearing the
+/// deadline before run `end_after`: how many requests were made by each run,
+/// and whether a deadline is left.
+async fn sweeps_ending_calls(
+    answer: Result<CallEnding, CallControlError>,
+    runs: &[i64],
+    end_after: Option<usize>,
+) -> (Vec<usize>, bool) {
+    let app = spawn_app().await;
+    let store = app.runtime.store.clone();
+    let deadline = CallDeadline {
+        account: "acct".parse().unwrap(),
+        message_id: "m1".parse().unwrap(),
+        transaction_id: "call-1".into(),
+        at: t0(),
+    };
+    store.set_call_deadline(&deadline).await.unwrap();
+    let calls = Arc::new(ScriptedCalls { answer, asked: Default::default() });
+    let clock = ManualClock::starting_at(t0());
+    let sweep = ReminderSweep::new(
+        store.clone(),
+        Arc::new(app.runtime.bus.clone()),
+        Arc::new(Templates::default()),
+        Arc::new(clock.clone()),
+        SweepConfig::default(),
+    )
+    .ending_calls(calls.clone());
+    let mut asked = Vec::new();
+    for (run, minutes) in runs.iter().enumerate() {
+        if Some(run) == end_after {
+            let (account, id) = (&deadline.account, &deadline.message_id);
+            store.clear_call_deadline(account, id, &deadline.transaction_id).await.unwrap();
+        }
+        clock.set(t0() + Duration::minutes(*minutes));
+        sweep.run().await.unwrap();
+        asked.push(calls.asked.lock().unwrap().len());
+    }
+    let left = !store.due_call_deadlines(t0() + Duration::days(1), 10).await.unwrap().is_empty();
+    (asked, left)
+}
+
+#[tokio::test]
+async fn the_sweep_asks_a_call_to_end_each_run_until_its_end_clears_the_deadline() {
+    let (asked, left) = sweeps_ending_calls(Ok(CallEnding::Requested), &[0, 1, 2, 3], Some(2)).await;
+    assert_eq!(asked, [1, 2, 2, 2], "asked at the deadline and the run after; the end stopped it");
+    assert!(!left);
+}
+
+#[tokio::test]
+async fn a_call_chime_no_longer_knows_is_not_asked_again() {
+    let (asked, left) = sweeps_ending_calls(Ok(CallEnding::AlreadyOver), &[0, 1], None).await;
+    assert_eq!(asked, [1, 1]);
+    assert!(!left);
+}
+
+#[tokio::test]
+async fn a_call_that_cannot_be_asked_is_tried_each_run_then_given_up() {
+    let refusal = Err(CallControlError("ForbiddenException".into()));
+    let (asked, left) = sweeps_ending_calls(refusal, &[0, 1, 5, 10, 11], None).await;
+    assert_eq!(asked, [1, 2, 3, 4, 4], "given up ten minutes after the deadline");
+    assert!(!left);
 }

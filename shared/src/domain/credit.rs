@@ -46,6 +46,9 @@ pub struct PriceTable {
 /// How often the sweep runs (its schedule in template.yaml): it ends calls
 /// at their deadline, so the longest call must leave it one period.
 pub const SWEEP_PERIOD_MINUTES: u64 = 1;
+/// What a request to end a call may take beyond the sweep's period: the
+/// schedule's jitter, the sweep's own work, Chime's asynchronous update.
+pub const CALL_END_LEEWAY_SECONDS: u64 = 20;
 
 impl Default for PriceTable {
     fn default() -> Self {
@@ -198,13 +201,16 @@ impl PriceTable {
         (speech + 1).min(self.voice_max_call_minutes)
     }
 
-    /// When a call answered at `answered_at` is ended, if it has not ended
-    /// by then: a sweep period before the longest call. The sweep, which
-    /// runs every [`SWEEP_PERIOD_MINUTES`], hangs it up in its last minute,
-    /// so a call never outlasts the minutes reserved for it.
+    /// When a call answered at `answered_at` is asked to end, if it has not
+    /// ended by then: a sweep period and [`CALL_END_LEEWAY_SECONDS`] before
+    /// the longest call. The sweep, which runs every
+    /// [`SWEEP_PERIOD_MINUTES`], asks within a period after this, and the
+    /// leeway covers the schedule's, Lambda's and Chime's delays, so a call
+    /// connected to the practice (no action in progress) ends within the
+    /// minutes reserved for it.
     pub fn call_deadline(&self, answered_at: DateTime<Utc>) -> DateTime<Utc> {
-        let minutes = self.voice_max_call_minutes.saturating_sub(SWEEP_PERIOD_MINUTES) as i64;
-        answered_at + chrono::Duration::minutes(minutes)
+        let seconds = self.voice_max_call_minutes.saturating_sub(SWEEP_PERIOD_MINUTES) * 60;
+        answered_at + chrono::Duration::seconds(seconds.saturating_sub(CALL_END_LEEWAY_SECONDS) as i64)
     }
 
     /// What `minutes` of a call to `to` cost.
@@ -404,10 +410,10 @@ mod tests {
     }
 
     #[test]
-    fn a_call_is_ended_in_the_last_sweep_period_before_the_longest_call() {
+    fn a_call_is_asked_to_end_a_sweep_period_and_a_leeway_before_the_longest_call() {
         let prices = PriceTable { voice_max_call_minutes: 5, ..PriceTable::default() };
         let answered = "2026-12-03T15:00:30Z".parse::<DateTime<Utc>>().unwrap();
-        assert_eq!(prices.call_deadline(answered), "2026-12-03T15:04:30Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(prices.call_deadline(answered), "2026-12-03T15:04:10Z".parse::<DateTime<Utc>>().unwrap());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::domain::{
     SendingWindow, StatusReason, TemplateError, Templates, TimeZone,
 };
 use crate::channels::{CallControl, CallEnding};
+use crate::domain::credit::SWEEP_PERIOD_MINUTES;
 use crate::events::{BusEvent, EventPublisher, MessageReady, PublishError};
 use crate::store::keys::DUE_SHARD_COUNT;
 use crate::services::outcomes::OutcomeService;
@@ -27,6 +28,8 @@ use crate::store::{CapSlot, ClaimedMessage, DueCursor, RenderContext, Settlement
 const REPORTS_PER_RUN: i32 = 100;
 /// Calls at their deadline a run ends at most (the rest wait a minute).
 const CALLS_PER_RUN: i32 = 100;
+/// How long after its deadline a call is still asked to end.
+const CALL_END_ATTEMPTS_MINUTES: i64 = 10;
 
 #[derive(Debug, Clone)]
 pub struct SweepConfig {
@@ -293,21 +296,33 @@ impl ReminderSweep {
         }
     }
 
-    /// Asks each call past its deadline to end; its HANGUP records the end.
-    /// A call that could not be asked now keeps its deadline for the next
-    /// run.
+    /// Asks each call past its deadline to end. Chime runs the request
+    /// later (the flow's Hangup waits for a speech in progress), so the
+    /// deadline stays until the call's HANGUP clears it, and the call is
+    /// asked again each run; one Chime no longer knows is over. A call that
+    /// cannot be asked (a fault of the deployment's) is given up
+    /// [`CALL_END_ATTEMPTS_MINUTES`] after its deadline, so that stale
+    /// deadlines never crowd out the run's bound.
     async fn end_calls(&self, calls: &dyn CallControl, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let mut ended = 0;
+        let mut asked = 0;
+        let next_run = now + Duration::minutes(SWEEP_PERIOD_MINUTES as i64);
         for deadline in self.store.due_call_deadlines(now, CALLS_PER_RUN).await? {
-            match calls.end_call(&deadline.transaction_id).await {
-                Ok(ending) => {
-                    ended += usize::from(ending == CallEnding::Requested);
-                    self.store.clear_call_deadline(&deadline.account, &deadline.message_id).await?;
-                }
-                Err(err) => tracing::warn!(error = %err, "a call at its cap could not be ended yet"),
+            let outcome = calls.end_call(&deadline.transaction_id).await;
+            let given_up = now >= deadline.at + Duration::minutes(CALL_END_ATTEMPTS_MINUTES);
+            match outcome {
+                Ok(CallEnding::Requested) => asked += 1,
+                Ok(CallEnding::AlreadyOver) => {}
+                Err(ref err) => tracing::warn!(error = %err, given_up, "a call at its cap could not be ended"),
+            }
+            if outcome == Ok(CallEnding::AlreadyOver) || given_up {
+                self.store
+                    .clear_call_deadline(&deadline.account, &deadline.message_id, &deadline.transaction_id)
+                    .await?;
+            } else {
+                self.store.postpone_call_deadline(&deadline, next_run).await?;
             }
         }
-        Ok(ended)
+        Ok(asked)
     }
 
     /// The recovery pass, for a due message that could not be claimed: a

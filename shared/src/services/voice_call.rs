@@ -139,7 +139,7 @@ impl VoiceCall {
                     tracing::info!(answer = ?answer, "keypad answer applied");
                 }
             }
-            CallObservation::Ended(end) => self.ended(account, message, call, end, now).await?,
+            CallObservation::Ended(end) => self.ended(account, message, transaction_id, call, end, now).await?,
         }
         Ok(())
     }
@@ -150,6 +150,7 @@ impl VoiceCall {
         &self,
         account: &AccountId,
         message: &Message,
+        transaction_id: &str,
         mut call: CallRecord,
         end: CallEnd,
         now: DateTime<Utc>,
@@ -164,7 +165,7 @@ impl VoiceCall {
         let seconds = call.answered_at.map(|at| (now - at).num_seconds().max(0) as u64);
         call.minutes = Some(seconds.map(|s| s.div_ceil(60).max(1)).unwrap_or(0));
         self.store.record_call(account, &message.id, &call).await?;
-        self.store.clear_call_deadline(account, &message.id).await?;
+        self.store.clear_call_deadline(account, &message.id, transaction_id).await?;
         match failure {
             None => {
                 let reserved = message.reserved_cents.unwrap_or(0);

@@ -23,7 +23,7 @@
 //! | webhook seen| `WEBHOOK#{provider}#{event id}`      | `WEBHOOK`     |
 //! | staff told  | `ACCOUNT#{account}#MESSAGE#{id}`     | `NOTICE#{kind}` |
 //! | parked report | `PARKED#{channel}#{provider id}#{outcome}` | `REPORT` |
-//! | call deadline | `ACCOUNT#{account}#MESSAGE#{id}`   | `CALL_DEADLINE` |
+//! | call deadline | `ACCOUNT#{account}#MESSAGE#{id}`   | `CALL_DEADLINE#{transaction}` |
 //! | sender      | `SENDER#{channel}#{sender, lowercase}` | `SENDER`    |
 //! | bridge      | `SENDER#bridge#{E.164 number}`          | `SENDER`    |
 //!
@@ -204,9 +204,10 @@ pub fn parked_report(report_id: &str) -> ItemKey {
 pub const REPORTS_SHARD: &str = "DUE#REPORTS";
 
 /// When the sweep ends a call in progress (its length cap). Kept beside
-/// the message; one per message, since a message places one call at a time.
-pub fn call_deadline(account: &AccountId, id: &MessageId) -> ItemKey {
-    ItemKey { pk: format!("ACCOUNT#{account}#MESSAGE#{id}"), sk: "CALL_DEADLINE".into() }
+/// the message, one per call: a call of an earlier attempt may still be on
+/// the line when the next is placed.
+pub fn call_deadline(account: &AccountId, id: &MessageId, transaction_id: &str) -> ItemKey {
+    ItemKey { pk: format!("ACCOUNT#{account}#MESSAGE#{id}"), sk: format!("CALL_DEADLINE#{transaction_id}") }
 }
 
 /// The due index's partition of calls' deadlines.
