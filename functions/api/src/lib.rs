@@ -77,6 +77,9 @@ impl Modify for CommonResponses {
     }
 }
 
+// Each path names its own tag: utoipa would otherwise tag it with the module
+// it is listed from below, and the tags are part of the published document,
+// which must not change when a handler moves.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tidings API", description = "Patient messaging for practice-management software."),

@@ -305,7 +305,7 @@ impl From<AccountSettings> for SettingsView {
     }
 }
 
-#[utoipa::path(put, path = "/v1/settings", request_body = SettingsBody,
+#[utoipa::path(put, path = "/v1/settings", tag = "routes", request_body = SettingsBody,
     responses(
         (status = 200, body = SettingsView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -389,7 +389,7 @@ fn parse_id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, ApiError> 
     raw.parse().map_err(|_| ApiError::invalid_id(what))
 }
 
-#[utoipa::path(put, path = "/v1/recipients/{id}", request_body = RecipientBody,
+#[utoipa::path(put, path = "/v1/recipients/{id}", tag = "routes", request_body = RecipientBody,
     params(("id" = inline(RecipientId), Path, description = "The practice app's id of the recipient")),
     responses(
         (status = 200, body = RecipientView),
@@ -455,7 +455,7 @@ pub struct AppointmentView {
     pub notice_due_at: Option<DateTime<Utc>>,
 }
 
-#[utoipa::path(put, path = "/v1/appointments/{id}", request_body = AppointmentBody,
+#[utoipa::path(put, path = "/v1/appointments/{id}", tag = "routes", request_body = AppointmentBody,
     params(("id" = inline(AppointmentId), Path, description = "The practice app's id of the appointment")),
     responses(
         (status = 200, body = AppointmentView),
@@ -575,7 +575,7 @@ pub struct MessageDetail {
     pub call: Option<CallRecord>,
 }
 
-#[utoipa::path(get, path = "/v1/messages/{id}",
+#[utoipa::path(get, path = "/v1/messages/{id}", tag = "routes",
     params(("id" = inline(MessageId), Path)),
     responses(
         (status = 200, body = MessageDetail),
@@ -609,7 +609,7 @@ pub struct MessageList {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/messages", params(MessagesQuery),
+#[utoipa::path(get, path = "/v1/messages", tag = "routes", params(MessagesQuery),
     responses(
         (status = 200, body = MessageList),
         (status = 400, description = "A malformed filter, id, limit or cursor, or no filter", body = ErrorBody),
@@ -693,7 +693,7 @@ fn template_view(kind: MessageKind, channel: Channel, source: TemplateSource, cu
     }
 }
 
-#[utoipa::path(get, path = "/v1/templates/{kind}/{channel}",
+#[utoipa::path(get, path = "/v1/templates/{kind}/{channel}", tag = "routes",
     params(("kind" = inline(MessageKind), Path), ("channel" = inline(Channel), Path)),
     responses((status = 200, body = TemplateView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -707,7 +707,7 @@ pub async fn get_template(
     Ok(Json(template_view(kind, channel, source, custom)))
 }
 
-#[utoipa::path(put, path = "/v1/templates/{kind}/{channel}", request_body = TemplateBody,
+#[utoipa::path(put, path = "/v1/templates/{kind}/{channel}", tag = "routes", request_body = TemplateBody,
     params(("kind" = inline(MessageKind), Path), ("channel" = inline(Channel), Path)),
     responses(
         (status = 200, body = TemplateView),
@@ -740,7 +740,7 @@ pub struct TemplatePreviewView {
     pub refused: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/templates/{kind}/{channel}/preview", request_body(content = Option<TemplateBody>,
+#[utoipa::path(post, path = "/v1/templates/{kind}/{channel}/preview", tag = "routes", request_body(content = Option<TemplateBody>,
         description = "A draft to preview; without a body, the template in force"),
     params(("kind" = inline(MessageKind), Path), ("channel" = inline(Channel), Path)),
     responses(
@@ -811,7 +811,7 @@ pub struct InvoiceView {
     pub messages_withdrawn: usize,
 }
 
-#[utoipa::path(put, path = "/v1/invoices/{id}", request_body = InvoiceBody,
+#[utoipa::path(put, path = "/v1/invoices/{id}", tag = "routes", request_body = InvoiceBody,
     params(("id" = inline(InvoiceId), Path, description = "The practice app's id of the invoice")),
     responses(
         (status = 200, body = InvoiceView),
