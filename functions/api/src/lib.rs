@@ -2,10 +2,8 @@
 //! an API Gateway HTTP API, and served as is by the local runner.
 
 pub mod auth;
-pub mod credit;
 pub mod error;
 pub mod routes;
-pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -93,10 +91,10 @@ impl Modify for CommonResponses {
         routes::get_template,
         routes::put_template,
         routes::preview_template,
-        credit::get_credit,
-        credit::post_purchase,
-        credit::list_notifications,
-        webhooks::fax_status,
+        routes::credit::get_credit,
+        routes::credit::post_purchase,
+        routes::credit::list_notifications,
+        routes::webhooks::fax_status,
         openapi
     ),
     modifiers(&BearerAuth, &CommonResponses)
@@ -165,15 +163,15 @@ fn account_routes() -> Vec<Route> {
         route(Verb::Get, "/v1/templates/{kind}/{channel}", routes::get_template),
         route(Verb::Put, "/v1/templates/{kind}/{channel}", routes::put_template),
         route(Verb::Post, "/v1/templates/{kind}/{channel}/preview", routes::preview_template),
-        route(Verb::Get, "/v1/credit", credit::get_credit),
-        route(Verb::Post, "/v1/credit/purchases", credit::post_purchase),
-        route(Verb::Get, "/v1/notifications", credit::list_notifications),
+        route(Verb::Get, "/v1/credit", routes::credit::get_credit),
+        route(Verb::Post, "/v1/credit/purchases", routes::credit::post_purchase),
+        route(Verb::Get, "/v1/notifications", routes::credit::list_notifications),
         route(Verb::Get, OPENAPI_PATH, openapi),
     ]
 }
 
 fn webhook_routes() -> Vec<Route> {
-    vec![route(Verb::Post, "/webhooks/fax/{provider}", webhooks::fax_status)]
+    vec![route(Verb::Post, "/webhooks/fax/{provider}", routes::webhooks::fax_status)]
 }
 
 /// Every method and path the API serves, for comparing with the document.

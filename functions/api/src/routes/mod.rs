@@ -1,6 +1,9 @@
-//! The `/v1` routes. Bodies are parsed at the edge into domain types, so a
+//! The API's routes. Bodies are parsed at the edge into domain types, so a
 //! handler only ever sees valid input; anything else is answered with an
 //! error before anything is written.
+
+pub mod credit;
+pub mod webhooks;
 
 use axum::extract::{FromRequest, Path, Query, State};
 use axum::Json;
