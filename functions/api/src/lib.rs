@@ -82,7 +82,7 @@ impl Modify for CommonResponses {
 #[openapi(
     info(title = "Tidings API", description = "Patient messaging for practice-management software."),
     paths(
-        routes::put_settings,
+        routes::settings::put_settings,
         routes::put_recipient,
         routes::put_appointment,
         routes::put_invoice,
@@ -154,7 +154,7 @@ fn route<H: Handler<T, ApiState>, T: 'static>(verb: Verb, path: &'static str, ha
 /// [`served_routes`] says is what is served.
 fn account_routes() -> Vec<Route> {
     vec![
-        route(Verb::Put, "/v1/settings", routes::put_settings),
+        route(Verb::Put, "/v1/settings", routes::settings::put_settings),
         route(Verb::Put, "/v1/recipients/{id}", routes::put_recipient),
         route(Verb::Put, "/v1/appointments/{id}", routes::put_appointment),
         route(Verb::Put, "/v1/invoices/{id}", routes::put_invoice),
