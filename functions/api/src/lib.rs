@@ -83,7 +83,7 @@ impl Modify for CommonResponses {
     info(title = "Tidings API", description = "Patient messaging for practice-management software."),
     paths(
         routes::settings::put_settings,
-        routes::put_recipient,
+        routes::recipients::put_recipient,
         routes::put_appointment,
         routes::put_invoice,
         routes::list_messages,
@@ -155,7 +155,7 @@ fn route<H: Handler<T, ApiState>, T: 'static>(verb: Verb, path: &'static str, ha
 fn account_routes() -> Vec<Route> {
     vec![
         route(Verb::Put, "/v1/settings", routes::settings::put_settings),
-        route(Verb::Put, "/v1/recipients/{id}", routes::put_recipient),
+        route(Verb::Put, "/v1/recipients/{id}", routes::recipients::put_recipient),
         route(Verb::Put, "/v1/appointments/{id}", routes::put_appointment),
         route(Verb::Put, "/v1/invoices/{id}", routes::put_invoice),
         route(Verb::Get, "/v1/messages", routes::list_messages),
