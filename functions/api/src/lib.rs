@@ -84,7 +84,7 @@ impl Modify for CommonResponses {
     paths(
         routes::settings::put_settings,
         routes::recipients::put_recipient,
-        routes::put_appointment,
+        routes::appointments::put_appointment,
         routes::put_invoice,
         routes::list_messages,
         routes::get_message,
@@ -156,7 +156,7 @@ fn account_routes() -> Vec<Route> {
     vec![
         route(Verb::Put, "/v1/settings", routes::settings::put_settings),
         route(Verb::Put, "/v1/recipients/{id}", routes::recipients::put_recipient),
-        route(Verb::Put, "/v1/appointments/{id}", routes::put_appointment),
+        route(Verb::Put, "/v1/appointments/{id}", routes::appointments::put_appointment),
         route(Verb::Put, "/v1/invoices/{id}", routes::put_invoice),
         route(Verb::Get, "/v1/messages", routes::list_messages),
         route(Verb::Get, "/v1/messages/{id}", routes::get_message),
