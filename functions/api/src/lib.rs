@@ -2,10 +2,8 @@
 //! an API Gateway HTTP API, and served as is by the local runner.
 
 pub mod auth;
-pub mod credit;
 pub mod error;
 pub mod routes;
-pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -77,23 +75,26 @@ impl Modify for CommonResponses {
     }
 }
 
+// Each path names its own tag: utoipa would otherwise tag it with the module
+// it is listed from below, and the tags are part of the published document,
+// which must not change when a handler moves.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tidings API", description = "Patient messaging for practice-management software."),
     paths(
-        routes::put_settings,
-        routes::put_recipient,
-        routes::put_appointment,
-        routes::put_invoice,
-        routes::list_messages,
-        routes::get_message,
-        routes::get_template,
-        routes::put_template,
-        routes::preview_template,
-        credit::get_credit,
-        credit::post_purchase,
-        credit::list_notifications,
-        webhooks::fax_status,
+        routes::settings::put_settings,
+        routes::recipients::put_recipient,
+        routes::appointments::put_appointment,
+        routes::invoices::put_invoice,
+        routes::messages::list_messages,
+        routes::messages::get_message,
+        routes::templates::get_template,
+        routes::templates::put_template,
+        routes::templates::preview_template,
+        routes::credit::get_credit,
+        routes::credit::post_purchase,
+        routes::credit::list_notifications,
+        routes::webhooks::fax_status,
         openapi
     ),
     modifiers(&BearerAuth, &CommonResponses)
@@ -153,24 +154,24 @@ fn route<H: Handler<T, ApiState>, T: 'static>(verb: Verb, path: &'static str, ha
 /// [`served_routes`] says is what is served.
 fn account_routes() -> Vec<Route> {
     vec![
-        route(Verb::Put, "/v1/settings", routes::put_settings),
-        route(Verb::Put, "/v1/recipients/{id}", routes::put_recipient),
-        route(Verb::Put, "/v1/appointments/{id}", routes::put_appointment),
-        route(Verb::Put, "/v1/invoices/{id}", routes::put_invoice),
-        route(Verb::Get, "/v1/messages", routes::list_messages),
-        route(Verb::Get, "/v1/messages/{id}", routes::get_message),
-        route(Verb::Get, "/v1/templates/{kind}/{channel}", routes::get_template),
-        route(Verb::Put, "/v1/templates/{kind}/{channel}", routes::put_template),
-        route(Verb::Post, "/v1/templates/{kind}/{channel}/preview", routes::preview_template),
-        route(Verb::Get, "/v1/credit", credit::get_credit),
-        route(Verb::Post, "/v1/credit/purchases", credit::post_purchase),
-        route(Verb::Get, "/v1/notifications", credit::list_notifications),
+        route(Verb::Put, "/v1/settings", routes::settings::put_settings),
+        route(Verb::Put, "/v1/recipients/{id}", routes::recipients::put_recipient),
+        route(Verb::Put, "/v1/appointments/{id}", routes::appointments::put_appointment),
+        route(Verb::Put, "/v1/invoices/{id}", routes::invoices::put_invoice),
+        route(Verb::Get, "/v1/messages", routes::messages::list_messages),
+        route(Verb::Get, "/v1/messages/{id}", routes::messages::get_message),
+        route(Verb::Get, "/v1/templates/{kind}/{channel}", routes::templates::get_template),
+        route(Verb::Put, "/v1/templates/{kind}/{channel}", routes::templates::put_template),
+        route(Verb::Post, "/v1/templates/{kind}/{channel}/preview", routes::templates::preview_template),
+        route(Verb::Get, "/v1/credit", routes::credit::get_credit),
+        route(Verb::Post, "/v1/credit/purchases", routes::credit::post_purchase),
+        route(Verb::Get, "/v1/notifications", routes::credit::list_notifications),
         route(Verb::Get, OPENAPI_PATH, openapi),
     ]
 }
 
 fn webhook_routes() -> Vec<Route> {
-    vec![route(Verb::Post, "/webhooks/fax/{provider}", webhooks::fax_status)]
+    vec![route(Verb::Post, "/webhooks/fax/{provider}", routes::webhooks::fax_status)]
 }
 
 /// Every method and path the API serves, for comparing with the document.

@@ -20,7 +20,7 @@ pub struct WebhookReceipt {
 
 /// A fax provider's status callback. 401 and nothing changed when its
 /// signature does not verify; 200 for a repeat, so the provider stops.
-#[utoipa::path(post, path = "/webhooks/fax/{provider}",
+#[utoipa::path(post, path = "/webhooks/fax/{provider}", tag = "webhooks",
     params(("provider" = String, Path, description = "`telnyx`")),
     responses(
         (status = 200, body = WebhookReceipt),

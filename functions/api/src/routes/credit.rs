@@ -34,7 +34,7 @@ pub struct CreditBalanceView {
     pub ledger: Vec<LedgerEntry>,
 }
 
-#[utoipa::path(get, path = "/v1/credit",
+#[utoipa::path(get, path = "/v1/credit", tag = "credit",
     responses((status = 200, body = CreditBalanceView), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_credit(
@@ -65,7 +65,7 @@ pub struct PurchaseView {
     pub released: usize,
 }
 
-#[utoipa::path(post, path = "/v1/credit/purchases", request_body = PurchaseBody,
+#[utoipa::path(post, path = "/v1/credit/purchases", tag = "credit", request_body = PurchaseBody,
     responses(
         (status = 201, description = "recorded", body = PurchaseView),
         (status = 200, description = "this key was recorded before: nothing new", body = PurchaseView),
@@ -114,7 +114,7 @@ pub struct NotificationList {
     pub notifications: Vec<Notification>,
 }
 
-#[utoipa::path(get, path = "/v1/notifications", params(NotificationsQuery),
+#[utoipa::path(get, path = "/v1/notifications", tag = "credit", params(NotificationsQuery),
     responses((status = 200, body = NotificationList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_notifications(
