@@ -51,6 +51,29 @@ async fn settings_are_validated_and_stored() {
 }
 
 #[tokio::test]
+async fn replies_confirm_but_do_not_cancel_unless_the_practice_says_so() {
+    let app = spawn_app().await;
+    let base = json!({
+        "practice_name": "Riverside", "practice_phone": "+12025550143",
+        "time_zone": "America/New_York", "messaging_enabled": true,
+    });
+    let answer = app.put("acct", "/v1/settings", base.clone()).await;
+    assert_eq!(answer.body["replies"], json!({"confirm_by_reply": true, "cancel_by_reply": false, "cancel_cutoff_hours": 24}));
+
+    let mut cancelling = base.clone();
+    cancelling["replies"] = json!({"cancel_by_reply": true, "cancel_cutoff_hours": 48});
+    let answer = app.put("acct", "/v1/settings", cancelling).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let stored = app.runtime.store.get_settings(&"acct".parse().unwrap()).await.unwrap().unwrap();
+    assert!(stored.replies.confirm_by_reply && stored.replies.cancel_by_reply);
+    assert_eq!(stored.replies.cancel_cutoff_hours, 48);
+
+    let mut misspelt = base;
+    misspelt["replies"] = json!({"cancel_by_replies": true});
+    assert_eq!(app.put("acct", "/v1/settings", misspelt).await.status, 422);
+}
+
+#[tokio::test]
 async fn bad_recipients_are_refused_and_nothing_is_written() {
     let app = spawn_app().await;
     let cases = [

@@ -36,6 +36,7 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
             "caps": {"per_day": 1, "per_week": 3},
             "credit": {"low_balance_alert_cents": 500, "auto_top_up": {"trigger_cents": 500, "amount_cents": 1000}},
             "senders": {"sms_sender_id": "Riverside"},
+            "replies": {"confirm_by_reply": true, "cancel_by_reply": true, "cancel_cutoff_hours": 48},
         }),
         ("put", "/v1/recipients/{id}") => {
             json!({"kind": "client", "first_name": "Ann", "last_name": "Lee", "channel": "email", "email": "ann@example.com"})

@@ -73,6 +73,7 @@ async fn run_on(reminders: usize, runtime: Arc<LocalRuntime>, t0: DateTime<Utc>)
         credit: Default::default(),
         senders: Default::default(),
         voice_replies: false,
+        replies: Default::default(),
     };
     runtime.store.put_settings(&account, &settings).await?;
     buy_bench_credit(&runtime, &account).await?;

@@ -76,6 +76,7 @@ async fn seed_account(runtime: &LocalRuntime, account: &AccountId, zone: &str) -
         credit: Default::default(),
         senders: Default::default(),
         voice_replies: false,
+        replies: Default::default(),
     };
     runtime.store.put_settings(account, &settings).await?;
     crate::bench::buy_bench_credit(runtime, account).await?;

@@ -12,7 +12,7 @@ use super::keywords::ReplyMeaning;
 pub const MAX_CANCEL_CUTOFF_HOURS: u32 = 14 * 24;
 
 /// What replies may do (`PUT /v1/settings` `replies`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplySettings {
     /// A confirm word confirms the appointment.
@@ -21,6 +21,7 @@ pub struct ReplySettings {
     /// free a slot the client meant to keep.
     pub cancel_by_reply: bool,
     /// A cancel this close to the start is not applied: staff decide.
+    #[schema(maximum = 336)]
     pub cancel_cutoff_hours: u32,
 }
 

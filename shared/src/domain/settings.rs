@@ -8,6 +8,7 @@ use super::contact::{EmailAddress, PhoneNumber, TimeZone};
 use super::credit::{CreditSettings, InvalidCreditSettings};
 use super::recipient::Channel;
 use super::invoice::InvoiceMessageSettings;
+use super::replies::{ReplySettings, MAX_CANCEL_CUTOFF_HOURS};
 use super::schedule::{InvalidQuietHours, QuietHours, SendingWindow};
 
 /// The reminder offset used when an account has chosen none: a day before.
@@ -65,6 +66,8 @@ pub enum SettingsError {
     Credit(#[from] InvalidCreditSettings),
     #[error("senders.sms_sender_id must be 1 to 11 letters and digits, at least one a letter")]
     SenderId,
+    #[error("replies.cancel_cutoff_hours must be 0 to {MAX_CANCEL_CUTOFF_HOURS}")]
+    CancelCutoff,
 }
 
 fn check_offsets(list: &[u32]) -> Result<(), SettingsError> {
@@ -221,6 +224,9 @@ pub struct AccountSettings {
     /// 2 cancels, 0 connects to the practice, * repeats.
     #[serde(default)]
     pub voice_replies: bool,
+    /// What replies by text, email and fax may do to appointments.
+    #[serde(default)]
+    pub replies: ReplySettings,
 }
 
 impl AccountSettings {
@@ -238,6 +244,9 @@ impl AccountSettings {
         }
         self.credit.validate()?;
         self.senders.validate()?;
+        if !self.replies.cutoff_is_valid() {
+            return Err(SettingsError::CancelCutoff);
+        }
         self.appointment_reminders.validate()
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tidings::domain::text;
 use tidings::domain::{
     AccountSettings, AppointmentNoticeSettings, AppointmentReminderSettings, AutoTopUp, CreditSettings, EmailAddress,
-    InvoiceMessageSettings, MessageCaps, PhoneNumber, QuietHours, Senders, TimeZone,
+    InvoiceMessageSettings, MessageCaps, PhoneNumber, QuietHours, ReplySettings, Senders, TimeZone,
 };
 
 use crate::auth::AuthenticatedAccount;
@@ -97,6 +97,9 @@ pub struct SettingsBody {
     /// Calls of automated messages take a keypad reply. Default false.
     #[serde(default)]
     pub voice_replies: bool,
+    /// What replies may do. Default: a confirm word confirms; cancelling
+    /// by reply is off; a 24-hour cancel cutoff.
+    pub replies: Option<ReplySettings>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -247,6 +250,7 @@ pub struct SettingsView {
     pub credit: CreditSettings,
     pub senders: Senders,
     pub voice_replies: bool,
+    pub replies: ReplySettings,
 }
 
 impl From<AccountSettings> for SettingsView {
@@ -264,6 +268,7 @@ impl From<AccountSettings> for SettingsView {
             credit: s.credit,
             senders: s.senders,
             voice_replies: s.voice_replies,
+            replies: s.replies,
         }
     }
 }
@@ -311,6 +316,7 @@ pub async fn put_settings(
         credit: body.credit.map(Into::into).unwrap_or_default(),
         senders: body.senders.map(Into::into).unwrap_or_default(),
         voice_replies: body.voice_replies,
+        replies: body.replies.unwrap_or_default(),
     };
     state.records.put_settings(&account, &settings).await?;
     Ok(Json(settings.into()))
