@@ -6,6 +6,7 @@ pub mod credit;
 pub mod keys;
 pub mod notifications;
 pub mod reports;
+mod settings;
 
 use std::collections::HashMap;
 
@@ -520,15 +521,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn put_settings(&self, account: &AccountId, settings: &AccountSettings) -> Result<(), StoreError> {
-        let item = to_item("settings", settings)?;
-        self.put(with_key(item, &keys::settings(account))).await
-    }
-
-    pub async fn get_settings(&self, account: &AccountId) -> Result<Option<AccountSettings>, StoreError> {
-        Ok(self.get("settings", &keys::settings(account)).await?.map(|(v, _)| v))
-    }
-
     pub async fn put_recipient(&self, account: &AccountId, recipient: &Recipient) -> Result<(), StoreError> {
         let item = to_item("recipient", recipient)?;
         self.put(with_key(item, &keys::recipient(account, &recipient.id))).await
@@ -536,26 +528,6 @@ impl Store {
 
     pub async fn get_recipient(&self, account: &AccountId, id: &RecipientId) -> Result<Option<Recipient>, StoreError> {
         Ok(self.get("recipient", &keys::recipient(account, id)).await?.map(|(v, _)| v))
-    }
-
-    pub async fn put_template(
-        &self,
-        account: &AccountId,
-        kind: MessageKind,
-        channel: Channel,
-        template: &TemplateSource,
-    ) -> Result<(), StoreError> {
-        let item = to_item("template", template)?;
-        self.put(with_key(item, &keys::template(account, kind, channel))).await
-    }
-
-    pub async fn get_template(
-        &self,
-        account: &AccountId,
-        kind: MessageKind,
-        channel: Channel,
-    ) -> Result<Option<TemplateSource>, StoreError> {
-        Ok(self.get("template", &keys::template(account, kind, channel)).await?.map(|(v, _)| v))
     }
 
     /// The appointment and what its record links to.
