@@ -18,11 +18,10 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
-use chrono::{DateTime, Duration, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::domain::{AccountId, Message, MessageNotice, MessageStatus, Notification};
+use crate::domain::MessageStatus;
 pub use credit::Refund;
 pub use due::{DueCursor, DuePage};
 use keys::ItemKey;
@@ -343,42 +342,5 @@ impl Store {
             .await
             .map_err(|e| dynamo_error("UpdateItem", e))?;
         Ok(())
-    }
-
-    /// Tells staff about a message, once per message and kind: a handler
-    /// run again (a retried event, a redelivered report) finds the mark and
-    /// adds nothing. Whether this call told them.
-    pub async fn notify_once(
-        &self,
-        account: &AccountId,
-        message: &Message,
-        notice: &MessageNotice,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let notification = Notification::new(notice.kind, now)
-            .about(&message.recipient_id, &message.id, message.channel)
-            .detail(notice.detail.clone());
-        let mut mark = key_item(&keys::message_notice(account, &message.id, notice.kind.as_str()));
-        if let Some(expires) = now.checked_add_signed(Duration::days(MESSAGE_RETENTION_DAYS)) {
-            mark.insert(keys::EXPIRES_AT.to_owned(), n(expires.timestamp()));
-        }
-        let mark = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(mark))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(|_| StoreError::Corrupt("notice"))?;
-        let key = keys::notification(account, notification.at.timestamp_millis(), &notification.id);
-        let notification = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(with_key(to_item("notification", &notification)?, &key)))
-            .build()
-            .map_err(|_| StoreError::Corrupt("notification"))?;
-        let request = self
-            .client
-            .transact_write_items()
-            .transact_items(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(mark).build())
-            .transact_items(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(notification).build());
-        Ok(matches!(self.transact(request).await?, Transacted::Applied))
     }
 }
