@@ -1,11 +1,14 @@
 //! Notifications for staff, and the suppressions that failures leave.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{dynamo_error, from_item, key_item, keys, s, to_item, with_key, Store, StoreError};
-use crate::domain::{AccountId, Channel, Notification, PhoneNumber, RecipientId, StatusReason};
+use super::{
+    dynamo_error, from_item, key_item, keys, n, s, to_item, with_key, Store, StoreError, Transacted,
+    MESSAGE_RETENTION_DAYS,
+};
+use crate::domain::{AccountId, Channel, Message, MessageNotice, Notification, PhoneNumber, RecipientId, StatusReason};
 
 /// An address that is not sent to again on a channel: it bounced for good,
 /// complained, or opted out. Kept with the recipient, and only for the
@@ -99,5 +102,42 @@ impl Store {
         let mut item = key_item(&keys::webhook_seen(provider, event_id));
         item.insert(keys::EXPIRES_AT.to_owned(), AttributeValue::N((now + chrono::Duration::days(7)).timestamp().to_string()));
         self.put(item).await
+    }
+
+    /// Tells staff about a message, once per message and kind: a handler
+    /// run again (a retried event, a redelivered report) finds the mark and
+    /// adds nothing. Whether this call told them.
+    pub async fn notify_once(
+        &self,
+        account: &AccountId,
+        message: &Message,
+        notice: &MessageNotice,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let notification = Notification::new(notice.kind, now)
+            .about(&message.recipient_id, &message.id, message.channel)
+            .detail(notice.detail.clone());
+        let mut mark = key_item(&keys::message_notice(account, &message.id, notice.kind.as_str()));
+        if let Some(expires) = now.checked_add_signed(Duration::days(MESSAGE_RETENTION_DAYS)) {
+            mark.insert(keys::EXPIRES_AT.to_owned(), n(expires.timestamp()));
+        }
+        let mark = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(mark))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(|_| StoreError::Corrupt("notice"))?;
+        let key = keys::notification(account, notification.at.timestamp_millis(), &notification.id);
+        let notification = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(with_key(to_item("notification", &notification)?, &key)))
+            .build()
+            .map_err(|_| StoreError::Corrupt("notification"))?;
+        let request = self
+            .client
+            .transact_write_items()
+            .transact_items(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(mark).build())
+            .transact_items(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(notification).build());
+        Ok(matches!(self.transact(request).await?, Transacted::Applied))
     }
 }

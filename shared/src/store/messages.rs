@@ -1,0 +1,181 @@
+//! The message record: written when planned, withdrawn or postponed as its
+//! subject changes, and moved by what its provider reports after the send.
+//! The send itself is in `sending`, listings in `listing`.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use chrono::{DateTime, Duration, Utc};
+
+use super::{
+    conditional, dynamo_error, from_item, key_item, keys, n, s, status, to_attribute, to_item, with_key, Item, Store,
+    StoreError,
+};
+use crate::domain::{AccountId, Channel, Message, MessageId, MessageStatus, StatusReason};
+
+/// Messages are kept this long after they fall due, then DynamoDB's TTL
+/// removes them.
+pub const MESSAGE_RETENTION_DAYS: i64 = 400;
+
+impl Store {
+    fn message_item(&self, account: &AccountId, message: &Message) -> Result<Item, StoreError> {
+        let key = keys::message(account, &message.id);
+        let mut item = with_key(to_item("message", message)?, &key);
+        if let Some(appointment) = &message.appointment_id {
+            item.insert(keys::SUBJECT.to_owned(), s(keys::appointment_subject(account, appointment)));
+        } else if let Some(invoice) = &message.invoice_id {
+            item.insert(keys::SUBJECT.to_owned(), s(keys::invoice_subject(account, invoice)));
+        }
+        item.insert(keys::RECIPIENT_KEY.to_owned(), s(keys::recipient_messages(account, &message.recipient_id)));
+        item.insert(keys::ACCOUNT_STATUS.to_owned(), s(keys::account_status(account, message.status)));
+        if message.status.is_live() {
+            item.insert(keys::DUE_SHARD.to_owned(), s(keys::due_shard(&key)));
+            item.insert(keys::DUE_MS.to_owned(), n(message.due_at.timestamp_millis()));
+        }
+        if let Some(expires) = message.due_at.checked_add_signed(Duration::days(MESSAGE_RETENTION_DAYS)) {
+            item.insert(keys::EXPIRES_AT.to_owned(), n(expires.timestamp()));
+        }
+        Ok(item)
+    }
+
+    /// Writes a new message, or revives one that was withdrawn (an
+    /// appointment moved away and back). Any other existing message is left
+    /// as it is, which makes replayed upserts harmless. Returns whether it wrote.
+    pub async fn create_message(&self, account: &AccountId, message: &Message) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.message_item(account, message)?))
+            .condition_expression("attribute_not_exists(PK) OR #status = :withdrawn")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":withdrawn", status(MessageStatus::Withdrawn))
+            .send()
+            .await;
+        Ok(conditional("PutItem", result)?.is_some())
+    }
+
+    pub async fn get_message(&self, account: &AccountId, id: &MessageId) -> Result<Option<Message>, StoreError> {
+        Ok(self.get("message", &keys::message(account, id)).await?.map(|(v, _)| v))
+    }
+
+    /// Withdraws a live message that no send has started on. Returns whether
+    /// it did; a message already sent or being sent is left alone.
+    pub async fn withdraw_message(
+        &self,
+        account: &AccountId,
+        id: &MessageId,
+        reason: StatusReason,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::message(account, id))))
+            .update_expression(
+                "SET #status = :withdrawn, account_status = :account_status, reason = :reason \
+                 REMOVE due_shard, due_ms, lookup_key, lookup_ms",
+            )
+            .expression_attribute_values(":account_status", s(keys::account_status(account, MessageStatus::Withdrawn)))
+            .condition_expression(
+                "#status IN (:scheduled, :held, :claimed) AND attribute_not_exists(send_started_at)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":withdrawn", status(MessageStatus::Withdrawn))
+            .expression_attribute_values(":held", status(MessageStatus::Held))
+            .expression_attribute_values(":scheduled", status(MessageStatus::Scheduled))
+            .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
+            .expression_attribute_values(":reason", to_attribute("message", &reason)?)
+            .send()
+            .await;
+        Ok(conditional("UpdateItem", result)?.is_some())
+    }
+
+    /// Moves a scheduled message to a later due time (a notice's debounce
+    /// starting again). Returns whether it was still scheduled.
+    pub async fn postpone_message(
+        &self,
+        account: &AccountId,
+        id: &MessageId,
+        due: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::message(account, id))))
+            .update_expression("SET due_ms = :due_ms, due_at = :due_at")
+            .condition_expression("#status = :scheduled")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":scheduled", status(MessageStatus::Scheduled))
+            .expression_attribute_values(":due_ms", n(due.timestamp_millis()))
+            .expression_attribute_values(":due_at", to_attribute("message", &due)?)
+            .send()
+            .await;
+        Ok(conditional("UpdateItem", result)?.is_some())
+    }
+
+    /// The message a provider's callback is about, by the provider's id.
+    pub async fn message_by_provider_ref(
+        &self,
+        channel: Channel,
+        provider_message_id: &str,
+    ) -> Result<Option<(AccountId, MessageId)>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::LOOKUP_INDEX)
+            .key_condition_expression("lookup_key = :ref")
+            .expression_attribute_values(":ref", s(keys::provider_ref(channel, provider_message_id)))
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("Query", e))?;
+        Ok(output.items.unwrap_or_default().into_iter().next().and_then(|item| match item.get(keys::PK) {
+            Some(AttributeValue::S(pk)) => keys::account_of_message(pk),
+            _ => None,
+        }))
+    }
+
+    /// Moves a message that went out to what its provider reported later
+    /// (delivered, bounced, failed), if it is still in one of `from`.
+    /// The message as it is afterwards, or `None` when the condition did not
+    /// hold: a repeated or out-of-order report changes nothing.
+    pub async fn record_provider_outcome(
+        &self,
+        account: &AccountId,
+        id: &MessageId,
+        from: &[MessageStatus],
+        to: MessageStatus,
+        reason: Option<StatusReason>,
+    ) -> Result<Option<Message>, StoreError> {
+        let names: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::message(account, id))))
+            // A call's events may beat its settlement: the message leaves
+            // the due index, where its started send was waiting.
+            .update_expression(
+                "SET #status = :to, account_status = :account_status, reason = :reason REMOVE due_shard, due_ms",
+            )
+            .condition_expression(format!("#status IN ({})", names.join(", ")))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", status(to))
+            .expression_attribute_values(":account_status", s(keys::account_status(account, to)))
+            .expression_attribute_values(":reason", to_attribute("message", &reason)?)
+            .return_values(ReturnValue::AllNew);
+        for (name, value) in names.iter().zip(from) {
+            request = request.expression_attribute_values(name, status(*value));
+        }
+        match conditional("UpdateItem", request.send().await)? {
+            Some(output) => Ok(Some(from_item("message", output.attributes.unwrap_or_default())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes what the call of a sent voice message has done so far.
+    pub async fn record_call(&self, account: &AccountId, id: &MessageId, call: &crate::domain::message::CallRecord) -> Result<(), StoreError> {
+        self.set_on_existing(&keys::message(account, id), "call", to_attribute("message", call)?).await
+    }
+}
