@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The one test command: every test in the workspace, the adapter tests
-# against moto, and cfn-lint on template.yaml. Provisions what it needs on a
-# fresh machine (a virtualenv under infra/.venv), starts and stops its own
+# The one test command: rustfmt and clippy, every test in the workspace, the
+# adapter tests against moto, and cfn-lint on template.yaml. Provisions what
+# it needs on a fresh machine (a virtualenv under infra/.venv), starts and stops its own
 # servers on loopback, and fails if anything fails or is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,12 @@ fi
 
 echo "infra/test.sh: cfn-lint template.yaml"
 "$venv/bin/cfn-lint" template.yaml
+
+echo "infra/test.sh: cargo fmt --check, cargo clippy"
+cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
 
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p target
@@ -45,4 +51,4 @@ if grep -E "test result: .* [1-9][0-9]* ignored" "$log" >/dev/null; then
   exit 1
 fi
 passed=$(grep -Eo "test result: ok\. [0-9]+ passed" "$log" | awk "{ s += \$4 } END { print s }")
-echo "infra/test.sh: all $passed tests passed, none skipped; template.yaml lint-clean"
+echo "infra/test.sh: all $passed tests passed, none skipped; rustfmt- and clippy-clean; template.yaml lint-clean"

@@ -104,10 +104,7 @@ pub fn deployed_log_directives(requested: &str) -> String {
 /// `Retryable.<what>` or `Permanent.<what>`.
 pub fn diagnostic(what: &str, retryable: bool, error: &dyn std::error::Error) -> Diagnostic {
     let class = if retryable { "Retryable" } else { "Permanent" };
-    Diagnostic {
-        error_type: format!("{class}.{what}"),
-        error_message: error.to_string(),
-    }
+    Diagnostic { error_type: format!("{class}.{what}"), error_message: error.to_string() }
 }
 
 /// The AWS configuration of the function's role and region.
@@ -141,11 +138,8 @@ pub fn credit_from_env(aws: &SdkConfig, store: &Store) -> Result<CreditService, 
 /// `MessageReady` its rule sends.
 pub async fn run_delivery(aws: &SdkConfig, sender: Arc<dyn ChannelSender>) -> Result<(), lambda_runtime::Error> {
     let store = store_from_env(aws)?;
-    let config = DeliveryConfig {
-        lease: config::claim_lease()?,
-        prices: config::prices()?,
-        retry: RetryPolicy::default(),
-    };
+    let config =
+        DeliveryConfig { lease: config::claim_lease()?, prices: config::prices()?, retry: RetryPolicy::default() };
     let credit = credit_from_env(aws, &store)?;
     let delivery = Delivery::new(store, sender, Arc::new(SystemClock), credit, config);
     lambda_runtime::run(lambda_runtime::service_fn(|event| deliver_message_ready(&delivery, event))).await
@@ -164,11 +158,7 @@ pub async fn deliver_message_ready(
         channel = ready.channel.as_str(),
         request_id = %event.context.request_id,
     );
-    delivery
-        .deliver(&ready)
-        .instrument(span)
-        .await
-        .map_err(|err| diagnostic("Delivery", err.is_retryable(), &err))
+    delivery.deliver(&ready).instrument(span).await.map_err(|err| diagnostic("Delivery", err.is_retryable(), &err))
 }
 
 #[cfg(test)]

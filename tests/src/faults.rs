@@ -107,8 +107,12 @@ impl Intercept for Faults {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let request = context.request();
-        let mut operation =
-            request.headers().get("x-amz-target").and_then(|target| target.rsplit('.').next()).unwrap_or("unknown").to_owned();
+        let mut operation = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|target| target.rsplit('.').next())
+            .unwrap_or("unknown")
+            .to_owned();
         let body = request.body().bytes().unwrap_or_default();
         if let Ok(body) = serde_json::from_slice::<serde_json::Value>(body) {
             if let Some(index) = body["IndexName"].as_str() {

@@ -145,10 +145,13 @@ impl TestApp {
     }
 
     pub async fn given_settings(&self, account: &str, messaging_enabled: bool, offsets: &[u32]) {
-        self.given_settings_with(account, json!({
-            "messaging_enabled": messaging_enabled,
-            "appointment_reminders": {"enabled": true, "offsets_minutes": offsets},
-        }))
+        self.given_settings_with(
+            account,
+            json!({
+                "messaging_enabled": messaging_enabled,
+                "appointment_reminders": {"enabled": true, "offsets_minutes": offsets},
+            }),
+        )
         .await;
     }
 
@@ -201,15 +204,26 @@ impl TestApp {
         self.put_appointment(account, id, recipient, starts_at, "cancelled").await
     }
 
-    async fn put_appointment(&self, account: &str, id: &str, recipient: &str, starts_at: DateTime<Utc>, status: &str) -> Answer {
-        self.put(account, &format!("/v1/appointments/{id}"), json!({
-            "recipient_id": recipient,
-            "starts_at": starts_at.to_rfc3339(),
-            "duration_minutes": 30,
-            "provider": "Dr. Ruiz",
-            "location": "12 Main St",
-            "status": status,
-        }))
+    async fn put_appointment(
+        &self,
+        account: &str,
+        id: &str,
+        recipient: &str,
+        starts_at: DateTime<Utc>,
+        status: &str,
+    ) -> Answer {
+        self.put(
+            account,
+            &format!("/v1/appointments/{id}"),
+            json!({
+                "recipient_id": recipient,
+                "starts_at": starts_at.to_rfc3339(),
+                "duration_minutes": 30,
+                "provider": "Dr. Ruiz",
+                "location": "12 Main St",
+                "status": status,
+            }),
+        )
         .await
     }
 }

@@ -21,17 +21,11 @@ impl HangingUpProvider {
     /// Answers a request for one of `answers`' paths with `200` and its JSON
     /// body; hangs up on any other.
     pub async fn answering(answers: &[(&str, &str)]) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let endpoint = format!("http://{}", listener.local_addr().expect("local addr"));
         let received = Arc::new(Mutex::new(Vec::new()));
-        let answers: Arc<Vec<(String, String)>> = Arc::new(
-            answers
-                .iter()
-                .map(|(path, body)| (path.to_string(), body.to_string()))
-                .collect(),
-        );
+        let answers: Arc<Vec<(String, String)>> =
+            Arc::new(answers.iter().map(|(path, body)| (path.to_string(), body.to_string())).collect());
         let log = received.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -48,16 +42,10 @@ impl HangingUpProvider {
 }
 
 /// One connection: each whole request is logged, then answered or hung up on.
-async fn serve(
-    mut stream: TcpStream,
-    answers: Arc<Vec<(String, String)>>,
-    log: Arc<Mutex<Vec<String>>>,
-) {
+async fn serve(mut stream: TcpStream, answers: Arc<Vec<(String, String)>>, log: Arc<Mutex<Vec<String>>>) {
     while let Some(request_line) = read_request(&mut stream).await {
         // `POST /v2/faxes HTTP/1.1`: the method and path, without the version.
-        let request = request_line
-            .rsplit_once(' ')
-            .map_or(request_line.as_str(), |(request, _)| request);
+        let request = request_line.rsplit_once(' ').map_or(request_line.as_str(), |(request, _)| request);
         log.lock().expect("request log").push(request.to_owned());
         let path = request.split_once(' ').map_or("", |(_, path)| path);
         let Some((_, body)) = answers.iter().find(|(answered, _)| answered == path) else {

@@ -3,8 +3,8 @@
 
 use chrono::Duration;
 use serde_json::json;
-use tidings_e2e::{spawn_app, t0};
 use tidings::domain::Channel;
+use tidings_e2e::{spawn_app, t0};
 
 #[tokio::test]
 async fn requests_without_a_valid_token_get_401() {
@@ -23,21 +23,29 @@ async fn requests_without_a_valid_token_get_401() {
 async fn settings_are_validated_and_stored() {
     let app = spawn_app().await;
     let bad_zone = app
-        .put("acct", "/v1/settings", json!({
-            "practice_name": "Riverside", "practice_phone": "+12025550143",
-            "time_zone": "Mars/Olympus", "messaging_enabled": true,
-        }))
+        .put(
+            "acct",
+            "/v1/settings",
+            json!({
+                "practice_name": "Riverside", "practice_phone": "+12025550143",
+                "time_zone": "Mars/Olympus", "messaging_enabled": true,
+            }),
+        )
         .await;
     assert_eq!(bad_zone.status, 422, "{}", bad_zone.body);
     assert_eq!(bad_zone.body["error"]["code"], "invalid_field");
     assert!(bad_zone.body["error"]["message"].as_str().unwrap().contains("time_zone"));
 
     let bad_offsets = app
-        .put("acct", "/v1/settings", json!({
-            "practice_name": "Riverside", "practice_phone": "+12025550143",
-            "time_zone": "America/New_York", "messaging_enabled": true,
-            "appointment_reminders": {"enabled": true, "offsets_minutes": [0]},
-        }))
+        .put(
+            "acct",
+            "/v1/settings",
+            json!({
+                "practice_name": "Riverside", "practice_phone": "+12025550143",
+                "time_zone": "America/New_York", "messaging_enabled": true,
+                "appointment_reminders": {"enabled": true, "offsets_minutes": [0]},
+            }),
+        )
         .await;
     assert_eq!(bad_offsets.status, 422);
     assert_eq!(bad_offsets.body["error"]["code"], "invalid_settings");
@@ -58,7 +66,10 @@ async fn replies_confirm_but_do_not_cancel_unless_the_practice_says_so() {
         "time_zone": "America/New_York", "messaging_enabled": true,
     });
     let answer = app.put("acct", "/v1/settings", base.clone()).await;
-    assert_eq!(answer.body["replies"], json!({"confirm_by_reply": true, "cancel_by_reply": false, "cancel_cutoff_hours": 24}));
+    assert_eq!(
+        answer.body["replies"],
+        json!({"confirm_by_reply": true, "cancel_by_reply": false, "cancel_cutoff_hours": 24})
+    );
 
     let mut cancelling = base.clone();
     cancelling["replies"] = json!({"cancel_by_reply": true, "cancel_cutoff_hours": 48});
@@ -77,14 +88,46 @@ async fn replies_confirm_but_do_not_cancel_unless_the_practice_says_so() {
 async fn bad_recipients_are_refused_and_nothing_is_written() {
     let app = spawn_app().await;
     let cases = [
-        (json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "sms", "phone": "555-0101"}), 422, "invalid_field"),
-        (json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "email", "email": "not-an-address"}), 422, "invalid_field"),
-        (json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "sms", "phone": "+1 202 555 O143"}), 422, "invalid_field"),
-        (json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "fax", "fax": "+1 202 555 0143 #5"}), 422, "invalid_field"),
-        (json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "email", "email": "a@example.123"}), 422, "invalid_field"),
-        (json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "email", "email": "a@example.com", "nickname": "x"}), 422, "invalid_field"),
-        (json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "sms", "email": "a@example.com"}), 422, "missing_address"),
-        (json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "email", "email": "a@example.com", "time_zone": "Nowhere/Land"}), 422, "invalid_field"),
+        (
+            json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "sms", "phone": "555-0101"}),
+            422,
+            "invalid_field",
+        ),
+        (
+            json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "email", "email": "not-an-address"}),
+            422,
+            "invalid_field",
+        ),
+        (
+            json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "sms", "phone": "+1 202 555 O143"}),
+            422,
+            "invalid_field",
+        ),
+        (
+            json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "fax", "fax": "+1 202 555 0143 #5"}),
+            422,
+            "invalid_field",
+        ),
+        (
+            json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "email", "email": "a@example.123"}),
+            422,
+            "invalid_field",
+        ),
+        (
+            json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "email", "email": "a@example.com", "nickname": "x"}),
+            422,
+            "invalid_field",
+        ),
+        (
+            json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "sms", "email": "a@example.com"}),
+            422,
+            "missing_address",
+        ),
+        (
+            json!({"kind": "client", "first_name": "A", "last_name": "B", "channel": "email", "email": "a@example.com", "time_zone": "Nowhere/Land"}),
+            422,
+            "invalid_field",
+        ),
     ];
     for (body, status, code) in cases {
         let answer = app.put("acct", "/v1/recipients/r1", body.clone()).await;
@@ -136,10 +179,14 @@ async fn appointments_need_a_known_recipient_and_a_future_start() {
     assert_eq!(past.body["error"]["code"], "start_in_past");
 
     let no_offset = app
-        .put("acct", "/v1/appointments/a1", json!({
-            "recipient_id": "r1", "starts_at": "2026-12-05T10:00:00", "duration_minutes": 30,
-            "provider": "Dr. Ruiz", "location": "Main St", "status": "booked",
-        }))
+        .put(
+            "acct",
+            "/v1/appointments/a1",
+            json!({
+                "recipient_id": "r1", "starts_at": "2026-12-05T10:00:00", "duration_minutes": 30,
+                "provider": "Dr. Ruiz", "location": "Main St", "status": "booked",
+            }),
+        )
         .await;
     assert_eq!(no_offset.status, 422, "a start without an offset is ambiguous");
 
@@ -167,7 +214,10 @@ async fn put_is_an_idempotent_upsert() {
     assert_eq!(messages[0]["status"], "scheduled");
     assert_eq!(messages[0]["kind"], "appointment_reminder");
     assert_eq!(messages[0]["channel"], "email");
-    assert_eq!(messages[0]["due_at"].as_str().unwrap(), (start - Duration::hours(24)).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+    assert_eq!(
+        messages[0]["due_at"].as_str().unwrap(),
+        (start - Duration::hours(24)).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    );
 }
 
 #[tokio::test]
@@ -192,8 +242,16 @@ async fn the_openapi_document_describes_every_route() {
     assert_eq!(doc.status, 200);
     let paths = doc.body["paths"].as_object().unwrap();
     let routes = [
-        "/v1/settings", "/v1/recipients/{id}", "/v1/appointments/{id}", "/v1/invoices/{id}", "/v1/messages",
-        "/v1/messages/{id}", "/v1/credit", "/v1/credit/purchases", "/v1/notifications", "/webhooks/fax/{provider}",
+        "/v1/settings",
+        "/v1/recipients/{id}",
+        "/v1/appointments/{id}",
+        "/v1/invoices/{id}",
+        "/v1/messages",
+        "/v1/messages/{id}",
+        "/v1/credit",
+        "/v1/credit/purchases",
+        "/v1/notifications",
+        "/webhooks/fax/{provider}",
     ];
     for path in routes {
         assert!(paths.contains_key(path), "{path} missing from {:?}", paths.keys());
@@ -210,10 +268,14 @@ async fn overlong_or_blank_text_is_refused_before_anything_is_written() {
     let start = t0() + Duration::days(2);
     assert_eq!(app.book("acct", "a1", "r1", start).await.status, 200);
     let answer = app
-        .put("acct", "/v1/appointments/a1", json!({
-            "recipient_id": "r1", "starts_at": (start + Duration::hours(1)).to_rfc3339(), "duration_minutes": 30,
-            "provider": "x".repeat(201), "location": "Main St", "status": "booked",
-        }))
+        .put(
+            "acct",
+            "/v1/appointments/a1",
+            json!({
+                "recipient_id": "r1", "starts_at": (start + Duration::hours(1)).to_rfc3339(), "duration_minutes": 30,
+                "provider": "x".repeat(201), "location": "Main St", "status": "booked",
+            }),
+        )
         .await;
     assert_eq!(answer.status, 422);
     assert_eq!(answer.body["error"]["code"], "invalid_field");
@@ -253,7 +315,10 @@ async fn messages_filter_by_recipient_and_status() {
     app.move_clock(t0() + Duration::hours(5)).await;
     let sent = app.get("acct", "/v1/messages?status=sent").await;
     assert_eq!(sent.body["messages"].as_array().unwrap().len(), 1);
-    assert!(app.get("acct", "/v1/messages?recipient_id=r2&status=scheduled").await.body["messages"].as_array().unwrap().is_empty());
+    assert!(app.get("acct", "/v1/messages?recipient_id=r2&status=scheduled").await.body["messages"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 
     assert_eq!(app.get("other", "/v1/messages?status=sent").await.body["messages"].as_array().unwrap().len(), 0);
     assert_eq!(app.get("acct", "/v1/messages?recipient_id=nobody").await.status, 404);
@@ -273,7 +338,8 @@ async fn a_local_table_from_an_older_version_gets_the_indexes_it_lacks() {
     old.create(&client, "OldTable").await.unwrap();
     template.table("TidingsTable").unwrap().create(&client, "OldTable").await.unwrap();
     let described = client.describe_table().table_name("OldTable").send().await.unwrap();
-    let mut names: Vec<_> = described.table.unwrap().global_secondary_indexes.unwrap().into_iter().filter_map(|i| i.index_name).collect();
+    let mut names: Vec<_> =
+        described.table.unwrap().global_secondary_indexes.unwrap().into_iter().filter_map(|i| i.index_name).collect();
     names.sort();
     assert_eq!(names, ["by_recipient", "by_status", "by_subject", "due", "lookup"]);
 }
@@ -286,7 +352,12 @@ async fn a_practice_sends_only_as_the_senders_the_operator_assigned_it() {
         "messaging_enabled": true, "senders": {"email_from": "front-desk@riverside.example", "sms_sender_id": "Riverside"},
     });
     let refused = app.put("acct", "/v1/settings", with_sender.clone()).await;
-    assert_eq!((refused.status, refused.body["error"]["code"].as_str()), (422, Some("unregistered_sender")), "{}", refused.body);
+    assert_eq!(
+        (refused.status, refused.body["error"]["code"].as_str()),
+        (422, Some("unregistered_sender")),
+        "{}",
+        refused.body
+    );
 
     let store = &app.runtime.store;
     let account = "acct".parse().unwrap();

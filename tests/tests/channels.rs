@@ -15,22 +15,27 @@ use tidings_e2e::{spawn_app, t0, TestApp, STARTING_CREDIT_CENTS};
 use tidings_local::clock::ManualClock;
 
 async fn given_voice_client(app: &TestApp, account: &str, id: &str) {
-    let body = json!({"kind": "client", "first_name": "Cal", "last_name": "Ode", "channel": "voice", "phone": "+12025550177"});
+    let body =
+        json!({"kind": "client", "first_name": "Cal", "last_name": "Ode", "channel": "voice", "phone": "+12025550177"});
     assert_eq!(app.put(account, &format!("/v1/recipients/{id}"), body).await.status, 200);
 }
 
 async fn given_fax_client(app: &TestApp, account: &str, id: &str) {
-    let body = json!({"kind": "contact", "first_name": "Dr.", "last_name": "Moss", "channel": "fax", "fax": "+12025550188"});
+    let body =
+        json!({"kind": "contact", "first_name": "Dr.", "last_name": "Moss", "channel": "fax", "fax": "+12025550188"});
     let answer = app.put(account, &format!("/v1/recipients/{id}"), body).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
 }
 
 /// Two reminders, two days and one day before; calls take keypad replies.
 async fn given_voice_practice(app: &TestApp) {
-    app.given_settings_with("acct", json!({
-        "appointment_reminders": {"enabled": true, "offsets_minutes": [2880, 1440]},
-        "voice_replies": true,
-    }))
+    app.given_settings_with(
+        "acct",
+        json!({
+            "appointment_reminders": {"enabled": true, "offsets_minutes": [2880, 1440]},
+            "voice_replies": true,
+        }),
+    )
     .await;
 }
 
@@ -206,7 +211,8 @@ async fn a_fax_is_a_pdf_whose_signed_status_is_applied_once_and_forgeries_are_re
 async fn a_delivered_fax_report_marks_the_message_delivered() {
     let app = faxed_reminder().await;
     let fax_id = app.outbox().await[0]["message_id"].as_str().unwrap().to_owned();
-    let answer = app.post_local(&format!("/local/fax/{fax_id}/status"), json!({"status": "delivered", "pages": 2})).await;
+    let answer =
+        app.post_local(&format!("/local/fax/{fax_id}/status"), json!({"status": "delivered", "pages": 2})).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(reminders(&app).await[0]["status"], "delivered");
     assert_eq!(balance(&app).await, STARTING_CREDIT_CENTS as i64 - 20);
@@ -225,7 +231,8 @@ async fn a_permanent_bounce_fails_the_email_suppresses_the_address_and_tells_sta
     assert!(email["reply_token"].as_str().is_some_and(|t| t.len() == 32), "{email}");
 
     // The fixture SES documents, about the email that went.
-    let mut bounce: Value = serde_json::from_str(include_str!("../../shared/tests/fixtures/ses_bounce_permanent.json")).unwrap();
+    let mut bounce: Value =
+        serde_json::from_str(include_str!("../../shared/tests/fixtures/ses_bounce_permanent.json")).unwrap();
     bounce["mail"]["messageId"] = email["message_id"].clone();
     let answer = app.post_local("/local/ses/notifications", bounce.clone()).await;
     assert_eq!((answer.status, answer.body["recorded"].as_u64()), (200, Some(1)), "{}", answer.body);
@@ -236,7 +243,10 @@ async fn a_permanent_bounce_fails_the_email_suppresses_the_address_and_tells_sta
     assert_eq!((first["status"].as_str(), first["reason"].as_str()), (Some("failed"), Some("bounced")));
     let notes = notifications(&app).await;
     assert_eq!(notes.len(), 1);
-    assert_eq!((notes[0]["kind"].as_str(), notes[0]["detail"].as_str()), (Some("email_bounced"), Some("Permanent/General")));
+    assert_eq!(
+        (notes[0]["kind"].as_str(), notes[0]["detail"].as_str()),
+        (Some("email_bounced"), Some("Permanent/General"))
+    );
 
     app.move_clock(start - Duration::days(1)).await;
     let second = &reminders(&app).await[1];

@@ -18,10 +18,14 @@ async fn app_with_dollar_texts() -> TestApp {
 async fn given_sms_clients(app: &TestApp, account: &str, count: usize) {
     for i in 0..count {
         let answer = app
-            .put(account, &format!("/v1/recipients/r{i}"), json!({
-                "kind": "client", "first_name": "Ben", "last_name": "Lee", "channel": "sms",
-                "phone": format!("+1202555{:04}", 1000 + i),
-            }))
+            .put(
+                account,
+                &format!("/v1/recipients/r{i}"),
+                json!({
+                    "kind": "client", "first_name": "Ben", "last_name": "Lee", "channel": "sms",
+                    "phone": format!("+1202555{:04}", 1000 + i),
+                }),
+            )
             .await;
         assert_eq!(answer.status, 200, "{}", answer.body);
     }
@@ -128,7 +132,10 @@ async fn a_repeated_purchase_key_records_nothing_new_and_small_purchases_are_ref
     assert_eq!((again.status, again.body["recorded"].clone()), (200, json!(false)), "{}", again.body);
     assert_eq!(credit_balance(&app).await, 1_500);
     let other_amount = app.purchase("acct", json!({"amount_cents": 2_500, "idempotency_key": "order-77"})).await;
-    assert_eq!((other_amount.status, other_amount.body["error"]["code"].as_str()), (409, Some("idempotency_key_reused")));
+    assert_eq!(
+        (other_amount.status, other_amount.body["error"]["code"].as_str()),
+        (409, Some("idempotency_key_reused"))
+    );
 
     let small = app.purchase("acct", json!({"amount_cents": 999, "idempotency_key": "k"})).await;
     assert_eq!(small.status, 422, "{}", small.body);
@@ -145,7 +152,12 @@ async fn only_the_operator_grants_credit_a_practice_token_is_forbidden() {
     let app = app_with_dollar_texts().await;
     let body = json!({"amount_cents": 100_000, "idempotency_key": "self-service"});
     let practice = app.post("acct", "/v1/credit/purchases", body.clone()).await;
-    assert_eq!((practice.status, practice.body["error"]["code"].as_str()), (403, Some("forbidden")), "{}", practice.body);
+    assert_eq!(
+        (practice.status, practice.body["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "{}",
+        practice.body
+    );
     let credit = credit(&app, "acct").await;
     assert_eq!(credit["balance_cents"], 0);
     assert_eq!(credit["ledger"].as_array().unwrap().len(), 0, "{credit}");
@@ -158,10 +170,13 @@ async fn only_the_operator_grants_credit_a_practice_token_is_forbidden() {
 #[tokio::test]
 async fn low_balance_and_top_up_fire_once_per_crossing() {
     let app = app_with_dollar_texts().await;
-    app.given_settings_with("acct", json!({
-        "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
-        "credit": {"low_balance_alert_cents": 500, "auto_top_up": {"trigger_cents": 300, "amount_cents": 2000}},
-    }))
+    app.given_settings_with(
+        "acct",
+        json!({
+            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
+            "credit": {"low_balance_alert_cents": 500, "auto_top_up": {"trigger_cents": 300, "amount_cents": 2000}},
+        }),
+    )
     .await;
     given_sms_clients(&app, "acct", 10).await;
     app.given_credit("acct", 1_000).await;
@@ -177,7 +192,8 @@ async fn low_balance_and_top_up_fire_once_per_crossing() {
     let kinds: Vec<&str> = notifications.iter().map(|n| n["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds.iter().filter(|k| **k == "low_balance").count(), 1, "{kinds:?}");
     assert_eq!(kinds.iter().filter(|k| **k == "credit_exhausted").count(), 1, "{kinds:?}");
-    let top_ups: Vec<_> = app.runtime.bus.published().into_iter().filter(|e| e.detail_type == "TopUpRequested").collect();
+    let top_ups: Vec<_> =
+        app.runtime.bus.published().into_iter().filter(|e| e.detail_type == "TopUpRequested").collect();
     assert_eq!(top_ups.len(), 1);
     assert_eq!(top_ups[0].detail["amount_cents"], 2000);
     assert_eq!(top_ups[0].detail["account_id"], "acct");
@@ -286,7 +302,8 @@ async fn a_reservation_left_by_an_earlier_claim_is_refunded_before_the_next_one(
     let credit = credit(&app, "acct").await;
     assert_eq!(credit["balance_cents"], 900, "one live reservation: {credit}");
     assert_eq!(ledger_sum(&credit), 900);
-    let mut kinds: Vec<&str> = credit["ledger"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let mut kinds: Vec<&str> =
+        credit["ledger"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     kinds.sort_unstable();
     assert_eq!(kinds, ["purchase", "refund", "reservation", "reservation"]);
     let message = store.get_message(&account, &id).await.unwrap().unwrap();
@@ -295,9 +312,13 @@ async fn a_reservation_left_by_an_earlier_claim_is_refunded_before_the_next_one(
 
 async fn given_sms_client_at(app: &TestApp, phone: &str) {
     let answer = app
-        .put("acct", "/v1/recipients/r0", json!({
-            "kind": "client", "first_name": "Ben", "last_name": "Lee", "channel": "sms", "phone": phone,
-        }))
+        .put(
+            "acct",
+            "/v1/recipients/r0",
+            json!({
+                "kind": "client", "first_name": "Ben", "last_name": "Lee", "channel": "sms", "phone": phone,
+            }),
+        )
         .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
 }
@@ -354,6 +375,9 @@ async fn a_text_to_a_destination_with_a_price_of_its_own_is_charged_that_price()
     assert_eq!(app.get("acct", &format!("/v1/messages/{id}")).await.body["cost_cents"], 8);
     let credit = credit(&app, "acct").await;
     assert_eq!(credit["balance_cents"], 992);
-    assert_eq!(credit["prices"]["destinations"]["sms"], json!([{"prefix": "+44", "cents": 8}, {"prefix": "+4420", "cents": 11}]));
+    assert_eq!(
+        credit["prices"]["destinations"]["sms"],
+        json!([{"prefix": "+44", "cents": 8}, {"prefix": "+4420", "cents": 11}])
+    );
     assert_eq!(credit["prices"]["allowed_countries"], json!(["CA", "GB", "US"]));
 }

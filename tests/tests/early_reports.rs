@@ -43,7 +43,11 @@ async fn a_carrier_report_that_beats_its_text_is_applied_when_the_text_is_found(
     app.move_clock(due + Duration::minutes(5)).await;
     assert_eq!(provider.reached().len(), 1);
     let message = &app.messages("acct", "a1").await[0];
-    assert_eq!((message["status"].as_str(), message["reason"].as_str()), (Some("failed"), Some("unreachable")), "{message}");
+    assert_eq!(
+        (message["status"].as_str(), message["reason"].as_str()),
+        (Some("failed"), Some("unreachable")),
+        "{message}"
+    );
     let credit = app.get("acct", "/v1/credit").await.body;
     assert_eq!(credit["balance_cents"], 1000, "refunded: {credit}");
     let notifications = app.get("acct", "/v1/notifications").await.body;

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::Duration;
 use tidings::domain::{
-    AccountId, Appointment, AppointmentStatus, Channel, Language, MessageStatus, Recipient,
-    RecipientKind, Templates,
+    AccountId, Appointment, AppointmentStatus, Channel, Language, MessageStatus, Recipient, RecipientKind, Templates,
 };
 use tidings::events::{BusEvent, EventPublisher, MessageReady, PublishError};
 use tidings::services::{ReminderSweep, SweepConfig};
@@ -70,7 +69,8 @@ async fn eight_concurrent_sweeps_deliver_a_thousand_reminders_exactly_once() {
     let provider_ids: HashSet<_> = outbox.iter().map(|e| e.message_id.clone()).collect();
     assert_eq!(provider_ids.len(), 1000);
     for i in (0..1000).step_by(97) {
-        let messages = app.runtime.store.messages_for_appointment(&account, &format!("a{i}").parse().unwrap()).await.unwrap();
+        let messages =
+            app.runtime.store.messages_for_appointment(&account, &format!("a{i}").parse().unwrap()).await.unwrap();
         assert_eq!(messages.len(), 1);
         assert_eq!(messages[0].status, MessageStatus::Sent);
         assert!(provider_ids.contains(messages[0].provider_message_id.as_ref().unwrap()));
@@ -169,10 +169,13 @@ async fn a_stale_or_repeated_event_is_ignored_by_the_delivery_handler() {
 #[tokio::test]
 async fn a_notice_whose_sweep_died_after_rendering_still_goes_once() {
     let app = spawn_app().await;
-    app.given_settings_with("acct", serde_json::json!({
-        "appointment_notices": {"enabled": true, "debounce_minutes": 3},
-        "appointment_reminders": {"enabled": false, "offsets_minutes": [1440]},
-    }))
+    app.given_settings_with(
+        "acct",
+        serde_json::json!({
+            "appointment_notices": {"enabled": true, "debounce_minutes": 3},
+            "appointment_reminders": {"enabled": false, "offsets_minutes": [1440]},
+        }),
+    )
     .await;
     app.given_email_client("acct", "r1").await;
     app.book("acct", "a1", "r1", t0() + Duration::days(2)).await;

@@ -42,7 +42,12 @@ enum Report {
 }
 
 const LIVES: [Life; 5] = [
-    Life { name: "text sent, then the carrier fails it", channel: Channel::Sms, provider: Vec::new, report: Some(Report::Carrier("FAILURE")) },
+    Life {
+        name: "text sent, then the carrier fails it",
+        channel: Channel::Sms,
+        provider: Vec::new,
+        report: Some(Report::Carrier("FAILURE")),
+    },
     Life {
         name: "text refused for now, then delivered",
         channel: Channel::Sms,
@@ -61,7 +66,12 @@ const LIVES: [Life; 5] = [
         provider: || vec![Err(SendError::Unknown("timeout".into()))],
         report: None,
     },
-    Life { name: "email sent, then it bounces", channel: Channel::Email, provider: Vec::new, report: Some(Report::Bounce) },
+    Life {
+        name: "email sent, then it bounces",
+        channel: Channel::Email,
+        provider: Vec::new,
+        report: Some(Report::Bounce),
+    },
 ];
 
 /// What one run left behind.
@@ -170,7 +180,8 @@ async fn reports(app: &TestApp, provider_id: &str, report: Report) {
                 }
                 Report::Bounce => {
                     let mut bounce: serde_json::Value =
-                        serde_json::from_str(include_str!("../../shared/tests/fixtures/ses_bounce_permanent.json")).unwrap();
+                        serde_json::from_str(include_str!("../../shared/tests/fixtures/ses_bounce_permanent.json"))
+                            .unwrap();
                     bounce["mail"]["messageId"] = json!(provider_id);
                     app.runtime.deliver_ses_notification(&bounce).await.is_ok()
                 }
@@ -193,10 +204,13 @@ async fn live(life: &Life, fault: Option<(usize, FaultMode)>) -> Aftermath {
     })
     .await;
     // A cap of one a day: a text counted twice would be skipped.
-    app.given_settings_with("acct", json!({
-        "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
-        "caps": {"per_day": 1},
-    }))
+    app.given_settings_with(
+        "acct",
+        json!({
+            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
+            "caps": {"per_day": 1},
+        }),
+    )
     .await;
     app.given_credit("acct", 1000).await;
     match life.channel {
@@ -230,11 +244,8 @@ async fn live(life: &Life, fault: Option<(usize, FaultMode)>) -> Aftermath {
     let ledger = store.ledger(&account, 100).await.unwrap();
     let of_message: Vec<_> = ledger.iter().filter(|e| e.message_id.as_ref() == Some(&message.id)).collect();
     let notifications = store.notifications(&account, 100, None).await.unwrap();
-    let mut told: Vec<&str> = notifications
-        .iter()
-        .filter(|n| n.message_id.as_ref() == Some(&message.id))
-        .map(|n| n.kind.as_str())
-        .collect();
+    let mut told: Vec<&str> =
+        notifications.iter().filter(|n| n.message_id.as_ref() == Some(&message.id)).map(|n| n.kind.as_str()).collect();
     told.sort_unstable();
     let most_told_of_one_kind = told.chunk_by(|a, b| a == b).map(<[&str]>::len).max().unwrap_or(0);
     let suppressed = match life.report {
@@ -265,12 +276,14 @@ async fn live(life: &Life, fault: Option<(usize, FaultMode)>) -> Aftermath {
 #[tokio::test]
 async fn one_fault_at_every_step_of_a_message_sends_it_at_most_once_and_charges_it_once() {
     let mut violations = Vec::new();
-    println!("{:<42} {:>3} {:<28} {:<6} {:<28} {:>4} {:>5} {:>6}", "life", "#", "request", "fault", "ends", "sent", "stuck", "double");
+    println!(
+        "{:<42} {:>3} {:<28} {:<6} {:<28} {:>4} {:>5} {:>6}",
+        "life", "#", "request", "fault", "ends", "sent", "stuck", "double"
+    );
     for life in &LIVES {
         let clean = live(life, None).await;
         assert!(clean.violations().is_empty(), "{}: {:?}", life.name, clean.violations());
-        let points: Vec<usize> =
-            (0..clean.requests.len()).filter(|&i| !clean.requests[i].ends_with("(due)")).collect();
+        let points: Vec<usize> = (0..clean.requests.len()).filter(|&i| !clean.requests[i].ends_with("(due)")).collect();
         assert!(points.len() >= 8, "{}: only {:?}", life.name, clean.requests);
         for &point in &points {
             for mode in [FaultMode::Before, FaultMode::After] {

@@ -16,10 +16,19 @@ const SMS_REMINDER: &str = "/v1/templates/appointment_reminder/sms";
 async fn the_api_refuses_an_oversize_template_or_one_that_could_grow_without_bound() {
     let app = spawn_app().await;
     let oversize = app.put("acct", SMS_REMINDER, json!({"body": "x".repeat(20_001)})).await;
-    assert_eq!((oversize.status, oversize.body["error"]["code"].clone()), (422, json!("template_too_large")), "{}", oversize.body);
+    assert_eq!(
+        (oversize.status, oversize.body["error"]["code"].clone()),
+        (422, json!("template_too_large")),
+        "{}",
+        oversize.body
+    );
     for hostile in ["{{ 'x' * 100000000 }}", "{% for i in range(100000) %}{{ first_name }}{% endfor %}"] {
         let answer = app.put("acct", SMS_REMINDER, json!({"body": hostile})).await;
-        assert_eq!((answer.status, answer.body["error"]["code"].clone()), (422, json!("invalid_template")), "{hostile}");
+        assert_eq!(
+            (answer.status, answer.body["error"]["code"].clone()),
+            (422, json!("invalid_template")),
+            "{hostile}"
+        );
     }
     assert_eq!(app.get("acct", SMS_REMINDER).await.body["custom"], false, "nothing was saved");
 }
@@ -76,10 +85,17 @@ async fn an_account_may_narrow_the_deployments_sending_hours_but_not_widen_them(
         }
         body
     };
-    let wider = app.put("acct", "/v1/settings", settings(json!({"allowed_from": "07:00", "allowed_until": "21:00"}))).await;
-    assert_eq!((wider.status, wider.body["error"]["code"].clone()), (422, json!("quiet_hours_too_wide")), "{}", wider.body);
+    let wider =
+        app.put("acct", "/v1/settings", settings(json!({"allowed_from": "07:00", "allowed_until": "21:00"}))).await;
+    assert_eq!(
+        (wider.status, wider.body["error"]["code"].clone()),
+        (422, json!("quiet_hours_too_wide")),
+        "{}",
+        wider.body
+    );
     assert!(wider.body["error"]["message"].as_str().unwrap().contains("08:00-21:00"), "{}", wider.body);
-    let narrower = app.put("acct", "/v1/settings", settings(json!({"allowed_from": "09:00", "allowed_until": "20:00"}))).await;
+    let narrower =
+        app.put("acct", "/v1/settings", settings(json!({"allowed_from": "09:00", "allowed_until": "20:00"}))).await;
     assert_eq!(narrower.status, 200, "{}", narrower.body);
     let unset = app.put("acct", "/v1/settings", settings(serde_json::Value::Null)).await;
     assert_eq!(unset.body["quiet_hours"]["allowed_from"], "08:00:00", "{}", unset.body);
@@ -131,7 +147,10 @@ async fn a_deployment_that_narrowed_its_window_holds_what_was_planned_wider() {
     let outbox = app.runtime.outbox.entries();
     assert_eq!(outbox.len(), 1);
     let sent = outbox[0].sent_at;
-    assert!(sent >= at("2026-12-02T14:00:00Z") && sent < at("2026-12-02T14:02:00Z"), "09:00 in New York, not 08:30: {sent}");
+    assert!(
+        sent >= at("2026-12-02T14:00:00Z") && sent < at("2026-12-02T14:02:00Z"),
+        "09:00 in New York, not 08:30: {sent}"
+    );
 }
 
 #[tokio::test]

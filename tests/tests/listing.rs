@@ -18,12 +18,7 @@ async fn pages(app: &TestApp, account: &str, query: &str) -> Vec<Vec<Value>> {
         };
         let answer = app.get(account, &target).await;
         assert_eq!(answer.status, 200, "{target}: {}", answer.body);
-        pages.push(
-            answer.body["messages"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default(),
-        );
+        pages.push(answer.body["messages"].as_array().cloned().unwrap_or_default());
         match answer.body["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
             None => return pages,
@@ -33,32 +28,18 @@ async fn pages(app: &TestApp, account: &str, query: &str) -> Vec<Vec<Value>> {
 }
 
 fn ids(messages: &[Value]) -> Vec<String> {
-    messages
-        .iter()
-        .map(|m| m["id"].as_str().unwrap_or_default().to_owned())
-        .collect()
+    messages.iter().map(|m| m["id"].as_str().unwrap_or_default().to_owned()).collect()
 }
 
 /// r1 has 20 messages: three appointments with five reminders each ahead,
 /// and one so soon that four of its five are skipped.
 async fn twenty_messages(app: &TestApp, account: &str) {
-    app.given_settings(account, true, &[2880, 1440, 720, 360, 60])
-        .await;
+    app.given_settings(account, true, &[2880, 1440, 720, 360, 60]).await;
     app.given_email_client(account, "r1").await;
     for (id, days) in [("a1", 3), ("a2", 4), ("a3", 5)] {
-        assert_eq!(
-            app.book(account, id, "r1", t0() + Duration::days(days))
-                .await
-                .status,
-            200
-        );
+        assert_eq!(app.book(account, id, "r1", t0() + Duration::days(days)).await.status, 200);
     }
-    assert_eq!(
-        app.book(account, "a4", "r1", t0() + Duration::hours(5))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.book(account, "a4", "r1", t0() + Duration::hours(5)).await.status, 200);
 }
 
 #[tokio::test]
@@ -66,24 +47,15 @@ async fn messages_are_listed_in_pages_that_resume_where_the_last_ended() {
     let app = spawn_app().await;
     twenty_messages(&app, "acct").await;
 
-    let whole = app
-        .get("acct", "/v1/messages?recipient_id=r1&limit=200")
-        .await;
+    let whole = app.get("acct", "/v1/messages?recipient_id=r1&limit=200").await;
     assert_eq!(whole.body["next_cursor"], Value::Null);
     let whole = ids(whole.body["messages"].as_array().unwrap());
     assert_eq!(whole.len(), 20);
 
     let paged = pages(&app, "acct", "recipient_id=r1&limit=6").await;
     assert!(paged.iter().all(|page| page.len() <= 6), "{paged:?}");
-    assert_eq!(
-        paged.iter().map(Vec::len).take(3).collect::<Vec<_>>(),
-        [6, 6, 6]
-    );
-    assert_eq!(
-        ids(&paged.concat()),
-        whole,
-        "the pages together are the listing, in due order, once each"
-    );
+    assert_eq!(paged.iter().map(Vec::len).take(3).collect::<Vec<_>>(), [6, 6, 6]);
+    assert_eq!(ids(&paged.concat()), whole, "the pages together are the listing, in due order, once each");
 
     // A filter drops messages after DynamoDB's limit: pages are filled anyway.
     let skipped = pages(&app, "acct", "recipient_id=r1&status=skipped&limit=3").await;
@@ -92,17 +64,12 @@ async fn messages_are_listed_in_pages_that_resume_where_the_last_ended() {
     assert_eq!(skipped.len(), 4);
     assert!(skipped.iter().all(|m| m["status"] == "skipped"));
 
-    let scheduled = pages(&app, "acct", "status=scheduled&limit=5")
-        .await
-        .concat();
+    let scheduled = pages(&app, "acct", "status=scheduled&limit=5").await.concat();
     assert_eq!(scheduled.len(), 16);
     let a1 = pages(&app, "acct", "appointment_id=a1&limit=2").await;
     assert_eq!(a1.concat().len(), 5);
     assert_eq!(
-        app.get("acct", "/v1/messages?recipient_id=r1").await.body["messages"]
-            .as_array()
-            .unwrap()
-            .len(),
+        app.get("acct", "/v1/messages?recipient_id=r1").await.body["messages"].as_array().unwrap().len(),
         20,
         "50 by default"
     );
@@ -114,13 +81,8 @@ async fn a_cursor_resumes_only_the_listing_that_gave_it() {
     twenty_messages(&app, "acct").await;
     twenty_messages(&app, "other").await;
     app.given_email_client("acct", "r2").await;
-    let first = app
-        .get("acct", "/v1/messages?recipient_id=r1&limit=2")
-        .await;
-    let cursor = first.body["next_cursor"]
-        .as_str()
-        .expect("a next page")
-        .to_owned();
+    let first = app.get("acct", "/v1/messages?recipient_id=r1&limit=2").await;
+    let cursor = first.body["next_cursor"].as_str().expect("a next page").to_owned();
 
     let refused = |answer: tidings_e2e::Answer, what: &str| {
         assert_eq!(
@@ -130,43 +92,11 @@ async fn a_cursor_resumes_only_the_listing_that_gave_it() {
             answer.body
         );
     };
-    refused(
-        app.get(
-            "acct",
-            &format!("/v1/messages?recipient_id=r2&cursor={cursor}"),
-        )
-        .await,
-        "another recipient",
-    );
-    refused(
-        app.get(
-            "acct",
-            &format!("/v1/messages?status=scheduled&cursor={cursor}"),
-        )
-        .await,
-        "another listing",
-    );
-    refused(
-        app.get(
-            "other",
-            &format!("/v1/messages?recipient_id=r1&cursor={cursor}"),
-        )
-        .await,
-        "another account",
-    );
-    refused(
-        app.get("acct", "/v1/messages?recipient_id=r1&cursor=not-a-cursor")
-            .await,
-        "garbage",
-    );
-    refused(
-        app.get(
-            "acct",
-            &format!("/v1/messages?recipient_id=r1&cursor={}", "A".repeat(4000)),
-        )
-        .await,
-        "over-long",
-    );
+    refused(app.get("acct", &format!("/v1/messages?recipient_id=r2&cursor={cursor}")).await, "another recipient");
+    refused(app.get("acct", &format!("/v1/messages?status=scheduled&cursor={cursor}")).await, "another listing");
+    refused(app.get("other", &format!("/v1/messages?recipient_id=r1&cursor={cursor}")).await, "another account");
+    refused(app.get("acct", "/v1/messages?recipient_id=r1&cursor=not-a-cursor").await, "garbage");
+    refused(app.get("acct", &format!("/v1/messages?recipient_id=r1&cursor={}", "A".repeat(4000))).await, "over-long");
 
     // A cursor naming this listing's partition but another account's message.
     let forged = json!({
@@ -174,29 +104,12 @@ async fn a_cursor_resumes_only_the_listing_that_gave_it() {
         "PK": "ACCOUNT#other#MESSAGE#a1~reminder~1440~1765116000", "SK": "MESSAGE",
     });
     let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged.to_string());
-    refused(
-        app.get(
-            "acct",
-            &format!("/v1/messages?recipient_id=r1&cursor={forged}"),
-        )
-        .await,
-        "forged",
-    );
+    refused(app.get("acct", &format!("/v1/messages?recipient_id=r1&cursor={forged}")).await, "forged");
 
     for limit in ["0", "201", "-1", "many"] {
-        let answer = app
-            .get(
-                "acct",
-                &format!("/v1/messages?recipient_id=r1&limit={limit}"),
-            )
-            .await;
+        let answer = app.get("acct", &format!("/v1/messages?recipient_id=r1&limit={limit}")).await;
         assert_eq!(answer.status, 400, "limit={limit}: {}", answer.body);
     }
-    let resumed = app
-        .get(
-            "acct",
-            &format!("/v1/messages?recipient_id=r1&limit=2&cursor={cursor}"),
-        )
-        .await;
+    let resumed = app.get("acct", &format!("/v1/messages?recipient_id=r1&limit=2&cursor={cursor}")).await;
     assert_eq!(resumed.status, 200, "{}", resumed.body);
 }

@@ -1,11 +1,11 @@
 //! The AWS adapters against moto server (started by `infra/test.sh`),
 //! reading back what moto received.
 
+use base64::Engine as _;
 use chrono::{Duration, TimeZone, Utc};
 use tidings::channels::ses::SesEmailSender;
 use tidings::channels::sns::{SmsOrigin, SnsSmsSender};
 use tidings::channels::{ChannelSender, Outgoing};
-use base64::Engine as _;
 use tidings::domain::{
     AccountId, Attachment, Channel, Letterhead, Message, MessageKind, MessageStatus, RenderedContent,
 };
@@ -93,7 +93,8 @@ async fn ses_v2_sends_html_an_attachment_and_the_reply_address_from_the_account_
     let deployment = verified(&ses, "tidings.example.com").await;
     let account_identity = verified(&ses, "riverside.example.com").await;
     let to = format!("{}@example.com", unique("ann"));
-    let sender = SesEmailSender::new(ses, deployment.parse().unwrap(), None, Some("replies.tidings.example.com".into()));
+    let sender =
+        SesEmailSender::new(ses, deployment.parse().unwrap(), None, Some("replies.tidings.example.com".into()));
     let token = unique("tok");
     let pdf = b"%PDF-1.4 intake form".to_vec();
     let content = RenderedContent {
@@ -117,7 +118,10 @@ async fn ses_v2_sends_html_an_attachment_and_the_reply_address_from_the_account_
     };
     send(&sender, &content).await.unwrap();
 
-    let raw = raw_emails(&moto_data().await).into_iter().find(|raw| raw.contains(&to)).expect("moto saw no email to the recipient");
+    let raw = raw_emails(&moto_data().await)
+        .into_iter()
+        .find(|raw| raw.contains(&to))
+        .expect("moto saw no email to the recipient");
     assert_eq!(header(&raw, "From"), Some(format!("\"Riverside Clinic\" <{account_identity}>")), "{raw}");
     assert!(!raw.contains(&deployment), "{raw}");
     assert_eq!(header(&raw, "Reply-To"), Some(format!("<reply+{token}@replies.tidings.example.com>")), "{raw}");
@@ -157,11 +161,7 @@ async fn sns_publishes_a_transactional_sms_to_the_number() {
         SmsOrigin { sender_id: Some("Riverside".into()), origination_number: None },
     );
     let body = format!("Riverside Clinic: reminder {}", unique("sms"));
-    let content = RenderedContent {
-        to: "+12025550143".into(),
-        body: body.clone(),
-        ..RenderedContent::default()
-    };
+    let content = RenderedContent { to: "+12025550143".into(), body: body.clone(), ..RenderedContent::default() };
     let message_id = send(&sender, &content).await.unwrap();
     assert!(!message_id.is_empty());
     let sent = moto_data().await["sns"].to_string();
@@ -190,7 +190,8 @@ async fn eventbridge_puts_message_ready_on_the_bus_for_the_channel_rule() {
         .remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
         .unwrap();
     // The pattern of deliver-email's rule in template.yaml.
-    let pattern = serde_json::json!({"source": ["tidings"], "detail-type": ["MessageReady"], "detail": {"channel": ["email"]}});
+    let pattern =
+        serde_json::json!({"source": ["tidings"], "detail-type": ["MessageReady"], "detail": {"channel": ["email"]}});
     events.put_rule().name("email").event_bus_name(&bus).event_pattern(pattern.to_string()).send().await.unwrap();
     events
         .put_targets()
@@ -208,7 +209,8 @@ async fn eventbridge_puts_message_ready_on_the_bus_for_the_channel_rule() {
         channel,
         claim_token: "token-1".into(),
     };
-    let batch: Vec<BusEvent> = (0..12).map(|i| BusEvent::from(&ready(if i == 0 { Channel::Email } else { Channel::Sms }))).collect();
+    let batch: Vec<BusEvent> =
+        (0..12).map(|i| BusEvent::from(&ready(if i == 0 { Channel::Email } else { Channel::Sms }))).collect();
     publisher.publish(batch).await.unwrap();
 
     let received = sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).send().await.unwrap();

@@ -25,10 +25,7 @@ async fn sender(channel: Channel, endpoint: &str) -> Arc<dyn ChannelSender> {
             None,
             None,
         )),
-        Channel::Sms => Arc::new(SnsSmsSender::new(
-            aws_sdk_sns::Client::new(&aws),
-            SmsOrigin::default(),
-        )),
+        Channel::Sms => Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(&aws), SmsOrigin::default())),
         Channel::Voice => Arc::new(ChimeVoiceSender::new(
             aws_sdk_chimesdkvoice::Client::new(&aws),
             "sma-1".into(),
@@ -39,11 +36,7 @@ async fn sender(channel: Channel, endpoint: &str) -> Arc<dyn ChannelSender> {
 }
 
 async fn send(channel: Channel, endpoint: &str) -> Result<ProviderMessageId, SendError> {
-    let to = if channel == Channel::Email {
-        "ann@example.com"
-    } else {
-        "+12025550101"
-    };
+    let to = if channel == Channel::Email { "ann@example.com" } else { "+12025550101" };
     let content = RenderedContent {
         to: to.into(),
         subject: Some("Appointment reminder".into()),
@@ -52,12 +45,7 @@ async fn send(channel: Channel, endpoint: &str) -> Result<ProviderMessageId, Sen
     };
     let account: AccountId = "acct".parse().unwrap();
     let message: MessageId = "a1~reminder~1440~1796220000".parse().unwrap();
-    let outgoing = Outgoing {
-        account_id: &account,
-        message_id: &message,
-        claim_token: "claim-1",
-        content: &content,
-    };
+    let outgoing = Outgoing { account_id: &account, message_id: &message, claim_token: "claim-1", content: &content };
     sender(channel, endpoint).await.send(outgoing).await
 }
 
@@ -66,17 +54,8 @@ async fn send(channel: Channel, endpoint: &str) -> Result<ProviderMessageId, Sen
 async fn assert_sent_once_outcome_unknown(channel: Channel) {
     let provider = HangingUpProvider::start().await;
     let result = send(channel, &provider.endpoint).await;
-    assert_eq!(
-        result,
-        Err(SendError::Unknown("connection_lost".into())),
-        "{channel:?}"
-    );
-    assert_eq!(
-        provider.received().len(),
-        1,
-        "{channel:?}: {:?}",
-        provider.received()
-    );
+    assert_eq!(result, Err(SendError::Unknown("connection_lost".into())), "{channel:?}");
+    assert_eq!(provider.received().len(), 1, "{channel:?}: {:?}", provider.received());
 }
 
 #[tokio::test]
@@ -107,56 +86,33 @@ async fn a_connection_that_was_never_made_is_worth_another_try() {
     let endpoint = closed_endpoint();
     for channel in [Channel::Email, Channel::Sms, Channel::Voice] {
         let result = send(channel, &endpoint).await;
-        assert_eq!(
-            result,
-            Err(SendError::Transient("connect_failed".into())),
-            "{channel:?}"
-        );
+        assert_eq!(result, Err(SendError::Transient("connect_failed".into())), "{channel:?}");
     }
 }
 
 const UPLOADED: &str = r#"{"data": {"media_name": "m-1", "content_type": "application/pdf"}}"#;
 
 fn telnyx(endpoint: &str) -> TelnyxFax {
-    let config = TelnyxConfig {
-        api_base: endpoint.into(),
-        api_key: "KEY-test".into(),
-        connection_id: "1".into(),
-    };
+    let config = TelnyxConfig { api_base: endpoint.into(), api_key: "KEY-test".into(), connection_id: "1".into() };
     TelnyxFax::new(reqwest::Client::new(), config)
 }
 
 async fn fax(endpoint: &str) -> Result<ProviderMessageId, SendError> {
     let pdf = b"%PDF-1.5\n%%EOF\n".to_vec();
-    telnyx(endpoint)
-        .send_fax(
-            &"+13125550199".parse().unwrap(),
-            &"+12025550143".parse().unwrap(),
-            pdf,
-        )
-        .await
+    telnyx(endpoint).send_fax(&"+13125550199".parse().unwrap(), &"+12025550143".parse().unwrap(), pdf).await
 }
 
 #[tokio::test]
 async fn a_fax_whose_connection_drops_is_posted_once_with_an_unknown_outcome() {
     let provider = HangingUpProvider::answering(&[("/v2/media", UPLOADED)]).await;
-    assert_eq!(
-        fax(&provider.endpoint).await,
-        Err(SendError::Unknown("connection_lost".into()))
-    );
+    assert_eq!(fax(&provider.endpoint).await, Err(SendError::Unknown("connection_lost".into())));
     assert_eq!(provider.received(), ["POST /v2/media", "POST /v2/faxes"]);
 }
 
 #[tokio::test]
 async fn a_fax_whose_upload_drops_is_tried_again_and_never_posted() {
     let provider = HangingUpProvider::start().await;
-    assert_eq!(
-        fax(&provider.endpoint).await,
-        Err(SendError::Transient("connection_lost".into()))
-    );
+    assert_eq!(fax(&provider.endpoint).await, Err(SendError::Transient("connection_lost".into())));
     assert_eq!(provider.received().len(), 1, "{:?}", provider.received());
-    assert_eq!(
-        fax(&closed_endpoint()).await,
-        Err(SendError::Transient("connect_failed".into()))
-    );
+    assert_eq!(fax(&closed_endpoint()).await, Err(SendError::Transient("connect_failed".into())));
 }

@@ -6,10 +6,13 @@ use serde_json::json;
 use tidings_e2e::{spawn_app, t0, TestApp};
 
 async fn given_notices(app: &TestApp) {
-    app.given_settings_with("acct", json!({
-        "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
-        "appointment_notices": {"enabled": true, "debounce_minutes": 3},
-    }))
+    app.given_settings_with(
+        "acct",
+        json!({
+            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
+            "appointment_notices": {"enabled": true, "debounce_minutes": 3},
+        }),
+    )
     .await;
     app.given_sms_client("acct", "r1").await;
 }
@@ -20,7 +23,11 @@ async fn at(app: &TestApp, now: DateTime<Utc>) {
 }
 
 fn notices(outbox: &[serde_json::Value]) -> Vec<String> {
-    outbox.iter().map(|e| e["body"].as_str().unwrap().to_owned()).filter(|b| b.contains("your appointment with")).collect()
+    outbox
+        .iter()
+        .map(|e| e["body"].as_str().unwrap().to_owned())
+        .filter(|b| b.contains("your appointment with"))
+        .collect()
 }
 
 #[tokio::test]
@@ -29,7 +36,10 @@ async fn a_booking_sends_one_notice_after_the_debounce() {
     given_notices(&app).await;
     let start = t0() + Duration::days(3);
     let booked = app.book("acct", "a1", "r1", start).await;
-    assert_eq!(booked.body["notice_due_at"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap(), t0() + Duration::minutes(3));
+    assert_eq!(
+        booked.body["notice_due_at"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap(),
+        t0() + Duration::minutes(3)
+    );
     at(&app, t0() + Duration::minutes(2)).await;
     assert!(app.outbox().await.is_empty(), "not before the debounce");
     at(&app, t0() + Duration::minutes(3)).await;

@@ -49,8 +49,7 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
             "recipient_id": "r1", "amount_cents": 12000, "currency": "USD", "due_date": "2026-12-20",
             "status": "open", "pay_url": "https://pay.example/i1",
         }),
-        ("put", "/v1/templates/{kind}/{channel}")
-        | ("post", "/v1/templates/{kind}/{channel}/preview") => {
+        ("put", "/v1/templates/{kind}/{channel}") | ("post", "/v1/templates/{kind}/{channel}/preview") => {
             json!({"subject": "Your visit", "body": "Hello {{ first_name }}"})
         }
         ("post", "/v1/credit/purchases") => json!({"amount_cents": 1000, "idempotency_key": "k1"}),
@@ -68,17 +67,11 @@ fn base_query(path: &str) -> &'static str {
 }
 
 fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
-    if let Some(name) = schema["$ref"]
-        .as_str()
-        .and_then(|r| r.strip_prefix("#/components/schemas/"))
-    {
+    if let Some(name) = schema["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/")) {
         return resolve(doc, &doc["components"]["schemas"][name]);
     }
     for key in ["oneOf", "anyOf", "allOf"] {
-        if let Some(first) = schema[key]
-            .as_array()
-            .and_then(|v| v.iter().find(|s| s["type"] != "null"))
-        {
+        if let Some(first) = schema[key].as_array().and_then(|v| v.iter().find(|s| s["type"] != "null")) {
             return resolve(doc, first);
         }
     }
@@ -94,9 +87,7 @@ fn has_type(schema: &Value, wanted: &str) -> bool {
 }
 
 fn pattern(schema: &Value) -> Option<Regex> {
-    schema["pattern"]
-        .as_str()
-        .map(|p| Regex::new(p).expect("the document's patterns compile"))
+    schema["pattern"].as_str().map(|p| Regex::new(p).expect("the document's patterns compile"))
 }
 
 /// The longest value the schema allows, if repeating a plain character
@@ -104,10 +95,7 @@ fn pattern(schema: &Value) -> Option<Regex> {
 fn string_at_max(schema: &Value) -> Option<String> {
     let max = schema["maxLength"].as_u64()? as usize;
     let pattern = pattern(schema);
-    ['x', 'A', '1']
-        .iter()
-        .map(|c| c.to_string().repeat(max))
-        .find(|s| pattern.as_ref().is_none_or(|p| p.is_match(s)))
+    ['x', 'A', '1'].iter().map(|c| c.to_string().repeat(max)).find(|s| pattern.as_ref().is_none_or(|p| p.is_match(s)))
 }
 
 /// Values that break each of the schema's declared string constraints.
@@ -120,10 +108,7 @@ fn string_violations(schema: &Value) -> Vec<(String, String)> {
         cases.push(("empty".to_owned(), String::new()));
     }
     if let Some(pattern) = pattern(schema) {
-        let off = [" ", "\u{1}"]
-            .into_iter()
-            .find(|s| !pattern.is_match(s))
-            .expect("an off-pattern value");
+        let off = [" ", "\u{1}"].into_iter().find(|s| !pattern.is_match(s)).expect("an off-pattern value");
         cases.push((format!("off pattern {pattern}"), off.to_owned()));
     }
     cases
@@ -141,11 +126,7 @@ fn number_violations(schema: &Value) -> Vec<(String, Value)> {
 }
 
 fn number_bounds(schema: &Value) -> Vec<Value> {
-    ["minimum", "maximum"]
-        .iter()
-        .filter_map(|b| schema[*b].as_i64())
-        .map(|n| json!(n))
-        .collect()
+    ["minimum", "maximum"].iter().filter_map(|b| schema[*b].as_i64()).map(|n| json!(n)).collect()
 }
 
 enum Expect {
@@ -171,20 +152,10 @@ fn with_value(body: &Value, path: &[String], value: Option<Value>) -> Value {
 
 /// Cases for every constraint the body's schema declares, recursively
 /// through the objects the valid body holds.
-fn body_cases(
-    doc: &Value,
-    schema: &Value,
-    body: &Value,
-    at: &[String],
-    cases: &mut Vec<(String, Value, Expect)>,
-) {
+fn body_cases(doc: &Value, schema: &Value, body: &Value, at: &[String], cases: &mut Vec<(String, Value, Expect)>) {
     let schema = resolve(doc, schema);
-    let required: BTreeSet<&str> = schema["required"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let required: BTreeSet<&str> =
+        schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
     let Some(properties) = schema["properties"].as_object() else {
         return;
     };
@@ -195,11 +166,7 @@ fn body_cases(
         let property = resolve(doc, property);
         let present = current.get(name);
         if required.contains(name.as_str()) && present.is_some() {
-            cases.push((
-                format!("{field} missing"),
-                with_value(body, &path, None),
-                Expect::Refused(422),
-            ));
+            cases.push((format!("{field} missing"), with_value(body, &path, None), Expect::Refused(422)));
         }
         if has_type(property, "string") {
             for (what, value) in string_violations(property) {
@@ -219,18 +186,10 @@ fn body_cases(
         }
         if has_type(property, "integer") || has_type(property, "number") {
             for (what, value) in number_violations(property) {
-                cases.push((
-                    format!("{field} {what}"),
-                    with_value(body, &path, Some(value)),
-                    Expect::Refused(422),
-                ));
+                cases.push((format!("{field} {what}"), with_value(body, &path, Some(value)), Expect::Refused(422)));
             }
             for value in number_bounds(property) {
-                cases.push((
-                    format!("{field} = {value}"),
-                    with_value(body, &path, Some(value)),
-                    Expect::Accepted,
-                ));
+                cases.push((format!("{field} = {value}"), with_value(body, &path, Some(value)), Expect::Accepted));
             }
         }
         if has_type(property, "array") {
@@ -246,16 +205,9 @@ fn body_cases(
                 ));
             }
             if property["minItems"].as_u64().is_some_and(|min| min > 0) {
-                cases.push((
-                    format!("{field} empty"),
-                    with_value(body, &path, Some(json!([]))),
-                    Expect::Refused(422),
-                ));
+                cases.push((format!("{field} empty"), with_value(body, &path, Some(json!([]))), Expect::Refused(422)));
             }
-            if let (true, Some(item)) = (
-                property["uniqueItems"] == true,
-                present.and_then(|a| a.get(0)),
-            ) {
+            if let (true, Some(item)) = (property["uniqueItems"] == true, present.and_then(|a| a.get(0))) {
                 let twice = json!([item, item]);
                 cases.push((
                     format!("{field} with an item twice"),
@@ -290,13 +242,7 @@ struct Answer {
 }
 
 /// A request as the operator, whose token may call every route.
-async fn call(
-    app: &TestApp,
-    method: &str,
-    target: &str,
-    content_type: Option<&str>,
-    body: Option<Vec<u8>>,
-) -> Answer {
+async fn call(app: &TestApp, method: &str, target: &str, content_type: Option<&str>, body: Option<Vec<u8>>) -> Answer {
     call_with(app, &app.operator_token("acct"), method, target, content_type, body).await
 }
 
@@ -309,10 +255,7 @@ async fn call_with(
     body: Option<Vec<u8>>,
 ) -> Answer {
     let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method");
-    let mut request = app
-        .http
-        .request(method, format!("{}{target}", app.address))
-        .bearer_auth(token);
+    let mut request = app.http.request(method, format!("{}{target}", app.address)).bearer_auth(token);
     if let Some(content_type) = content_type {
         request = request.header("content-type", content_type);
     }
@@ -322,10 +265,7 @@ async fn call_with(
     let response = request.send().await.expect("request sent");
     let status = response.status().as_u16();
     let body: Value = response.json().await.unwrap_or(Value::Null);
-    Answer {
-        status,
-        code: body["error"]["code"].as_str().map(str::to_owned),
-    }
+    Answer { status, code: body["error"]["code"].as_str().map(str::to_owned) }
 }
 
 struct Route<'a> {
@@ -337,9 +277,7 @@ struct Route<'a> {
 
 impl Route<'_> {
     fn expect(&mut self, what: &str, answer: &Answer, expected: u16) {
-        let declared = self.operation["responses"]
-            .get(answer.status.to_string())
-            .is_some();
+        let declared = self.operation["responses"].get(answer.status.to_string()).is_some();
         // Every refusal is in the API's error shape.
         if answer.status != expected || !declared || answer.code.is_none() {
             self.failures.push(format!(
@@ -350,14 +288,8 @@ impl Route<'_> {
     }
 
     fn accepted(&mut self, what: &str, answer: &Answer) {
-        let refused = answer.status >= 500
-            || answer
-                .code
-                .as_deref()
-                .is_some_and(|c| REFUSALS.contains(&c));
-        let declared = self.operation["responses"]
-            .get(answer.status.to_string())
-            .is_some();
+        let refused = answer.status >= 500 || answer.code.as_deref().is_some_and(|c| REFUSALS.contains(&c));
+        let declared = self.operation["responses"].get(answer.status.to_string()).is_some();
         if refused || !declared {
             self.failures.push(format!(
                 "{} {} {what}: refused at its bound with {} ({:?}); declared: {declared}",
@@ -368,20 +300,10 @@ impl Route<'_> {
 }
 
 fn parameters<'a>(operation: &'a Value, location: &str) -> Vec<&'a Value> {
-    operation["parameters"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|p| p["in"] == location)
-        .collect()
+    operation["parameters"].as_array().into_iter().flatten().filter(|p| p["in"] == location).collect()
 }
 
-fn concrete_path(
-    doc: &Value,
-    path: &str,
-    operation: &Value,
-    replace: Option<(&str, &str)>,
-) -> String {
+fn concrete_path(doc: &Value, path: &str, operation: &Value, replace: Option<(&str, &str)>) -> String {
     let mut concrete = path.to_owned();
     for param in parameters(operation, "path") {
         let name = param["name"].as_str().expect("a name");
@@ -405,13 +327,7 @@ fn with_query(path: String, base: &str, extra: Option<(&str, &str)>) -> String {
         parts.push(base.to_owned());
     }
     if let Some((name, value)) = extra {
-        parts.push(format!(
-            "{name}={}",
-            value
-                .replace('%', "%25")
-                .replace(' ', "%20")
-                .replace('\u{1}', "%01")
-        ));
+        parts.push(format!("{name}={}", value.replace('%', "%25").replace(' ', "%20").replace('\u{1}', "%01")));
     }
     if parts.is_empty() {
         path
@@ -420,19 +336,8 @@ fn with_query(path: String, base: &str, extra: Option<(&str, &str)>) -> String {
     }
 }
 
-async fn probe(
-    app: &TestApp,
-    doc: &Value,
-    method: &str,
-    path: &str,
-    operation: &Value,
-) -> Vec<String> {
-    let mut route = Route {
-        method,
-        path,
-        operation,
-        failures: Vec::new(),
-    };
+async fn probe(app: &TestApp, doc: &Value, method: &str, path: &str, operation: &Value) -> Vec<String> {
+    let mut route = Route { method, path, operation, failures: Vec::new() };
     let base = base_query(path);
     let target = with_query(concrete_path(doc, path, operation, None), base, None);
 
@@ -441,20 +346,12 @@ async fn probe(
         let oversize = format!(r#"{{"pad": "{}"}}"#, "x".repeat(300 * 1024)).into_bytes();
         route.expect(
             "with a body over 256 KB",
-            &call(
-                app,
-                method,
-                &target,
-                Some("application/json"),
-                Some(oversize),
-            )
-            .await,
+            &call(app, method, &target, Some("application/json"), Some(oversize)).await,
             413,
         );
     }
     if let Some(schema) = operation["requestBody"]["content"]["application/json"].get("schema") {
-        let body =
-            valid_body(method, path).unwrap_or_else(|| panic!("no valid body for {method} {path}"));
+        let body = valid_body(method, path).unwrap_or_else(|| panic!("no valid body for {method} {path}"));
         // A route only the operator may call refuses a practice's own token.
         if operation["responses"].get("403").is_some() {
             let token = app.token("acct");
@@ -462,50 +359,18 @@ async fn probe(
             let as_practice = call_with(app, &token, method, &target, json, Some(body.to_string().into_bytes())).await;
             route.expect("with a practice's own token", &as_practice, 403);
         }
-        let valid = call(
-            app,
-            method,
-            &target,
-            Some("application/json"),
-            Some(body.to_string().into_bytes()),
-        )
-        .await;
+        let valid = call(app, method, &target, Some("application/json"), Some(body.to_string().into_bytes())).await;
         route.accepted("with a valid body", &valid);
-        assert!(
-            valid.status < 300,
-            "{method} {path}: the valid body is refused: {} {:?}",
-            valid.status,
-            valid.code
-        );
-        let as_text = call(
-            app,
-            method,
-            &target,
-            Some("text/plain"),
-            Some(body.to_string().into_bytes()),
-        )
-        .await;
+        assert!(valid.status < 300, "{method} {path}: the valid body is refused: {} {:?}", valid.status, valid.code);
+        let as_text = call(app, method, &target, Some("text/plain"), Some(body.to_string().into_bytes())).await;
         route.expect("with Content-Type text/plain", &as_text, 415);
-        let malformed = call(
-            app,
-            method,
-            &target,
-            Some("application/json"),
-            Some(b"{".to_vec()),
-        )
-        .await;
+        let malformed = call(app, method, &target, Some("application/json"), Some(b"{".to_vec())).await;
         route.expect("with malformed JSON", &malformed, 400);
         let mut cases = Vec::new();
         body_cases(doc, schema, &body, &[], &mut cases);
         for (what, case, expect) in cases {
-            let answer = call(
-                app,
-                method,
-                &target,
-                Some("application/json"),
-                Some(case.to_string().into_bytes()),
-            )
-            .await;
+            let answer =
+                call(app, method, &target, Some("application/json"), Some(case.to_string().into_bytes())).await;
             match expect {
                 Expect::Refused(status) => route.expect(&format!("with {what}"), &answer, status),
                 Expect::Accepted => route.accepted(&format!("with {what}"), &answer),
@@ -531,20 +396,12 @@ async fn probe(
         }
         for (what, value, status) in cases {
             let encoded = value.replace(' ', "%20").replace('\u{1}', "%01");
-            let target = with_query(
-                concrete_path(doc, path, operation, Some((name, &encoded))),
-                base,
-                None,
-            );
+            let target = with_query(concrete_path(doc, path, operation, Some((name, &encoded))), base, None);
             let answer = call(app, method, &target, content_type, body.clone()).await;
             route.expect(&format!("with path {name} {what}"), &answer, status);
         }
         if let Some(longest) = string_at_max(schema) {
-            let target = with_query(
-                concrete_path(doc, path, operation, Some((name, &longest))),
-                base,
-                None,
-            );
+            let target = with_query(concrete_path(doc, path, operation, Some((name, &longest))), base, None);
             route.accepted(
                 &format!("with path {name} at its longest"),
                 &call(app, method, &target, content_type, body.clone()).await,
@@ -558,42 +415,23 @@ async fn probe(
         let schema = resolve(doc, &param["schema"]);
         let path_only = concrete_path(doc, path, operation, None);
         let mut broken: Vec<(String, String)> = string_violations(schema);
-        broken.extend(
-            number_violations(schema)
-                .into_iter()
-                .map(|(what, v)| (what, v.to_string())),
-        );
+        broken.extend(number_violations(schema).into_iter().map(|(what, v)| (what, v.to_string())));
         if schema["enum"].is_array() {
             broken.push(("off its enum".to_owned(), "bogus".to_owned()));
         }
         for (what, value) in broken {
-            let answer = call(
-                app,
-                method,
-                &with_query(path_only.clone(), base, Some((name, &value))),
-                None,
-                None,
-            )
-            .await;
+            let answer =
+                call(app, method, &with_query(path_only.clone(), base, Some((name, &value))), None, None).await;
             route.expect(&format!("with query {name} {what}"), &answer, 400);
         }
         // A cursor is only ever one the API gave out: no other value is
         // accepted, whatever its length.
-        let mut met: Vec<String> = if name == "cursor" {
-            Vec::new()
-        } else {
-            string_at_max(schema).into_iter().collect()
-        };
+        let mut met: Vec<String> =
+            if name == "cursor" { Vec::new() } else { string_at_max(schema).into_iter().collect() };
         met.extend(number_bounds(schema).iter().map(Value::to_string));
         for value in met {
-            let answer = call(
-                app,
-                method,
-                &with_query(path_only.clone(), base, Some((name, &value))),
-                None,
-                None,
-            )
-            .await;
+            let answer =
+                call(app, method, &with_query(path_only.clone(), base, Some((name, &value))), None, None).await;
             route.accepted(&format!("with query {name} = {value}"), &answer);
         }
     }
@@ -606,11 +444,7 @@ async fn the_document_lists_every_route_and_the_router_enforces_what_it_declares
     app.given_practice("acct").await;
     app.given_email_client("acct", "r1").await;
     let account = "acct".parse().unwrap();
-    app.runtime
-        .store
-        .register_sender(Channel::Sms, "Riverside", &account)
-        .await
-        .unwrap();
+    app.runtime.store.register_sender(Channel::Sms, "Riverside", &account).await.unwrap();
     let doc = app.get("acct", "/v1/openapi.json").await.body;
 
     let mut documented = BTreeSet::new();
@@ -625,32 +459,18 @@ async fn the_document_lists_every_route_and_the_router_enforces_what_it_declares
         .into_iter()
         .map(|(verb, path)| (verb.as_str().to_owned(), path.to_owned()))
         .collect();
-    assert_eq!(
-        served, documented,
-        "the routes served and the routes documented differ"
-    );
+    assert_eq!(served, documented, "the routes served and the routes documented differ");
 
     let mut failures = Vec::new();
     for (method, path) in &documented {
         let operation = &doc["paths"][path.as_str()][method.as_str()];
-        assert!(
-            operation["responses"].get("429").is_some(),
-            "{method} {path} does not declare API Gateway's 429"
-        );
+        assert!(operation["responses"].get("429").is_some(), "{method} {path} does not declare API Gateway's 429");
         failures.extend(probe(&app, &doc, method, path, operation).await);
     }
     // No filter at all is a missing required filter.
     let no_filter = call(&app, "get", "/v1/messages", None, None).await;
-    assert_eq!(
-        (no_filter.status, no_filter.code.as_deref()),
-        (400, Some("missing_filter"))
-    );
-    assert!(
-        failures.is_empty(),
-        "{} disagreements:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_eq!((no_filter.status, no_filter.code.as_deref()), (400, Some("missing_filter")));
+    assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[tokio::test]
@@ -659,13 +479,7 @@ async fn an_overlong_notification_id_is_a_bad_query_not_a_store_failure() {
     // embedded store does not, so the answer must come before the store.
     let app = spawn_app().await;
     app.given_practice("acct").await;
-    let target = format!(
-        "/v1/notifications?before_at=2026-12-01T00:00:00Z&before_id={}",
-        "a".repeat(2000)
-    );
+    let target = format!("/v1/notifications?before_at=2026-12-01T00:00:00Z&before_id={}", "a".repeat(2000));
     let answer = call(&app, "get", &target, None, None).await;
-    assert_eq!(
-        (answer.status, answer.code.as_deref()),
-        (400, Some("invalid_query"))
-    );
+    assert_eq!((answer.status, answer.code.as_deref()), (400, Some("invalid_query")));
 }

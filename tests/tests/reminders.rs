@@ -47,10 +47,14 @@ async fn sms_reminders_go_to_the_e164_number_in_the_recipients_zone() {
     let app = spawn_app().await;
     app.given_practice("acct").await;
     let answer = app
-        .put("acct", "/v1/recipients/r2", serde_json::json!({
-            "kind": "client", "first_name": "Ben", "last_name": "Ode", "channel": "sms",
-            "phone": "+1 (310) 555-0102", "time_zone": "America/Los_Angeles",
-        }))
+        .put(
+            "acct",
+            "/v1/recipients/r2",
+            serde_json::json!({
+                "kind": "client", "first_name": "Ben", "last_name": "Ode", "channel": "sms",
+                "phone": "+1 (310) 555-0102", "time_zone": "America/Los_Angeles",
+            }),
+        )
         .await;
     assert_eq!(answer.status, 200);
     let start = t0() + Duration::days(2);
@@ -164,7 +168,8 @@ async fn an_offset_already_past_at_booking_is_recorded_as_skipped() {
     app.move_clock(start).await;
     let outbox = app.outbox().await;
     assert_eq!(outbox.len(), 1, "only the 60-minute reminder");
-    let mut statuses: Vec<_> = app.messages("acct", "a1").await.iter().map(|m| m["status"].as_str().unwrap().to_owned()).collect();
+    let mut statuses: Vec<_> =
+        app.messages("acct", "a1").await.iter().map(|m| m["status"].as_str().unwrap().to_owned()).collect();
     statuses.sort();
     assert_eq!(statuses, ["sent", "skipped"]);
 }
@@ -238,10 +243,13 @@ async fn replaying_an_upsert_after_the_start_changes_nothing_and_succeeds() {
 #[tokio::test]
 async fn an_sms_reminder_due_in_quiet_hours_goes_at_the_last_allowed_moment_before() {
     let app = spawn_app().await;
-    app.given_settings_with("acct", serde_json::json!({
-        "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
-        "quiet_hours": {"allowed_from": "08:00", "allowed_until": "21:00"},
-    }))
+    app.given_settings_with(
+        "acct",
+        serde_json::json!({
+            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
+            "quiet_hours": {"allowed_from": "08:00", "allowed_until": "21:00"},
+        }),
+    )
     .await;
     app.given_sms_client("acct", "r1").await;
     app.given_email_client("acct", "r2").await;
@@ -279,9 +287,12 @@ async fn an_sms_reminder_with_no_allowed_moment_left_is_skipped() {
 #[tokio::test]
 async fn a_late_booking_gets_one_reminder_right_away_when_the_account_asks() {
     let app = spawn_app().await;
-    app.given_settings_with("acct", serde_json::json!({
-        "appointment_reminders": {"enabled": true, "offsets_minutes": [1440, 120], "remind_when_booked_late": true},
-    }))
+    app.given_settings_with(
+        "acct",
+        serde_json::json!({
+            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440, 120], "remind_when_booked_late": true},
+        }),
+    )
     .await;
     app.given_email_client("acct", "r1").await;
     let start = t0() + Duration::minutes(90);
@@ -296,16 +307,24 @@ async fn a_late_booking_gets_one_reminder_right_away_when_the_account_asks() {
 #[tokio::test]
 async fn messages_over_the_daily_cap_are_skipped_with_their_reason() {
     let app = spawn_app().await;
-    app.given_settings_with("acct", serde_json::json!({
-        "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
-        "caps": {"per_day": 1, "per_week": 3},
-    }))
+    app.given_settings_with(
+        "acct",
+        serde_json::json!({
+            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
+            "caps": {"per_day": 1, "per_week": 3},
+        }),
+    )
     .await;
     app.given_sms_client("acct", "r1").await;
     // Five appointments on consecutive days, two of them on the same day.
     let first = t0() + Duration::days(2);
-    for (id, start) in [("a1", first), ("a2", first + Duration::hours(2)), ("a3", first + Duration::days(1)),
-                        ("a4", first + Duration::days(2)), ("a5", first + Duration::days(3))] {
+    for (id, start) in [
+        ("a1", first),
+        ("a2", first + Duration::hours(2)),
+        ("a3", first + Duration::days(1)),
+        ("a4", first + Duration::days(2)),
+        ("a5", first + Duration::days(3)),
+    ] {
         assert_eq!(app.book("acct", id, "r1", start).await.status, 200);
     }
     app.move_clock(first + Duration::days(4)).await;
@@ -346,18 +365,23 @@ async fn an_sms_that_reaches_quiet_hours_after_planning_waits_for_the_morning() 
 #[tokio::test]
 async fn offsets_follow_the_appointment_type_and_a_confirmed_client_gets_no_more_reminders() {
     let app = spawn_app().await;
-    app.given_settings_with("acct", serde_json::json!({
-        "appointment_reminders": {"enabled": true, "offsets_minutes": [1440],
-                                  "by_type": {"new_patient": [2880, 120]}},
-    }))
+    app.given_settings_with(
+        "acct",
+        serde_json::json!({
+            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440],
+                                      "by_type": {"new_patient": [2880, 120]}},
+        }),
+    )
     .await;
     app.given_email_client("acct", "r1").await;
     let start = t0() + Duration::days(3);
-    let booking = |confirmed: bool| serde_json::json!({
-        "recipient_id": "r1", "starts_at": start.to_rfc3339(), "duration_minutes": 30,
-        "provider": "Dr. Ruiz", "location": "12 Main St", "status": "booked",
-        "appointment_type": "new_patient", "confirmed": confirmed,
-    });
+    let booking = |confirmed: bool| {
+        serde_json::json!({
+            "recipient_id": "r1", "starts_at": start.to_rfc3339(), "duration_minutes": 30,
+            "provider": "Dr. Ruiz", "location": "12 Main St", "status": "booked",
+            "appointment_type": "new_patient", "confirmed": confirmed,
+        })
+    };
     let booked = app.put("acct", "/v1/appointments/a1", booking(false)).await;
     assert_eq!(booked.body["reminders_scheduled"], 2, "{}", booked.body);
     app.move_clock(start - Duration::hours(48)).await;
@@ -366,7 +390,8 @@ async fn offsets_follow_the_appointment_type_and_a_confirmed_client_gets_no_more
     assert_eq!(app.put("acct", "/v1/appointments/a1", booking(true)).await.status, 200);
     app.move_clock(start).await;
     assert_eq!(app.outbox().await.len(), 1, "no reminder after confirmation");
-    let reasons: Vec<_> = app.messages("acct", "a1").await.iter().map(|m| m["reason"].as_str().map(str::to_owned)).collect();
+    let reasons: Vec<_> =
+        app.messages("acct", "a1").await.iter().map(|m| m["reason"].as_str().map(str::to_owned)).collect();
     assert!(reasons.contains(&Some("confirmed".to_owned())), "{reasons:?}");
 }
 
@@ -379,7 +404,7 @@ async fn after_an_outage_what_is_still_meaningful_goes_and_the_rest_expires() {
     let later = t0() + Duration::days(2);
     app.book("acct", "a1", "r1", soon).await; // 60-minute reminder due at +2h
     app.book("acct", "a2", "r1", later).await; // day-before reminder due at +1d
-    // The schedule is down for a day and a half; then one sweep catches up.
+                                               // The schedule is down for a day and a half; then one sweep catches up.
     app.runtime.advance_clock_without_ticks(t0() + Duration::hours(36)).unwrap();
     let report = app.runtime.run_sweep().await.unwrap();
     assert_eq!((report.published, report.expired), (1, 1), "{report:?}");
@@ -396,10 +421,14 @@ async fn dates_in_a_reminder_follow_the_recipients_language() {
     let app = spawn_app().await;
     app.given_practice("acct").await;
     let answer = app
-        .put("acct", "/v1/recipients/r1", serde_json::json!({
-            "kind": "client", "first_name": "Lucía", "last_name": "Paz", "channel": "email",
-            "email": "lucia@example.com", "language": "es-MX",
-        }))
+        .put(
+            "acct",
+            "/v1/recipients/r1",
+            serde_json::json!({
+                "kind": "client", "first_name": "Lucía", "last_name": "Paz", "channel": "email",
+                "email": "lucia@example.com", "language": "es-MX",
+            }),
+        )
         .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     let start = t0() + Duration::days(2);

@@ -72,8 +72,10 @@ async fn rig_with(provider: Arc<dyn ChannelSender>) -> Rig {
         runtime.clock.clone(),
         SweepConfig::default(),
     );
-    let config = DeliveryConfig { lease: Duration::minutes(5), prices: Default::default(), retry: RetryPolicy::default() };
-    let delivery = Delivery::new(runtime.store.clone(), provider, runtime.clock.clone(), runtime.credit.clone(), config);
+    let config =
+        DeliveryConfig { lease: Duration::minutes(5), prices: Default::default(), retry: RetryPolicy::default() };
+    let delivery =
+        Delivery::new(runtime.store.clone(), provider, runtime.clock.clone(), runtime.credit.clone(), config);
     Rig { app, sweep, captured, delivery }
 }
 

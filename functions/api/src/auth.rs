@@ -24,11 +24,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthenticatedAccount {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<AuthenticatedAccount>()
-            .cloned()
-            .ok_or_else(ApiError::unauthorized)
+        parts.extensions.get::<AuthenticatedAccount>().cloned().ok_or_else(ApiError::unauthorized)
     }
 }
 
@@ -124,11 +120,7 @@ impl TokenClaims {
 
 /// Reads the caller from the claims API Gateway's JWT authorizer verified
 /// (every claim a string there).
-pub async fn from_api_gateway_claims(
-    State(claims): State<Arc<TokenClaims>>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn from_api_gateway_claims(State(claims): State<Arc<TokenClaims>>, request: Request, next: Next) -> Response {
     let verified = request
         .extensions()
         .get::<RequestContext>()
@@ -161,11 +153,10 @@ mod tests {
     use axum::http::StatusCode;
     use axum::routing::get;
     use axum::Router;
-    use serde_json::json;
     use lambda_http::aws_lambda_events::apigw::{
-        ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
-        ApiGatewayV2httpRequestContext,
+        ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequestContext,
     };
+    use serde_json::json;
     use tower::ServiceExt;
 
     async fn whoami(AuthenticatedAccount(account): AuthenticatedAccount) -> String {
@@ -177,9 +168,10 @@ mod tests {
     }
 
     fn app() -> Router {
-        Router::new().route("/whoami", get(whoami)).route("/grant", get(grant)).layer(
-            axum::middleware::from_fn_with_state(Arc::new(TokenClaims::default()), from_api_gateway_claims),
-        )
+        Router::new()
+            .route("/whoami", get(whoami))
+            .route("/grant", get(grant))
+            .layer(axum::middleware::from_fn_with_state(Arc::new(TokenClaims::default()), from_api_gateway_claims))
     }
 
     fn request_with_claims(claims: &[(&str, &str)]) -> Request {

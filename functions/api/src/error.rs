@@ -49,19 +49,13 @@ impl ApiError {
     }
 
     pub fn invalid_id(what: &str) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_id",
-            format!("{what}: {}", tidings::domain::InvalidId),
-        )
+        Self::new(StatusCode::BAD_REQUEST, "invalid_id", format!("{what}: {}", tidings::domain::InvalidId))
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: ErrorDetail { code: self.code.to_owned(), message: self.message },
-        };
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
         (self.status, axum::Json(body)).into_response()
     }
 }
@@ -94,9 +88,7 @@ impl From<BytesRejection> for ApiError {
 /// messages that quote no input are passed on whole.
 fn describe_data_error(text: &str) -> String {
     use tidings::domain::{recipient::InvalidLanguage, ContactError, InvalidId};
-    let detail = text
-        .strip_prefix("Failed to deserialize the JSON body into the target type: ")
-        .unwrap_or(text);
+    let detail = text.strip_prefix("Failed to deserialize the JSON body into the target type: ").unwrap_or(text);
     let (path, problem) = match detail.split_once(": ") {
         Some((path, problem)) if !path.contains(' ') => (path, problem),
         _ => ("body", detail),
@@ -159,7 +151,11 @@ impl From<&StoreError> for ApiError {
     fn from(store: &StoreError) -> Self {
         tracing::error!(error = %store, "store failure");
         if store.is_retryable() {
-            Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store is unavailable; retrying may help")
+            Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the store is unavailable; retrying may help",
+            )
         } else {
             Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request failed inside Tidings")
         }
@@ -174,11 +170,13 @@ mod tests {
 
     #[test]
     fn data_errors_name_the_field_but_not_the_value() {
-        let text = format!("{PREFIX}channel: unknown variant `Ann Smith`, expected one of `email`, `sms` at line 1 column 9");
+        let text =
+            format!("{PREFIX}channel: unknown variant `Ann Smith`, expected one of `email`, `sms` at line 1 column 9");
         let message = describe_data_error(&text);
         assert!(message.starts_with("channel: not a valid value, expected one of `email`"), "{message}");
         assert!(!message.contains("Ann"));
-        let text = format!("{PREFIX}duration_minutes: invalid type: string \"555-0101\", expected u32 at line 1 column 3");
+        let text =
+            format!("{PREFIX}duration_minutes: invalid type: string \"555-0101\", expected u32 at line 1 column 3");
         assert!(!describe_data_error(&text).contains("555"));
     }
 

@@ -53,7 +53,10 @@ impl Modify for CommonResponses {
         let error = |description: &str| {
             ResponseBuilder::new()
                 .description(description)
-                .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                )
                 .build()
         };
         for (path, item) in openapi.paths.paths.iter_mut() {

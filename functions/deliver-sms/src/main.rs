@@ -11,12 +11,8 @@ use tidings::{config, lambda};
 async fn main() -> Result<(), Error> {
     lambda::init_tracing();
     let aws = lambda::aws_config().await;
-    let origination_number = config::optional("SMS_ORIGINATION_NUMBER")
-        .map(|n| n.parse::<PhoneNumber>())
-        .transpose()?;
-    let origin = SmsOrigin {
-        sender_id: config::optional("SMS_SENDER_ID"),
-        origination_number,
-    };
+    let origination_number =
+        config::optional("SMS_ORIGINATION_NUMBER").map(|n| n.parse::<PhoneNumber>()).transpose()?;
+    let origin = SmsOrigin { sender_id: config::optional("SMS_SENDER_ID"), origination_number };
     lambda::run_delivery(&aws, Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(&aws), origin))).await
 }

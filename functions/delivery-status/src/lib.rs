@@ -71,12 +71,16 @@ impl StatusReport {
     }
 }
 
-pub async fn handler(outcomes: &OutcomeService, event: LambdaEvent<serde_json::Value>) -> Result<StatusReport, Diagnostic> {
+pub async fn handler(
+    outcomes: &OutcomeService,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<StatusReport, Diagnostic> {
     let span = tracing::info_span!("delivery_status", request_id = %event.context.request_id);
     let payload = StatusEvent::parse(&event.payload.to_string()).map_err(|err| {
         // serde's message may quote a value (an address, a number): only
         // where it broke is reported.
-        let unreadable = UnreadableEvent { category: format!("{:?}", err.classify()), line: err.line(), column: err.column() };
+        let unreadable =
+            UnreadableEvent { category: format!("{:?}", err.classify()), line: err.line(), column: err.column() };
         diagnostic("Deserialize", false, &unreadable)
     })?;
     let mut report = StatusReport::default();
@@ -84,7 +88,9 @@ pub async fn handler(outcomes: &OutcomeService, event: LambdaEvent<serde_json::V
         StatusEvent::SesThroughSns(sns) => {
             for record in &sns.records {
                 let Ok(notification) = serde_json::from_str::<SesNotification>(&record.sns.message) else {
-                    span.in_scope(|| tracing::warn!(sns_message_id = %record.sns.message_id, "not an SES notification"));
+                    span.in_scope(
+                        || tracing::warn!(sns_message_id = %record.sns.message_id, "not an SES notification"),
+                    );
                     report.unreadable += 1;
                     continue;
                 };
@@ -120,7 +126,9 @@ mod tests {
         assert!(matches!(StatusEvent::parse(&sns.to_string()).unwrap(), StatusEvent::SesThroughSns(_)));
         // CloudWatch Logs' own example event (gzipped, base64).
         let logs = serde_json::json!({"awslogs": {"data": "H4sIAAAAAAAAAHWPwQqCQBCGX0Xm7EFtK+smZBEUgXoLCdMhFtKV3akI8d0bLYmibvPPN3wz00CJxmQnTO41whwWQRIctmEcB6sQbFC3CjW3XW8kxpOpP+OC22d1Wml1qZkQGtoMsScxaczKN3plG8zlaHIta5KqWsozoTYw3/djzwhpLwivWFGHGpAFe7DL68JlBUk+l7KSN7tCOEJ4M3/qOI49vMHj+zCKdlFqLaU2ZHV2a4Ct/an0/ivdX8oYc1UVX860fQDQiMdxRQEAAA=="}});
-        let StatusEvent::SmsDeliveryLogs(logs) = StatusEvent::parse(&logs.to_string()).unwrap() else { panic!("not logs") };
+        let StatusEvent::SmsDeliveryLogs(logs) = StatusEvent::parse(&logs.to_string()).unwrap() else {
+            panic!("not logs")
+        };
         assert_eq!(logs.aws_logs.data.message_type, "DATA_MESSAGE");
         assert!(StatusEvent::parse(r#"{"neither": 1}"#).is_err());
     }

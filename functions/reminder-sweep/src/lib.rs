@@ -7,16 +7,10 @@ use tidings::lambda::diagnostic;
 use tidings::services::{ReminderSweep, SweepReport};
 use tracing::Instrument;
 
-pub async fn handler(
-    sweep: &ReminderSweep,
-    event: LambdaEvent<serde_json::Value>,
-) -> Result<SweepReport, Diagnostic> {
+pub async fn handler(sweep: &ReminderSweep, event: LambdaEvent<serde_json::Value>) -> Result<SweepReport, Diagnostic> {
     let span = tracing::info_span!("sweep", request_id = %event.context.request_id);
-    let report = sweep
-        .run()
-        .instrument(span.clone())
-        .await
-        .map_err(|err| diagnostic("Sweep", err.is_retryable(), &err))?;
+    let report =
+        sweep.run().instrument(span.clone()).await.map_err(|err| diagnostic("Sweep", err.is_retryable(), &err))?;
     span.in_scope(|| {
         tracing::info!(
             published = report.published,

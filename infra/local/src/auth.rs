@@ -162,7 +162,9 @@ mod tests {
     fn an_empty_or_short_key_file_is_refused_without_showing_the_key() {
         let dir = scratch_dir();
         std::fs::create_dir_all(&dir).unwrap();
-        for (name, content) in [("empty.key", ""), ("blank.key", " \n"), ("short.key", "hunter2-hunter2-hunter2-hunter")] {
+        for (name, content) in
+            [("empty.key", ""), ("blank.key", " \n"), ("short.key", "hunter2-hunter2-hunter2-hunter")]
+        {
             let file = dir.join(name);
             std::fs::write(&file, content).unwrap();
             let err = TokenKey::load_or_create(&file).err().expect("refused");

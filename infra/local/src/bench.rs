@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use futures::StreamExt;
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use futures::StreamExt;
 use tidings::domain::{
-    AccountSettings, Appointment, AppointmentReminderSettings, AppointmentStatus, Channel, QuietHours,
-    Language, Recipient, RecipientKind,
+    AccountSettings, Appointment, AppointmentReminderSettings, AppointmentStatus, Channel, Language, QuietHours,
+    Recipient, RecipientKind,
 };
 
 use crate::runtime::{LocalError, LocalOptions, LocalRuntime, TABLE};
@@ -43,7 +43,10 @@ where
 }
 
 /// Enough credit that no paid message waits: the bench measures sending.
-pub(crate) async fn buy_bench_credit(runtime: &LocalRuntime, account: &tidings::domain::AccountId) -> Result<(), LocalError> {
+pub(crate) async fn buy_bench_credit(
+    runtime: &LocalRuntime,
+    account: &tidings::domain::AccountId,
+) -> Result<(), LocalError> {
     let amount = tidings::domain::PurchaseAmount::try_from(tidings::domain::credit::MAX_PURCHASE_CENTS)
         .map_err(|e| LocalError::Wiring(e.to_string()))?;
     let key = "bench-credit".parse().map_err(|e: tidings::services::CreditError| LocalError::Wiring(e.to_string()))?;
@@ -116,10 +119,7 @@ async fn run_on(reminders: usize, runtime: Arc<LocalRuntime>, t0: DateTime<Utc>)
                 appointment_type: None,
                 confirmed: false,
             };
-            records
-                .put_appointment(account, &appointment)
-                .await
-                .map_err(|e| LocalError::Wiring(e.to_string()))
+            records.put_appointment(account, &appointment).await.map_err(|e| LocalError::Wiring(e.to_string()))
         }
     });
     let loaded: Vec<_> = loads.buffer_unordered(16).collect().await;

@@ -9,9 +9,9 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
 use futures::StreamExt;
 use tidings::domain::{
-    AccountId, AccountSettings, Appointment, AppointmentNoticeSettings, AppointmentReminderSettings,
-    AppointmentStatus, Channel, Currency, Invoice, InvoiceMessageSettings, InvoiceStatus, Language,
-    MessageStatus, QuietHours, Recipient, RecipientKind,
+    AccountId, AccountSettings, Appointment, AppointmentNoticeSettings, AppointmentReminderSettings, AppointmentStatus,
+    Channel, Currency, Invoice, InvoiceMessageSettings, InvoiceStatus, Language, MessageStatus, QuietHours, Recipient,
+    RecipientKind,
 };
 
 use crate::bench::on_fresh_store;
@@ -101,7 +101,12 @@ async fn seed_account(runtime: &LocalRuntime, account: &AccountId, zone: &str) -
 
 /// One record: appointment `i` (two reminders and a notice) or, for odd
 /// `i`, invoice (a billing reminder and a late notice).
-async fn upsert_record(runtime: &LocalRuntime, account: &AccountId, i: usize, t0: DateTime<Utc>) -> Result<(), LocalError> {
+async fn upsert_record(
+    runtime: &LocalRuntime,
+    account: &AccountId,
+    i: usize,
+    t0: DateTime<Utc>,
+) -> Result<(), LocalError> {
     let recipient = format!("r{}", i % RECIPIENTS_PER_ACCOUNT).parse().map_err(|_| wiring("recipient id"))?;
     let outcome = if i.is_multiple_of(2) {
         let appointment = Appointment {
@@ -188,7 +193,10 @@ async fn run_on(
         planned += listed.len();
         for message in listed.into_iter().filter(|m| m.status == MessageStatus::Sent) {
             if let Some(sent_at) = message.sent_at {
-                lateness.entry(message.kind.as_str().to_owned()).or_default().push((sent_at - message.due_at).num_seconds());
+                lateness
+                    .entry(message.kind.as_str().to_owned())
+                    .or_default()
+                    .push((sent_at - message.due_at).num_seconds());
             }
         }
     }
@@ -196,7 +204,12 @@ async fn run_on(
         .into_iter()
         .map(|(kind, mut seconds)| {
             seconds.sort_unstable();
-            KindFigures { kind, sent: seconds.len(), p50_seconds: percentile(&seconds, 0.5), p99_seconds: percentile(&seconds, 0.99) }
+            KindFigures {
+                kind,
+                sent: seconds.len(),
+                p50_seconds: percentile(&seconds, 0.5),
+                p99_seconds: percentile(&seconds, 0.99),
+            }
         })
         .collect();
     let sent = per_kind.iter().map(|k| k.sent).sum();

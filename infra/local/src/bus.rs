@@ -32,12 +32,9 @@ pub struct DeliveryFunction(pub Arc<Delivery>);
 impl LocalFunction for DeliveryFunction {
     async fn invoke(&self, envelope: serde_json::Value) -> Result<(), Diagnostic> {
         // Deserialised exactly as the Lambda runtime does it.
-        let event: EventBridgeEvent<MessageReady> = serde_json::from_value(envelope).map_err(|e| {
-            tidings::lambda::diagnostic("Deserialize", false, &e)
-        })?;
-        tidings::lambda::deliver_message_ready(&self.0, LambdaEvent::new(event, Context::default()))
-            .await
-            .map(|_| ())
+        let event: EventBridgeEvent<MessageReady> =
+            serde_json::from_value(envelope).map_err(|e| tidings::lambda::diagnostic("Deserialize", false, &e))?;
+        tidings::lambda::deliver_message_ready(&self.0, LambdaEvent::new(event, Context::default())).await.map(|_| ())
     }
 }
 

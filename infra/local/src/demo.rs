@@ -36,9 +36,8 @@ async fn call(app: &Router, method: Method, path: &str, token: &str, body: Value
         .map_err(|e| LocalError::Wiring(e.to_string()))?;
     let response = app.clone().oneshot(request).await.map_err(|e| LocalError::Wiring(e.to_string()))?;
     let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .map_err(|e| LocalError::Wiring(e.to_string()))?;
+    let bytes =
+        axum::body::to_bytes(response.into_body(), usize::MAX).await.map_err(|e| LocalError::Wiring(e.to_string()))?;
     let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if !status.is_success() {
         return Err(LocalError::Wiring(format!("{method} {path} answered {status}: {value}")));
@@ -92,42 +91,65 @@ impl Timeline {
     ) -> Result<(), LocalError> {
         let practice = &practices[index];
         let answer = self
-            .put(practice, &format!("/v1/appointments/{id}"), json!({
-                "recipient_id": recipient,
-                "starts_at": starts_at.with_timezone(&New_York).to_rfc3339(),
-                "duration_minutes": 30,
-                "provider": "Dr. Okafor",
-                "location": "12 Harbor St",
-                "status": status,
-            }))
+            .put(
+                practice,
+                &format!("/v1/appointments/{id}"),
+                json!({
+                    "recipient_id": recipient,
+                    "starts_at": starts_at.with_timezone(&New_York).to_rfc3339(),
+                    "duration_minutes": 30,
+                    "provider": "Dr. Okafor",
+                    "location": "12 Harbor St",
+                    "status": status,
+                }),
+            )
             .await?;
         let verb = match (status, self.seen.contains_key(&(index, "appointment_id", id.to_owned()))) {
             ("cancelled", _) => "cancelled",
             (_, true) => "moved",
             _ => "booked",
         };
-        self.say(self.runtime.clock.now(), practice.label, format!(
-            "{verb} {id} for {recipient} at {}: {} reminder(s) scheduled, {} withdrawn",
-            clock_label(starts_at),
-            answer["reminders_scheduled"],
-            answer["reminders_withdrawn"],
-        ));
+        self.say(
+            self.runtime.clock.now(),
+            practice.label,
+            format!(
+                "{verb} {id} for {recipient} at {}: {} reminder(s) scheduled, {} withdrawn",
+                clock_label(starts_at),
+                answer["reminders_scheduled"],
+                answer["reminders_withdrawn"],
+            ),
+        );
         self.seen.entry((index, "appointment_id", id.to_owned())).or_default();
         self.report_changes(practices).await
     }
 
-    async fn bill(&mut self, practices: &[Practice], index: usize, id: &str, recipient: &str, due_date: &str) -> Result<(), LocalError> {
+    async fn bill(
+        &mut self,
+        practices: &[Practice],
+        index: usize,
+        id: &str,
+        recipient: &str,
+        due_date: &str,
+    ) -> Result<(), LocalError> {
         let practice = &practices[index];
         let answer = self
-            .put(practice, &format!("/v1/invoices/{id}"), json!({
-                "recipient_id": recipient, "amount_cents": 8500, "currency": "USD",
-                "due_date": due_date, "status": "open", "pay_url": "https://pay.example.com/i/8500",
-            }))
+            .put(
+                practice,
+                &format!("/v1/invoices/{id}"),
+                json!({
+                    "recipient_id": recipient, "amount_cents": 8500, "currency": "USD",
+                    "due_date": due_date, "status": "open", "pay_url": "https://pay.example.com/i/8500",
+                }),
+            )
             .await?;
-        self.say(self.runtime.clock.now(), practice.label, format!(
-            "invoice {id} for {recipient} due {due_date}: {} message(s) scheduled",
-            answer["messages_scheduled"],
-        ));
+        self.say(
+            self.runtime.clock.now(),
+            practice.label,
+            format!(
+                "invoice {id} for {recipient} due {due_date}: {} message(s) scheduled",
+                answer["messages_scheduled"],
+            ),
+        );
         self.seen.entry((index, "invoice_id", id.to_owned())).or_default();
         self.report_changes(practices).await
     }
@@ -174,7 +196,9 @@ impl Timeline {
         }
         for entry in &self.runtime.outbox.entries()[self.outbox_printed..] {
             let to = match entry.channel {
-                tidings::domain::Channel::Email => entry.to.parse::<tidings::domain::EmailAddress>().map(|e| e.masked()),
+                tidings::domain::Channel::Email => {
+                    entry.to.parse::<tidings::domain::EmailAddress>().map(|e| e.masked())
+                }
                 _ => entry.to.parse::<tidings::domain::PhoneNumber>().map(|p| p.masked()),
             }
             .unwrap_or_else(|_| "•••".into());
@@ -211,9 +235,8 @@ pub async fn run() -> Result<(), LocalError> {
         .single()
         .ok_or_else(|| LocalError::Wiring("demo start time".into()))?
         .with_timezone(&Utc);
-    let runtime = Arc::new(
-        LocalRuntime::start(LocalOptions { manual_clock: Some(start), ..LocalOptions::default() }).await?,
-    );
+    let runtime =
+        Arc::new(LocalRuntime::start(LocalOptions { manual_clock: Some(start), ..LocalOptions::default() }).await?);
     let token = |account: &str, operator: bool| {
         account
             .parse()
@@ -234,28 +257,43 @@ pub async fn run() -> Result<(), LocalError> {
 
     let riverside = &practices[0];
     timeline
-        .put(riverside, "/v1/settings", json!({
-            "practice_name": "Riverside Clinic", "practice_phone": "+12025550143",
-            "time_zone": "America/New_York", "messaging_enabled": true,
-            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440, 120]},
-            "appointment_notices": {"enabled": true, "debounce_minutes": 3},
-            "voice_replies": true,
-            "invoice_messages": {"billing_reminders": true, "days_before": 1, "late_payment_notices": true,
-                                 "days_after": 0, "repeat_every_days": 7, "max_notices": 2},
-        }))
+        .put(
+            riverside,
+            "/v1/settings",
+            json!({
+                "practice_name": "Riverside Clinic", "practice_phone": "+12025550143",
+                "time_zone": "America/New_York", "messaging_enabled": true,
+                "appointment_reminders": {"enabled": true, "offsets_minutes": [1440, 120]},
+                "appointment_notices": {"enabled": true, "debounce_minutes": 3},
+                "voice_replies": true,
+                "invoice_messages": {"billing_reminders": true, "days_before": 1, "late_payment_notices": true,
+                                     "days_after": 0, "repeat_every_days": 7, "max_notices": 2},
+            }),
+        )
         .await?;
     timeline.say(start, riverside.label, "settings: messaging on, reminders 24 h and 2 h before, notices after 3 min, billing 1 day before and on the due date, calls take keypad replies");
     // Credit is the operator's to grant (the practice pays the operator).
     let operator = token("riverside", true)?;
     let purchase = json!({"amount_cents": 2000, "idempotency_key": "demo-credit"});
     let bought = call(&timeline.app, Method::POST, "/v1/credit/purchases", &operator, purchase).await?;
-    timeline.say(start, riverside.label, format!("bought credit: balance {} cents (texts, calls and faxes spend it; email is free)", bought["balance_cents"]));
+    timeline.say(
+        start,
+        riverside.label,
+        format!(
+            "bought credit: balance {} cents (texts, calls and faxes spend it; email is free)",
+            bought["balance_cents"]
+        ),
+    );
     let lakeside = &practices[1];
     timeline
-        .put(lakeside, "/v1/settings", json!({
-            "practice_name": "Lakeside Therapy", "practice_phone": "+12025550188",
-            "time_zone": "America/New_York", "messaging_enabled": false,
-        }))
+        .put(
+            lakeside,
+            "/v1/settings",
+            json!({
+                "practice_name": "Lakeside Therapy", "practice_phone": "+12025550188",
+                "time_zone": "America/New_York", "messaging_enabled": false,
+            }),
+        )
         .await?;
     timeline.say(start, lakeside.label, "settings: messaging off (default reminder 24 h before)");
 

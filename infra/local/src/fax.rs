@@ -35,7 +35,12 @@ impl FaxProvider for LocalFaxProvider {
         "telnyx"
     }
 
-    async fn send_fax(&self, to: &PhoneNumber, _from: &PhoneNumber, pdf: Vec<u8>) -> Result<ProviderMessageId, SendError> {
+    async fn send_fax(
+        &self,
+        to: &PhoneNumber,
+        _from: &PhoneNumber,
+        pdf: Vec<u8>,
+    ) -> Result<ProviderMessageId, SendError> {
         let fax_id = format!("local-fax-{}", uuid::Uuid::new_v4());
         let io = |e: std::io::Error| SendError::Transient(format!("fax_write_{:?}", e.kind()));
         let document = match &self.dir {
@@ -90,7 +95,13 @@ impl LocalFaxSigner {
 }
 
 /// A Telnyx fax status webhook body about `fax_id`.
-pub fn status_body(fax_id: &str, delivered: bool, pages: u32, failure_reason: Option<&str>, at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+pub fn status_body(
+    fax_id: &str,
+    delivered: bool,
+    pages: u32,
+    failure_reason: Option<&str>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<u8> {
     let (event_type, status) = if delivered { ("fax.delivered", "delivered") } else { ("fax.failed", "failed") };
     let body = serde_json::json!({
         "data": {

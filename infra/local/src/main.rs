@@ -86,7 +86,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().command {
         Command::Serve { addr, data, clock } => {
             let manual_clock = matches!(clock, ClockKind::Manual).then(chrono::Utc::now);
-            let runtime = LocalRuntime::start(LocalOptions { data: Some(data), manual_clock, ..Default::default() }).await?;
+            let runtime =
+                LocalRuntime::start(LocalOptions { data: Some(data), manual_clock, ..Default::default() }).await?;
             let listener = tokio::net::TcpListener::bind(addr).await?;
             eprintln!("tidings-local serving on http://{}", listener.local_addr()?);
             server::serve(Arc::new(runtime), listener).await?;

@@ -22,12 +22,12 @@ use tidings_api::ApiState;
 
 use crate::auth::TokenKey;
 use crate::bus::{BusOptions, DeliveryFunction, LateBus, LocalBus, LocalFunction};
-use crate::fax::{LocalFaxProvider, LocalFaxSigner};
-use crate::voice::{LocalCallControl, LocalCalls, LocalVoiceSink};
 use crate::clock::ManualClock;
 use crate::embedded::{EmbeddedDynamo, EmbeddedError};
+use crate::fax::{LocalFaxProvider, LocalFaxSigner};
 use crate::sinks::{LocalSink, Outbox};
 use crate::template::{Template, TemplateError};
+use crate::voice::{LocalCallControl, LocalCalls, LocalVoiceSink};
 
 /// The logical id of the table in `template.yaml`; locally, also its name.
 pub const TABLE: &str = "TidingsTable";
@@ -131,9 +131,9 @@ impl LocalRuntime {
         let client = dynamo.client();
         template.table(TABLE)?.create(&client, TABLE).await.map_err(LocalError::Tables)?;
         let client = match &options.dynamo_interceptor {
-            Some(interceptor) => {
-                aws_sdk_dynamodb::Client::from_conf(client.config().to_builder().interceptor(interceptor.clone()).build())
-            }
+            Some(interceptor) => aws_sdk_dynamodb::Client::from_conf(
+                client.config().to_builder().interceptor(interceptor.clone()).build(),
+            ),
             None => client,
         };
         let store = Store::new(client, TABLE);
@@ -153,7 +153,8 @@ impl LocalRuntime {
 
         let number = |n: &str| n.parse::<PhoneNumber>().map_err(|_| LocalError::Wiring(format!("number {n}")));
         let late_bus = LateBus::default();
-        let credit = CreditService::new(store.clone(), Arc::new(late_bus.clone()), clock.clone(), options.prices.clone());
+        let credit =
+            CreditService::new(store.clone(), Arc::new(late_bus.clone()), clock.clone(), options.prices.clone());
         let calls = LocalCalls::default();
         let fax_dir = options.data.as_ref().map(|path| path.with_extension("fax"));
         let senders: [(&str, Arc<dyn ChannelSender>); 4] = [
@@ -173,12 +174,10 @@ impl LocalRuntime {
         ];
         let mut functions: HashMap<String, Arc<dyn LocalFunction>> = HashMap::new();
         for (name, stand_in) in senders {
-            let sender = options
-                .senders
-                .iter()
-                .find(|o| o.0.channel() == stand_in.channel())
-                .map_or(stand_in, |o| o.0.clone());
-            let config = DeliveryConfig { lease: options.sweep.lease, prices: options.prices.clone(), retry: options.retry };
+            let sender =
+                options.senders.iter().find(|o| o.0.channel() == stand_in.channel()).map_or(stand_in, |o| o.0.clone());
+            let config =
+                DeliveryConfig { lease: options.sweep.lease, prices: options.prices.clone(), retry: options.retry };
             let delivery = Delivery::new(store.clone(), sender, clock.clone(), credit.clone(), config);
             functions.insert(name.to_owned(), Arc::new(DeliveryFunction(Arc::new(delivery))));
         }
@@ -202,9 +201,10 @@ impl LocalRuntime {
             number(LOCAL_CALLER_ID)?,
             credit.clone(),
         ));
-        let sweep = ReminderSweep::new(store.clone(), Arc::new(bus.clone()), templates, clock.clone(), options.sweep.clone())
-            .applying_reports(outcomes.clone())
-            .ending_calls(Arc::new(LocalCallControl::new(calls.clone(), voice.clone())));
+        let sweep =
+            ReminderSweep::new(store.clone(), Arc::new(bus.clone()), templates, clock.clone(), options.sweep.clone())
+                .applying_reports(outcomes.clone())
+                .ending_calls(Arc::new(LocalCallControl::new(calls.clone(), voice.clone())));
         Ok(Self {
             dynamo,
             records,
@@ -266,7 +266,10 @@ impl LocalRuntime {
 
     /// SNS's SMS delivery status log entry about a text, as its CloudWatch
     /// Logs subscription delivers it (gzipped and base64 encoded).
-    pub async fn deliver_sms_log(&self, entry: &serde_json::Value) -> Result<tidings_delivery_status::StatusReport, LocalError> {
+    pub async fn deliver_sms_log(
+        &self,
+        entry: &serde_json::Value,
+    ) -> Result<tidings_delivery_status::StatusReport, LocalError> {
         use base64::Engine as _;
         use std::io::Write as _;
         let data = serde_json::json!({
@@ -292,11 +295,18 @@ impl LocalRuntime {
 
     /// `delivery-status` on an event as its trigger sends it, deserialised
     /// as the Lambda runtime does.
-    async fn invoke_delivery_status(&self, envelope: serde_json::Value) -> Result<tidings_delivery_status::StatusReport, LocalError> {
+    async fn invoke_delivery_status(
+        &self,
+        envelope: serde_json::Value,
+    ) -> Result<tidings_delivery_status::StatusReport, LocalError> {
         let event = serde_json::from_value(envelope).map_err(|e| LocalError::Wiring(format!("event envelope: {e}")))?;
-        tidings_delivery_status::handler(&self.outcomes, LambdaEvent::new(event, Context::default()))
-            .await
-            .map_err(|d| LocalError::Invocation { function: "delivery-status", error_type: d.error_type, message: d.error_message })
+        tidings_delivery_status::handler(&self.outcomes, LambdaEvent::new(event, Context::default())).await.map_err(
+            |d| LocalError::Invocation {
+                function: "delivery-status",
+                error_type: d.error_type,
+                message: d.error_message,
+            },
+        )
     }
 
     pub fn is_manual(&self) -> bool {
@@ -308,8 +318,10 @@ impl LocalRuntime {
     pub async fn run_sweep(&self) -> Result<SweepReport, LocalError> {
         // The schedule's Input, as template.yaml writes it.
         let event = LambdaEvent::new(serde_json::json!({}), Context::default());
-        let report = tidings_reminder_sweep::handler(&self.sweep, event).await.map_err(|d| {
-            LocalError::Invocation { function: SWEEP_FUNCTION, error_type: d.error_type, message: d.error_message }
+        let report = tidings_reminder_sweep::handler(&self.sweep, event).await.map_err(|d| LocalError::Invocation {
+            function: SWEEP_FUNCTION,
+            error_type: d.error_type,
+            message: d.error_message,
         });
         self.bus.idle().await;
         report

@@ -4,19 +4,19 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRequest, Path, State};
-use axum::response::Response;
-use tidings_delivery_status::StatusReport;
-use tower::ServiceExt;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tidings_api::error::ApiError;
+use tidings_delivery_status::StatusReport;
+use tower::ServiceExt;
 
 use crate::auth::require_token;
-use crate::runtime::{Advance, LocalError, LocalRuntime};
 use crate::fax;
+use crate::runtime::{Advance, LocalError, LocalRuntime};
 use crate::sinks::OutboxEntry;
 use crate::voice::{self, Answer, CallError, CallTranscript};
 
@@ -62,13 +62,14 @@ async fn answer_call(
     Path(message_id): Path<String>,
     LocalJson(answer): LocalJson<Answer>,
 ) -> Result<Json<CallTranscript>, ApiError> {
-    let transcript = voice::answer(&runtime.voice, &runtime.calls, &message_id, &answer).await.map_err(|err| match err {
-        CallError::NoSuchCall => ApiError::new(StatusCode::NOT_FOUND, "no_such_call", err.to_string()),
-        CallError::UnknownOutcome | CallError::InvalidDigits => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", err.to_string())
-        }
-        CallError::Handler(_) => local_failure(err),
-    })?;
+    let transcript =
+        voice::answer(&runtime.voice, &runtime.calls, &message_id, &answer).await.map_err(|err| match err {
+            CallError::NoSuchCall => ApiError::new(StatusCode::NOT_FOUND, "no_such_call", err.to_string()),
+            CallError::UnknownOutcome | CallError::InvalidDigits => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", err.to_string())
+            }
+            CallError::Handler(_) => local_failure(err),
+        })?;
     runtime.bus.idle().await;
     Ok(Json(transcript))
 }
@@ -94,7 +95,9 @@ async fn report_fax(
     let delivered = match report.status.as_str() {
         "delivered" => true,
         "failed" => false,
-        _ => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "status: delivered or failed")),
+        _ => {
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "status: delivered or failed"))
+        }
     };
     let now = runtime.clock.now();
     let body = fax::status_body(&fax_id, delivered, report.pages, report.failure_reason.as_deref(), now);
@@ -136,7 +139,8 @@ struct EventView {
 
 /// Everything put on the bus, `TopUpRequested` included.
 async fn events(State(runtime): State<Arc<LocalRuntime>>) -> Json<Vec<EventView>> {
-    let events = runtime.bus.published().into_iter().map(|e| EventView { detail_type: e.detail_type, detail: e.detail });
+    let events =
+        runtime.bus.published().into_iter().map(|e| EventView { detail_type: e.detail_type, detail: e.detail });
     Json(events.collect())
 }
 

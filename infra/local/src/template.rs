@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use serde::Deserialize;
 use serde_yaml_ng::Value;
@@ -244,7 +244,12 @@ impl TableDecl {
 
     /// Adds the indexes declared since an existing local table was created,
     /// so that a data file from an older version keeps working.
-    async fn add_missing_indexes(&self, client: &aws_sdk_dynamodb::Client, name: &str, existing: Vec<String>) -> Result<(), String> {
+    async fn add_missing_indexes(
+        &self,
+        client: &aws_sdk_dynamodb::Client,
+        name: &str,
+        existing: Vec<String>,
+    ) -> Result<(), String> {
         for index in self.global_secondary_indexes.iter().filter(|i| !existing.contains(&i.index_name)) {
             let gsi = Self::index(index)?;
             let create = aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()

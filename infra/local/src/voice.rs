@@ -183,7 +183,8 @@ impl<'a> Line<'a> {
     async fn play(&mut self, kind: InvocationEventType, data: Option<ActionData>) -> Result<(), CallError> {
         let call = self.call;
         let arguments = if kind == InvocationEventType::NewOutboundCall { &call.arguments } else { &self.attributes };
-        let mut event = SmaEvent::outbound(kind, &call.transaction_id, &self.call_id, &call.from, &call.to, arguments.clone());
+        let mut event =
+            SmaEvent::outbound(kind, &call.transaction_id, &self.call_id, &call.from, &call.to, arguments.clone());
         if let Some(practice) = &self.bridged_to {
             let leg_a = &event.call_details.participants[0];
             let leg_b = Participant {
@@ -207,7 +208,9 @@ impl<'a> Line<'a> {
         if let Some(set) = &response.transaction_attributes {
             self.attributes = set.clone();
         }
-        if let Some(Action::CallAndBridge(bridge)) = response.actions.iter().find(|a| matches!(a, Action::CallAndBridge(_))) {
+        if let Some(Action::CallAndBridge(bridge)) =
+            response.actions.iter().find(|a| matches!(a, Action::CallAndBridge(_)))
+        {
             self.bridged_to = bridge.endpoints.first().map(|endpoint| endpoint.uri.clone());
         }
         self.transcript.events.push((kind, response));
@@ -222,7 +225,12 @@ impl<'a> Line<'a> {
 /// Plays a placed call through `voice-call` as Chime would: the call is
 /// created, rings, is answered (or not), takes the digits, and hangs up, or
 /// stays on the line when asked to.
-pub async fn answer(voice: &VoiceCall, calls: &LocalCalls, message_id: &str, answer: &Answer) -> Result<CallTranscript, CallError> {
+pub async fn answer(
+    voice: &VoiceCall,
+    calls: &LocalCalls,
+    message_id: &str,
+    answer: &Answer,
+) -> Result<CallTranscript, CallError> {
     if answer.digits.len() > 10 || !answer.digits.chars().all(|c| c.is_ascii_digit() || c == '*' || c == '#') {
         return Err(CallError::InvalidDigits);
     }
@@ -273,10 +281,13 @@ impl CallControl for LocalCallControl {
             return Ok(CallEnding::AlreadyOver);
         };
         let mut line = Line::new(&self.voice, &call);
-        let update = ActionData::call_update(HashMap::from([(END_CALL_ARGUMENT.to_owned(), CALL_LENGTH_CAP.to_owned())]));
-        let ended = |line: &Line| line.transcript.events.last().is_some_and(|(_, r)| {
-            r.actions.iter().any(|a| matches!(a, Action::Hangup(h) if h.call_id == line.call_id))
-        });
+        let update =
+            ActionData::call_update(HashMap::from([(END_CALL_ARGUMENT.to_owned(), CALL_LENGTH_CAP.to_owned())]));
+        let ended = |line: &Line| {
+            line.transcript.events.last().is_some_and(|(_, r)| {
+                r.actions.iter().any(|a| matches!(a, Action::Hangup(h) if h.call_id == line.call_id))
+            })
+        };
         let fail = |e: CallError| CallControlError(e.to_string());
         line.play(InvocationEventType::CallUpdateRequested, Some(update)).await.map_err(fail)?;
         if ended(&line) {

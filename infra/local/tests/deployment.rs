@@ -162,7 +162,9 @@ fn a_message_in_the_failure_queue_raises_an_alarm() {
 #[test]
 fn the_deployed_log_level_cannot_be_trace() {
     let template = template();
-    let level = ref_target(&template["Globals"]["Function"]["Environment"]["Variables"]["RUST_LOG"]).expect("RUST_LOG parameter");
-    let allowed: Vec<&str> = as_list(&template["Parameters"][level]["AllowedValues"]).into_iter().filter_map(Value::as_str).collect();
+    let level = ref_target(&template["Globals"]["Function"]["Environment"]["Variables"]["RUST_LOG"])
+        .expect("RUST_LOG parameter");
+    let allowed: Vec<&str> =
+        as_list(&template["Parameters"][level]["AllowedValues"]).into_iter().filter_map(Value::as_str).collect();
     assert!(!allowed.is_empty() && !allowed.contains(&"trace"), "{allowed:?}");
 }

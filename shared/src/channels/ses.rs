@@ -14,11 +14,7 @@ use crate::domain::{Channel, EmailAddress, RenderedContent};
 /// SES answers these for requests that will never be accepted as they are.
 /// A missing configuration set or a suspended account is the deployment's
 /// fault, not the message's: those stay transient.
-const PERMANENT: &[&str] = &[
-    "MessageRejected",
-    "MailFromDomainNotVerifiedException",
-    "BadRequestException",
-];
+const PERMANENT: &[&str] = &["MessageRejected", "MailFromDomainNotVerifiedException", "BadRequestException"];
 
 /// Tags SES copies into a configuration set's bounce and complaint events
 /// (`mail.tags`), so that an event names the message it is about.
@@ -52,15 +48,8 @@ impl SesEmailSender {
     fn addresses(&self, content: &RenderedContent) -> Result<Addresses, SendError> {
         // An account's identity that does not parse is ignored rather than
         // refused: the deployment's sender still delivers the message.
-        let from = content
-            .from
-            .as_deref()
-            .and_then(|from| from.parse().ok())
-            .unwrap_or_else(|| self.from.clone());
-        let to = content
-            .to
-            .parse()
-            .map_err(|_| SendError::Permanent("invalid_recipient".into()))?;
+        let from = content.from.as_deref().and_then(|from| from.parse().ok()).unwrap_or_else(|| self.from.clone());
+        let to = content.to.parse().map_err(|_| SendError::Permanent("invalid_recipient".into()))?;
         let reply_to = match (&content.reply_token, &self.reply_domain) {
             (Some(token), Some(domain)) => Some(
                 format!("reply+{token}@{domain}")
@@ -99,16 +88,12 @@ fn mime(content: &RenderedContent, addresses: &Addresses) -> Result<Vec<u8>, Sen
         message = message.html_body(html.as_str());
     }
     for attachment in &content.attachments {
-        let data = attachment
-            .decoded()
-            .map_err(|_| SendError::Permanent("attachment_unreadable".into()))?;
+        let data = attachment.decoded().map_err(|_| SendError::Permanent("attachment_unreadable".into()))?;
         let content_type = media_type(&attachment.content_type)
             .ok_or_else(|| SendError::Permanent("attachment_content_type".into()))?;
         message = message.attachment(content_type, attachment.filename.as_str(), data);
     }
-    message
-        .write_to_vec()
-        .map_err(|_| SendError::Permanent("mime_build".into()))
+    message.write_to_vec().map_err(|_| SendError::Permanent("mime_build".into()))
 }
 
 /// A header holds one line: a control character in a subject would end it
@@ -121,12 +106,8 @@ fn single_line(text: &str) -> String {
 /// mail-builder writes it into the header unchecked.
 fn media_type(content_type: &str) -> Option<&str> {
     let content_type = content_type.trim();
-    let token = |part: &str| {
-        !part.is_empty()
-            && part
-                .chars()
-                .all(|c| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?=".contains(c))
-    };
+    let token =
+        |part: &str| !part.is_empty() && part.chars().all(|c| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?=".contains(c));
     let (kind, subtype) = content_type.split_once('/')?;
     (token(kind) && token(subtype)).then_some(content_type)
 }
@@ -195,10 +176,8 @@ impl ChannelSender for SesEmailSender {
             .data(Blob::new(mime(outgoing.content, &addresses)?))
             .build()
             .map_err(|_| SendError::Permanent("content_build".into()))?;
-        let tags = [
-            id_tag(ACCOUNT_TAG, outgoing.account_id.as_str())?,
-            id_tag(MESSAGE_TAG, outgoing.message_id.as_str())?,
-        ];
+        let tags =
+            [id_tag(ACCOUNT_TAG, outgoing.account_id.as_str())?, id_tag(MESSAGE_TAG, outgoing.message_id.as_str())?];
         let output = self
             .client
             .send_email()
@@ -212,9 +191,7 @@ impl ChannelSender for SesEmailSender {
             .send()
             .await
             .map_err(|e| classify_sdk_error(&e, PERMANENT))?;
-        output
-            .message_id
-            .ok_or_else(|| SendError::Unknown("no_message_id".into()))
+        output.message_id.ok_or_else(|| SendError::Unknown("no_message_id".into()))
     }
 }
 
@@ -360,9 +337,8 @@ mod tests {
     }
 
     fn sender(reply_domain: Option<&str>) -> SesEmailSender {
-        let config = aws_sdk_sesv2::Config::builder()
-            .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
-            .build();
+        let config =
+            aws_sdk_sesv2::Config::builder().behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest()).build();
         SesEmailSender::new(
             Client::from_conf(config),
             "reminders@deploy.example.com".parse().unwrap(),
@@ -427,7 +403,8 @@ mod tests {
         let account: crate::domain::AccountId = "acct:7".parse().unwrap();
         let message: crate::domain::MessageId = "appt-1~reminder~1440~1796220000".parse().unwrap();
         let content = reminder();
-        let outgoing = Outgoing { account_id: &account, message_id: &message, claim_token: "claim-1", content: &content };
+        let outgoing =
+            Outgoing { account_id: &account, message_id: &message, claim_token: "claim-1", content: &content };
         assert_eq!(sender.send(outgoing).await.unwrap(), "ses-1");
 
         let requests = ses.received_requests().await.unwrap();
@@ -442,9 +419,8 @@ mod tests {
         };
         assert_eq!(tag(ACCOUNT_TAG), "acct:7");
         assert_eq!(tag(MESSAGE_TAG), "appt-1~reminder~1440~1796220000");
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(body["Content"]["Raw"]["Data"].as_str().unwrap())
-            .unwrap();
+        let raw =
+            base64::engine::general_purpose::STANDARD.decode(body["Content"]["Raw"]["Data"].as_str().unwrap()).unwrap();
         assert!(String::from_utf8(raw).unwrap().contains("See you tomorrow."));
     }
 

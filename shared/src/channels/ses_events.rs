@@ -68,8 +68,14 @@ pub enum EmailEvent {
     Delivered,
     /// `permanent` bounces suppress the address; `code` is SES's bounce
     /// type and subtype.
-    Bounced { permanent: bool, code: String, addresses: Vec<String> },
-    Complained { addresses: Vec<String> },
+    Bounced {
+        permanent: bool,
+        code: String,
+        addresses: Vec<String>,
+    },
+    Complained {
+        addresses: Vec<String>,
+    },
     /// Sends, opens, clicks, rejects: nothing to record.
     Other,
 }

@@ -9,12 +9,7 @@ use crate::domain::{Channel, PhoneNumber};
 
 /// SNS answers these for numbers or messages it will never deliver. A
 /// permission or account fault is not the message's: it stays transient.
-const PERMANENT: &[&str] = &[
-    "InvalidParameter",
-    "InvalidParameterValue",
-    "OptedOut",
-    "EndpointDisabled",
-];
+const PERMANENT: &[&str] = &["InvalidParameter", "InvalidParameterValue", "OptedOut", "EndpointDisabled"];
 
 /// Where an SMS says it is from: a sender id where the country allows one,
 /// an origination number otherwise.
@@ -78,8 +73,7 @@ impl ChannelSender for SnsSmsSender {
             request = request.message_attributes("AWS.SNS.SMS.SenderID", string_attribute(sender_id)?);
         }
         if let Some(number) = &origin.origination_number {
-            request = request
-                .message_attributes("AWS.MM.SMS.OriginationNumber", string_attribute(number.as_str())?);
+            request = request.message_attributes("AWS.MM.SMS.OriginationNumber", string_attribute(number.as_str())?);
         }
         let output = request
             .customize()
@@ -87,9 +81,7 @@ impl ChannelSender for SnsSmsSender {
             .send()
             .await
             .map_err(|e| classify_sdk_error(&e, PERMANENT))?;
-        output
-            .message_id
-            .ok_or_else(|| SendError::Unknown("no_message_id".into()))
+        output.message_id.ok_or_else(|| SendError::Unknown("no_message_id".into()))
     }
 }
 
@@ -127,7 +119,10 @@ mod tests {
         };
         let account: AccountId = "acct".parse().unwrap();
         let message: MessageId = "m".parse().unwrap();
-        let id = sender.send(Outgoing { account_id: &account, message_id: &message, claim_token: "claim-1", content: &content }).await.unwrap();
+        let id = sender
+            .send(Outgoing { account_id: &account, message_id: &message, claim_token: "claim-1", content: &content })
+            .await
+            .unwrap();
         assert_eq!(id, "m-1");
         let request = &server.received_requests().await.unwrap()[0];
         String::from_utf8(request.body.clone()).unwrap()

@@ -34,7 +34,11 @@ pub struct SmsLogDelivery {
 pub enum SmsOutcome {
     Delivered,
     /// `code` is a short name of the carrier's answer, never its free text.
-    Failed { reason: StatusReason, kind: NotificationKind, code: &'static str },
+    Failed {
+        reason: StatusReason,
+        kind: NotificationKind,
+        code: &'static str,
+    },
 }
 
 impl SmsDeliveryLog {
@@ -47,7 +51,10 @@ impl SmsDeliveryLog {
             (StatusReason::OptedOut, NotificationKind::OptedOut, "opted_out")
         } else if response.contains("invalid") || response.contains("not a valid") {
             (StatusReason::BadNumber, NotificationKind::BadNumber, "invalid_number")
-        } else if response.contains("unreachable") || response.contains("unavailable") || response.contains("reach phone") {
+        } else if response.contains("unreachable")
+            || response.contains("unavailable")
+            || response.contains("reach phone")
+        {
             (StatusReason::Unreachable, NotificationKind::BadNumber, "unreachable")
         } else if response.contains("blocked") {
             (StatusReason::Unreachable, NotificationKind::BadNumber, "blocked")

@@ -140,11 +140,7 @@ impl Appointment {
                     Placement::Nowhere => (due, Some(StatusReason::QuietHours)),
                 };
                 PlannedReminder {
-                    message_id: MessageId::appointment_reminder(
-                        &self.id,
-                        offset_minutes,
-                        self.starts_at.timestamp(),
-                    ),
+                    message_id: MessageId::appointment_reminder(&self.id, offset_minutes, self.starts_at.timestamp()),
                     offset_minutes,
                     due_at,
                     skipped,
@@ -219,8 +215,10 @@ mod tests {
         let start = Utc.with_ymd_and_hms(2026, 12, 1, 18, 0, 0).unwrap();
         let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
         let plan = appointment(start).plan_reminders(&offsets(&[1440, 120]), utc_timing(), now);
-        assert_eq!(plan.iter().map(|p| (p.offset_minutes, p.skipped)).collect::<Vec<_>>(),
-            vec![(1440, Some(StatusReason::TooLate)), (120, None)]);
+        assert_eq!(
+            plan.iter().map(|p| (p.offset_minutes, p.skipped)).collect::<Vec<_>>(),
+            vec![(1440, Some(StatusReason::TooLate)), (120, None)]
+        );
     }
 
     #[test]
@@ -249,7 +247,9 @@ mod tests {
         settings.by_provider.insert("Dr. Ruiz".into(), vec![2880]);
         settings.by_type.insert("new_patient".into(), vec![4320, 60]);
         let mut visit = appointment(start);
-        let planned = |a: &Appointment| a.plan_reminders(&settings, utc_timing(), now).iter().map(|p| p.offset_minutes).collect::<Vec<_>>();
+        let planned = |a: &Appointment| {
+            a.plan_reminders(&settings, utc_timing(), now).iter().map(|p| p.offset_minutes).collect::<Vec<_>>()
+        };
         assert_eq!(planned(&visit), vec![2880], "by provider");
         visit.appointment_type = Some("new_patient".into());
         assert_eq!(planned(&visit), vec![4320, 60], "by type");

@@ -178,8 +178,8 @@ impl FromStr for EmailAddress {
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         // Only the bare address (not "Ann <ann@x>"), with a dotted domain.
         let options = email_address::Options::default().with_required_tld().without_display_text();
-        let parsed = email_address::EmailAddress::parse_with_options(input.trim(), options)
-            .map_err(|_| ContactError::Email)?;
+        let parsed =
+            email_address::EmailAddress::parse_with_options(input.trim(), options).map_err(|_| ContactError::Email)?;
         if !is_deliverable_domain(parsed.domain()) {
             return Err(ContactError::EmailDomain);
         }
@@ -240,10 +240,7 @@ impl FromStr for TimeZone {
     type Err = ContactError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        input
-            .parse::<chrono_tz::Tz>()
-            .map(Self)
-            .map_err(|_| ContactError::TimeZone)
+        input.parse::<chrono_tz::Tz>().map(Self).map_err(|_| ContactError::TimeZone)
     }
 }
 
@@ -306,10 +303,7 @@ mod tests {
 
     #[test]
     fn email_addresses_must_be_bare_and_have_a_domain() {
-        assert_eq!(
-            "ann@example.com".parse::<EmailAddress>().unwrap().as_str(),
-            "ann@example.com"
-        );
+        assert_eq!("ann@example.com".parse::<EmailAddress>().unwrap().as_str(), "ann@example.com");
         for input in ["ann", "ann@", "Ann <ann@example.com>", "ann@localhost", "a b@example.com"] {
             assert_eq!(input.parse::<EmailAddress>(), Err(ContactError::Email), "{input}");
         }
@@ -317,10 +311,7 @@ mod tests {
 
     #[test]
     fn time_zones_are_iana_names() {
-        assert_eq!(
-            "America/New_York".parse::<TimeZone>().unwrap().to_string(),
-            "America/New_York"
-        );
+        assert_eq!("America/New_York".parse::<TimeZone>().unwrap().to_string(), "America/New_York");
         assert_eq!("Mars/Olympus".parse::<TimeZone>(), Err(ContactError::TimeZone));
     }
 
@@ -372,19 +363,20 @@ mod tests {
     fn email_domains_that_no_mail_reaches_are_refused() {
         // Each parses as an address; none can be delivered to by name.
         for input in [
-            "ann@example.123",     // all-numeric top-level domain
-            "ann@192.168.0.1",     // an IP address written as a domain
-            "ann@[192.0.2.1]",     // an IP literal
+            "ann@example.123", // all-numeric top-level domain
+            "ann@192.168.0.1", // an IP address written as a domain
+            "ann@[192.0.2.1]", // an IP literal
             "ann@[IPv6:2001:db8::1]",
-            "ann@exa_mple.com",    // underscore
-            "ann@exam!ple.com",    // other symbols
+            "ann@exa_mple.com", // underscore
+            "ann@exam!ple.com", // other symbols
             "ann@ex{am}ple.com",
-            "ann@exämple.com",     // Unicode: give the xn-- form
+            "ann@exämple.com", // Unicode: give the xn-- form
         ] {
             assert!(email_address::EmailAddress::from_str(input).is_ok(), "{input} should parse");
             assert_eq!(input.parse::<EmailAddress>(), Err(ContactError::EmailDomain), "{input}");
         }
-        for input in ["ann@mail.example.com", "a.b+tag@ex-ample.co.uk", "ann@xn--exmple-cua.com", "ann@123.example.org"] {
+        for input in ["ann@mail.example.com", "a.b+tag@ex-ample.co.uk", "ann@xn--exmple-cua.com", "ann@123.example.org"]
+        {
             assert_eq!(input.parse::<EmailAddress>().unwrap().as_str(), input);
         }
         let err = "ann.lee@exa_mple.com".parse::<EmailAddress>().unwrap_err().to_string();

@@ -321,8 +321,21 @@ pub struct LedgerEntry {
 
 impl LedgerEntry {
     /// A movement paying for (or refunding) one message's send.
-    pub fn of_message(kind: LedgerKind, amount_cents: i64, message: &MessageId, channel: Channel, at: DateTime<Utc>) -> Self {
-        Self { at, kind, amount_cents, message_id: Some(message.clone()), channel: Some(channel), idempotency_key: None }
+    pub fn of_message(
+        kind: LedgerKind,
+        amount_cents: i64,
+        message: &MessageId,
+        channel: Channel,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            at,
+            kind,
+            amount_cents,
+            message_id: Some(message.clone()),
+            channel: Some(channel),
+            idempotency_key: None,
+        }
     }
 }
 
@@ -438,7 +451,10 @@ mod tests {
 
     #[test]
     fn top_up_amount_must_be_a_valid_purchase() {
-        let settings = CreditSettings { auto_top_up: Some(AutoTopUp { trigger_cents: 200, amount_cents: 50 }), ..CreditSettings::default() };
+        let settings = CreditSettings {
+            auto_top_up: Some(AutoTopUp { trigger_cents: 200, amount_cents: 50 }),
+            ..CreditSettings::default()
+        };
         assert_eq!(settings.validate(), Err(InvalidCreditSettings::TopUpAmount));
     }
 }

@@ -21,8 +21,7 @@ pub struct InvalidId;
 /// `extra` widens the set for ids Tidings composes itself.
 fn check_id(input: &str, extra: &[char]) -> Result<(), InvalidId> {
     let max_len = if extra.is_empty() { MAX_ID_LEN } else { MAX_COMPOSED_ID_LEN };
-    let allowed =
-        |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-') || extra.contains(&c);
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-') || extra.contains(&c);
     if input.is_empty() || input.len() > max_len || !input.chars().all(allowed) {
         return Err(InvalidId);
     }
@@ -133,11 +132,7 @@ impl MessageId {
         Self(format!("{appointment}~notice~{first_edit_ms}"))
     }
 
-    pub fn appointment_reminder(
-        appointment: &AppointmentId,
-        offset_minutes: u32,
-        starts_at_epoch: i64,
-    ) -> Self {
+    pub fn appointment_reminder(appointment: &AppointmentId, offset_minutes: u32, starts_at_epoch: i64) -> Self {
         Self(format!("{appointment}~reminder~{offset_minutes}~{starts_at_epoch}"))
     }
 }
@@ -174,9 +169,6 @@ mod tests {
             MessageId::appointment_reminder(&appt, 1440, 100),
             MessageId::appointment_reminder(&appt, 1440, 200)
         );
-        assert_ne!(
-            MessageId::appointment_reminder(&appt, 120, 100),
-            MessageId::appointment_reminder(&appt, 1440, 100)
-        );
+        assert_ne!(MessageId::appointment_reminder(&appt, 120, 100), MessageId::appointment_reminder(&appt, 1440, 100));
     }
 }

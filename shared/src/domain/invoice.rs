@@ -50,7 +50,8 @@ pub fn format_amount(amount_cents: i64, currency: &Currency) -> String {
         "GBP" => "£",
         _ => "",
     };
-    let (sign, cents) = if amount_cents < 0 { ("-", amount_cents.unsigned_abs()) } else { ("", amount_cents.unsigned_abs()) };
+    let (sign, cents) =
+        if amount_cents < 0 { ("-", amount_cents.unsigned_abs()) } else { ("", amount_cents.unsigned_abs()) };
     let amount = format!("{}.{:02}", cents / 100, cents % 100);
     if symbol.is_empty() {
         format!("{sign}{amount} {}", currency.0)
@@ -215,12 +216,15 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
         let plan = invoice(InvoiceStatus::Open).plan_messages(&all_on(), zone, now);
         let times: Vec<_> = plan.iter().map(|p| (p.kind, p.due_at.to_rfc3339())).collect();
-        assert_eq!(times, vec![
-            (MessageKind::BillingReminder, "2026-12-12T15:00:00+00:00".to_owned()),
-            (MessageKind::LatePaymentNotice, "2026-12-15T15:00:00+00:00".to_owned()),
-            (MessageKind::LatePaymentNotice, "2026-12-22T15:00:00+00:00".to_owned()),
-            (MessageKind::LatePaymentNotice, "2026-12-29T15:00:00+00:00".to_owned()),
-        ]);
+        assert_eq!(
+            times,
+            vec![
+                (MessageKind::BillingReminder, "2026-12-12T15:00:00+00:00".to_owned()),
+                (MessageKind::LatePaymentNotice, "2026-12-15T15:00:00+00:00".to_owned()),
+                (MessageKind::LatePaymentNotice, "2026-12-22T15:00:00+00:00".to_owned()),
+                (MessageKind::LatePaymentNotice, "2026-12-29T15:00:00+00:00".to_owned()),
+            ]
+        );
         assert!(plan.iter().all(|p| p.skipped.is_none()));
     }
 

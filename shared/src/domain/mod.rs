@@ -20,16 +20,18 @@ pub mod text;
 
 pub use appointment::{Appointment, AppointmentStatus, NoticeChange, NoticeState, PlannedReminder};
 pub use clock::{Clock, SystemClock};
+pub use contact::{ContactError, EmailAddress, PhoneNumber, Region, TimeZone};
 pub use credit::{
     AutoTopUp, CreditSettings, DestinationPrices, LedgerEntry, LedgerKind, PriceOverride, PriceOverrides, PriceTable,
     PricingError, PurchaseAmount,
 };
-pub use notification::{MessageNotice, Notification, NotificationKind};
-pub use contact::{ContactError, EmailAddress, PhoneNumber, Region, TimeZone};
 pub use ids::{AccountId, AppointmentId, InvalidId, InvoiceId, MessageId, RecipientId};
 pub use invoice::{Currency, Invoice, InvoiceMessageSettings, InvoiceStatus};
 pub use keywords::{interpret_reply, ReplyMeaning, REPLY_READ_CHARS};
-pub use message::{Attachment, CallRecord, Letterhead, Message, MessageKind, MessageStatus, RenderedContent, StatusReason};
+pub use message::{
+    Attachment, CallRecord, Letterhead, Message, MessageKind, MessageStatus, RenderedContent, StatusReason,
+};
+pub use notification::{MessageNotice, Notification, NotificationKind};
 pub use recipient::{Address, Channel, Language, Recipient, RecipientKind};
 pub use replies::{reply_action, ReplyAction, ReplySettings};
 pub use report::{ProviderReport, ReportedOutcome};

@@ -25,10 +25,7 @@ pub enum Channel {
 impl std::str::FromStr for Channel {
     type Err = ();
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        [Channel::Email, Channel::Sms, Channel::Voice, Channel::Fax]
-            .into_iter()
-            .find(|c| c.as_str() == input)
-            .ok_or(())
+        [Channel::Email, Channel::Sms, Channel::Voice, Channel::Fax].into_iter().find(|c| c.as_str() == input).ok_or(())
     }
 }
 
@@ -71,9 +68,8 @@ impl TryFrom<String> for Language {
     type Error = InvalidLanguage;
     fn try_from(value: String) -> Result<Self, Self::Error> {
         let mut parts = value.split('-');
-        let primary_ok = parts
-            .next()
-            .is_some_and(|p| (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_lowercase()));
+        let primary_ok =
+            parts.next().is_some_and(|p| (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_lowercase()));
         let rest_ok = parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
         if primary_ok && rest_ok {
             Ok(Self(value))
@@ -130,15 +126,10 @@ pub struct MissingAddress {
 impl Recipient {
     /// Where this recipient's assigned channel delivers.
     pub fn address(&self) -> Result<Address, MissingAddress> {
-        let missing = |field| MissingAddress {
-            channel: self.channel.as_str(),
-            field,
-        };
+        let missing = |field| MissingAddress { channel: self.channel.as_str(), field };
         match self.channel {
             Channel::Email => self.email.clone().map(Address::Email).ok_or(missing("email")),
-            Channel::Sms | Channel::Voice => {
-                self.phone.clone().map(Address::Phone).ok_or(missing("phone"))
-            }
+            Channel::Sms | Channel::Voice => self.phone.clone().map(Address::Phone).ok_or(missing("phone")),
             Channel::Fax => self.fax.clone().map(Address::Phone).ok_or(missing("fax")),
         }
     }

@@ -20,7 +20,11 @@ pub struct ProviderReport {
 pub enum ReportedOutcome {
     Delivered,
     /// `code` is the provider's short code, never its free text.
-    Failed { reason: StatusReason, kind: NotificationKind, code: String },
+    Failed {
+        reason: StatusReason,
+        kind: NotificationKind,
+        code: String,
+    },
 }
 
 impl ProviderReport {

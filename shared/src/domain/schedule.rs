@@ -244,16 +244,18 @@ mod tests {
         // New York springs forward on 2027-03-14 at 02:00.
         let start = utc("2027-03-14T14:00:00Z"); // Sunday 10:00 EDT
         assert_eq!(reminder_due(start, 1440, zone("America/New_York")), utc("2027-03-13T15:00:00Z")); // Saturday 10:00 EST
-        // London springs forward on 2027-03-28 at 01:00.
+                                                                                                      // London springs forward on 2027-03-28 at 01:00.
         let start = utc("2027-03-29T08:00:00Z"); // Monday 09:00 BST
-        assert_eq!(reminder_due(start, 2880, zone("Europe/London")), utc("2027-03-27T09:00:00Z")); // Saturday 09:00 GMT
+        assert_eq!(reminder_due(start, 2880, zone("Europe/London")), utc("2027-03-27T09:00:00Z"));
+        // Saturday 09:00 GMT
     }
 
     #[test]
     fn whole_day_offsets_keep_the_wall_time_across_fall_back() {
         // New York falls back on 2026-11-01 at 02:00.
         let start = utc("2026-11-01T15:00:00Z"); // Sunday 10:00 EST
-        assert_eq!(reminder_due(start, 1440, zone("America/New_York")), utc("2026-10-31T14:00:00Z")); // Saturday 10:00 EDT
+        assert_eq!(reminder_due(start, 1440, zone("America/New_York")), utc("2026-10-31T14:00:00Z"));
+        // Saturday 10:00 EDT
     }
 
     #[test]
@@ -301,14 +303,18 @@ mod tests {
         let placed = quiet.place(due, due - Duration::days(1), due + Duration::days(1), zone("America/New_York"));
         assert_eq!(placed, Placement::At(due));
         let edge = utc("2026-12-03T02:00:00Z"); // 21:00 EST: allowed
-        assert_eq!(quiet.place(edge, edge - Duration::days(1), edge + Duration::days(1), zone("America/New_York")), Placement::At(edge));
+        assert_eq!(
+            quiet.place(edge, edge - Duration::days(1), edge + Duration::days(1), zone("America/New_York")),
+            Placement::At(edge)
+        );
     }
 
     #[test]
     fn a_late_evening_reminder_moves_back_to_the_end_of_the_allowed_hours() {
         let quiet = QuietHours::default();
         let due = utc("2026-12-03T03:30:00Z"); // 22:30 EST on Dec 2
-        let placed = quiet.place(due, utc("2026-12-01T12:00:00Z"), utc("2026-12-03T22:30:00Z"), zone("America/New_York"));
+        let placed =
+            quiet.place(due, utc("2026-12-01T12:00:00Z"), utc("2026-12-03T22:30:00Z"), zone("America/New_York"));
         assert_eq!(placed, Placement::At(utc("2026-12-03T02:00:00Z"))); // 21:00 EST
     }
 
@@ -316,7 +322,8 @@ mod tests {
     fn an_early_morning_reminder_moves_to_the_evening_before() {
         let quiet = QuietHours::default();
         let due = utc("2026-12-03T11:00:00Z"); // 06:00 EST Dec 3
-        let placed = quiet.place(due, utc("2026-12-01T12:00:00Z"), utc("2026-12-03T13:00:00Z"), zone("America/New_York"));
+        let placed =
+            quiet.place(due, utc("2026-12-01T12:00:00Z"), utc("2026-12-03T13:00:00Z"), zone("America/New_York"));
         assert_eq!(placed, Placement::At(utc("2026-12-03T02:00:00Z"))); // 21:00 EST Dec 2
     }
 

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::contact::{EmailAddress, PhoneNumber, TimeZone};
 use super::credit::{CreditSettings, InvalidCreditSettings};
-use super::recipient::Channel;
 use super::invoice::InvoiceMessageSettings;
+use super::recipient::Channel;
 use super::replies::{ReplySettings, MAX_CANCEL_CUTOFF_HOURS};
 use super::schedule::{InvalidQuietHours, QuietHours, SendingWindow};
 
@@ -265,7 +265,9 @@ mod tests {
 
     #[test]
     fn sender_ids_are_short_alphanumeric_with_a_letter() {
-        for (id, ok) in [("Riverside", true), ("Clinic24", true), ("123456", false), ("Too-Long-Name", false), ("", false)] {
+        for (id, ok) in
+            [("Riverside", true), ("Clinic24", true), ("123456", false), ("Too-Long-Name", false), ("", false)]
+        {
             let senders = Senders { sms_sender_id: Some(id.into()), ..Senders::default() };
             assert_eq!(senders.validate().is_ok(), ok, "{id}");
         }

@@ -59,18 +59,12 @@ fn parts(widths: &[usize], single: usize, per_part: usize) -> usize {
 pub fn sms_length(text: &str) -> SmsLength {
     let gsm: Option<Vec<usize>> = text.chars().map(gsm7_units).collect();
     match gsm {
-        Some(widths) => SmsLength {
-            encoding: SmsEncoding::Gsm7,
-            units: widths.iter().sum(),
-            segments: parts(&widths, 160, 153),
-        },
+        Some(widths) => {
+            SmsLength { encoding: SmsEncoding::Gsm7, units: widths.iter().sum(), segments: parts(&widths, 160, 153) }
+        }
         None => {
             let widths: Vec<usize> = text.chars().map(char::len_utf16).collect();
-            SmsLength {
-                encoding: SmsEncoding::Ucs2,
-                units: widths.iter().sum(),
-                segments: parts(&widths, 70, 67),
-            }
+            SmsLength { encoding: SmsEncoding::Ucs2, units: widths.iter().sum(), segments: parts(&widths, 70, 67) }
         }
     }
 }

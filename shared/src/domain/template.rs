@@ -51,7 +51,8 @@ If you have already paid, thank you. Questions? Please call {{ practice_phone }}
 // Spoken: no links, whole dates; the call adds its keypad prompt itself.
 const REMINDER_VOICE_BODY: &str = "Hello {{ first_name }}. This is {{ practice_name }} with a reminder of your \
 appointment with {{ provider }} on {{ date }} at {{ time }}, at {{ location }}.";
-const NOTICE_VOICE_BODY: &str = "Hello {{ first_name }}. This is {{ practice_name }}. Your appointment with {{ provider }} \
+const NOTICE_VOICE_BODY: &str =
+    "Hello {{ first_name }}. This is {{ practice_name }}. Your appointment with {{ provider }} \
 {% if change == 'cancelled' %}on {{ date }} at {{ time }} is cancelled.\
 {% elif change == 'changed' %}is now on {{ date }} at {{ time }}, at {{ location }}.\
 {% else %}is booked for {{ date }} at {{ time }}, at {{ location }}.{% endif %}";
@@ -77,7 +78,8 @@ pub struct InvoiceFields {
     pub pay_link: String,
 }
 
-pub const INVOICE_FIELDS: [&str; 6] = ["first_name", "practice_name", "practice_phone", "amount_due", "due_date", "pay_link"];
+pub const INVOICE_FIELDS: [&str; 6] =
+    ["first_name", "practice_name", "practice_phone", "amount_due", "due_date", "pay_link"];
 
 /// The merge fields of any message about an appointment.
 #[derive(Debug, Clone, Serialize)]
@@ -198,8 +200,10 @@ pub enum TemplateError {
     Subject,
     #[error("the {part} is over {MAX_TEMPLATE_BYTES} bytes")]
     SourceTooLarge { part: &'static str },
-    #[error("the {part} uses {construct}, which templates do not allow; they offer merge fields, \
-             if/elif/else, for loops, comparisons, and/or/not, and the filters {ALLOWED_FILTERS_TEXT}")]
+    #[error(
+        "the {part} uses {construct}, which templates do not allow; they offer merge fields, \
+             if/elif/else, for loops, comparisons, and/or/not, and the filters {ALLOWED_FILTERS_TEXT}"
+    )]
     NotAllowed { part: &'static str, construct: String },
     #[error("the rendered {part} is over {limit} bytes, the most its channel takes")]
     RenderedTooLarge { part: &'static str, limit: usize },
@@ -239,7 +243,8 @@ pub const TEMPLATE_FUEL: u64 = 50_000;
 
 /// The filters a template may use: none of them makes a text more than a
 /// few times longer, so no value grows without bound.
-const ALLOWED_FILTERS: [&str; 9] = ["upper", "lower", "title", "capitalize", "trim", "default", "length", "first", "last"];
+const ALLOWED_FILTERS: [&str; 9] =
+    ["upper", "lower", "title", "capitalize", "trim", "default", "length", "first", "last"];
 const ALLOWED_FILTERS_TEXT: &str = "upper, lower, title, capitalize, trim, default, length, first and last";
 const ALLOWED_TESTS: [&str; 7] = ["defined", "undefined", "none", "eq", "ne", "startingwith", "endingwith"];
 
@@ -314,7 +319,9 @@ fn disallowed_expr(expr: &ast::Expr<'_>) -> Option<String> {
             f.expr.as_ref().and_then(disallowed_expr).or_else(|| disallowed_args(&f.args))
         }
         Expr::Filter(f) => Some(format!("the filter `{}`", f.name)),
-        Expr::Test(t) if ALLOWED_TESTS.contains(&t.name) => disallowed_expr(&t.expr).or_else(|| disallowed_args(&t.args)),
+        Expr::Test(t) if ALLOWED_TESTS.contains(&t.name) => {
+            disallowed_expr(&t.expr).or_else(|| disallowed_args(&t.args))
+        }
         Expr::Test(t) => Some(format!("the test `{}`", t.name)),
         Expr::GetAttr(g) => disallowed_expr(&g.expr),
         Expr::GetItem(g) => disallowed_expr(&g.expr).or_else(|| disallowed_expr(&g.subscript_expr)),
@@ -447,8 +454,12 @@ impl Templates {
             MessageKind::AppointmentReminder => {
                 (REMINDER_EMAIL_SUBJECT, REMINDER_EMAIL_BODY, REMINDER_SMS_BODY, REMINDER_VOICE_BODY)
             }
-            MessageKind::AppointmentNotice => (NOTICE_EMAIL_SUBJECT, NOTICE_EMAIL_BODY, NOTICE_SMS_BODY, NOTICE_VOICE_BODY),
-            MessageKind::BillingReminder => (BILLING_EMAIL_SUBJECT, BILLING_EMAIL_BODY, BILLING_SMS_BODY, BILLING_VOICE_BODY),
+            MessageKind::AppointmentNotice => {
+                (NOTICE_EMAIL_SUBJECT, NOTICE_EMAIL_BODY, NOTICE_SMS_BODY, NOTICE_VOICE_BODY)
+            }
+            MessageKind::BillingReminder => {
+                (BILLING_EMAIL_SUBJECT, BILLING_EMAIL_BODY, BILLING_SMS_BODY, BILLING_VOICE_BODY)
+            }
             MessageKind::LatePaymentNotice => (LATE_EMAIL_SUBJECT, LATE_EMAIL_BODY, LATE_SMS_BODY, LATE_VOICE_BODY),
         };
         // A fax is a letter: the email's subject (on the cover) and text.
@@ -478,11 +489,8 @@ impl Templates {
             return Err(TemplateError::NotAllowed { part, construct });
         }
         let known = fields_of(kind);
-        let mut unknown: Vec<String> = template
-            .undeclared_variables(false)
-            .into_iter()
-            .filter(|name| !known.contains(&name.as_str()))
-            .collect();
+        let mut unknown: Vec<String> =
+            template.undeclared_variables(false).into_iter().filter(|name| !known.contains(&name.as_str())).collect();
         unknown.sort();
         match unknown.into_iter().next() {
             Some(field) => Err(TemplateError::UnknownField { part, field, known: known.join(", ") }),
@@ -515,8 +523,9 @@ impl Templates {
         let template = self.check_part(kind, part, source)?;
         let mut output = CappedOutput { bytes: Vec::new(), limit, overflowed: false };
         match template.render_captured_to(fields, &mut output) {
-            Ok(_) => String::from_utf8(output.bytes)
-                .map_err(|_| TemplateError::Render { part, detail: "not UTF-8".into() }),
+            Ok(_) => {
+                String::from_utf8(output.bytes).map_err(|_| TemplateError::Render { part, detail: "not UTF-8".into() })
+            }
             Err(_) if output.overflowed => Err(TemplateError::RenderedTooLarge { part, limit }),
             Err(e) if e.kind() == ErrorKind::OutOfFuel => Err(TemplateError::OutOfFuel { part }),
             Err(e) => Err(TemplateError::Render { part, detail: e.kind().to_string() }),
@@ -587,7 +596,11 @@ mod tests {
         );
         assert_eq!(AppointmentFields::appointment_time(start, zone, &lang("fr")).0, "mercredi 2 décembre");
         assert_eq!(AppointmentFields::appointment_time(start, zone, &lang("de")).0, "Mittwoch, 2. Dezember");
-        assert_eq!(AppointmentFields::appointment_time(start, zone, &lang("zh")).0, "Wednesday, December 2", "fallback");
+        assert_eq!(
+            AppointmentFields::appointment_time(start, zone, &lang("zh")).0,
+            "Wednesday, December 2",
+            "fallback"
+        );
         let due = chrono::NaiveDate::from_ymd_opt(2026, 12, 15).unwrap();
         assert_eq!(long_date(due, &Language::english()), "December 15, 2026");
         assert_eq!(long_date(due, &lang("es")), "15 de diciembre de 2026");
@@ -603,7 +616,9 @@ mod tests {
     #[test]
     fn email_has_subject_and_body_with_every_field() {
         let to = Address::Email("ann@example.com".parse().unwrap());
-        let out = Templates::default().render(MessageKind::AppointmentReminder, Channel::Email, None, &to, &fields()).unwrap();
+        let out = Templates::default()
+            .render(MessageKind::AppointmentReminder, Channel::Email, None, &to, &fields())
+            .unwrap();
         assert_eq!(out.subject.as_deref(), Some("Appointment reminder from Riverside Clinic"));
         for expected in ["Hello Ann", "Dr. Ruiz", "Wednesday, December 2", "3:30 PM", "12 Main St", "+12025550143"] {
             assert!(out.body.contains(expected), "{expected} missing from {}", out.body);
@@ -614,7 +629,8 @@ mod tests {
     #[test]
     fn sms_is_one_segment_for_typical_values() {
         let to = Address::Phone("+12025550143".parse().unwrap());
-        let out = Templates::default().render(MessageKind::AppointmentReminder, Channel::Sms, None, &to, &fields()).unwrap();
+        let out =
+            Templates::default().render(MessageKind::AppointmentReminder, Channel::Sms, None, &to, &fields()).unwrap();
         assert!(out.subject.is_none());
         assert_eq!(crate::domain::sms_length(&out.body).segments, 1, "{}", out.body);
         assert!(out.body.contains("Dec 2 at 3:30 PM"));
@@ -623,9 +639,12 @@ mod tests {
     #[test]
     fn a_fax_is_a_letter_and_a_call_is_spoken() {
         let to = Address::Phone("+12025550143".parse().unwrap());
-        let fax = Templates::default().render(MessageKind::AppointmentReminder, Channel::Fax, None, &to, &fields()).unwrap();
+        let fax =
+            Templates::default().render(MessageKind::AppointmentReminder, Channel::Fax, None, &to, &fields()).unwrap();
         assert_eq!(fax.subject.as_deref(), Some("Appointment reminder from Riverside Clinic"));
-        let call = Templates::default().render(MessageKind::AppointmentReminder, Channel::Voice, None, &to, &fields()).unwrap();
+        let call = Templates::default()
+            .render(MessageKind::AppointmentReminder, Channel::Voice, None, &to, &fields())
+            .unwrap();
         assert!(call.subject.is_none());
         assert!(call.body.contains("on Wednesday, December 2 at 3:30 PM"), "{}", call.body);
         assert!(!call.body.contains("http"), "{}", call.body);
@@ -640,8 +659,11 @@ mod tests {
     #[test]
     fn an_account_template_renders_in_place_of_the_default() {
         let to = Address::Phone("+12025550143".parse().unwrap());
-        let custom = TemplateSource { subject: None, body: "{{ first_name }}: see {{ provider }} at {{ time }}".into() };
-        let out = Templates::default().render(MessageKind::AppointmentReminder, Channel::Sms, Some(&custom), &to, &fields()).unwrap();
+        let custom =
+            TemplateSource { subject: None, body: "{{ first_name }}: see {{ provider }} at {{ time }}".into() };
+        let out = Templates::default()
+            .render(MessageKind::AppointmentReminder, Channel::Sms, Some(&custom), &to, &fields())
+            .unwrap();
         assert_eq!(out.body, "Ann: see Dr. Ruiz at 3:30 PM");
     }
 
@@ -681,7 +703,11 @@ mod tests {
     fn notices_say_what_changed_in_one_sms_segment() {
         let templates = Templates::default();
         let to = Address::Phone("+12025550143".parse().unwrap());
-        for (change, expected) in [("booked", "is booked for Dec 2 at 3:30 PM"), ("changed", "is now Dec 2 at 3:30 PM"), ("cancelled", "Dec 2 at 3:30 PM is cancelled")] {
+        for (change, expected) in [
+            ("booked", "is booked for Dec 2 at 3:30 PM"),
+            ("changed", "is now Dec 2 at 3:30 PM"),
+            ("cancelled", "Dec 2 at 3:30 PM is cancelled"),
+        ] {
             let fields = NoticeFields { appointment: fields(), change };
             let out = templates.render(MessageKind::AppointmentNotice, Channel::Sms, None, &to, &fields).unwrap();
             assert!(out.body.contains(expected), "{change}: {}", out.body);
@@ -707,7 +733,10 @@ mod tests {
             pay_link: "https://pay.example.com/i/1".into(),
         };
         let out = templates.render(MessageKind::BillingReminder, Channel::Sms, None, &to, &fields).unwrap();
-        assert_eq!(out.body, "Riverside Clinic: Ann, $125.50 is due December 15, 2026. Pay: https://pay.example.com/i/1");
+        assert_eq!(
+            out.body,
+            "Riverside Clinic: Ann, $125.50 is due December 15, 2026. Pay: https://pay.example.com/i/1"
+        );
         fields.pay_link = String::new();
         let out = templates.render(MessageKind::LatePaymentNotice, Channel::Sms, None, &to, &fields).unwrap();
         assert!(out.body.ends_with("is still open. Questions: +12025550143"), "{}", out.body);
@@ -736,8 +765,10 @@ mod tests {
             "{{ [first_name] | join(first_name) }}",
         ] {
             assert!(
-                matches!(templates.validate(MessageKind::AppointmentReminder, Channel::Sms, &sms(body)),
-                    Err(TemplateError::NotAllowed { .. })),
+                matches!(
+                    templates.validate(MessageKind::AppointmentReminder, Channel::Sms, &sms(body)),
+                    Err(TemplateError::NotAllowed { .. })
+                ),
                 "{body}"
             );
             // Saved before the check existed, it fails at render just the same.
@@ -784,7 +815,8 @@ mod tests {
             subject: Some("Letter".into()),
             body: format!("{{% for c in practice_name %}}{}{{% endfor %}}", "\n".repeat(26)),
         };
-        let fax = Templates::default().render(MessageKind::AppointmentReminder, Channel::Fax, Some(&lines), &to, &fields());
+        let fax =
+            Templates::default().render(MessageKind::AppointmentReminder, Channel::Fax, Some(&lines), &to, &fields());
         assert_eq!(fax, Err(TemplateError::RenderedTooManyLines { part: "body", limit: 400 }));
     }
 

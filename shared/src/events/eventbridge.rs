@@ -37,17 +37,9 @@ impl EventPublisher for EventBridgePublisher {
                         .build()
                 })
                 .collect();
-            let output = self
-                .client
-                .put_events()
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| PublishError {
-                    failed: batch.len(),
-                    total,
-                    code: e.code().unwrap_or("dispatch_failure").to_owned(),
-                })?;
+            let output = self.client.put_events().set_entries(Some(entries)).send().await.map_err(|e| {
+                PublishError { failed: batch.len(), total, code: e.code().unwrap_or("dispatch_failure").to_owned() }
+            })?;
             let failed = usize::try_from(output.failed_entry_count).unwrap_or(batch.len());
             if failed > 0 {
                 let code = output

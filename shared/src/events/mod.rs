@@ -60,10 +60,7 @@ impl From<&MessageReady> for BusEvent {
 
 impl From<&TopUpRequested> for BusEvent {
     fn from(event: &TopUpRequested) -> Self {
-        Self {
-            detail_type: TopUpRequested::DETAIL_TYPE,
-            detail: serde_json::to_value(event).unwrap_or_default(),
-        }
+        Self { detail_type: TopUpRequested::DETAIL_TYPE, detail: serde_json::to_value(event).unwrap_or_default() }
     }
 }
 

@@ -160,7 +160,10 @@ impl CreditService {
     pub async fn after_spend(&self, account: &AccountId) -> Result<(), CreditError> {
         let balance = self.store.balance(account).await?;
         let low = balance.low_balance_alert_cents;
-        if below(&balance, low) && !balance.low_alerted && self.store.raise_balance_alert(account, BalanceAlert::Low, low).await? {
+        if below(&balance, low)
+            && !balance.low_alerted
+            && self.store.raise_balance_alert(account, BalanceAlert::Low, low).await?
+        {
             self.notify(account, NotificationKind::LowBalance, &balance).await?;
         }
         if balance.balance_cents <= 0 {
@@ -208,7 +211,8 @@ impl CreditService {
     }
 
     async fn notify(&self, account: &AccountId, kind: NotificationKind, balance: &Balance) -> Result<(), CreditError> {
-        let notification = Notification::new(kind, self.clock.now()).detail(format!("balance_cents={}", balance.balance_cents));
+        let notification =
+            Notification::new(kind, self.clock.now()).detail(format!("balance_cents={}", balance.balance_cents));
         self.store.add_notification(account, &notification).await?;
         Ok(())
     }

@@ -8,9 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use crate::channels::fax::pdf;
 use crate::channels::{ChannelSender, Outgoing, SendError};
 use crate::domain::{
-    Channel, Clock, Message, MessageNotice, MessageStatus, NotificationKind, PhoneNumber, PriceTable,
-    PricingError, RenderedContent,
-    StatusReason,
+    Channel, Clock, Message, MessageNotice, MessageStatus, NotificationKind, PhoneNumber, PriceTable, PricingError,
+    RenderedContent, StatusReason,
 };
 use crate::events::MessageReady;
 use crate::services::credit::{CreditError, CreditService};
@@ -20,19 +19,27 @@ use crate::store::{Refund, Settlement, Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum DeliveryOutcome {
-    Sent { provider_message_id: String },
+    Sent {
+        provider_message_id: String,
+    },
     /// The event was a repeat, stale, or the message was withdrawn: nothing sent.
     Ignored,
     /// The appointment started before the message could go.
     Expired,
     /// The message will not go: refused by the provider, too long, or out of retries.
-    Failed { code: String },
+    Failed {
+        code: String,
+    },
     /// Too little credit: held until a purchase releases it.
     HeldForCredit,
     /// The provider failed for now: the sweep tries again at `at`.
-    RetryScheduled { at: DateTime<Utc> },
+    RetryScheduled {
+        at: DateTime<Utc>,
+    },
     /// The provider may have taken it: not sent again, staff told.
-    Unknown { code: String },
+    Unknown {
+        code: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,10 +160,7 @@ impl Delivery {
     /// that does not apply means the record changed underneath (a call's
     /// events came first): worth a warning, not a retry.
     async fn settle(&self, event: &MessageReady, message: &Message, settlement: Settlement) -> Result<(), StoreError> {
-        let applied = self
-            .store
-            .settle(&event.account_id, &event.message_id, &event.claim_token, &settlement)
-            .await?;
+        let applied = self.store.settle(&event.account_id, &event.message_id, &event.claim_token, &settlement).await?;
         if !applied {
             tracing::warn!(status = settlement.status.as_str(), "outcome not recorded: the claim was no longer held");
             return Ok(());
@@ -174,7 +178,9 @@ impl Delivery {
         let settled = self.store.get_message(&event.account_id, &event.message_id).await?.filter(|message| {
             message.claim_token.as_deref() == Some(event.claim_token.as_str()) && !message.status.is_live()
         });
-        if let Some(notice) = settled.as_ref().and_then(|message| message.notice.as_ref().map(|notice| (message, notice))) {
+        if let Some(notice) =
+            settled.as_ref().and_then(|message| message.notice.as_ref().map(|notice| (message, notice)))
+        {
             let (message, notice) = notice;
             self.store.notify_once(&event.account_id, message, notice, self.clock.now()).await?;
         }
@@ -317,7 +323,10 @@ impl Delivery {
 fn permanent_failure(channel: Channel, code: &str) -> (StatusReason, NotificationKind) {
     match (channel, code) {
         (Channel::Sms, "OptedOut") => (StatusReason::OptedOut, NotificationKind::OptedOut),
-        (Channel::Sms | Channel::Voice | Channel::Fax, "InvalidParameter" | "InvalidParameterValue" | "EndpointDisabled")
+        (
+            Channel::Sms | Channel::Voice | Channel::Fax,
+            "InvalidParameter" | "InvalidParameterValue" | "EndpointDisabled",
+        )
         | (Channel::Fax, "invalid_fax_number") => (StatusReason::BadNumber, NotificationKind::BadNumber),
         _ => (StatusReason::ProviderRejected, NotificationKind::DeliveryFailed),
     }

@@ -10,7 +10,7 @@ pub mod voice_call;
 
 pub use credit::{CreditError, CreditService, CreditView, IdempotencyKey, PurchaseReceipt};
 pub use delivery::{Delivery, DeliveryConfig, DeliveryError, DeliveryOutcome, Price, RetryPolicy};
-pub use records::{ClientAnswer, MessagesAbout, RecordsError, RecordsService, ReminderChanges, TemplatePreview};
 pub use outcomes::{OutcomeService, ReportOutcome};
-pub use voice_call::{VoiceCall, VoiceCallError};
+pub use records::{ClientAnswer, MessagesAbout, RecordsError, RecordsService, ReminderChanges, TemplatePreview};
 pub use sweep::{ReminderSweep, SweepConfig, SweepError, SweepReport};
+pub use voice_call::{VoiceCall, VoiceCallError};

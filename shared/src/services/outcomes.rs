@@ -73,7 +73,10 @@ impl OutcomeService {
         let went_out = [MessageStatus::Sent, MessageStatus::Delivered];
         let (reason, notice, suppress) = match &event {
             EmailEvent::Delivered => {
-                let moved = self.store.record_provider_outcome(&account, &id, &[MessageStatus::Sent], MessageStatus::Delivered, None).await?;
+                let moved = self
+                    .store
+                    .record_provider_outcome(&account, &id, &[MessageStatus::Sent], MessageStatus::Delivered, None)
+                    .await?;
                 return Ok(if moved.is_some() { ReportOutcome::Recorded } else { ReportOutcome::Ignored });
             }
             EmailEvent::Bounced { permanent, code, .. } => {
@@ -105,9 +108,12 @@ impl OutcomeService {
     pub async fn sms_delivery(&self, log: &SmsDeliveryLog) -> Result<ReportOutcome, StoreError> {
         let outcome = match log.outcome() {
             SmsOutcome::Delivered => ReportedOutcome::Delivered,
-            SmsOutcome::Failed { reason, kind, code } => ReportedOutcome::Failed { reason, kind, code: code.to_owned() },
+            SmsOutcome::Failed { reason, kind, code } => {
+                ReportedOutcome::Failed { reason, kind, code: code.to_owned() }
+            }
         };
-        let report = ProviderReport { channel: Channel::Sms, provider_message_id: log.notification.message_id.clone(), outcome };
+        let report =
+            ProviderReport { channel: Channel::Sms, provider_message_id: log.notification.message_id.clone(), outcome };
         self.report(&report).await
     }
 
@@ -156,7 +162,8 @@ impl OutcomeService {
         let sent = [MessageStatus::Sent];
         let outcome = match &report.outcome {
             ReportedOutcome::Delivered => {
-                let moved = self.store.record_provider_outcome(&account, &id, &sent, MessageStatus::Delivered, None).await?;
+                let moved =
+                    self.store.record_provider_outcome(&account, &id, &sent, MessageStatus::Delivered, None).await?;
                 if moved.is_some() {
                     ReportOutcome::Recorded
                 } else {
@@ -234,13 +241,12 @@ pub(crate) async fn fail(
     from: &[MessageStatus],
     reason: StatusReason,
 ) -> Result<Option<Failed>, StoreError> {
-    if let Some(message) = store.record_provider_outcome(account, id, from, MessageStatus::Failed, Some(reason)).await? {
+    if let Some(message) = store.record_provider_outcome(account, id, from, MessageStatus::Failed, Some(reason)).await?
+    {
         return Ok(Some(Failed { message, moved_now: true }));
     }
-    let earlier = store
-        .get_message(account, id)
-        .await?
-        .filter(|m| m.status == MessageStatus::Failed && m.reason == Some(reason));
+    let earlier =
+        store.get_message(account, id).await?.filter(|m| m.status == MessageStatus::Failed && m.reason == Some(reason));
     Ok(earlier.map(|message| Failed { message, moved_now: false }))
 }
 
@@ -262,7 +268,12 @@ pub(crate) async fn fail_and_refund(
 }
 
 /// Gives back what a message's send reserved, once.
-pub(crate) async fn refund_all(store: &Store, account: &AccountId, message: &Message, now: DateTime<Utc>) -> Result<(), StoreError> {
+pub(crate) async fn refund_all(
+    store: &Store,
+    account: &AccountId,
+    message: &Message,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     refund_part(store, account, message, message.reserved_cents.unwrap_or(0), now).await
 }
 

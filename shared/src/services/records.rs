@@ -5,14 +5,13 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::appointment::{PlannedReminder, ReminderTiming};
 use crate::domain::recipient::MissingAddress;
-use crate::domain::text::{self, InvalidText};
 use crate::domain::settings::SettingsError;
+use crate::domain::text::{self, InvalidText};
 use crate::domain::{
-    AccountId, AccountSettings, Appointment, AppointmentId, AppointmentNoticeSettings, Invoice, InvoiceId,
-    AppointmentReminderSettings, MessageId,
-    sms_length, Address, NoticeChange, NoticeFields, AppointmentStatus, Channel, Clock, Message, MessageKind, MessageStatus,
-    Recipient, RecipientId, RenderedContent, AppointmentFields, SendingWindow, SmsLength, StatusReason, TemplateError,
-    TemplateSource, Templates,
+    sms_length, AccountId, AccountSettings, Address, Appointment, AppointmentFields, AppointmentId,
+    AppointmentNoticeSettings, AppointmentReminderSettings, AppointmentStatus, Channel, Clock, Invoice, InvoiceId,
+    Message, MessageId, MessageKind, MessageStatus, NoticeChange, NoticeFields, Recipient, RecipientId,
+    RenderedContent, SendingWindow, SmsLength, StatusReason, TemplateError, TemplateSource, Templates,
 };
 use crate::store::{AppointmentLinks, InvalidCursor, MessageListing, MessagePage, Store, StoreError};
 use std::sync::Arc;
@@ -160,7 +159,8 @@ impl RecordsService {
             None => self.template_in_force(account, kind, channel).await?.0,
         };
         let settings = self.store.get_settings(account).await?;
-        let mut appointment = AppointmentFields::sample(settings.as_ref().map_or(crate::domain::TimeZone::UTC, |s| s.time_zone));
+        let mut appointment =
+            AppointmentFields::sample(settings.as_ref().map_or(crate::domain::TimeZone::UTC, |s| s.time_zone));
         if let Some(settings) = settings {
             appointment.practice_name = settings.practice_name;
             appointment.practice_phone = settings.practice_phone.to_string();
@@ -283,9 +283,8 @@ impl RecordsService {
         let mut links = previous.as_ref().map(|(_, links)| links.clone()).unwrap_or_default();
         // A message for another recipient is withdrawn even if its moment
         // stays: the new recipient gets a fresh one.
-        let recipient_changed = previous
-            .as_ref()
-            .is_some_and(|(stored, _)| stored.recipient_id != appointment.recipient_id);
+        let recipient_changed =
+            previous.as_ref().is_some_and(|(stored, _)| stored.recipient_id != appointment.recipient_id);
 
         let messages: Vec<Message> =
             plan.iter().map(|planned| reminder_message(appointment, &recipient, planned, now)).collect();
@@ -355,14 +354,12 @@ impl RecordsService {
         if previous.as_ref().is_some_and(|(stored, _)| stored == invoice) {
             return Ok(ReminderChanges::default());
         }
-        let recipient = self
-            .store
-            .get_recipient(account, &invoice.recipient_id)
-            .await?
-            .ok_or(RecordsError::UnknownRecipient)?;
+        let recipient =
+            self.store.get_recipient(account, &invoice.recipient_id).await?.ok_or(RecordsError::UnknownRecipient)?;
         let settings = self.store.get_settings(account).await?;
         let now = self.clock.now();
-        let zone = recipient.time_zone.or(settings.as_ref().map(|s| s.time_zone)).unwrap_or(crate::domain::TimeZone::UTC);
+        let zone =
+            recipient.time_zone.or(settings.as_ref().map(|s| s.time_zone)).unwrap_or(crate::domain::TimeZone::UTC);
         let invoice_settings = settings.as_ref().map(|s| s.invoice_messages).unwrap_or_default();
         let plan = invoice.plan_messages(&invoice_settings, zone, now);
         let messages = plan
@@ -386,9 +383,8 @@ impl RecordsService {
             Some((stored, ids)) => (ids.as_slice(), stored.recipient_id != invoice.recipient_id),
             None => (&[][..], false),
         };
-        let changes = self
-            .reconcile(account, previous_ids, messages, recipient_changed, StatusReason::InvoiceChanged)
-            .await?;
+        let changes =
+            self.reconcile(account, previous_ids, messages, recipient_changed, StatusReason::InvoiceChanged).await?;
         self.store.put_invoice(account, invoice, plan.into_iter().map(|p| p.message_id).collect()).await?;
         Ok(changes)
     }
@@ -463,7 +459,14 @@ impl RecordsService {
         let id = MessageId::appointment_notice(&appointment.id, now.timestamp_millis());
         let notice = Message {
             appointment_id: Some(appointment.id.clone()),
-            ..Message::new(id.clone(), MessageKind::AppointmentNotice, recipient.channel, recipient.id.clone(), due, now)
+            ..Message::new(
+                id.clone(),
+                MessageKind::AppointmentNotice,
+                recipient.channel,
+                recipient.id.clone(),
+                due,
+                now,
+            )
         };
         self.store.create_message(account, &notice).await?;
         Ok((Some(id), Some(due)))
@@ -479,10 +482,7 @@ impl RecordsService {
 /// email only if the account says so. An account without settings sends
 /// nothing (messaging is off), so UTC serves.
 fn reminder_timing(settings: Option<&AccountSettings>, recipient: &Recipient, window: SendingWindow) -> ReminderTiming {
-    let zone = recipient
-        .time_zone
-        .or(settings.map(|s| s.time_zone))
-        .unwrap_or(crate::domain::TimeZone::UTC);
+    let zone = recipient.time_zone.or(settings.map(|s| s.time_zone)).unwrap_or(crate::domain::TimeZone::UTC);
     let quiet = settings.map_or(window.into(), |s| s.quiet_hours.within(window));
     let held = match recipient.channel {
         Channel::Sms | Channel::Voice => true,

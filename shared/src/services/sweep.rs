@@ -8,19 +8,19 @@ use chrono::{DateTime, Datelike, Duration, Utc};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
+use crate::channels::{CallControl, CallEnding};
+use crate::domain::credit::SWEEP_PERIOD_MINUTES;
 use crate::domain::invoice::format_amount;
 use crate::domain::template::{html_of, long_date};
 use crate::domain::{
-    AccountId, AccountSettings, AppointmentFields, AppointmentId, AppointmentStatus, Channel, Clock,
-    Invoice, InvoiceFields, InvoiceStatus, Letterhead, Message, MessageId, MessageKind, MessageStatus,
-    NoticeChange, NoticeFields, NoticeState, Notification, NotificationKind, Recipient, RenderedContent,
-    SendingWindow, StatusReason, TemplateError, Templates, TimeZone,
+    AccountId, AccountSettings, AppointmentFields, AppointmentId, AppointmentStatus, Channel, Clock, Invoice,
+    InvoiceFields, InvoiceStatus, Letterhead, Message, MessageId, MessageKind, MessageStatus, NoticeChange,
+    NoticeFields, NoticeState, Notification, NotificationKind, Recipient, RenderedContent, SendingWindow, StatusReason,
+    TemplateError, Templates, TimeZone,
 };
-use crate::channels::{CallControl, CallEnding};
-use crate::domain::credit::SWEEP_PERIOD_MINUTES;
 use crate::events::{BusEvent, EventPublisher, MessageReady, PublishError};
-use crate::store::keys::DUE_SHARD_COUNT;
 use crate::services::outcomes::OutcomeService;
+use crate::store::keys::DUE_SHARD_COUNT;
 use crate::store::{CapSlot, ClaimedMessage, DueCursor, RenderContext, Settlement, Store, StoreError};
 
 /// Parked reports are rare (a report that beat its message's settlement or
@@ -196,9 +196,11 @@ impl ReminderSweep {
         let mut scanned = 0;
         let mut unread: Vec<(u32, Option<DueCursor>)> = (0..DUE_SHARD_COUNT).map(|shard| (shard, None)).collect();
         while !unread.is_empty() {
-            let pages = futures::future::join_all(unread.iter().map(|(shard, after)| {
-                self.store.due_messages(*shard, now, self.config.page_size, after.as_ref())
-            }))
+            let pages = futures::future::join_all(
+                unread
+                    .iter()
+                    .map(|(shard, after)| self.store.due_messages(*shard, now, self.config.page_size, after.as_ref())),
+            )
             .await;
             let mut still_unread = Vec::new();
             for ((shard, _), page) in unread.iter().zip(pages) {
@@ -288,9 +290,7 @@ impl ReminderSweep {
             Ok(event) => Ok(event),
             Err((status, reason)) => {
                 tracing::info!(status = status.as_str(), reason = ?reason, "message ended at claim");
-                self.store
-                    .settle(account, id, &claimed.claim_token, &Settlement::ended(status, reason))
-                    .await?;
+                self.store.settle(account, id, &claimed.claim_token, &Settlement::ended(status, reason)).await?;
                 Ok(Handled::Ended(status))
             }
         }
@@ -374,9 +374,10 @@ impl ReminderSweep {
         let Ok(address) = recipient.address() else {
             return Ok(Err((MessageStatus::Skipped, StatusReason::NoAddress)));
         };
-        let suppressed = context.suppressed.as_ref().is_some_and(|s| {
-            recipient.channel == message.channel && s.address.eq_ignore_ascii_case(address.as_str())
-        });
+        let suppressed = context
+            .suppressed
+            .as_ref()
+            .is_some_and(|s| recipient.channel == message.channel && s.address.eq_ignore_ascii_case(address.as_str()));
         if suppressed {
             return Ok(Err((MessageStatus::Skipped, StatusReason::Suppressed)));
         }
@@ -425,10 +426,11 @@ impl ReminderSweep {
             CapSlot::Reached => return Ok(Err((MessageStatus::Skipped, StatusReason::CapReached))),
             CapSlot::ClaimLost => return Ok(Ok(Handled::TakenByOther)),
         }
-        let rendered = match self.templates.render(message.kind, recipient.channel, template.as_ref(), &address, &fields) {
-            Ok(rendered) => rendered,
-            Err(err) => return Ok(Ok(self.fail_render(claimed, recipient.channel, &err, now).await?)),
-        };
+        let rendered =
+            match self.templates.render(message.kind, recipient.channel, template.as_ref(), &address, &fields) {
+                Ok(rendered) => rendered,
+                Err(err) => return Ok(Ok(self.fail_render(claimed, recipient.channel, &err, now).await?)),
+            };
         let content = addressed(rendered, message, settings, recipient, told.as_ref());
         if !self.store.store_rendered(claimed, recipient.channel, &content).await? {
             return Ok(Ok(Handled::TakenByOther));
@@ -571,7 +573,8 @@ fn appointment_fields(
         if !settings.appointment_reminders.enabled {
             return Err((MessageStatus::Skipped, StatusReason::TurnedOff));
         }
-        let current = appointment.status == AppointmentStatus::Booked && Some(appointment.starts_at) == message.not_after;
+        let current =
+            appointment.status == AppointmentStatus::Booked && Some(appointment.starts_at) == message.not_after;
         if !current {
             return Err((MessageStatus::Withdrawn, StatusReason::AppointmentChanged));
         }
@@ -615,9 +618,8 @@ fn invoice_fields(
     settings: &AccountSettings,
     recipient: &Recipient,
 ) -> Result<Subject, Ended> {
-    let wanted = |i: &&Invoice| {
-        i.recipient_id == message.recipient_id && i.status == InvoiceStatus::Open && i.reminders
-    };
+    let wanted =
+        |i: &&Invoice| i.recipient_id == message.recipient_id && i.status == InvoiceStatus::Open && i.reminders;
     let Some(invoice) = context.invoice.as_ref().filter(wanted) else {
         return Err((MessageStatus::Withdrawn, StatusReason::InvoiceChanged));
     };

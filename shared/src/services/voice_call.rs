@@ -8,13 +8,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::channels::chime::sma::{
-    self, CallEnd, CallObservation, CallScript, InvocationEventType, KeypadChoice, SmaEvent, SmaResponse, ACCOUNT_ID_ARGUMENT, CLAIM_TOKEN_ARGUMENT,
-    MESSAGE_ID_ARGUMENT,
+    self, CallEnd, CallObservation, CallScript, InvocationEventType, KeypadChoice, SmaEvent, SmaResponse,
+    ACCOUNT_ID_ARGUMENT, CLAIM_TOKEN_ARGUMENT, MESSAGE_ID_ARGUMENT,
 };
 use crate::domain::message::CallRecord;
 use crate::domain::{
-    AccountId, Clock, Message, MessageId, MessageNotice, MessageStatus, NotificationKind, PhoneNumber,
-    PriceTable, RenderedContent, StatusReason,
+    AccountId, Clock, Message, MessageId, MessageNotice, MessageStatus, NotificationKind, PhoneNumber, PriceTable,
+    RenderedContent, StatusReason,
 };
 use crate::services::credit::CreditService;
 use crate::services::outcomes::{fail_and_refund, refund_part};
@@ -159,7 +159,9 @@ impl VoiceCall {
             CallEnd::Completed => ("completed", None),
             CallEnd::NoAnswer => ("no_answer", Some((StatusReason::NoAnswer, NotificationKind::CallNotAnswered))),
             CallEnd::Busy => ("busy", Some((StatusReason::Busy, NotificationKind::CallNotAnswered))),
-            CallEnd::Failed(_) => ("failed", Some((StatusReason::TransmissionFailed, NotificationKind::DeliveryFailed))),
+            CallEnd::Failed(_) => {
+                ("failed", Some((StatusReason::TransmissionFailed, NotificationKind::DeliveryFailed)))
+            }
         };
         call.result = Some(result.to_owned());
         let seconds = call.answered_at.map(|at| (now - at).num_seconds().max(0) as u64);
@@ -179,7 +181,8 @@ impl VoiceCall {
             }
             Some((reason, kind)) => {
                 let went_out = [PLACED[0], PLACED[1], MessageStatus::Delivered];
-                if let Some(failed) = fail_and_refund(&self.store, account, &message.id, &went_out, reason, now).await? {
+                if let Some(failed) = fail_and_refund(&self.store, account, &message.id, &went_out, reason, now).await?
+                {
                     self.refunded(account).await;
                     let code = match &end {
                         CallEnd::Failed(code) => code.clone(),
@@ -207,7 +210,8 @@ impl VoiceCall {
         if !content.keypad_reply || event.event_type() != InvocationEventType::ActionSuccessful {
             return Ok(None);
         }
-        let Some(number) = content.letterhead.as_ref().and_then(|l| l.practice_phone.parse::<PhoneNumber>().ok()) else {
+        let Some(number) = content.letterhead.as_ref().and_then(|l| l.practice_phone.parse::<PhoneNumber>().ok())
+        else {
             return Ok(None);
         };
         let registered = self.store.bridge_number_owner(&number).await?.as_ref() == Some(account);

@@ -42,18 +42,17 @@ impl Store {
     }
 
     /// Up to `limit` calls whose deadline has come by `now`, earliest first.
-    pub async fn due_call_deadlines(
-        &self,
-        now: DateTime<Utc>,
-        limit: i32,
-    ) -> Result<Vec<CallDeadline>, StoreError> {
-        self.due_in_partition(keys::CALLS_SHARD, "deadline", now, limit)
-            .await
+    pub async fn due_call_deadlines(&self, now: DateTime<Utc>, limit: i32) -> Result<Vec<CallDeadline>, StoreError> {
+        self.due_in_partition(keys::CALLS_SHARD, "deadline", now, limit).await
     }
 
     /// Asks about the call again at `retry_at` (its end did not come yet);
     /// a deadline the call's end cleared meanwhile stays cleared.
-    pub async fn postpone_call_deadline(&self, deadline: &CallDeadline, retry_at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn postpone_call_deadline(
+        &self,
+        deadline: &CallDeadline,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let key = keys::call_deadline(&deadline.account, &deadline.message_id, &deadline.transaction_id);
         let result = self
             .client

@@ -8,7 +8,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteIte
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{conditional, dynamo_error, ConditionalUpdate, from_item, key_item, keys, n, s, status, to_item, with_key, Store, StoreError, Transacted};
+use super::{
+    conditional, dynamo_error, from_item, key_item, keys, n, s, status, to_item, with_key, ConditionalUpdate, Store,
+    StoreError, Transacted,
+};
 use crate::domain::{
     AccountId, AutoTopUp, Channel, CreditSettings, LedgerEntry, LedgerKind, MessageId, MessageStatus, StatusReason,
 };
@@ -91,16 +94,20 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    fn balance_add(&self, account: &AccountId, delta: i64, floor: Option<u64>) -> Result<TransactWriteItem, StoreError> {
+    fn balance_add(
+        &self,
+        account: &AccountId,
+        delta: i64,
+        floor: Option<u64>,
+    ) -> Result<TransactWriteItem, StoreError> {
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key_item(&keys::balance(account))))
             .update_expression("ADD balance_cents :delta")
             .expression_attribute_values(":delta", n(delta));
         if let Some(cost) = floor {
-            update = update
-                .condition_expression("balance_cents >= :cost")
-                .expression_attribute_values(":cost", cents(cost));
+            update =
+                update.condition_expression("balance_cents >= :cost").expression_attribute_values(":cost", cents(cost));
         }
         let update = update.build().map_err(|_| StoreError::Corrupt("balance"))?;
         Ok(TransactWriteItem::builder().update(update).build())
@@ -187,7 +194,11 @@ impl Store {
                 _ => break,
             }
         }
-        Err(StoreError::Dynamo { operation: "TransactWriteItems", code: "ReservationWithoutSend".into(), retryable: false })
+        Err(StoreError::Dynamo {
+            operation: "TransactWriteItems",
+            code: "ReservationWithoutSend".into(),
+            retryable: false,
+        })
     }
 
     /// Gives back `amount` of the reservation made under `reserved_claim`,
@@ -228,7 +239,8 @@ impl Store {
             .condition("live_reservation = :claim AND reserved_cents >= :refund")
             .value(":claim", s(claim))
             .value(":refund", cents(refund.cents));
-        let entry = LedgerEntry::of_message(LedgerKind::Refund, signed(refund.cents), message, refund.channel, refund.at);
+        let entry =
+            LedgerEntry::of_message(LedgerKind::Refund, signed(refund.cents), message, refund.channel, refund.at);
         let request = self
             .client
             .transact_write_items()
@@ -298,12 +310,22 @@ impl Store {
 
     /// Sets an alert's flag if the balance is below `below` and the flag is
     /// not set: `true` for the one caller that should send the alert.
-    pub async fn raise_balance_alert(&self, account: &AccountId, alert: BalanceAlert, below: u64) -> Result<bool, StoreError> {
+    pub async fn raise_balance_alert(
+        &self,
+        account: &AccountId,
+        alert: BalanceAlert,
+        below: u64,
+    ) -> Result<bool, StoreError> {
         self.flip_balance_alert(account, alert, true, below).await
     }
 
     /// Clears an alert's flag once the balance is back at or over `threshold`.
-    pub async fn rearm_balance_alert(&self, account: &AccountId, alert: BalanceAlert, threshold: u64) -> Result<(), StoreError> {
+    pub async fn rearm_balance_alert(
+        &self,
+        account: &AccountId,
+        alert: BalanceAlert,
+        threshold: u64,
+    ) -> Result<(), StoreError> {
         self.flip_balance_alert(account, alert, false, threshold).await?;
         Ok(())
     }
@@ -311,7 +333,13 @@ impl Store {
     /// Sets an alert's flag to `raised` when it is the other way and the
     /// balance is on the matching side of `threshold` (below to raise, at or
     /// over to re-arm). Whether it flipped.
-    async fn flip_balance_alert(&self, account: &AccountId, alert: BalanceAlert, raised: bool, threshold: u64) -> Result<bool, StoreError> {
+    async fn flip_balance_alert(
+        &self,
+        account: &AccountId,
+        alert: BalanceAlert,
+        raised: bool,
+        threshold: u64,
+    ) -> Result<bool, StoreError> {
         let condition = if raised {
             // No balance item yet is a balance of nothing.
             "(attribute_not_exists(balance_cents) OR balance_cents < :threshold) \
@@ -405,7 +433,12 @@ impl Store {
     /// Puts a message held for credit back in the due index, due at `now`.
     /// `false` when it is no longer held (released by another purchase, or
     /// withdrawn).
-    pub async fn release_held(&self, account: &AccountId, message: &MessageId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub async fn release_held(
+        &self,
+        account: &AccountId,
+        message: &MessageId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let key = keys::message(account, message);
         let result = self
             .client

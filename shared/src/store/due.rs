@@ -81,7 +81,8 @@ impl Store {
             .map_err(|e| dynamo_error("Query", e))?;
         let mut due = Vec::new();
         for item in output.items.unwrap_or_default() {
-            let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) = (item.get(keys::PK), item.get(keys::SK)) else {
+            let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) = (item.get(keys::PK), item.get(keys::SK))
+            else {
                 continue;
             };
             let key = ItemKey { pk: pk.clone(), sk: sk.clone() };

@@ -213,7 +213,6 @@ pub fn call_deadline(account: &AccountId, id: &MessageId, transaction_id: &str) 
 /// The due index's partition of calls' deadlines.
 pub const CALLS_SHARD: &str = "DUE#CALLS";
 
-
 /// A number the operator lets one account's calls connect recipients to
 /// (a call's "0"): only that account's calls may bridge to it.
 pub fn bridge_number(number: &str) -> ItemKey {
@@ -251,9 +250,10 @@ pub fn appointment_subject(account: &AccountId, id: &AppointmentId) -> String {
 /// The due-index shard of a message. FNV-1a: stable across builds and
 /// platforms, which `std`'s hasher does not promise.
 pub fn due_shard(key: &ItemKey) -> String {
-    let hash = key.pk.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = key
+        .pk
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
     due_shard_name((hash % u64::from(DUE_SHARD_COUNT)) as u32)
 }
 

@@ -45,7 +45,9 @@ impl MessageListing {
     /// The index, its partition attribute and this listing's partition.
     fn index_key(&self) -> (&'static str, &'static str, String) {
         match self {
-            Self::Appointment(account, id) => (keys::SUBJECT_INDEX, keys::SUBJECT, keys::appointment_subject(account, id)),
+            Self::Appointment(account, id) => {
+                (keys::SUBJECT_INDEX, keys::SUBJECT, keys::appointment_subject(account, id))
+            }
             Self::Invoice(account, id) => (keys::SUBJECT_INDEX, keys::SUBJECT, keys::invoice_subject(account, id)),
             Self::Recipient(account, recipient) => {
                 (keys::RECIPIENT_INDEX, keys::RECIPIENT_KEY, keys::recipient_messages(account, recipient))
@@ -131,7 +133,11 @@ impl Store {
     }
 
     /// The messages about one invoice, in due order (`by_subject` index).
-    pub async fn messages_for_invoice(&self, account: &AccountId, invoice: &InvoiceId) -> Result<Vec<Message>, StoreError> {
+    pub async fn messages_for_invoice(
+        &self,
+        account: &AccountId,
+        invoice: &InvoiceId,
+    ) -> Result<Vec<Message>, StoreError> {
         self.list_messages(MessageListing::Invoice(account.clone(), invoice.clone())).await
     }
 
@@ -171,9 +177,8 @@ impl Store {
             // DynamoDB filters after its limit applies: a filtered query may
             // keep few of what it reads, so it reads more than it wants.
             let read = if status_filter.is_some() { wanted.max(FILTERED_READ) } else { wanted };
-            let (items, last) = self
-                .query_messages(index, partition_attribute, &partition, status_filter, start, Some(read))
-                .await?;
+            let (items, last) =
+                self.query_messages(index, partition_attribute, &partition, status_filter, start, Some(read)).await?;
             kept.extend(items);
             if kept.len() >= limit || last.is_none() {
                 let more = kept.len() > limit || last.is_some();

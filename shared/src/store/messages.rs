@@ -75,9 +75,7 @@ impl Store {
                  REMOVE due_shard, due_ms, lookup_key, lookup_ms",
             )
             .expression_attribute_values(":account_status", s(keys::account_status(account, MessageStatus::Withdrawn)))
-            .condition_expression(
-                "#status IN (:scheduled, :held, :claimed) AND attribute_not_exists(send_started_at)",
-            )
+            .condition_expression("#status IN (:scheduled, :held, :claimed) AND attribute_not_exists(send_started_at)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":withdrawn", status(MessageStatus::Withdrawn))
             .expression_attribute_values(":held", status(MessageStatus::Held))
@@ -175,7 +173,12 @@ impl Store {
     }
 
     /// Writes what the call of a sent voice message has done so far.
-    pub async fn record_call(&self, account: &AccountId, id: &MessageId, call: &crate::domain::message::CallRecord) -> Result<(), StoreError> {
+    pub async fn record_call(
+        &self,
+        account: &AccountId,
+        id: &MessageId,
+        call: &crate::domain::message::CallRecord,
+    ) -> Result<(), StoreError> {
         self.set_on_existing(&keys::message(account, id), "call", to_attribute("message", call)?).await
     }
 }

@@ -37,11 +37,7 @@ pub enum StoreError {
     /// Only the operation and DynamoDB's error code: its message text may
     /// quote key or attribute values, which can be PHI.
     #[error("DynamoDB {operation} failed ({code})")]
-    Dynamo {
-        operation: &'static str,
-        code: String,
-        retryable: bool,
-    },
+    Dynamo { operation: &'static str, code: String, retryable: bool },
     /// Names the record type only: the decoder's message may quote values.
     #[error("a stored {0} record does not parse")]
     Corrupt(&'static str),
@@ -90,10 +86,7 @@ where
 
 /// `Ok(None)` when a write's condition did not hold: someone else got there
 /// first, or the record is no longer in the expected state.
-fn conditional<T, E, R>(
-    operation: &'static str,
-    result: Result<T, SdkError<E, R>>,
-) -> Result<Option<T>, StoreError>
+fn conditional<T, E, R>(operation: &'static str, result: Result<T, SdkError<E, R>>) -> Result<Option<T>, StoreError>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
@@ -154,7 +147,14 @@ struct ConditionalUpdate {
 
 impl ConditionalUpdate {
     fn on(key: ItemKey) -> Self {
-        Self { key, set: Vec::new(), remove: Vec::new(), conditions: Vec::new(), names: HashMap::new(), values: Item::new() }
+        Self {
+            key,
+            set: Vec::new(),
+            remove: Vec::new(),
+            conditions: Vec::new(),
+            names: HashMap::new(),
+            values: Item::new(),
+        }
     }
 
     fn set(mut self, assignment: impl Into<String>) -> Self {
@@ -252,7 +252,11 @@ impl Store {
         Self { client, table: table.into() }
     }
 
-    async fn get<T: DeserializeOwned>(&self, record: &'static str, key: &ItemKey) -> Result<Option<(T, Item)>, StoreError> {
+    async fn get<T: DeserializeOwned>(
+        &self,
+        record: &'static str,
+        key: &ItemKey,
+    ) -> Result<Option<(T, Item)>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -298,11 +302,9 @@ impl Store {
                 Err(err) => err,
             };
             let reasons: Vec<Option<String>> = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
-                    .cancellation_reasons()
-                    .iter()
-                    .map(|r| r.code().map(str::to_owned))
-                    .collect(),
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                    cancelled.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect()
+                }
                 _ if err.code() == Some("TransactionConflictException") => continue,
                 _ => return Err(dynamo_error("TransactWriteItems", err)),
             };

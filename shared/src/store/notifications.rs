@@ -98,9 +98,17 @@ impl Store {
 
     /// Notes a provider's webhook event as handled, for a week: past any
     /// provider's retry window.
-    pub async fn mark_webhook_seen(&self, provider: &str, event_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn mark_webhook_seen(
+        &self,
+        provider: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut item = key_item(&keys::webhook_seen(provider, event_id));
-        item.insert(keys::EXPIRES_AT.to_owned(), AttributeValue::N((now + chrono::Duration::days(7)).timestamp().to_string()));
+        item.insert(
+            keys::EXPIRES_AT.to_owned(),
+            AttributeValue::N((now + chrono::Duration::days(7)).timestamp().to_string()),
+        );
         self.put(item).await
     }
 

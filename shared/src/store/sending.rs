@@ -155,7 +155,12 @@ impl Store {
                 let item = output.attributes.unwrap_or_default();
                 let mark: CapMark = from_item("message", item.clone())?;
                 let message = from_item("message", item)?;
-                Ok(Some(ClaimedMessage { account: account.clone(), message, claim_token, cap_counted: mark.cap_counted }))
+                Ok(Some(ClaimedMessage {
+                    account: account.clone(),
+                    message,
+                    claim_token,
+                    cap_counted: mark.cap_counted,
+                }))
             }
             None => Ok(None),
         }
@@ -183,10 +188,8 @@ impl Store {
         for key in &wanted {
             request = request.keys(key_item(key));
         }
-        let mut pending = HashMap::from([(
-            self.table.clone(),
-            request.build().map_err(|_| StoreError::Corrupt("request"))?,
-        )]);
+        let mut pending =
+            HashMap::from([(self.table.clone(), request.build().map_err(|_| StoreError::Corrupt("request"))?)]);
         let mut context = RenderContext::default();
         // Unprocessed keys are DynamoDB shedding load: ask again, a few
         // times, backing off.
@@ -203,15 +206,23 @@ impl Store {
                 .map_err(|e| dynamo_error("BatchGetItem", e))?;
             for item in output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
                 match item.get(keys::SK) {
-                    Some(AttributeValue::S(sk)) if sk == "SETTINGS" => context.settings = Some(from_item("settings", item)?),
-                    Some(AttributeValue::S(sk)) if sk == "RECIPIENT" => context.recipient = Some(from_item("recipient", item)?),
+                    Some(AttributeValue::S(sk)) if sk == "SETTINGS" => {
+                        context.settings = Some(from_item("settings", item)?)
+                    }
+                    Some(AttributeValue::S(sk)) if sk == "RECIPIENT" => {
+                        context.recipient = Some(from_item("recipient", item)?)
+                    }
                     Some(AttributeValue::S(sk)) if sk == "APPOINTMENT" => {
                         let links: AppointmentLinks = from_item("appointment", item.clone())?;
                         context.notified = links.notified;
                         context.appointment = Some(from_item("appointment", item)?);
                     }
-                    Some(AttributeValue::S(sk)) if sk == "INVOICE" => context.invoice = Some(from_item("invoice", item)?),
-                    Some(AttributeValue::S(sk)) if sk.starts_with("TEMPLATE#") => context.template = Some(from_item("template", item)?),
+                    Some(AttributeValue::S(sk)) if sk == "INVOICE" => {
+                        context.invoice = Some(from_item("invoice", item)?)
+                    }
+                    Some(AttributeValue::S(sk)) if sk.starts_with("TEMPLATE#") => {
+                        context.template = Some(from_item("template", item)?)
+                    }
                     Some(AttributeValue::S(sk)) if sk.starts_with("SUPPRESSED#") => {
                         context.suppressed = Some(from_item("suppression", item)?)
                     }
@@ -223,11 +234,7 @@ impl Store {
                 return Ok(context);
             }
         }
-        Err(StoreError::Dynamo {
-            operation: "BatchGetItem",
-            code: "UnprocessedKeys".into(),
-            retryable: true,
-        })
+        Err(StoreError::Dynamo { operation: "BatchGetItem", code: "UnprocessedKeys".into(), retryable: true })
     }
 
     /// Holds a claimed message until `due`, for `reason` (quiet hours began
@@ -247,7 +254,10 @@ impl Store {
                 "SET #status = :held, reason = :reason, account_status = :account_status, due_ms = :due_ms, \
                  due_at = :due_at REMOVE claim_token",
             )
-            .expression_attribute_values(":account_status", s(keys::account_status(&claimed.account, MessageStatus::Held)))
+            .expression_attribute_values(
+                ":account_status",
+                s(keys::account_status(&claimed.account, MessageStatus::Held)),
+            )
             .expression_attribute_values(":held", status(MessageStatus::Held))
             .expression_attribute_values(":reason", to_attribute("message", &reason)?)
             .condition_expression("#status = :claimed AND claim_token = :token")

@@ -17,8 +17,12 @@ use crate::ApiState;
 impl From<CreditError> for ApiError {
     fn from(err: CreditError) -> Self {
         match &err {
-            CreditError::InvalidIdempotencyKey => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", err.to_string()),
-            CreditError::IdempotencyKeyReused => Self::new(StatusCode::CONFLICT, "idempotency_key_reused", err.to_string()),
+            CreditError::InvalidIdempotencyKey => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", err.to_string())
+            }
+            CreditError::IdempotencyKeyReused => {
+                Self::new(StatusCode::CONFLICT, "idempotency_key_reused", err.to_string())
+            }
             CreditError::Store(store) => store.into(),
             CreditError::Publish(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", err.to_string()),
         }
@@ -86,7 +90,11 @@ pub async fn post_purchase(
     let status = if receipt.recorded { StatusCode::CREATED } else { StatusCode::OK };
     Ok((
         status,
-        Json(PurchaseView { recorded: receipt.recorded, balance_cents: receipt.balance_cents, released: receipt.released }),
+        Json(PurchaseView {
+            recorded: receipt.recorded,
+            balance_cents: receipt.balance_cents,
+            released: receipt.released,
+        }),
     ))
 }
 
@@ -104,7 +112,10 @@ pub struct NotificationsQuery {
     #[param(value_type = Option<String>, format = DateTime)]
     pub before_at: Option<DateTime<Utc>>,
     /// A notification's id: a UUID.
-    #[param(max_length = 36, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+    #[param(
+        max_length = 36,
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub before_id: Option<String>,
 }
 
@@ -129,16 +140,19 @@ pub async fn list_notifications(
     }
     // A notification's id is a UUID; anything else would only make a key
     // the store refuses.
-    let before_id = query
-        .before_id
-        .map(|id| id.parse::<uuid::Uuid>().map(|id| id.to_string()))
-        .transpose()
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "before_id must be a notification's id"))?;
+    let before_id =
+        query.before_id.map(|id| id.parse::<uuid::Uuid>().map(|id| id.to_string())).transpose().map_err(|_| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "before_id must be a notification's id")
+        })?;
     let before = match (query.before_at, before_id.as_deref()) {
         (Some(at), Some(id)) => Some((at, id)),
         (None, None) => None,
         _ => {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "give before_at and before_id together"))
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "give before_at and before_id together",
+            ))
         }
     };
     let notifications = state.store.notifications(&account, limit, before).await.map_err(|e| ApiError::from(&e))?;

@@ -113,11 +113,13 @@ pub async fn get_message(
     Path(id): Path<String>,
 ) -> Result<Json<MessageDetail>, ApiError> {
     let id: MessageId = parse_id("id", &id)?;
-    let message = state
-        .records
-        .message(&account, &id)
-        .await?
-        .ok_or_else(|| ApiError::new(axum::http::StatusCode::NOT_FOUND, "unknown_message", "no message with this id exists in the account"))?;
+    let message = state.records.message(&account, &id).await?.ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "unknown_message",
+            "no message with this id exists in the account",
+        )
+    })?;
     Ok(Json(MessageDetail {
         cost_cents: message.cost_cents(),
         attempts: message.attempts,
@@ -147,15 +149,20 @@ pub async fn list_messages(
     AuthenticatedAccount(account): AuthenticatedAccount,
     query: Result<Query<MessagesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<MessageList>, ApiError> {
-    let Query(query) = query.map_err(|e| {
-        ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_query", e.body_text())
-    })?;
+    let Query(query) =
+        query.map_err(|e| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
     let limit = query.limit.unwrap_or(MESSAGE_PAGE_DEFAULT);
     if !(1..=MESSAGE_PAGE_MAX).contains(&limit) {
-        return Err(ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_query", format!("limit must be 1 to {MESSAGE_PAGE_MAX}")));
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("limit must be 1 to {MESSAGE_PAGE_MAX}"),
+        ));
     }
     let about = match (query.appointment_id, query.invoice_id, query.recipient_id, query.status) {
-        (Some(appointment), None, None, _) => Some(MessagesAbout::Appointment(parse_id("appointment_id", &appointment)?)),
+        (Some(appointment), None, None, _) => {
+            Some(MessagesAbout::Appointment(parse_id("appointment_id", &appointment)?))
+        }
         (None, Some(invoice), None, _) => Some(MessagesAbout::Invoice(parse_id("invoice_id", &invoice)?)),
         (None, None, Some(recipient), _) => Some(MessagesAbout::Recipient(parse_id("recipient_id", &recipient)?)),
         (None, None, None, Some(_)) => None,

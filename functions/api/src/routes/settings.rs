@@ -50,11 +50,14 @@ fn default_offsets() -> Vec<u32> {
 fn offsets_schema() -> utoipa::openapi::schema::Array {
     use tidings::domain::settings::{MAX_REMINDER_OFFSETS, MAX_REMINDER_OFFSET_MINUTES};
     use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
-    let offset = ObjectBuilder::new()
-        .schema_type(Type::Integer)
-        .minimum(Some(1))
-        .maximum(Some(MAX_REMINDER_OFFSET_MINUTES));
-    ArrayBuilder::new().items(offset).min_items(Some(1)).max_items(Some(MAX_REMINDER_OFFSETS)).unique_items(true).build()
+    let offset =
+        ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).maximum(Some(MAX_REMINDER_OFFSET_MINUTES));
+    ArrayBuilder::new()
+        .items(offset)
+        .min_items(Some(1))
+        .max_items(Some(MAX_REMINDER_OFFSETS))
+        .unique_items(true)
+        .build()
 }
 
 fn offsets_by_name_schema() -> utoipa::openapi::schema::Object {

@@ -34,17 +34,17 @@ pub async fn fax_status(
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<WebhookReceipt>, ApiError> {
-    let verifier = state
-        .fax_webhooks
-        .iter()
-        .find(|v| v.provider() == provider)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_provider", "no such fax provider is configured"))?;
+    let verifier = state.fax_webhooks.iter().find(|v| v.provider() == provider).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_provider", "no such fax provider is configured")
+    })?;
     let event = verifier.verify(&headers, &body, state.clock.now()).map_err(|err| match err {
         WebhookError::BadSignature | WebhookError::Stale => {
             tracing::warn!(provider = verifier.provider(), error = %err, "fax webhook refused");
             ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", err.to_string())
         }
-        WebhookError::Malformed(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "malformed_webhook", err.to_string()),
+        WebhookError::Malformed(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "malformed_webhook", err.to_string())
+        }
     })?;
     // A failure answers 5xx, so the provider delivers the webhook again.
     let outcome = state.outcomes.fax_status(verifier.provider(), &event).await.map_err(|err| ApiError::from(&err))?;

@@ -19,10 +19,7 @@ pub struct ChimeCallControl {
 
 impl ChimeCallControl {
     pub fn new(client: Client, sip_media_application_id: String) -> Self {
-        Self {
-            client,
-            sip_media_application_id,
-        }
+        Self { client, sip_media_application_id }
     }
 }
 
@@ -41,9 +38,7 @@ impl CallControl for ChimeCallControl {
         match result {
             Ok(_) => Ok(CallEnding::Requested),
             Err(err) if err.code() == Some(NO_SUCH_CALL) => Ok(CallEnding::AlreadyOver),
-            Err(err) => Err(CallControlError(
-                err.code().unwrap_or("unreachable").to_owned(),
-            )),
+            Err(err) => Err(CallControlError(err.code().unwrap_or("unreachable").to_owned())),
         }
     }
 }
@@ -79,19 +74,15 @@ mod tests {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path(call_path()))
-            .and(body_json(
-                serde_json::json!({"Arguments": {"end_call": "call_length_cap"}}),
-            ))
-            .respond_with(ResponseTemplate::new(202).set_body_json(
-                serde_json::json!({"SipMediaApplicationCall": {"TransactionId": TRANSACTION}}),
-            ))
+            .and(body_json(serde_json::json!({"Arguments": {"end_call": "call_length_cap"}})))
+            .respond_with(
+                ResponseTemplate::new(202)
+                    .set_body_json(serde_json::json!({"SipMediaApplicationCall": {"TransactionId": TRANSACTION}})),
+            )
             .expect(1)
             .mount(&server)
             .await;
-        assert_eq!(
-            control(&server).await.end_call(TRANSACTION).await,
-            Ok(CallEnding::Requested)
-        );
+        assert_eq!(control(&server).await.end_call(TRANSACTION).await, Ok(CallEnding::Requested));
     }
 
     /// A server that answers every end with Chime's error `error_type`.

@@ -103,7 +103,9 @@ mod tests {
     async fn send(server: &MockServer, content: &RenderedContent) -> Result<ProviderMessageId, SendError> {
         let account_id: AccountId = "acct-1".parse().unwrap();
         let message_id: MessageId = "appt-9~reminder~1440~1765000000".parse().unwrap();
-        sender(server).send(Outgoing { account_id: &account_id, message_id: &message_id, claim_token: "claim-1", content }).await
+        sender(server)
+            .send(Outgoing { account_id: &account_id, message_id: &message_id, claim_token: "claim-1", content })
+            .await
     }
 
     fn error(status: u16, code: &str) -> ResponseTemplate {

@@ -20,7 +20,12 @@ pub trait FaxProvider: Send + Sync {
     /// `POST /webhooks/fax/{provider}`.
     fn name(&self) -> &'static str;
     /// Sends one PDF; the provider's fax id comes back.
-    async fn send_fax(&self, to: &PhoneNumber, from: &PhoneNumber, pdf: Vec<u8>) -> Result<ProviderMessageId, SendError>;
+    async fn send_fax(
+        &self,
+        to: &PhoneNumber,
+        from: &PhoneNumber,
+        pdf: Vec<u8>,
+    ) -> Result<ProviderMessageId, SendError>;
 }
 
 /// What a verified status webhook says about one fax.
@@ -60,7 +65,12 @@ pub enum WebhookError {
 pub trait FaxWebhookVerifier: Send + Sync {
     fn provider(&self) -> &'static str;
     /// `body` is the raw request body, exactly as received.
-    fn verify(&self, headers: &http::HeaderMap, body: &[u8], now: DateTime<Utc>) -> Result<FaxStatusEvent, WebhookError>;
+    fn verify(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<FaxStatusEvent, WebhookError>;
 }
 
 /// The fax channel: renders the PDF and hands it to the provider.
