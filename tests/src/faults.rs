@@ -144,6 +144,10 @@ impl Intercept for Faults {
     }
 }
 
+/// The fax provider a scripted fax is sent through: its webhooks come to
+/// `/webhooks/fax/telnyx`.
+pub const SCRIPTED_FAX_PROVIDER: &str = "telnyx";
+
 /// A provider whose answers are scripted (then it accepts), which counts the
 /// sends that may have reached the recipient.
 #[derive(Debug)]
@@ -178,7 +182,13 @@ impl ChannelSender for ScriptedProvider {
             Ok(()) => {
                 let mut reached = self.reached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 reached.push(message);
-                Ok(format!("{}-{}", self.channel.as_str(), reached.len()))
+                let id = format!("{}-{}", self.channel.as_str(), reached.len());
+                // A fax's id is recorded with its provider's name, as the
+                // real fax sender records it.
+                match self.channel {
+                    Channel::Fax => Ok(tidings::channels::fax::provider_message_id(SCRIPTED_FAX_PROVIDER, &id)),
+                    _ => Ok(id),
+                }
             }
             Err(SendError::Unknown(code)) => {
                 self.reached.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(message);

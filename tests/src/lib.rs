@@ -187,6 +187,10 @@ impl TestApp {
             .await;
     }
 
+    pub async fn given_fax_client(&self, account: &str, id: &str) {
+        self.given_client(account, id, json!({"first_name": "Dr.", "channel": "fax", "fax": "+1 202 555 0188"})).await;
+    }
+
     async fn given_client(&self, account: &str, id: &str, details: Value) {
         let mut body = json!({"kind": "client", "last_name": "Lee"});
         if let (Some(body), Some(details)) = (body.as_object_mut(), details.as_object()) {

@@ -1,6 +1,6 @@
 //! One fault at every step: a message's whole life (claimed and rendered by
 //! the sweep, paid for and sent by its delivery function, reported on by the
-//! carrier or bounced) is run once per DynamoDB request it makes, with that request
+//! carrier, bounced, or failed by the fax provider's webhook) is run once per DynamoDB request it makes, with that request
 //! failing before it reaches the table, and again with the table applying it
 //! and the answer lost. The sources retry as AWS does (the schedule ticks,
 //! Lambda retries an asynchronous invocation twice, a report is delivered
@@ -19,7 +19,7 @@ use serde_json::json;
 use tidings::channels::SendError;
 use tidings::domain::{AccountId, Channel, LedgerKind, Message, MessageStatus, StatusReason};
 use tidings::store::Store;
-use tidings_e2e::faults::{FaultMode, Faults, ScriptedProvider};
+use tidings_e2e::faults::{FaultMode, Faults, ScriptedProvider, SCRIPTED_FAX_PROVIDER};
 use tidings_e2e::{spawn_app_with, t0, TestApp};
 use tidings_local::embedded::{client_for, RequestCounter};
 use tidings_local::runtime::{LocalOptions, SenderOverride, TABLE};
@@ -28,6 +28,8 @@ use tidings_local::runtime::{LocalOptions, SenderOverride, TABLE};
 /// reported about it once it went.
 struct Life {
     name: &'static str,
+    /// How the life ends without a fault: `status/reason`.
+    ends: &'static str,
     channel: Channel,
     provider: fn() -> Vec<Result<(), SendError>>,
     report: Option<Report>,
@@ -39,38 +41,52 @@ enum Report {
     Carrier(&'static str),
     /// SES's permanent bounce.
     Bounce,
+    /// The fax provider's signed webhook, `delivered` or `failed`.
+    Fax(&'static str),
 }
 
-const LIVES: [Life; 5] = [
+const LIVES: [Life; 6] = [
     Life {
         name: "text sent, then the carrier fails it",
+        ends: "failed/Unreachable",
         channel: Channel::Sms,
         provider: Vec::new,
         report: Some(Report::Carrier("FAILURE")),
     },
     Life {
         name: "text refused for now, then delivered",
+        ends: "delivered/-",
         channel: Channel::Sms,
         provider: || vec![Err(SendError::Transient("Throttling".into()))],
         report: Some(Report::Carrier("SUCCESS")),
     },
     Life {
         name: "text refused for good",
+        ends: "failed/BadNumber",
         channel: Channel::Sms,
         provider: || vec![Err(SendError::Permanent("InvalidParameter".into()))],
         report: None,
     },
     Life {
         name: "text of unknown outcome",
+        ends: "sent/OutcomeUnknown",
         channel: Channel::Sms,
         provider: || vec![Err(SendError::Unknown("timeout".into()))],
         report: None,
     },
     Life {
         name: "email sent, then it bounces",
+        ends: "failed/Bounced",
         channel: Channel::Email,
         provider: Vec::new,
         report: Some(Report::Bounce),
+    },
+    Life {
+        name: "fax sent, then its transmission fails",
+        ends: "failed/TransmissionFailed",
+        channel: Channel::Fax,
+        provider: Vec::new,
+        report: Some(Report::Fax("failed")),
     },
 ];
 
@@ -95,6 +111,12 @@ struct Aftermath {
 }
 
 impl Aftermath {
+    /// `status/reason`, as [`Life::ends`] reads.
+    fn ends(&self) -> String {
+        let reason = self.message.reason.map_or_else(|| "-".to_owned(), |r| format!("{r:?}"));
+        format!("{}/{reason}", self.message.status.as_str())
+    }
+
     fn stuck(&self) -> bool {
         self.message.status == MessageStatus::Claimed
     }
@@ -142,10 +164,12 @@ impl Aftermath {
     }
 }
 
-/// One segment at the default price; email is free.
+/// One segment, or a cover page and a letter, at the default prices; email
+/// is free.
 fn price(channel: Channel) -> i64 {
     match channel {
         Channel::Sms => 2,
+        Channel::Fax => 20,
         _ => 0,
     }
 }
@@ -185,6 +209,12 @@ async fn reports(app: &TestApp, provider_id: &str, report: Report) {
                     bounce["mail"]["messageId"] = json!(provider_id);
                     app.runtime.deliver_ses_notification(&bounce).await.is_ok()
                 }
+                Report::Fax(status) => {
+                    let prefix = format!("{SCRIPTED_FAX_PROVIDER}:");
+                    let fax_id = provider_id.strip_prefix(&prefix).unwrap_or(provider_id);
+                    let report = json!({"status": status, "pages": 2, "failure_reason": "receiver_call_dropped"});
+                    app.post_local(&format!("/local/fax/{fax_id}/status"), report).await.status == 200
+                }
             };
             if handled {
                 break;
@@ -215,6 +245,7 @@ async fn live(life: &Life, fault: Option<(usize, FaultMode)>) -> Aftermath {
     app.given_credit("acct", 1000).await;
     match life.channel {
         Channel::Email => app.given_email_client("acct", "r1").await,
+        Channel::Fax => app.given_fax_client("acct", "r1").await,
         _ => app.given_sms_client("acct", "r1").await,
     }
     let start = t0() + Duration::days(2);
@@ -283,16 +314,13 @@ async fn one_fault_at_every_step_of_a_message_sends_it_at_most_once_and_charges_
     for life in &LIVES {
         let clean = live(life, None).await;
         assert!(clean.violations().is_empty(), "{}: {:?}", life.name, clean.violations());
+        assert_eq!(clean.ends(), life.ends, "{} without a fault", life.name);
         let points: Vec<usize> = (0..clean.requests.len()).filter(|&i| !clean.requests[i].ends_with("(due)")).collect();
         assert!(points.len() >= 8, "{}: only {:?}", life.name, clean.requests);
         for &point in &points {
             for mode in [FaultMode::Before, FaultMode::After] {
                 let after = live(life, Some((point, mode))).await;
-                let ends = format!(
-                    "{}/{}",
-                    after.message.status.as_str(),
-                    after.message.reason.map_or_else(|| "-".to_owned(), |r| format!("{r:?}"))
-                );
+                let ends = after.ends();
                 let struck = after.struck.clone().unwrap_or_else(|| "(not reached)".into());
                 println!(
                     "{:<42} {:>3} {:<28} {:<6} {:<28} {:>4} {:>5} {:>6}",
