@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{conditional, dynamo_error, key_item, keys, n, s, to_item, with_key, Store, StoreError};
+use super::{keys, to_item, Store, StoreError};
 use crate::domain::{AccountId, MessageId};
 
 /// A call to end at `at` unless it ends first.
@@ -25,20 +25,15 @@ const DEADLINE_RETENTION_HOURS: i64 = 24;
 impl Store {
     /// Sets (or sets again, for a redelivered event) a call's deadline.
     pub async fn set_call_deadline(&self, deadline: &CallDeadline) -> Result<(), StoreError> {
-        let key = keys::call_deadline(&deadline.account, &deadline.message_id, &deadline.transaction_id);
-        let mut item = with_key(to_item("deadline", deadline)?, &key);
-        item.insert(keys::DUE_SHARD.to_owned(), s(keys::CALLS_SHARD));
-        item.insert(keys::DUE_MS.to_owned(), n(deadline.at.timestamp_millis()));
         let expires = deadline.at + chrono::Duration::hours(DEADLINE_RETENTION_HOURS);
-        item.insert(keys::EXPIRES_AT.to_owned(), n(expires.timestamp()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| dynamo_error("PutItem", e))?;
-        Ok(())
+        let item = Store::in_partition(
+            to_item("deadline", deadline)?,
+            &key(deadline),
+            keys::CALLS_SHARD,
+            deadline.at,
+            expires,
+        );
+        self.put(item).await
     }
 
     /// Up to `limit` calls whose deadline has come by `now`, earliest first.
@@ -53,19 +48,7 @@ impl Store {
         deadline: &CallDeadline,
         retry_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let key = keys::call_deadline(&deadline.account, &deadline.message_id, &deadline.transaction_id);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&key)))
-            .update_expression("SET due_ms = :retry_at")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":retry_at", n(retry_at.timestamp_millis()))
-            .send()
-            .await;
-        conditional("UpdateItem", result)?;
-        Ok(())
+        self.postpone_in_partition(&key(deadline), retry_at).await
     }
 
     /// Forgets a call's deadline: the call ended, or was given up on.
@@ -75,13 +58,10 @@ impl Store {
         message_id: &MessageId,
         transaction_id: &str,
     ) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::call_deadline(account, message_id, transaction_id))))
-            .send()
-            .await
-            .map_err(|e| dynamo_error("DeleteItem", e))?;
-        Ok(())
+        self.delete_in_partition(&keys::call_deadline(account, message_id, transaction_id)).await
     }
+}
+
+fn key(deadline: &CallDeadline) -> keys::ItemKey {
+    keys::call_deadline(&deadline.account, &deadline.message_id, &deadline.transaction_id)
 }

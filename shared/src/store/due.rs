@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
-use super::{dynamo_error, keys, keys::ItemKey, n, s, Item, Store, StoreError};
+use super::{conditional, dynamo_error, key_item, keys, keys::ItemKey, n, s, with_key, Item, Store, StoreError};
 use crate::domain::{AccountId, MessageId};
 
 /// One page of a due shard, and where the next begins (`None`: the shard
@@ -55,6 +55,53 @@ impl Store {
             })
             .collect();
         Ok(DuePage { due, next: output.last_evaluated_key.map(DueCursor) })
+    }
+
+    /// `item`, keyed `key`, as a record of one of the due index's own
+    /// partitions: due at `due_at`, and removed by DynamoDB's TTL at
+    /// `expires_at` whatever became of it.
+    pub(crate) fn in_partition(
+        item: Item,
+        key: &ItemKey,
+        partition: &str,
+        due_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Item {
+        let mut item = with_key(item, key);
+        item.insert(keys::DUE_SHARD.to_owned(), s(partition));
+        item.insert(keys::DUE_MS.to_owned(), n(due_at.timestamp_millis()));
+        item.insert(keys::EXPIRES_AT.to_owned(), n(expires_at.timestamp()));
+        item
+    }
+
+    /// Makes a record of the due index's own partitions due again at
+    /// `retry_at`; one deleted meanwhile stays deleted.
+    pub(crate) async fn postpone_in_partition(&self, key: &ItemKey, retry_at: DateTime<Utc>) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(key)))
+            .update_expression("SET due_ms = :retry_at")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":retry_at", n(retry_at.timestamp_millis()))
+            .send()
+            .await;
+        conditional("UpdateItem", result)?;
+        Ok(())
+    }
+
+    /// Deletes a record of the due index's own partitions: done with, or
+    /// given up.
+    pub(crate) async fn delete_in_partition(&self, key: &ItemKey) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(key)))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("DeleteItem", e))?;
+        Ok(())
     }
 
     /// Up to `limit` records of one of the due index's own partitions (not

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{conditional, dynamo_error, key_item, keys, n, s, to_item, with_key, Store, StoreError};
+use super::{conditional, keys, to_item, Store, StoreError};
 use crate::domain::ProviderReport;
 
 /// A report waiting for its message, and since when.
@@ -24,11 +24,9 @@ impl Store {
     /// Keeps a report until `retry_at`; one parked already (a redelivery)
     /// is left as it is.
     pub async fn park_report(&self, parked: &ParkedReport, retry_at: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut item = with_key(to_item("report", parked)?, &keys::parked_report(&parked.report.id()));
-        item.insert(keys::DUE_SHARD.to_owned(), s(keys::REPORTS_SHARD));
-        item.insert(keys::DUE_MS.to_owned(), n(retry_at.timestamp_millis()));
         let expires = parked.parked_at + chrono::Duration::hours(PARKED_RETENTION_HOURS);
-        item.insert(keys::EXPIRES_AT.to_owned(), n(expires.timestamp()));
+        let key = keys::parked_report(&parked.report.id());
+        let item = Store::in_partition(to_item("report", parked)?, &key, keys::REPORTS_SHARD, retry_at, expires);
         let result = self
             .client
             .put_item()
@@ -48,29 +46,11 @@ impl Store {
 
     /// Tries a parked report again at `retry_at`.
     pub async fn postpone_report(&self, report: &ProviderReport, retry_at: DateTime<Utc>) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::parked_report(&report.id()))))
-            .update_expression("SET due_ms = :retry_at")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":retry_at", n(retry_at.timestamp_millis()))
-            .send()
-            .await;
-        conditional("UpdateItem", result)?;
-        Ok(())
+        self.postpone_in_partition(&keys::parked_report(&report.id()), retry_at).await
     }
 
     /// Forgets a parked report: applied, or given up.
     pub async fn drop_report(&self, report: &ProviderReport) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::parked_report(&report.id()))))
-            .send()
-            .await
-            .map_err(|e| dynamo_error("DeleteItem", e))?;
-        Ok(())
+        self.delete_in_partition(&keys::parked_report(&report.id())).await
     }
 }
