@@ -120,7 +120,27 @@ external_id!(
     &[COMPOSITE_SEPARATOR]
 );
 
+external_id!(
+    /// A reply: its channel and the provider's own id of what arrived, so
+    /// that a redelivery is the same reply.
+    ReplyId,
+    &[COMPOSITE_SEPARATOR]
+);
+
+impl ReplyId {
+    /// The reply `provider_id` names on `channel` (`sms~…`, `email~…`,
+    /// `fax~…`); an id outside the safe set is refused.
+    pub fn inbound(channel: super::recipient::Channel, provider_id: &str) -> Result<Self, InvalidId> {
+        format!("{}{COMPOSITE_SEPARATOR}{provider_id}", channel.as_str()).parse()
+    }
+}
+
 impl MessageId {
+    /// The answer to a keyword reply (STOP, START, HELP): one per reply.
+    pub fn keyword_answer(reply: &ReplyId) -> Self {
+        Self(format!("{reply}~answer"))
+    }
+
     /// Named by the invoice, the message's part of the plan and the due
     /// date it was planned for, so that a new due date plans anew.
     pub fn invoice_message(invoice: &InvoiceId, part: &str, days: u32, due_date: chrono::NaiveDate) -> Self {

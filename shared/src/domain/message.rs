@@ -17,6 +17,9 @@ pub enum MessageKind {
     BillingReminder,
     /// After an invoice is due, while it is open.
     LatePaymentNotice,
+    /// The one answer to a STOP, START or HELP text: written when the
+    /// reply is read, not templated (its wording is what carriers require).
+    KeywordAnswer,
 }
 
 impl MessageKind {
@@ -26,7 +29,13 @@ impl MessageKind {
             MessageKind::AppointmentNotice => "appointment_notice",
             MessageKind::BillingReminder => "billing_reminder",
             MessageKind::LatePaymentNotice => "late_payment_notice",
+            MessageKind::KeywordAnswer => "keyword_answer",
         }
+    }
+
+    /// Whether the kind is rendered from a template an account may change.
+    pub fn is_templated(self) -> bool {
+        self != MessageKind::KeywordAnswer
     }
 }
 
@@ -38,6 +47,7 @@ impl std::str::FromStr for MessageKind {
             "appointment_notice" => Ok(MessageKind::AppointmentNotice),
             "billing_reminder" => Ok(MessageKind::BillingReminder),
             "late_payment_notice" => Ok(MessageKind::LatePaymentNotice),
+            "keyword_answer" => Ok(MessageKind::KeywordAnswer),
             _ => Err(()),
         }
     }
@@ -138,7 +148,8 @@ pub enum StatusReason {
     BadNumber,
     /// The carrier could not reach the phone, or blocked the text.
     Unreachable,
-    /// The number opted out of this sender's texts.
+    /// The number opted out of this sender's texts, or the recipient
+    /// opted out of the channel by reply (STOP).
     OptedOut,
     /// Nobody answered the call.
     NoAnswer,

@@ -2,6 +2,7 @@
 
 pub mod appointment;
 pub mod clock;
+pub mod consent;
 pub mod contact;
 pub mod credit;
 pub mod ids;
@@ -20,12 +21,13 @@ pub mod text;
 
 pub use appointment::{Appointment, AppointmentStatus, NoticeChange, NoticeState, PlannedReminder};
 pub use clock::{Clock, SystemClock};
+pub use consent::{Consent, ConsentEvidence, ConsentMethod, ConsentState};
 pub use contact::{ContactError, EmailAddress, PhoneNumber, Region, TimeZone};
 pub use credit::{
     AutoTopUp, CreditSettings, DestinationPrices, LedgerEntry, LedgerKind, PriceOverride, PriceOverrides, PriceTable,
     PricingError, PurchaseAmount,
 };
-pub use ids::{AccountId, AppointmentId, InvalidId, InvoiceId, MessageId, RecipientId};
+pub use ids::{AccountId, AppointmentId, InvalidId, InvoiceId, MessageId, RecipientId, ReplyId};
 pub use invoice::{Currency, Invoice, InvoiceMessageSettings, InvoiceStatus};
 pub use keywords::{interpret_reply, ReplyMeaning, REPLY_READ_CHARS};
 pub use message::{
@@ -33,7 +35,9 @@ pub use message::{
 };
 pub use notification::{MessageNotice, Notification, NotificationKind};
 pub use recipient::{Address, Channel, Language, Recipient, RecipientKind};
-pub use replies::{reply_action, ReplyAction, ReplySettings};
+pub use replies::{
+    keyword_answer, meaning_on, reply_action, Reply, ReplyAction, ReplyAttachment, ReplyRoute, ReplySettings,
+};
 pub use report::{ProviderReport, ReportedOutcome};
 pub use schedule::{Placement, QuietHours, SendingWindow};
 pub use settings::{AccountSettings, AppointmentNoticeSettings, AppointmentReminderSettings, MessageCaps, Senders};

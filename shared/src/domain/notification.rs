@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ids::{MessageId, RecipientId};
+use super::ids::{MessageId, RecipientId, ReplyId};
 use super::recipient::Channel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -34,6 +34,10 @@ pub enum NotificationKind {
     LowBalance,
     /// The balance ran out: paid messages are held until credit arrives.
     CreditExhausted,
+    /// A recipient replied with something for staff to read.
+    NewReply,
+    /// A reply came from an address or number that matches no recipient.
+    UnmatchedReply,
 }
 
 impl NotificationKind {
@@ -50,6 +54,8 @@ impl NotificationKind {
             NotificationKind::RenderFailed => "render_failed",
             NotificationKind::LowBalance => "low_balance",
             NotificationKind::CreditExhausted => "credit_exhausted",
+            NotificationKind::NewReply => "new_reply",
+            NotificationKind::UnmatchedReply => "unmatched_reply",
         }
     }
 }
@@ -82,6 +88,10 @@ pub struct Notification {
     pub message_id: Option<MessageId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<Channel>,
+    /// The reply this is about (`new_reply`, `unmatched_reply`, `opted_out`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub reply_id: Option<ReplyId>,
     /// The provider's code or the figure behind it (`balance_cents=420`):
     /// never an address or a body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,6 +107,22 @@ impl Notification {
             recipient_id: None,
             message_id: None,
             channel: None,
+            reply_id: None,
+            detail: None,
+        }
+    }
+
+    /// About a reply: named by it, so that telling staff again (a
+    /// redelivered reply) is the same notification.
+    pub fn of_reply(kind: NotificationKind, reply: &super::replies::Reply) -> Self {
+        Self {
+            id: format!("{}~{}", kind.as_str(), reply.id),
+            kind,
+            at: reply.received_at,
+            recipient_id: reply.recipient_id.clone(),
+            message_id: reply.in_reply_to.clone(),
+            channel: Some(reply.channel),
+            reply_id: Some(reply.id.clone()),
             detail: None,
         }
     }

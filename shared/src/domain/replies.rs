@@ -6,7 +6,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::appointment::{Appointment, AppointmentStatus};
+use super::contact::PhoneNumber;
+use super::ids::{MessageId, RecipientId, ReplyId};
 use super::keywords::ReplyMeaning;
+use super::message::RenderedContent;
+use super::recipient::Channel;
 
 /// The most a practice may set as its cancel cutoff: a fortnight.
 pub const MAX_CANCEL_CUTOFF_HOURS: u32 = 14 * 24;
@@ -38,7 +42,7 @@ impl ReplySettings {
 }
 
 /// What a reply did, as its thread entry shows it (`action`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReplyAction {
     /// Confirmed the appointment it answers.
@@ -55,6 +59,156 @@ pub enum ReplyAction {
     /// the practice does not take by reply or inside its cutoff, an
     /// answer with no appointment to apply to).
     ForStaff,
+}
+
+impl ReplyAction {
+    /// What staff hear of it: the opt-out (they must stop texting by
+    /// hand too), a reply to read, or nothing (the practice app learns of
+    /// a confirmation or cancellation from the bus).
+    pub fn staff_notice(self) -> Option<super::notification::NotificationKind> {
+        use super::notification::NotificationKind;
+        match self {
+            ReplyAction::OptedOut => Some(NotificationKind::OptedOut),
+            ReplyAction::ForStaff => Some(NotificationKind::NewReply),
+            ReplyAction::Confirmed | ReplyAction::Cancelled | ReplyAction::OptedIn | ReplyAction::HelpSent => None,
+        }
+    }
+}
+
+/// A document that came with a reply (an email's attachment, a fax's
+/// pages), kept in the deployment's bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReplyAttachment {
+    /// `a1`, `a2`, … in the order they came.
+    pub id: String,
+    pub filename: String,
+    pub content_type: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// Something a recipient (or a stranger) sent back: a text, an email or a
+/// fax. Its id comes from the provider's, so a redelivery is the same reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    pub id: ReplyId,
+    pub channel: Channel,
+    /// `None`: it matched no recipient of the practice (unmatched).
+    #[serde(default)]
+    pub recipient_id: Option<RecipientId>,
+    /// The message it answers: the last one sent to its sender from the
+    /// number or address it came to.
+    #[serde(default)]
+    pub in_reply_to: Option<MessageId>,
+    pub received_at: DateTime<Utc>,
+    /// The number or address it came from.
+    pub from: String,
+    /// The number or address it came to.
+    pub to: String,
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// The new text only (an email's quoted history and signature are cut).
+    pub body: String,
+    #[serde(default)]
+    pub attachments: Vec<ReplyAttachment>,
+    pub action: ReplyAction,
+    #[serde(default)]
+    pub read: bool,
+}
+
+impl Reply {
+    /// The words a reply is read by: its text, or an email's subject when
+    /// its text is empty ("Unsubscribe").
+    pub fn words(&self) -> &str {
+        match (self.body.trim(), &self.subject) {
+            ("", Some(subject)) => strip_reply_prefixes(subject),
+            (body, _) => body,
+        }
+    }
+}
+
+/// `Re: Fwd: AW: Unsubscribe` → `Unsubscribe`.
+fn strip_reply_prefixes(subject: &str) -> &str {
+    let mut rest = subject.trim();
+    while let Some((prefix, tail)) = rest.split_once(':') {
+        if !matches!(prefix.trim().to_ascii_lowercase().as_str(), "re" | "fw" | "fwd" | "aw" | "tr" | "rv") {
+            break;
+        }
+        rest = tail.trim_start();
+    }
+    rest
+}
+
+/// What a meaning does on a channel: keywords are texting's (and an
+/// email's unsubscribe); a fax carries pages, not words.
+pub fn meaning_on(channel: Channel, meaning: ReplyMeaning) -> ReplyMeaning {
+    match (channel, meaning) {
+        (Channel::Sms, meaning) => meaning,
+        (Channel::Email, ReplyMeaning::Help) => ReplyMeaning::Other,
+        (Channel::Email, meaning) => meaning,
+        (Channel::Voice | Channel::Fax, _) => ReplyMeaning::Other,
+    }
+}
+
+/// The one text a keyword reply gets back (CTIA: the program, how to stop,
+/// rates; an opt-out's confirmation markets nothing). `None`: the action
+/// takes no answer.
+pub fn keyword_answer(action: ReplyAction, practice_name: &str, practice_phone: &str) -> Option<String> {
+    match action {
+        ReplyAction::OptedOut => Some(format!(
+            "{practice_name}: you are unsubscribed and will get no more texts from us. Reply START to resubscribe."
+        )),
+        ReplyAction::OptedIn => Some(format!(
+            "{practice_name}: you are subscribed to appointment and billing texts again. Msg & data rates may apply. \
+             Reply HELP for help, STOP to opt out."
+        )),
+        ReplyAction::HelpSent => Some(format!(
+            "{practice_name}: appointment and billing messages. Questions? Call {practice_phone}. \
+             Msg & data rates may apply. Reply STOP to opt out."
+        )),
+        ReplyAction::Confirmed | ReplyAction::Cancelled | ReplyAction::ForStaff => None,
+    }
+}
+
+/// How a reply finds the message it answers: the per-message address an
+/// email carried (`reply+TOKEN@`), or the pair of numbers a text or fax
+/// went between. A practice's own number routes to that practice only;
+/// the deployment's shared number to whichever practice last wrote to the
+/// sender from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyRoute {
+    Email { token: String },
+    Number { channel: Channel, ours: Option<PhoneNumber>, theirs: PhoneNumber },
+}
+
+impl ReplyRoute {
+    /// The route replies to a message take, from what it said and where
+    /// it went; `None` for what cannot be answered (a call, a text from an
+    /// alphanumeric sender id).
+    pub fn of_sent(channel: Channel, content: &RenderedContent) -> Option<Self> {
+        match channel {
+            Channel::Email => content.reply_token.clone().map(|token| ReplyRoute::Email { token }),
+            Channel::Sms | Channel::Fax => {
+                let theirs = content.to.parse().ok()?;
+                let ours = match &content.from {
+                    Some(from) => Some(from.parse().ok()?),
+                    None => None,
+                };
+                Some(ReplyRoute::Number { channel, ours, theirs })
+            }
+            Channel::Voice => None,
+        }
+    }
+
+    /// The route's name in the store.
+    pub fn key(&self) -> String {
+        match self {
+            ReplyRoute::Email { token } => format!("email#{token}"),
+            ReplyRoute::Number { channel, ours, theirs } => {
+                format!("{}#{}#{theirs}", channel.as_str(), ours.as_ref().map_or("deployment", PhoneNumber::as_str))
+            }
+        }
+    }
 }
 
 /// What a reply meaning `meaning` does to `appointment` (the one the
@@ -83,8 +237,77 @@ pub fn reply_action(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// An SMS reply from `from`, for tests of what replies do.
+    pub(crate) fn text_reply(from: &str) -> Reply {
+        Reply {
+            id: "sms~in-1".parse().unwrap(),
+            channel: Channel::Sms,
+            recipient_id: Some("r1".parse().unwrap()),
+            in_reply_to: None,
+            received_at: "2026-12-03T12:00:00Z".parse().unwrap(),
+            from: from.into(),
+            to: "+15550009999".into(),
+            subject: None,
+            body: "STOP".into(),
+            attachments: Vec::new(),
+            action: ReplyAction::OptedOut,
+            read: false,
+        }
+    }
+
+    #[test]
+    fn replies_route_by_token_or_by_the_two_numbers() {
+        let sms = RenderedContent { to: "+15551230001".into(), body: "Hi".into(), ..RenderedContent::default() };
+        let shared = ReplyRoute::of_sent(Channel::Sms, &sms).unwrap();
+        assert_eq!(shared.key(), "sms#deployment#+15551230001");
+        let own = RenderedContent { from: Some("+15550009999".into()), ..sms.clone() };
+        assert_eq!(ReplyRoute::of_sent(Channel::Sms, &own).unwrap().key(), "sms#+15550009999#+15551230001");
+        let sender_id = RenderedContent { from: Some("Riverside".into()), ..sms.clone() };
+        assert_eq!(ReplyRoute::of_sent(Channel::Sms, &sender_id), None);
+        assert_eq!(ReplyRoute::of_sent(Channel::Voice, &sms), None);
+        let email = RenderedContent { reply_token: Some("abc123".into()), ..sms };
+        assert_eq!(ReplyRoute::of_sent(Channel::Email, &email).unwrap().key(), "email#abc123");
+    }
+
+    #[test]
+    fn an_empty_email_is_read_by_its_subject() {
+        let email = Reply {
+            channel: Channel::Email,
+            body: " \n".into(),
+            subject: Some("RE: Fwd: Unsubscribe".into()),
+            ..text_reply("ann@example.com")
+        };
+        assert_eq!(email.words(), "Unsubscribe");
+        let with_text = Reply { body: "Yes".into(), ..email };
+        assert_eq!(with_text.words(), "Yes");
+    }
+
+    #[test]
+    fn keywords_are_texting_s_and_an_email_s_unsubscribe() {
+        assert_eq!(meaning_on(Channel::Sms, ReplyMeaning::Help), ReplyMeaning::Help);
+        assert_eq!(meaning_on(Channel::Email, ReplyMeaning::Help), ReplyMeaning::Other);
+        assert_eq!(meaning_on(Channel::Email, ReplyMeaning::OptOut), ReplyMeaning::OptOut);
+        assert_eq!(meaning_on(Channel::Fax, ReplyMeaning::Confirm), ReplyMeaning::Other);
+    }
+
+    #[test]
+    fn keyword_answers_say_what_carriers_require() {
+        let stop = keyword_answer(ReplyAction::OptedOut, "Riverside", "+15550001111").unwrap();
+        assert!(stop.contains("Riverside") && stop.contains("START"), "{stop}");
+        let help = keyword_answer(ReplyAction::HelpSent, "Riverside", "+15550001111").unwrap();
+        for needed in ["Riverside", "+15550001111", "Msg & data rates may apply", "STOP"] {
+            assert!(help.contains(needed), "{help}");
+        }
+        let start = keyword_answer(ReplyAction::OptedIn, "Riverside", "+15550001111").unwrap();
+        assert!(start.contains("Msg & data rates may apply") && start.contains("STOP"), "{start}");
+        assert_eq!(keyword_answer(ReplyAction::ForStaff, "Riverside", "+1"), None);
+        for answer in [stop, help, start] {
+            assert!(crate::domain::sms_length(&answer).segments == 1, "{answer}");
+        }
+    }
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()

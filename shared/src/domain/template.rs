@@ -213,6 +213,9 @@ pub enum TemplateError {
     OutOfFuel { part: &'static str },
     #[error("the {part} could not be rendered: {detail}")]
     Render { part: &'static str, detail: String },
+    /// Keyword answers have fixed wording.
+    #[error("this kind of message has no template")]
+    NotTemplated,
 }
 
 impl TemplateError {
@@ -227,6 +230,7 @@ impl TemplateError {
             TemplateError::RenderedTooLarge { .. } | TemplateError::RenderedTooManyLines { .. } => "rendered_too_large",
             TemplateError::OutOfFuel { .. } => "out_of_fuel",
             TemplateError::Render { .. } => "render_failed",
+            TemplateError::NotTemplated => "not_templated",
         }
     }
 }
@@ -384,6 +388,7 @@ pub fn fields_of(kind: MessageKind) -> Vec<&'static str> {
         MessageKind::AppointmentReminder => APPOINTMENT_FIELDS.to_vec(),
         MessageKind::AppointmentNotice => [APPOINTMENT_FIELDS.as_slice(), &["change"]].concat(),
         MessageKind::BillingReminder | MessageKind::LatePaymentNotice => INVOICE_FIELDS.to_vec(),
+        MessageKind::KeywordAnswer => Vec::new(),
     }
 }
 
@@ -461,6 +466,7 @@ impl Templates {
                 (BILLING_EMAIL_SUBJECT, BILLING_EMAIL_BODY, BILLING_SMS_BODY, BILLING_VOICE_BODY)
             }
             MessageKind::LatePaymentNotice => (LATE_EMAIL_SUBJECT, LATE_EMAIL_BODY, LATE_SMS_BODY, LATE_VOICE_BODY),
+            MessageKind::KeywordAnswer => return Err(TemplateError::NotTemplated),
         };
         // A fax is a letter: the email's subject (on the cover) and text.
         Ok(match channel {

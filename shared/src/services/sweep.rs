@@ -356,6 +356,11 @@ impl ReminderSweep {
             };
             return Ok(Err((MessageStatus::Expired, reason)));
         }
+        if message.kind == MessageKind::KeywordAnswer {
+            // Written with its words, answering a text that just came: no
+            // quiet hours, caps or opt-out hold it (it may confirm one).
+            return Ok(Ok(Handled::Ready(ready(claimed, message.channel))));
+        }
         let context = self
             .store
             .render_context(
@@ -380,6 +385,16 @@ impl ReminderSweep {
             .is_some_and(|s| recipient.channel == message.channel && s.address.eq_ignore_ascii_case(address.as_str()));
         if suppressed {
             return Ok(Err((MessageStatus::Skipped, StatusReason::Suppressed)));
+        }
+        // The consent read with the context is the planned channel's; a
+        // recipient who moved channel since is held to their new one's.
+        let consent = if recipient.channel == message.channel {
+            context.consent.clone()
+        } else {
+            self.store.consent(&claimed.account, &message.recipient_id, recipient.channel).await?
+        };
+        if consent.is_some_and(|consent| consent.forbids(address.as_str())) {
+            return Ok(Err((MessageStatus::Skipped, StatusReason::OptedOut)));
         }
         let zone = recipient.time_zone.unwrap_or(settings.time_zone);
         // Planned inside the allowed hours, a message can still reach them
@@ -408,6 +423,7 @@ impl ReminderSweep {
             MessageKind::BillingReminder | MessageKind::LatePaymentNotice => {
                 invoice_fields(message, &context, settings, recipient)
             }
+            MessageKind::KeywordAnswer => Ok(Subject::AsRendered),
         };
         let (fields, told) = match subject {
             Ok(Subject::Render(fields, told)) => (fields, told),
@@ -432,7 +448,7 @@ impl ReminderSweep {
                 Err(err) => return Ok(Ok(self.fail_render(claimed, recipient.channel, &err, now).await?)),
             };
         let content = addressed(rendered, message, settings, recipient, told.as_ref());
-        if !self.store.store_rendered(claimed, recipient.channel, &content).await? {
+        if !self.store.store_rendered(claimed, recipient.channel, &content, now).await? {
             return Ok(Ok(Handled::TakenByOther));
         }
         if let Some((appointment, state)) = told {

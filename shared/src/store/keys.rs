@@ -87,7 +87,9 @@
 //! | the message of a provider callback    | Query `lookup` on `PROVIDER#…`, then GetItem |
 //! | recent ledger, notifications          | Query, newest first                         |
 
-use crate::domain::{AccountId, AppointmentId, Channel, InvoiceId, MessageId, MessageKind, MessageStatus, RecipientId};
+use crate::domain::{
+    AccountId, AppointmentId, Channel, InvoiceId, MessageId, MessageKind, MessageStatus, RecipientId, ReplyId,
+};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -103,6 +105,11 @@ pub const ACCOUNT_STATUS: &str = "account_status";
 /// DynamoDB's TTL attribute: epoch seconds after which a record may go.
 pub const EXPIRES_AT: &str = "expires_at";
 pub const LOOKUP_INDEX: &str = "lookup";
+pub const LOOKUP_KEY: &str = "lookup_key";
+pub const LOOKUP_MS: &str = "lookup_ms";
+pub const THREAD_INDEX: &str = "thread";
+pub const THREAD_KEY: &str = "thread_key";
+pub const THREAD_AT: &str = "thread_at";
 
 pub const DUE_SHARD_COUNT: u32 = 16;
 
@@ -151,6 +158,46 @@ pub fn cap(account: &AccountId, recipient: &RecipientId, period: &str) -> ItemKe
 
 pub fn suppression(account: &AccountId, recipient: &RecipientId, channel: Channel) -> ItemKey {
     ItemKey { pk: format!("ACCOUNT#{account}#RECIPIENT#{recipient}"), sk: format!("SUPPRESSED#{}", channel.as_str()) }
+}
+
+/// A recipient's consent on one channel, beside the recipient.
+pub fn consent(account: &AccountId, recipient: &RecipientId, channel: Channel) -> ItemKey {
+    ItemKey { pk: format!("ACCOUNT#{account}#RECIPIENT#{recipient}"), sk: format!("CONSENT#{}", channel.as_str()) }
+}
+
+pub const REPLY_SK: &str = "REPLY";
+
+pub fn reply(account: &AccountId, id: &ReplyId) -> ItemKey {
+    ItemKey { pk: format!("ACCOUNT#{account}#REPLY#{id}"), sk: REPLY_SK.into() }
+}
+
+/// The account a reply key belongs to, read back from its PK.
+pub fn account_of_reply(pk: &str) -> Option<(AccountId, ReplyId)> {
+    let rest = pk.strip_prefix("ACCOUNT#")?;
+    let (account, reply) = rest.split_once("#REPLY#")?;
+    Some((account.parse().ok()?, reply.parse().ok()?))
+}
+
+/// Where replies on `route` go: the account, recipient and message last
+/// sent on it. Rewritten by each message sent on the route.
+pub fn reply_route(route: &str) -> ItemKey {
+    ItemKey { pk: format!("ROUTE#{route}"), sk: "ROUTE".into() }
+}
+
+/// `thread_key` of a recipient's messages and replies.
+pub fn thread(account: &AccountId, recipient: &RecipientId) -> String {
+    format!("ACCOUNT#{account}#RECIPIENT#{recipient}")
+}
+
+/// `account_status` of an account's replies: all of them, newest first,
+/// in the `by_status` index beside its messages' statuses.
+pub fn account_replies(account: &AccountId) -> String {
+    format!("ACCOUNT#{account}#REPLIES")
+}
+
+/// `lookup_key` of an account's unread replies.
+pub fn unread_replies(account: &AccountId) -> String {
+    format!("UNREAD#{account}")
 }
 
 pub fn credit_partition(account: &AccountId) -> String {

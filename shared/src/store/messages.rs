@@ -30,6 +30,11 @@ impl Store {
             item.insert(keys::DUE_SHARD.to_owned(), s(keys::due_shard(&key)));
             item.insert(keys::DUE_MS.to_owned(), n(message.due_at.timestamp_millis()));
         }
+        if message.content.is_some() {
+            // Written with its words (a keyword answer): in the thread now.
+            item.insert(keys::THREAD_KEY.to_owned(), s(keys::thread(account, &message.recipient_id)));
+            item.insert(keys::THREAD_AT.to_owned(), n(message.created_at.timestamp_millis()));
+        }
         if let Some(expires) = message.due_at.checked_add_signed(Duration::days(MESSAGE_RETENTION_DAYS)) {
             item.insert(keys::EXPIRES_AT.to_owned(), n(expires.timestamp()));
         }

@@ -9,9 +9,11 @@ mod listing;
 mod messages;
 pub mod notifications;
 mod records;
+mod replies;
 pub mod reports;
 mod sending;
 mod settings;
+mod threads;
 
 use std::collections::HashMap;
 
@@ -28,7 +30,9 @@ use keys::ItemKey;
 pub use listing::{InvalidCursor, ListingFrom, MessageListing, MessagePage, MAX_CURSOR_CHARS};
 pub use messages::MESSAGE_RETENTION_DAYS;
 pub use records::AppointmentLinks;
+pub use replies::{RouteTarget, ROUTE_RETENTION_DAYS};
 pub use sending::{CapSlot, ClaimedMessage, RenderContext, Settlement};
+pub use threads::{ConversationEntry, ConversationFrom, ConversationListing, ConversationPage};
 
 type Item = HashMap<String, AttributeValue>;
 

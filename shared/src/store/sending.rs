@@ -2,20 +2,19 @@
 //! rendered from, the recipient's caps, the one send a claim allows, and
 //! how it ended (or its recovery when it never settled).
 
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
+use super::replies::RouteTarget;
 use super::{
-    conditional, dynamo_error, from_item, key_item, keys, n, notifications, s, status, to_attribute, AppointmentLinks,
+    conditional, from_item, key_item, keys, n, notifications, s, status, to_attribute, AppointmentLinks,
     ConditionalUpdate, Refund, Store, StoreError, Transacted,
 };
 use crate::domain::{
-    AccountId, AccountSettings, Appointment, AppointmentId, Channel, Invoice, InvoiceId, Message, MessageId,
+    AccountId, AccountSettings, Appointment, AppointmentId, Channel, Consent, Invoice, InvoiceId, Message, MessageId,
     MessageKind, MessageNotice, MessageStatus, NoticeState, NotificationKind, Recipient, RecipientId, RenderedContent,
-    StatusReason, TemplateSource,
+    ReplyRoute, StatusReason, TemplateSource,
 };
 
 /// A message this caller has claimed: only the holder of `claim_token` may
@@ -58,6 +57,8 @@ pub struct RenderContext {
     pub template: Option<TemplateSource>,
     /// An address of the recipient's on the message's channel not to send to.
     pub suppressed: Option<notifications::Suppression>,
+    /// The recipient's consent on the message's channel (an opt-out).
+    pub consent: Option<Consent>,
 }
 
 /// How a claimed message ended.
@@ -181,60 +182,38 @@ impl Store {
             keys::recipient(account, recipient),
             keys::template(account, template.0, template.1),
             keys::suppression(account, recipient, template.1),
+            keys::consent(account, recipient, template.1),
         ];
         wanted.extend(appointment.map(|id| keys::appointment(account, id)));
         wanted.extend(invoice.map(|id| keys::invoice(account, id)));
-        let mut request = KeysAndAttributes::builder().consistent_read(true);
-        for key in &wanted {
-            request = request.keys(key_item(key));
-        }
-        let mut pending =
-            HashMap::from([(self.table.clone(), request.build().map_err(|_| StoreError::Corrupt("request"))?)]);
         let mut context = RenderContext::default();
-        // Unprocessed keys are DynamoDB shedding load: ask again, a few
-        // times, backing off.
-        for attempt in 0..5u32 {
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-            }
-            let output = self
-                .client
-                .batch_get_item()
-                .set_request_items(Some(pending))
-                .send()
-                .await
-                .map_err(|e| dynamo_error("BatchGetItem", e))?;
-            for item in output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
-                match item.get(keys::SK) {
-                    Some(AttributeValue::S(sk)) if sk == "SETTINGS" => {
-                        context.settings = Some(from_item("settings", item)?)
-                    }
-                    Some(AttributeValue::S(sk)) if sk == "RECIPIENT" => {
-                        context.recipient = Some(from_item("recipient", item)?)
-                    }
-                    Some(AttributeValue::S(sk)) if sk == "APPOINTMENT" => {
-                        let links: AppointmentLinks = from_item("appointment", item.clone())?;
-                        context.notified = links.notified;
-                        context.appointment = Some(from_item("appointment", item)?);
-                    }
-                    Some(AttributeValue::S(sk)) if sk == "INVOICE" => {
-                        context.invoice = Some(from_item("invoice", item)?)
-                    }
-                    Some(AttributeValue::S(sk)) if sk.starts_with("TEMPLATE#") => {
-                        context.template = Some(from_item("template", item)?)
-                    }
-                    Some(AttributeValue::S(sk)) if sk.starts_with("SUPPRESSED#") => {
-                        context.suppressed = Some(from_item("suppression", item)?)
-                    }
-                    _ => {}
+        for item in self.batch_get(&wanted).await? {
+            match item.get(keys::SK) {
+                Some(AttributeValue::S(sk)) if sk == "SETTINGS" => {
+                    context.settings = Some(from_item("settings", item)?)
                 }
-            }
-            pending = output.unprocessed_keys.unwrap_or_default();
-            if pending.is_empty() {
-                return Ok(context);
+                Some(AttributeValue::S(sk)) if sk == "RECIPIENT" => {
+                    context.recipient = Some(from_item("recipient", item)?)
+                }
+                Some(AttributeValue::S(sk)) if sk == "APPOINTMENT" => {
+                    let links: AppointmentLinks = from_item("appointment", item.clone())?;
+                    context.notified = links.notified;
+                    context.appointment = Some(from_item("appointment", item)?);
+                }
+                Some(AttributeValue::S(sk)) if sk == "INVOICE" => context.invoice = Some(from_item("invoice", item)?),
+                Some(AttributeValue::S(sk)) if sk.starts_with("TEMPLATE#") => {
+                    context.template = Some(from_item("template", item)?)
+                }
+                Some(AttributeValue::S(sk)) if sk.starts_with("SUPPRESSED#") => {
+                    context.suppressed = Some(from_item("suppression", item)?)
+                }
+                Some(AttributeValue::S(sk)) if sk.starts_with("CONSENT#") => {
+                    context.consent = Some(from_item("consent", item)?)
+                }
+                _ => {}
             }
         }
-        Err(StoreError::Dynamo { operation: "BatchGetItem", code: "UnprocessedKeys".into(), retryable: true })
+        Ok(context)
     }
 
     /// Holds a claimed message until `due`, for `reason` (quiet hours began
@@ -271,28 +250,50 @@ impl Store {
         Ok(conditional("UpdateItem", result)?.is_some())
     }
 
-    /// Stores what a claimed message will say, as rendered at claim time.
+    /// Stores what a claimed message will say, as rendered at claim time,
+    /// and puts it in its recipient's thread; in the same transaction, the
+    /// route its replies will take (`ReplyRoute::of_sent`) points at it.
     pub async fn store_rendered(
         &self,
         claimed: &ClaimedMessage,
         channel: Channel,
         content: &RenderedContent,
+        now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
+        let (account, message) = (&claimed.account, &claimed.message);
+        let update = ConditionalUpdate::on(keys::message(account, &message.id))
+            .set("content = :content")
+            .set("channel = :channel")
+            .set("thread_key = :thread_key")
+            .set("thread_at = :thread_at")
+            .condition("#status = :claimed AND claim_token = :token")
+            .name("#status", "status")
+            .value(":claimed", status(MessageStatus::Claimed))
+            .value(":token", s(&claimed.claim_token))
+            .value(":content", to_attribute("message", content)?)
+            .value(":channel", to_attribute("message", &channel)?)
+            .value(":thread_key", s(keys::thread(account, &message.recipient_id)))
+            .value(":thread_at", n(now.timestamp_millis()));
+        let Some(route) = ReplyRoute::of_sent(channel, content) else {
+            return Ok(update.apply(self, ReturnValue::None).await?.is_some());
+        };
+        let target = RouteTarget {
+            account_id: account.clone(),
+            recipient_id: message.recipient_id.clone(),
+            message_id: message.id.clone(),
+            at: now,
+        };
+        let route = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
-            .set_key(Some(key_item(&keys::message(&claimed.account, &claimed.message.id))))
-            .update_expression("SET content = :content, channel = :channel")
-            .condition_expression("#status = :claimed AND claim_token = :token")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
-            .expression_attribute_values(":token", s(&claimed.claim_token))
-            .expression_attribute_values(":content", to_attribute("message", content)?)
-            .expression_attribute_values(":channel", to_attribute("message", &channel)?)
-            .send()
-            .await;
-        Ok(conditional("UpdateItem", result)?.is_some())
+            .set_item(Some(self.route_item(&route, &target)?))
+            .build()
+            .map_err(|_| StoreError::Corrupt("route"))?;
+        let request = self
+            .client
+            .transact_write_items()
+            .transact_items(update.transact_item(&self.table)?)
+            .transact_items(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(route).build());
+        Ok(matches!(self.transact(request).await?, Transacted::Applied))
     }
 
     /// Takes one slot of a recipient's daily and weekly message limits, both

@@ -14,9 +14,10 @@ use crate::routes::{ApiBytes, ApiJson};
 use crate::ApiState;
 
 fn template_path(kind: &str, channel: &str) -> Result<(MessageKind, Channel), ApiError> {
-    let kind = kind
-        .parse()
-        .map_err(|_| ApiError::new(axum::http::StatusCode::NOT_FOUND, "unknown_template", "no such message kind"))?;
+    let kind =
+        kind.parse().ok().filter(|kind: &MessageKind| kind.is_templated()).ok_or_else(|| {
+            ApiError::new(axum::http::StatusCode::NOT_FOUND, "unknown_template", "no such message kind")
+        })?;
     let channel = channel
         .parse()
         .map_err(|_| ApiError::new(axum::http::StatusCode::NOT_FOUND, "unknown_template", "no such channel"))?;
