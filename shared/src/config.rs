@@ -68,6 +68,7 @@ pub fn prices() -> Result<crate::domain::PriceTable, ConfigError> {
             fax: parsed("PRICE_OVERRIDES_FAX", defaults.destinations.fax)?,
         },
         allowed_countries: allowed_countries()?,
+        keyword_answers_free: parsed("KEYWORD_ANSWERS_FREE", defaults.keyword_answers_free)?,
     })
 }
 

@@ -68,14 +68,16 @@ pub struct Consent {
 }
 
 impl Consent {
-    /// A change of consent by the recipient's own words: `reply`.
-    pub fn by_reply(reply: &Reply, state: ConsentState, method: ConsentMethod) -> Self {
+    /// A change of consent by the recipient's own words (`reply`), for
+    /// `address`: the one the replied-to message went to (an email may be
+    /// answered from another address), else the reply's sender.
+    pub fn by_reply(reply: &Reply, state: ConsentState, method: ConsentMethod, address: &str) -> Self {
         Self {
             channel: reply.channel,
             state,
             since: reply.received_at,
             method,
-            address: reply.from.clone(),
+            address: address.to_owned(),
             evidence: ConsentEvidence {
                 words: reply.body.chars().take(MAX_EVIDENCE_CHARS).collect(),
                 reply_id: Some(reply.id.clone()),
@@ -96,7 +98,7 @@ mod tests {
 
     fn consent(state: ConsentState) -> Consent {
         let reply = Reply { body: "stop ".repeat(200), ..crate::domain::replies::tests::text_reply("+15551230001") };
-        Consent::by_reply(&reply, state, ConsentMethod::StopKeyword)
+        Consent::by_reply(&reply, state, ConsentMethod::StopKeyword, "+15551230001")
     }
 
     #[test]

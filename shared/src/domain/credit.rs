@@ -41,6 +41,10 @@ pub struct PriceTable {
     /// are refused before any credit is spent.
     #[schema(value_type = Vec<String>, example = json!(["CA", "US"]))]
     pub allowed_countries: BTreeSet<Region>,
+    /// The answers to STOP, START and HELP cost the practice nothing (the
+    /// deployment pays); otherwise they are priced like any text.
+    #[serde(default)]
+    pub keyword_answers_free: bool,
 }
 
 /// How often the sweep runs (its schedule in template.yaml): it ends calls
@@ -60,6 +64,7 @@ impl Default for PriceTable {
             voice_max_call_minutes: 3,
             destinations: DestinationPrices::default(),
             allowed_countries: default_allowed_countries(),
+            keyword_answers_free: false,
         }
     }
 }

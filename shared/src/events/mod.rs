@@ -5,7 +5,7 @@ pub mod eventbridge;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{AccountId, Channel, MessageId};
+use crate::domain::{AccountId, AppointmentId, Channel, MessageId, RecipientId, ReplyId};
 
 /// `source` of every event Tidings puts on its bus.
 pub const SOURCE: &str = "tidings";
@@ -39,6 +39,44 @@ pub struct TopUpRequested {
 
 impl TopUpRequested {
     pub const DETAIL_TYPE: &'static str = "TopUpRequested";
+}
+
+/// A client's reply confirmed or cancelled their appointment
+/// (`AppointmentConfirmed`, `AppointmentCancelled`), so the practice app
+/// can show it. Delivered at least once: `reply_id` tells a repeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppointmentAnswered {
+    pub account_id: AccountId,
+    pub appointment_id: AppointmentId,
+    pub recipient_id: RecipientId,
+    pub reply_id: ReplyId,
+    /// The channel the reply came by.
+    pub channel: Channel,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `confirmed` or `cancelled`.
+    pub answer: AppointmentAnswer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentAnswer {
+    Confirmed,
+    Cancelled,
+}
+
+impl AppointmentAnswered {
+    pub fn detail_type(&self) -> &'static str {
+        match self.answer {
+            AppointmentAnswer::Confirmed => "AppointmentConfirmed",
+            AppointmentAnswer::Cancelled => "AppointmentCancelled",
+        }
+    }
+}
+
+impl From<&AppointmentAnswered> for BusEvent {
+    fn from(event: &AppointmentAnswered) -> Self {
+        Self { detail_type: event.detail_type(), detail: serde_json::to_value(event).unwrap_or_default() }
+    }
 }
 
 /// One event as it goes on the bus.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::channels::fax::pdf;
 use crate::channels::{ChannelSender, Outgoing, SendError};
 use crate::domain::{
-    Channel, Clock, Message, MessageNotice, MessageStatus, NotificationKind, PhoneNumber, PriceTable, PricingError,
+    Channel, Clock, Message, MessageKind, MessageNotice, MessageStatus, NotificationKind, PhoneNumber, PriceTable, PricingError,
     RenderedContent, StatusReason,
 };
 use crate::events::MessageReady;
@@ -110,9 +110,10 @@ pub enum Price {
 impl Price {
     /// A message's price on a channel at the deployment's prices for its
     /// destination: SMS per segment (refused over the limit), a call's
-    /// reserved minutes, a fax's pages; email is free. A destination in a
-    /// country the deployment does not send to is refused.
-    pub fn of(channel: Channel, content: &RenderedContent, prices: &PriceTable) -> Price {
+    /// reserved minutes, a fax's pages; email is free, and so are keyword
+    /// answers where the deployment says so. A destination in a country the
+    /// deployment does not send to is refused.
+    pub fn of(kind: MessageKind, channel: Channel, content: &RenderedContent, prices: &PriceTable) -> Price {
         if channel == Channel::Email {
             return Price::Cents(0);
         }
@@ -129,6 +130,7 @@ impl Price {
             },
         };
         match cost {
+            Ok(_) if kind == MessageKind::KeywordAnswer && prices.keyword_answers_free => Price::Cents(0),
             Ok(cents) => Price::Cents(cents),
             Err(PricingError::TooManySegments { .. }) => {
                 Price::Refused { reason: StatusReason::TooLong, code: "too_many_segments".into() }
@@ -208,7 +210,7 @@ impl Delivery {
                 return Ok(DeliveryOutcome::Expired);
             }
         };
-        let cost = match Price::of(self.channel(), content, &self.config.prices) {
+        let cost = match Price::of(message.kind, self.channel(), content, &self.config.prices) {
             Price::Cents(cents) => cents,
             Price::Refused { reason, code } => {
                 // Refused before any credit is spent.

@@ -5,6 +5,7 @@ pub mod credit;
 pub mod delivery;
 pub mod outcomes;
 pub mod records;
+pub mod replies;
 pub mod sweep;
 pub mod voice_call;
 
@@ -12,5 +13,6 @@ pub use credit::{CreditError, CreditService, CreditView, IdempotencyKey, Purchas
 pub use delivery::{Delivery, DeliveryConfig, DeliveryError, DeliveryOutcome, Price, RetryPolicy};
 pub use outcomes::{OutcomeService, ReportOutcome};
 pub use records::{ClientAnswer, MessagesAbout, RecordsError, RecordsService, ReminderChanges, TemplatePreview};
+pub use replies::{Inbound, InboundRoute, ReplyError, ReplyReceipt, ReplyService, Routed};
 pub use sweep::{ReminderSweep, SweepConfig, SweepError, SweepReport};
 pub use voice_call::{VoiceCall, VoiceCallError};

@@ -129,7 +129,7 @@ pub async fn preview_template(
         Some(TemplateSource { subject: draft.subject, body: draft.body })
     };
     let preview = state.records.preview_template(&account, kind, channel, draft).await?;
-    let (cost_cents, refused) = match Price::of(channel, &preview.content, state.credit.prices()) {
+    let (cost_cents, refused) = match Price::of(kind, channel, &preview.content, state.credit.prices()) {
         Price::Cents(cents) => (Some(cents), None),
         Price::Refused { code, .. } => (None, Some(code)),
     };
