@@ -111,6 +111,11 @@ impl TestApp {
         self.send(self.http.post(format!("{}{path}", self.address)).json(&body)).await
     }
 
+    /// A `/local` route read: the outbox, the bus, a stored file.
+    pub async fn get_local(&self, path: &str) -> Answer {
+        self.send(self.http.get(format!("{}{path}", self.address))).await
+    }
+
     /// Buys `cents` of credit for the account (a fresh idempotency key).
     pub async fn given_credit(&self, account: &str, cents: u64) {
         let key = uuid::Uuid::new_v4().to_string();

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tidings::domain::schedule::InvalidQuietHours;
 use tidings::domain::settings::SettingsError;
 use tidings::domain::TemplateError;
-use tidings::services::RecordsError;
+use tidings::services::{RecordsError, ReplyError};
 use tidings::store::StoreError;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -141,6 +141,27 @@ impl From<RecordsError> for ApiError {
                 Self::new(StatusCode::NOT_FOUND, "unknown_appointment", err.to_string())
             }
             RecordsError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<&ReplyError> for ApiError {
+    fn from(err: &ReplyError) -> Self {
+        match err {
+            ReplyError::InvalidCursor(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_cursor", err.to_string()),
+            ReplyError::UnknownRecipient => Self::new(StatusCode::NOT_FOUND, "unknown_recipient", err.to_string()),
+            ReplyError::Store(store) | ReplyError::Records(RecordsError::Store(store)) => store.into(),
+            ReplyError::BadProviderId => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "malformed_webhook", err.to_string())
+            }
+            ReplyError::Records(_) | ReplyError::Publish(_) => {
+                tracing::error!(error = %err, "reply not applied");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the reply could not be applied; retrying may help",
+                )
+            }
         }
     }
 }

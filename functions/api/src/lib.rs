@@ -13,7 +13,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use tidings::channels::fax::FaxWebhookVerifier;
 use tidings::domain::Clock;
-use tidings::services::{CreditService, OutcomeService, RecordsService};
+use tidings::services::{CreditService, OutcomeService, RecordsService, ReplyService};
 use tidings::store::Store;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -23,6 +23,7 @@ pub struct ApiState {
     pub records: Arc<RecordsService>,
     pub credit: CreditService,
     pub outcomes: OutcomeService,
+    pub replies: Arc<ReplyService>,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     /// One per configured fax provider.
@@ -97,6 +98,9 @@ impl Modify for CommonResponses {
         routes::credit::get_credit,
         routes::credit::post_purchase,
         routes::credit::list_notifications,
+        routes::replies::get_thread,
+        routes::replies::list_replies,
+        routes::replies::mark_read,
         routes::webhooks::fax_status,
         openapi
     ),
@@ -169,6 +173,9 @@ fn account_routes() -> Vec<Route> {
         route(Verb::Get, "/v1/credit", routes::credit::get_credit),
         route(Verb::Post, "/v1/credit/purchases", routes::credit::post_purchase),
         route(Verb::Get, "/v1/notifications", routes::credit::list_notifications),
+        route(Verb::Get, "/v1/recipients/{id}/thread", routes::replies::get_thread),
+        route(Verb::Get, "/v1/replies", routes::replies::list_replies),
+        route(Verb::Post, "/v1/replies/{id}/read", routes::replies::mark_read),
         route(Verb::Get, OPENAPI_PATH, openapi),
     ]
 }

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use tidings::channels::fax::telnyx::TelnyxWebhookVerifier;
 use tidings::channels::fax::FaxWebhookVerifier;
 use tidings::domain::{Clock, SystemClock, Templates};
-use tidings::services::{OutcomeService, RecordsService};
+use tidings::services::{OutcomeService, RecordsService, ReplyService};
 use tidings::{config, lambda};
 use tidings_api::auth::{from_api_gateway_claims, OperatorScope, TokenClaims};
 use tidings_api::ApiState;
@@ -19,11 +19,16 @@ async fn main() -> Result<(), lambda_http::Error> {
         fax_webhooks.push(Arc::new(TelnyxWebhookVerifier::new(&key)?));
     }
     let credit = lambda::credit_from_env(&aws, &store)?;
+    let records = Arc::new(
+        RecordsService::new(store.clone(), clock.clone(), Arc::new(Templates::default()))
+            .with_sending_window(config::sending_window()?),
+    );
+    // The fax provider's webhook brings inbound faxes as well as reports.
+    let replies =
+        Arc::new(ReplyService::new(store.clone(), records.clone(), lambda::publisher_from_env(&aws)?, clock.clone()));
     let state = ApiState {
-        records: Arc::new(
-            RecordsService::new(store.clone(), clock.clone(), Arc::new(Templates::default()))
-                .with_sending_window(config::sending_window()?),
-        ),
+        records,
+        replies,
         outcomes: OutcomeService::new(store.clone(), clock.clone(), credit.clone()),
         credit,
         store,

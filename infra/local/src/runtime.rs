@@ -14,8 +14,8 @@ use tidings::channels::fax::FaxSender;
 use tidings::channels::ChannelSender;
 use tidings::domain::{Channel, Clock, PhoneNumber, PriceTable, SystemClock, Templates};
 use tidings::services::{
-    CreditService, Delivery, DeliveryConfig, OutcomeService, RecordsService, ReminderSweep, RetryPolicy, SweepConfig,
-    SweepReport, VoiceCall,
+    CreditService, Delivery, DeliveryConfig, OutcomeService, RecordsService, ReminderSweep, ReplyService, RetryPolicy,
+    SweepConfig, SweepReport, VoiceCall,
 };
 use tidings::store::Store;
 use tidings_api::ApiState;
@@ -119,6 +119,7 @@ pub struct LocalRuntime {
     pub credit: CreditService,
     pub outcomes: OutcomeService,
     pub voice: Arc<VoiceCall>,
+    pub replies: Arc<ReplyService>,
     pub calls: LocalCalls,
     /// Signs the local fax provider's status webhooks.
     pub fax_signer: LocalFaxSigner,
@@ -201,6 +202,7 @@ impl LocalRuntime {
             number(LOCAL_CALLER_ID)?,
             credit.clone(),
         ));
+        let replies = Arc::new(ReplyService::new(store.clone(), records.clone(), Arc::new(bus.clone()), clock.clone()));
         let sweep =
             ReminderSweep::new(store.clone(), Arc::new(bus.clone()), templates, clock.clone(), options.sweep.clone())
                 .applying_reports(outcomes.clone())
@@ -211,6 +213,7 @@ impl LocalRuntime {
             outcomes,
             credit,
             voice,
+            replies,
             calls,
             fax_signer: LocalFaxSigner::default(),
             store,
@@ -232,6 +235,7 @@ impl LocalRuntime {
             records: self.records.clone(),
             credit: self.credit.clone(),
             outcomes: self.outcomes.clone(),
+            replies: self.replies.clone(),
             store: self.store.clone(),
             clock: self.clock.clone(),
             fax_webhooks: vec![Arc::new(verifier)],
@@ -291,6 +295,58 @@ impl LocalRuntime {
         gzip.write_all(data.to_string().as_bytes())?;
         let encoded = base64::engine::general_purpose::STANDARD.encode(gzip.finish()?);
         self.invoke_delivery_status(serde_json::json!({"awslogs": {"data": encoded}})).await
+    }
+
+    /// A text from `from` to `to`, as AWS End User Messaging publishes it to
+    /// the SNS topic `ingest-replies` is subscribed to.
+    pub async fn receive_sms(
+        &self,
+        from: &str,
+        to: &str,
+        body: &str,
+    ) -> Result<tidings_ingest_replies::IngestReport, LocalError> {
+        let inbound = serde_json::json!({
+            "originationNumber": from,
+            "destinationNumber": to,
+            "messageKeyword": "KEYWORD_000000000000",
+            "messageBody": body,
+            "inboundMessageId": uuid::Uuid::new_v4().to_string(),
+            "previousPublishedMessageId": null,
+        });
+        let envelope = serde_json::json!({"Records": [{
+            "EventSource": "aws:sns",
+            "EventVersion": "1.0",
+            "EventSubscriptionArn": "arn:aws:sns:local:000000000000:inbound-sms:local",
+            "Sns": {
+                "Type": "Notification",
+                "MessageId": uuid::Uuid::new_v4().to_string(),
+                "TopicArn": "arn:aws:sns:local:000000000000:inbound-sms",
+                "Message": inbound.to_string(),
+                "Timestamp": self.clock.now(),
+                "SignatureVersion": "2",
+                "Signature": "",
+                "SigningCertUrl": "",
+                "UnsubscribeUrl": "",
+                "MessageAttributes": {},
+            },
+        }]});
+        self.invoke_ingest_replies(envelope).await
+    }
+
+    /// `ingest-replies` on an event as its trigger sends it.
+    pub async fn invoke_ingest_replies(
+        &self,
+        envelope: serde_json::Value,
+    ) -> Result<tidings_ingest_replies::IngestReport, LocalError> {
+        let report = tidings_ingest_replies::handler(&self.replies, LambdaEvent::new(envelope, Context::default()))
+            .await
+            .map_err(|d| LocalError::Invocation {
+                function: "ingest-replies",
+                error_type: d.error_type,
+                message: d.error_message,
+            });
+        self.bus.idle().await;
+        report
     }
 
     /// `delivery-status` on an event as its trigger sends it, deserialised

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tidings_api::error::ApiError;
 use tidings_delivery_status::StatusReport;
+use tidings_ingest_replies::IngestReport;
 use tower::ServiceExt;
 
 use crate::auth::require_token;
@@ -131,6 +132,23 @@ async fn sms_delivery_log(
     runtime.deliver_sms_log(&entry).await.map(Json).map_err(local_failure)
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InboundSms {
+    from: String,
+    to: String,
+    body: String,
+}
+
+/// A recipient texts a number of the deployment's: through `ingest-replies`
+/// as AWS End User Messaging's SNS topic would deliver it.
+async fn inbound_sms(
+    State(runtime): State<Arc<LocalRuntime>>,
+    LocalJson(sms): LocalJson<InboundSms>,
+) -> Result<Json<IngestReport>, ApiError> {
+    runtime.receive_sms(&sms.from, &sms.to, &sms.body).await.map(Json).map_err(local_failure)
+}
+
 #[derive(Serialize)]
 struct EventView {
     detail_type: &'static str,
@@ -159,6 +177,7 @@ pub fn app(runtime: Arc<LocalRuntime>) -> Result<Router, LocalError> {
         .route("/local/fax/{fax_id}/status", post(report_fax))
         .route("/local/ses/notifications", post(ses_notification))
         .route("/local/sms/delivery-logs", post(sms_delivery_log))
+        .route("/local/sms/inbound", post(inbound_sms))
         .with_state(runtime);
     Ok(api.merge(local))
 }

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use tidings::channels::{ChannelSender, Outgoing, ProviderMessageId, SendError};
 use tidings::domain::{Channel, Clock, RenderedContent};
 
+/// The domain local emails' replies go to (`REPLY_DOMAIN` on AWS).
+pub const LOCAL_REPLY_DOMAIN: &str = "replies.tidings.test";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxEntry {
     pub channel: Channel,
@@ -27,6 +30,10 @@ pub struct OutboxEntry {
     pub html: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_token: Option<String>,
+    /// Email: where a reply goes (`reply+TOKEN@` the local reply domain):
+    /// write a reply to it and post it to `/local/email/inbound`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<String>,
     /// Voice: the call waits for a keypad reply.
@@ -55,6 +62,7 @@ impl OutboxEntry {
             from: content.from.clone(),
             html: None,
             reply_token: None,
+            reply_to: None,
             attachments: Vec::new(),
             keypad_reply: false,
             language: None,
@@ -123,6 +131,7 @@ impl ChannelSender for LocalSink {
             .record(OutboxEntry {
                 html: content.html.clone(),
                 reply_token: content.reply_token.clone(),
+                reply_to: content.reply_token.as_ref().map(|token| format!("reply+{token}@{LOCAL_REPLY_DOMAIN}")),
                 attachments: content.attachments.iter().map(|a| a.filename.clone()).collect(),
                 ..OutboxEntry::new(self.channel, content, &message_id, self.clock.now())
             })

@@ -105,7 +105,9 @@ pub struct Reply {
     pub from: String,
     /// The number or address it came to.
     pub to: String,
-    #[serde(default)]
+    /// An email's subject. (Stored under another name: `subject` is an
+    /// index key of the table.)
+    #[serde(default, rename = "email_subject")]
     pub subject: Option<String>,
     /// The new text only (an email's quoted history and signature are cut).
     pub body: String,

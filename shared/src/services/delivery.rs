@@ -8,8 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use crate::channels::fax::pdf;
 use crate::channels::{ChannelSender, Outgoing, SendError};
 use crate::domain::{
-    Channel, Clock, Message, MessageKind, MessageNotice, MessageStatus, NotificationKind, PhoneNumber, PriceTable, PricingError,
-    RenderedContent, StatusReason,
+    Channel, Clock, Message, MessageKind, MessageNotice, MessageStatus, NotificationKind, PhoneNumber, PriceTable,
+    PricingError, RenderedContent, StatusReason,
 };
 use crate::events::MessageReady;
 use crate::services::credit::{CreditError, CreditService};

@@ -9,14 +9,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::channels::sms_inbound::InboundText;
 use crate::domain::{
-    interpret_reply, keyword_answer, meaning_on, reply_action, AccountId, AccountSettings, Appointment, Channel,
-    Clock, Consent, ConsentMethod, ConsentState, Message, MessageId, MessageKind, Notification, NotificationKind,
-    PhoneNumber, Reply, ReplyAction, ReplyAttachment, ReplyId, ReplyRoute, RenderedContent,
+    interpret_reply, keyword_answer, meaning_on, reply_action, AccountId, AccountSettings, Appointment, Channel, Clock,
+    Consent, ConsentMethod, ConsentState, Message, MessageId, MessageKind, Notification, NotificationKind, PhoneNumber,
+    RenderedContent, Reply, ReplyAction, ReplyAttachment, ReplyId, ReplyRoute,
 };
 use crate::events::{AppointmentAnswer, AppointmentAnswered, BusEvent, EventPublisher, PublishError};
 use crate::services::records::{ClientAnswer, RecordsError, RecordsService};
-use crate::store::{RouteTarget, Store, StoreError};
+use crate::store::{ConversationListing, ConversationPage, InvalidCursor, RouteTarget, Store, StoreError};
 
 /// How long a keyword answer may wait (for credit): a confirmation days
 /// late would only confuse.
@@ -33,12 +34,16 @@ pub enum ReplyError {
     Records(#[from] RecordsError),
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error(transparent)]
+    InvalidCursor(#[from] InvalidCursor),
+    #[error("no recipient with this id exists in the account")]
+    UnknownRecipient,
 }
 
 impl ReplyError {
     pub fn is_retryable(&self) -> bool {
         match self {
-            ReplyError::BadProviderId => false,
+            ReplyError::BadProviderId | ReplyError::InvalidCursor(_) | ReplyError::UnknownRecipient => false,
             ReplyError::Store(err) => err.is_retryable(),
             ReplyError::Records(RecordsError::Store(err)) => err.is_retryable(),
             ReplyError::Records(_) => false,
@@ -111,6 +116,61 @@ impl ReplyService {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self { store, records, bus, clock }
+    }
+
+    /// A page of a recipient's thread, or of the account's replies, newest
+    /// first, from where `cursor` (a previous page's) says.
+    pub async fn conversation(
+        &self,
+        listing: ConversationListing,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<ConversationPage, ReplyError> {
+        if let ConversationListing::Thread(account, recipient) = &listing {
+            if self.store.get_recipient(account, recipient).await?.is_none() {
+                return Err(ReplyError::UnknownRecipient);
+            }
+        }
+        let from = match cursor {
+            Some(cursor) => listing.resume(cursor)?,
+            None => listing.from_start(),
+        };
+        Ok(self.store.conversation_page(from, limit).await?)
+    }
+
+    pub async fn reply(&self, account: &AccountId, id: &ReplyId) -> Result<Option<Reply>, ReplyError> {
+        Ok(self.store.get_reply(account, id).await?)
+    }
+
+    /// Marks a reply read; `false`: there is no such reply.
+    pub async fn mark_read(&self, account: &AccountId, id: &ReplyId) -> Result<bool, ReplyError> {
+        Ok(self.store.mark_reply_read(account, id).await?)
+    }
+
+    /// An inbound text (AWS End User Messaging through SNS), received at
+    /// `received_at` (the notification's time).
+    pub async fn receive_text(
+        &self,
+        text: &InboundText,
+        received_at: DateTime<Utc>,
+    ) -> Result<ReplyReceipt, ReplyError> {
+        let route = InboundRoute::Number { channel: Channel::Sms, ours: text.to.clone(), theirs: text.from.clone() };
+        let Some(routed) = self.route(Channel::Sms, &text.inbound_message_id, &route).await? else {
+            tracing::warn!(channel = "sms", "reply from a sender no practice wrote to: not kept");
+            return Ok(ReplyReceipt::Unroutable);
+        };
+        let inbound = Inbound {
+            channel: Channel::Sms,
+            provider_id: text.inbound_message_id.clone(),
+            route,
+            from: text.from.as_str().to_owned(),
+            to: text.to.as_str().to_owned(),
+            received_at,
+            subject: None,
+            body: text.body.clone(),
+            attachments: Vec::new(),
+        };
+        self.receive(&routed, inbound).await
     }
 
     /// Which practice an inbound is for and the reply it will be; `None`
@@ -281,8 +341,7 @@ impl ReplyService {
         if reply.channel != Channel::Sms {
             return Ok(());
         }
-        let Some(body) = keyword_answer(reply.action, &settings.practice_name, settings.practice_phone.as_str())
-        else {
+        let Some(body) = keyword_answer(reply.action, &settings.practice_name, settings.practice_phone.as_str()) else {
             return Ok(());
         };
         let now = self.clock.now();

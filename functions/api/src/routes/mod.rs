@@ -8,6 +8,7 @@ pub mod credit;
 pub mod invoices;
 pub mod messages;
 pub mod recipients;
+pub mod replies;
 pub mod settings;
 pub mod templates;
 pub mod webhooks;
