@@ -5,6 +5,7 @@ pub mod chime;
 pub mod fax;
 pub mod ses;
 pub mod ses_events;
+pub mod ses_receipt;
 pub mod sms_inbound;
 pub mod sns;
 pub mod sns_events;
