@@ -2,6 +2,7 @@
 //! Chime SDK voice, fax, the local stand-ins), so that delivery is one service.
 
 pub mod chime;
+pub mod email_inbound;
 pub mod fax;
 pub mod ses;
 pub mod ses_events;
