@@ -2,9 +2,11 @@
 //! Chime SDK voice, fax, the local stand-ins), so that delivery is one service.
 
 pub mod chime;
+pub mod email_inbound;
 pub mod fax;
 pub mod ses;
 pub mod ses_events;
+pub mod ses_receipt;
 pub mod sms_inbound;
 pub mod sns;
 pub mod sns_events;
