@@ -96,3 +96,19 @@ fn allowed_countries() -> Result<BTreeSet<Region>, ConfigError> {
 pub fn sending_window() -> Result<crate::domain::SendingWindow, ConfigError> {
     parsed("QUIET_HOURS_WIDEST", crate::domain::SendingWindow::default())
 }
+
+/// Where inbound email arrives and what of it is kept: `REPLY_DOMAIN` (the
+/// `reply+TOKEN@` domain), `INBOUND_EMAIL_PREFIX` (the receipt rule's
+/// object key prefix, default `inbound/`), `MAX_ATTACHMENT_BYTES` (each
+/// attachment, default 10 MiB) and `MAX_ATTACHMENTS` (a message, default 10).
+pub fn inbound() -> Result<crate::services::InboundConfig, ConfigError> {
+    let defaults = crate::channels::email_inbound::AttachmentLimits::default();
+    Ok(crate::services::InboundConfig {
+        reply_domain: optional("REPLY_DOMAIN"),
+        inbound_email_prefix: optional("INBOUND_EMAIL_PREFIX").unwrap_or_else(|| "inbound/".into()),
+        attachments: crate::channels::email_inbound::AttachmentLimits {
+            max_bytes: parsed("MAX_ATTACHMENT_BYTES", defaults.max_bytes)?,
+            max_count: parsed("MAX_ATTACHMENTS", defaults.max_count)?,
+        },
+    })
+}

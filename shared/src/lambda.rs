@@ -9,13 +9,17 @@ use tracing::Instrument;
 
 use std::sync::Arc;
 
+use crate::channels::blobs::BlobStore;
 use crate::channels::chime::control::ChimeCallControl;
+use crate::channels::s3::S3Blobs;
 use crate::channels::{CallControl, ChannelSender};
 use crate::config::{self, ConfigError};
 use crate::domain::SystemClock;
 use crate::events::eventbridge::EventBridgePublisher;
 use crate::events::{EventPublisher, MessageReady};
-use crate::services::{CreditService, Delivery, DeliveryConfig, DeliveryOutcome, RetryPolicy};
+use crate::services::{
+    CreditService, Delivery, DeliveryConfig, DeliveryOutcome, RecordsService, ReplyService, RetryPolicy,
+};
 use crate::store::Store;
 
 /// JSON logs without ANSI colours or timestamps (Lambda adds its own).
@@ -126,6 +130,29 @@ pub fn publisher_from_env(aws: &SdkConfig) -> Result<Arc<dyn EventPublisher>, Co
 pub fn call_control_from_env(aws: &SdkConfig) -> Result<Arc<dyn CallControl>, ConfigError> {
     let client = aws_sdk_chimesdkvoice::Client::new(aws);
     Ok(Arc::new(ChimeCallControl::new(client, config::required("SIP_MEDIA_APPLICATION_ID")?)))
+}
+
+/// The deployment's replies bucket (`REPLIES_BUCKET`): raw inbound email
+/// and the documents replies brought.
+pub fn blobs_from_env(aws: &SdkConfig) -> Result<Arc<dyn BlobStore>, ConfigError> {
+    let client = aws_sdk_s3::Client::new(aws);
+    Ok(Arc::new(S3Blobs::new(client, config::required("REPLIES_BUCKET")?, chrono::Duration::minutes(5))))
+}
+
+/// The reply service over the function's table, bus and bucket.
+pub fn replies_from_env(
+    aws: &SdkConfig,
+    store: &Store,
+    records: Arc<RecordsService>,
+) -> Result<ReplyService, ConfigError> {
+    Ok(ReplyService::new(
+        store.clone(),
+        records,
+        publisher_from_env(aws)?,
+        Arc::new(SystemClock),
+        blobs_from_env(aws)?,
+        config::inbound()?,
+    ))
 }
 
 /// Credit over the function's table, with the deployment's prices.

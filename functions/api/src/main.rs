@@ -3,7 +3,7 @@ use std::sync::Arc;
 use tidings::channels::fax::telnyx::TelnyxWebhookVerifier;
 use tidings::channels::fax::FaxWebhookVerifier;
 use tidings::domain::{Clock, SystemClock, Templates};
-use tidings::services::{OutcomeService, RecordsService, ReplyService};
+use tidings::services::{OutcomeService, RecordsService};
 use tidings::{config, lambda};
 use tidings_api::auth::{from_api_gateway_claims, OperatorScope, TokenClaims};
 use tidings_api::ApiState;
@@ -24,8 +24,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             .with_sending_window(config::sending_window()?),
     );
     // The fax provider's webhook brings inbound faxes as well as reports.
-    let replies =
-        Arc::new(ReplyService::new(store.clone(), records.clone(), lambda::publisher_from_env(&aws)?, clock.clone()));
+    let replies = Arc::new(lambda::replies_from_env(&aws, &store, records.clone())?);
     let state = ApiState {
         records,
         replies,

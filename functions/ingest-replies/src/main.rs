@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Error};
 use tidings::domain::{Clock, SystemClock, Templates};
-use tidings::services::{RecordsService, ReplyService};
+use tidings::services::RecordsService;
 use tidings::{config, lambda};
 
 #[tokio::main]
@@ -16,6 +16,6 @@ async fn main() -> Result<(), Error> {
         RecordsService::new(store.clone(), clock.clone(), Arc::new(Templates::default()))
             .with_sending_window(config::sending_window()?),
     );
-    let replies = ReplyService::new(store, records, lambda::publisher_from_env(&aws)?, clock);
+    let replies = lambda::replies_from_env(&aws, &store, records)?;
     lambda_runtime::run(service_fn(|event| tidings_ingest_replies::handler(&replies, event))).await
 }

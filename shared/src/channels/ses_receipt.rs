@@ -30,7 +30,7 @@ pub enum Verdict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedEmail {
     /// SES's `mail.messageId`: also the stored object's name under the
-    /// rule's prefix ([`object_key`]). Only letters, digits and hyphens.
+    /// rule's prefix (`channels::blobs::BlobKey::inbound_email`). Only letters, digits and hyphens.
     pub message_id: String,
     /// The rule's recipients among the envelope's (`receipt.recipients`):
     /// the `reply+TOKEN@` addresses the message was sent to.
@@ -131,13 +131,6 @@ fn is_message_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_MESSAGE_ID_CHARS && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// Where the rule's S3 action stored the message: its prefix followed by
-/// the message id, as SES names it (no separator is added: a prefix meant
-/// as a folder ends with `/`). `message_id` is a [`ReceivedEmail`]'s, so
-/// it cannot lead outside the prefix.
-pub fn object_key(prefix: &str, message_id: &str) -> String {
-    format!("{prefix}{message_id}")
-}
 
 #[cfg(test)]
 mod tests {
@@ -162,7 +155,6 @@ mod tests {
                 virus: Verdict::Pass,
             }]
         );
-        assert_eq!(object_key("inbound/", &emails[0].message_id), "inbound/4k2v0c8e1r7ld5n0b9g6hq3j5t2m8p1f0s7a6u9c");
     }
 
     #[test]

@@ -3,18 +3,24 @@
 //! ([`crate::domain::keywords`]) and acted on: an appointment confirmed or
 //! cancelled through the records service (and announced on the bus), an
 //! opt-out or opt-in recorded with its evidence and confirmed once, HELP
-//! answered, and staff told what they must read.
+//! answered, and staff told what they must read. How each channel's
+//! inbound arrives, and its documents, is in [`inbound`].
+
+mod inbound;
+
+pub use inbound::{AttachmentDownload, InboundConfig};
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::channels::sms_inbound::InboundText;
 use crate::domain::{
     interpret_reply, keyword_answer, meaning_on, reply_action, AccountId, AccountSettings, Appointment, Channel, Clock,
     Consent, ConsentMethod, ConsentState, Message, MessageId, MessageKind, Notification, NotificationKind, PhoneNumber,
     RenderedContent, Reply, ReplyAction, ReplyAttachment, ReplyId, ReplyRoute,
 };
+use crate::channels::blobs::{BlobError, BlobStore};
+use crate::channels::fax::MediaError;
 use crate::events::{AppointmentAnswer, AppointmentAnswered, BusEvent, EventPublisher, PublishError};
 use crate::services::records::{ClientAnswer, RecordsError, RecordsService};
 use crate::store::{ConversationListing, ConversationPage, InvalidCursor, RouteTarget, Store, StoreError};
@@ -36,6 +42,13 @@ pub enum ReplyError {
     Publish(#[from] PublishError),
     #[error(transparent)]
     InvalidCursor(#[from] InvalidCursor),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    /// SES invoked the function before the stored email can be read.
+    #[error("the inbound email is not in the bucket (yet)")]
+    EmailNotStored,
     #[error("no recipient with this id exists in the account")]
     UnknownRecipient,
 }
@@ -47,7 +60,9 @@ impl ReplyError {
             ReplyError::Store(err) => err.is_retryable(),
             ReplyError::Records(RecordsError::Store(err)) => err.is_retryable(),
             ReplyError::Records(_) => false,
-            ReplyError::Publish(_) => true,
+            ReplyError::Publish(_) | ReplyError::EmailNotStored => true,
+            ReplyError::Blob(err) => err.is_retryable(),
+            ReplyError::Media(err) => err.is_retryable(),
         }
     }
 }
@@ -99,6 +114,8 @@ pub enum ReplyReceipt {
     Repeated { reply_id: ReplyId },
     /// No practice wrote to this sender on this route: nothing to keep it under.
     Unroutable,
+    /// Not kept: spam, a virus, or not a message that can be read (code).
+    Refused(&'static str),
 }
 
 pub struct ReplyService {
@@ -106,6 +123,9 @@ pub struct ReplyService {
     records: Arc<RecordsService>,
     bus: Arc<dyn EventPublisher>,
     clock: Arc<dyn Clock>,
+    /// Raw inbound emails (SES puts them there) and kept documents.
+    blobs: Arc<dyn BlobStore>,
+    config: InboundConfig,
 }
 
 impl ReplyService {
@@ -114,8 +134,10 @@ impl ReplyService {
         records: Arc<RecordsService>,
         bus: Arc<dyn EventPublisher>,
         clock: Arc<dyn Clock>,
+        blobs: Arc<dyn BlobStore>,
+        config: InboundConfig,
     ) -> Self {
-        Self { store, records, bus, clock }
+        Self { store, records, bus, clock, blobs, config }
     }
 
     /// A page of a recipient's thread, or of the account's replies, newest
@@ -145,32 +167,6 @@ impl ReplyService {
     /// Marks a reply read; `false`: there is no such reply.
     pub async fn mark_read(&self, account: &AccountId, id: &ReplyId) -> Result<bool, ReplyError> {
         Ok(self.store.mark_reply_read(account, id).await?)
-    }
-
-    /// An inbound text (AWS End User Messaging through SNS), received at
-    /// `received_at` (the notification's time).
-    pub async fn receive_text(
-        &self,
-        text: &InboundText,
-        received_at: DateTime<Utc>,
-    ) -> Result<ReplyReceipt, ReplyError> {
-        let route = InboundRoute::Number { channel: Channel::Sms, ours: text.to.clone(), theirs: text.from.clone() };
-        let Some(routed) = self.route(Channel::Sms, &text.inbound_message_id, &route).await? else {
-            tracing::warn!(channel = "sms", "reply from a sender no practice wrote to: not kept");
-            return Ok(ReplyReceipt::Unroutable);
-        };
-        let inbound = Inbound {
-            channel: Channel::Sms,
-            provider_id: text.inbound_message_id.clone(),
-            route,
-            from: text.from.as_str().to_owned(),
-            to: text.to.as_str().to_owned(),
-            received_at,
-            subject: None,
-            body: text.body.clone(),
-            attachments: Vec::new(),
-        };
-        self.receive(&routed, inbound).await
     }
 
     /// Which practice an inbound is for and the reply it will be; `None`
