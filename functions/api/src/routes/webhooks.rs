@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use tidings::channels::fax::WebhookError;
+use tidings::channels::fax::{FaxWebhookEvent, WebhookError};
 use tidings::services::ReportOutcome;
 
 use crate::error::ApiError;
@@ -18,8 +18,9 @@ pub struct WebhookReceipt {
     pub outcome: ReportOutcome,
 }
 
-/// A fax provider's status callback. 401 and nothing changed when its
-/// signature does not verify; 200 for a repeat, so the provider stops.
+/// A fax provider's callback: a fax's status, or a fax received. 401 and
+/// nothing changed when its signature does not verify; 200 for a repeat,
+/// so the provider stops.
 #[utoipa::path(post, path = "/webhooks/fax/{provider}", tag = "webhooks",
     params(("provider" = String, Path, description = "`telnyx`")),
     responses(
@@ -46,7 +47,17 @@ pub async fn fax_status(
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "malformed_webhook", err.to_string())
         }
     })?;
-    // A failure answers 5xx, so the provider delivers the webhook again.
-    let outcome = state.outcomes.fax_status(verifier.provider(), &event).await.map_err(|err| ApiError::from(&err))?;
+    let outcome = match event {
+        // A failure answers 5xx, so the provider delivers the webhook again.
+        FaxWebhookEvent::Status(status) => {
+            state.outcomes.fax_status(verifier.provider(), &status).await.map_err(|err| ApiError::from(&err))?
+        }
+        // wired by the replies service: until then a received fax is
+        // acknowledged and dropped (the provider would only retry it).
+        FaxWebhookEvent::Received(inbound) => {
+            tracing::info!(provider = verifier.provider(), fax_id = %inbound.fax_id, "received fax ignored");
+            ReportOutcome::Ignored
+        }
+    };
     Ok(Json(WebhookReceipt { outcome }))
 }
