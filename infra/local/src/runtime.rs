@@ -24,7 +24,7 @@ use crate::auth::TokenKey;
 use crate::bus::{BusOptions, DeliveryFunction, LateBus, LocalBus, LocalFunction};
 use crate::clock::ManualClock;
 use crate::embedded::{EmbeddedDynamo, EmbeddedError};
-use crate::fax::{LocalFaxProvider, LocalFaxSigner};
+use crate::fax::{InboundMedia, LocalFaxProvider, LocalFaxSigner, LocalOrigin};
 use crate::sinks::{LocalSink, Outbox};
 use crate::template::{Template, TemplateError};
 use crate::voice::{LocalCallControl, LocalCalls, LocalVoiceSink};
@@ -59,6 +59,8 @@ pub enum LocalError {
     ClockNotManual,
     #[error("the clock only moves forward")]
     ClockBackwards,
+    #[error("the local runner is not listening yet: a received fax's media link needs its address")]
+    NotListening,
 }
 
 /// A sender in place of a channel's local stand-in (tests script what the
@@ -120,8 +122,12 @@ pub struct LocalRuntime {
     pub outcomes: OutcomeService,
     pub voice: Arc<VoiceCall>,
     pub calls: LocalCalls,
-    /// Signs the local fax provider's status webhooks.
+    /// Signs the local fax provider's webhooks.
     pub fax_signer: LocalFaxSigner,
+    /// The PDFs of faxes the local provider received, behind their links.
+    pub fax_media: InboundMedia,
+    /// Where the local runner listens, once `serve` binds.
+    pub origin: LocalOrigin,
 }
 
 impl LocalRuntime {
@@ -213,6 +219,8 @@ impl LocalRuntime {
             voice,
             calls,
             fax_signer: LocalFaxSigner::default(),
+            fax_media: InboundMedia::default(),
+            origin: LocalOrigin::default(),
             store,
             clock,
             manual_clock,
