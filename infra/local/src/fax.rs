@@ -141,8 +141,12 @@ pub enum MediaLookup {
 }
 
 impl InboundMedia {
+    /// Links that expired unread are dropped here, so a long-running
+    /// runner does not keep every fax it ever received.
     fn keep(&self, fax_id: &str, received_at: DateTime<Utc>, pdf: Vec<u8>) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(fax_id.to_owned(), (received_at, pdf));
+        let mut media = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        media.retain(|_, (kept_at, _)| received_at - *kept_at <= MEDIA_LINK_TTL);
+        media.insert(fax_id.to_owned(), (received_at, pdf));
     }
 
     pub fn lookup(&self, fax_id: &str, now: DateTime<Utc>) -> MediaLookup {
@@ -281,4 +285,30 @@ pub fn status_body(
         "meta": { "attempt": 1 },
     });
     serde_json::to_vec(&body).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn a_media_link_works_ten_minutes_and_expired_ones_are_not_kept() {
+        let media = InboundMedia::default();
+        let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 14, 0, 0).unwrap();
+        media.keep("f1", t0, b"%PDF-1".to_vec());
+        assert_eq!(media.lookup("f1", t0 + chrono::Duration::minutes(10)), MediaLookup::Pdf(b"%PDF-1".to_vec()));
+        assert_eq!(media.lookup("f1", t0 + chrono::Duration::minutes(11)), MediaLookup::Expired);
+        assert_eq!(
+            media.lookup("f1", t0 + chrono::Duration::minutes(11)),
+            MediaLookup::Missing,
+            "dropped once expired"
+        );
+
+        media.keep("f2", t0, b"%PDF-2".to_vec());
+        media.keep("f3", t0 + chrono::Duration::minutes(11), b"%PDF-3".to_vec());
+        assert_eq!(media.lookup("f2", t0), MediaLookup::Missing, "dropped when a later fax arrived");
+        assert_eq!(media.lookup("f3", t0 + chrono::Duration::minutes(11)), MediaLookup::Pdf(b"%PDF-3".to_vec()));
+    }
 }
