@@ -128,7 +128,10 @@ const MEDIA_LINK_TTL: chrono::Duration = chrono::Duration::minutes(10);
 /// The PDFs of faxes the local provider received, by fax id. Kept in memory:
 /// like Telnyx's links, they are not meant to outlive a fetch.
 #[derive(Clone, Default)]
-pub struct InboundMedia(Arc<Mutex<HashMap<String, (DateTime<Utc>, Vec<u8>)>>>);
+pub struct InboundMedia(Arc<Mutex<HashMap<String, ReceivedPdf>>>);
+
+/// When a fax was received, and its PDF.
+type ReceivedPdf = (DateTime<Utc>, Vec<u8>);
 
 /// What `GET /local/fax/media/{fax_id}` finds.
 #[derive(Debug, PartialEq, Eq)]
