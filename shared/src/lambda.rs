@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::channels::blobs::BlobStore;
 use crate::channels::chime::control::ChimeCallControl;
-use crate::channels::s3::S3Blobs;
+use crate::channels::s3::{S3Blobs, DOWNLOAD_LINK_TTL};
 use crate::channels::{CallControl, ChannelSender};
 use crate::config::{self, ConfigError};
 use crate::domain::SystemClock;
@@ -136,7 +136,7 @@ pub fn call_control_from_env(aws: &SdkConfig) -> Result<Arc<dyn CallControl>, Co
 /// and the documents replies brought.
 pub fn blobs_from_env(aws: &SdkConfig) -> Result<Arc<dyn BlobStore>, ConfigError> {
     let client = aws_sdk_s3::Client::new(aws);
-    Ok(Arc::new(S3Blobs::new(client, config::required("REPLIES_BUCKET")?, chrono::Duration::minutes(5))))
+    Ok(Arc::new(S3Blobs::new(client, config::required("REPLIES_BUCKET")?, DOWNLOAD_LINK_TTL)))
 }
 
 /// The reply service over the function's table, bus and bucket.

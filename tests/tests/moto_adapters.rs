@@ -3,6 +3,8 @@
 
 use base64::Engine as _;
 use chrono::{Duration, TimeZone, Utc};
+use tidings::channels::blobs::{BlobError, BlobKey, BlobStore, Download};
+use tidings::channels::s3::{S3Blobs, DOWNLOAD_LINK_TTL};
 use tidings::channels::ses::SesEmailSender;
 use tidings::channels::sns::{SmsOrigin, SnsSmsSender};
 use tidings::channels::{ChannelSender, Outgoing};
@@ -295,4 +297,64 @@ async fn the_store_runs_on_moto_dynamodb_from_the_template_declaration() {
         remaining += store.due_messages(shard, due + Duration::hours(1), 100, None).await.unwrap().due.len();
     }
     assert_eq!(remaining, 4, "the sent message left the sparse due index");
+}
+
+/// The S3 client as a Lambda would build it, addressing buckets by path:
+/// moto answers on one loopback host, not on a name per bucket.
+async fn s3_blobs() -> (aws_sdk_s3::Client, S3Blobs, String) {
+    let config = moto_config().await;
+    let client =
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build());
+    let bucket = unique("tidings-blobs");
+    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    (client.clone(), S3Blobs::new(client, &bucket, DOWNLOAD_LINK_TTL), bucket)
+}
+
+#[tokio::test]
+async fn s3_keeps_a_blob_encrypted_reads_it_back_and_finds_a_missing_one_missing() {
+    let (client, blobs, bucket) = s3_blobs().await;
+    let key = BlobKey::attachment(&"acct:moto".parse().unwrap(), "fax~telnyx~f1", "0").unwrap();
+    let pdf = b"%PDF-1.4 an inbound fax".to_vec();
+    blobs.put(&key, pdf.clone(), "application/pdf").await.unwrap();
+    blobs.put(&key, pdf.clone(), "application/pdf").await.expect("the same bytes again are fine");
+
+    assert_eq!(blobs.get(&key).await.unwrap(), Some(pdf));
+    let head = client.head_object().bucket(&bucket).key(key.as_str()).send().await.unwrap();
+    assert_eq!(head.server_side_encryption, Some(aws_sdk_s3::types::ServerSideEncryption::Aes256));
+    assert_eq!(head.content_type.as_deref(), Some("application/pdf"));
+
+    let missing = BlobKey::attachment(&"acct:moto".parse().unwrap(), "fax~telnyx~f1", "1").unwrap();
+    assert_eq!(blobs.get(&missing).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn s3_refuses_a_bucket_that_does_not_exist_for_good() {
+    let config = moto_config().await;
+    let client =
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build());
+    let blobs = S3Blobs::new(client, unique("no-such-bucket"), DOWNLOAD_LINK_TTL);
+    let key = BlobKey::inbound_email("inbound/", "m1").unwrap();
+    let err = blobs.put(&key, b"x".to_vec(), "message/rfc822").await.unwrap_err();
+    assert_eq!(err, BlobError::Refused("NoSuchBucket".into()));
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn s3_downloads_are_short_lived_presigned_links_that_name_the_file() {
+    let (_, blobs, bucket) = s3_blobs().await;
+    let key = BlobKey::inbound_email("inbound/", &unique("ses-message")).unwrap();
+    let pdf = b"%PDF-1.4 lab results".to_vec();
+    blobs.put(&key, pdf.clone(), "application/pdf").await.unwrap();
+
+    let download = blobs.download(&key, "lab \"results\".pdf", "application/pdf").await.unwrap();
+    let Download::Redirect { url } = download else { panic!("S3 downloads redirect: {download:?}") };
+    assert!(url.contains(&bucket) && url.contains("X-Amz-Signature="), "a presigned link to the object");
+    assert!(url.contains("X-Amz-Expires=300"), "it lives five minutes");
+
+    let response = reqwest::get(&url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    assert_eq!(header("content-disposition").as_deref(), Some("attachment; filename=\"lab _results_.pdf\""));
+    assert_eq!(header("content-type").as_deref(), Some("application/pdf"));
+    assert_eq!(response.bytes().await.unwrap().to_vec(), pdf);
 }

@@ -154,6 +154,18 @@ impl From<&ReplyError> for ApiError {
             ReplyError::BadProviderId => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "malformed_webhook", err.to_string())
             }
+            ReplyError::Blob(_) | ReplyError::Media(_) | ReplyError::EmailNotStored if err.is_retryable() => {
+                tracing::error!(error = %err, "reply documents unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "documents are unavailable; retrying may help",
+                )
+            }
+            ReplyError::Blob(_) | ReplyError::Media(_) | ReplyError::EmailNotStored => {
+                tracing::error!(error = %err, "reply documents refused");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request failed inside Tidings")
+            }
             ReplyError::Records(_) | ReplyError::Publish(_) => {
                 tracing::error!(error = %err, "reply not applied");
                 Self::new(

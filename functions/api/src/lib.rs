@@ -11,7 +11,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
-use tidings::channels::fax::FaxWebhookVerifier;
+use tidings::channels::fax::{FaxMedia, FaxWebhookVerifier};
 use tidings::domain::Clock;
 use tidings::services::{CreditService, OutcomeService, RecordsService, ReplyService};
 use tidings::store::Store;
@@ -27,7 +27,15 @@ pub struct ApiState {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     /// One per configured fax provider.
-    pub fax_webhooks: Vec<Arc<dyn FaxWebhookVerifier>>,
+    pub fax_webhooks: Vec<FaxWebhook>,
+}
+
+/// A fax provider's webhook: how to check it, and where its received
+/// faxes' PDFs are fetched from.
+#[derive(Clone)]
+pub struct FaxWebhook {
+    pub verifier: Arc<dyn FaxWebhookVerifier>,
+    pub media: Arc<dyn FaxMedia>,
 }
 
 struct BearerAuth;
@@ -101,6 +109,7 @@ impl Modify for CommonResponses {
         routes::replies::get_thread,
         routes::replies::list_replies,
         routes::replies::mark_read,
+        routes::replies::get_attachment,
         routes::webhooks::fax_status,
         openapi
     ),
@@ -176,6 +185,7 @@ fn account_routes() -> Vec<Route> {
         route(Verb::Get, "/v1/recipients/{id}/thread", routes::replies::get_thread),
         route(Verb::Get, "/v1/replies", routes::replies::list_replies),
         route(Verb::Post, "/v1/replies/{id}/read", routes::replies::mark_read),
+        route(Verb::Get, "/v1/replies/{id}/attachments/{attachment_id}", routes::replies::get_attachment),
         route(Verb::Get, OPENAPI_PATH, openapi),
     ]
 }

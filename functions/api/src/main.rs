@@ -1,12 +1,11 @@
 use std::sync::Arc;
 
-use tidings::channels::fax::telnyx::TelnyxWebhookVerifier;
-use tidings::channels::fax::FaxWebhookVerifier;
+use tidings::channels::fax::telnyx::{MediaHosts, TelnyxMedia, TelnyxWebhookVerifier};
 use tidings::domain::{Clock, SystemClock, Templates};
 use tidings::services::{OutcomeService, RecordsService};
 use tidings::{config, lambda};
 use tidings_api::auth::{from_api_gateway_claims, OperatorScope, TokenClaims};
-use tidings_api::ApiState;
+use tidings_api::{ApiState, FaxWebhook};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -14,9 +13,15 @@ async fn main() -> Result<(), lambda_http::Error> {
     let aws = lambda::aws_config().await;
     let store = lambda::store_from_env(&aws)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let mut fax_webhooks: Vec<Arc<dyn FaxWebhookVerifier>> = Vec::new();
+    let mut fax_webhooks = Vec::new();
     if let Some(key) = config::optional("TELNYX_PUBLIC_KEY") {
-        fax_webhooks.push(Arc::new(TelnyxWebhookVerifier::new(&key)?));
+        // Received faxes' PDFs come only from the hosts FAX_MEDIA_HOSTS
+        // allows (default: Telnyx's documented bucket).
+        let hosts: MediaHosts = config::parsed("FAX_MEDIA_HOSTS", MediaHosts::default())?;
+        fax_webhooks.push(FaxWebhook {
+            verifier: Arc::new(TelnyxWebhookVerifier::new(&key)?),
+            media: Arc::new(TelnyxMedia::new(hosts)?),
+        });
     }
     let credit = lambda::credit_from_env(&aws, &store)?;
     let records = Arc::new(

@@ -64,7 +64,10 @@ fn is_ses_receipt(payload: &serde_json::Value) -> bool {
         .is_ok_and(|shape| shape.records.iter().any(|r| r.event_source.as_deref() == Some("aws:ses")))
 }
 
-pub async fn handler(replies: &ReplyService, event: LambdaEvent<serde_json::Value>) -> Result<IngestReport, Diagnostic> {
+pub async fn handler(
+    replies: &ReplyService,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<IngestReport, Diagnostic> {
     let span = tracing::info_span!("ingest_replies", request_id = %event.context.request_id);
     let mut report = IngestReport::default();
     if is_ses_receipt(&event.payload) {

@@ -9,23 +9,26 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use serde::Serialize;
+use tidings::channels::blobs::{BlobKey, BlobStore};
+use tidings::channels::email_inbound::AttachmentLimits;
 use tidings::channels::fax::telnyx::TelnyxWebhookVerifier;
 use tidings::channels::fax::FaxSender;
 use tidings::channels::ChannelSender;
 use tidings::domain::{Channel, Clock, PhoneNumber, PriceTable, SystemClock, Templates};
 use tidings::services::{
-    CreditService, Delivery, DeliveryConfig, OutcomeService, RecordsService, ReminderSweep, ReplyService, RetryPolicy,
-    SweepConfig, SweepReport, VoiceCall,
+    CreditService, Delivery, DeliveryConfig, InboundConfig, OutcomeService, RecordsService, ReminderSweep,
+    ReplyService, RetryPolicy, SweepConfig, SweepReport, VoiceCall,
 };
 use tidings::store::Store;
-use tidings_api::ApiState;
+use tidings_api::{ApiState, FaxWebhook};
 
 use crate::auth::TokenKey;
+use crate::blobs::FolderBlobs;
 use crate::bus::{BusOptions, DeliveryFunction, LateBus, LocalBus, LocalFunction};
 use crate::clock::ManualClock;
 use crate::embedded::{EmbeddedDynamo, EmbeddedError};
-use crate::fax::{LocalFaxProvider, LocalFaxSigner};
-use crate::sinks::{LocalSink, Outbox};
+use crate::fax::{InboundMedia, LocalFaxMedia, LocalFaxProvider, LocalFaxSigner, LocalOrigin};
+use crate::sinks::{LocalSink, Outbox, LOCAL_REPLY_DOMAIN};
 use crate::template::{Template, TemplateError};
 use crate::voice::{LocalCallControl, LocalCalls, LocalVoiceSink};
 
@@ -36,6 +39,8 @@ pub const DEFAULT_DATA_PATH: &str = ".tidings/local.db";
 /// The local deployment's own numbers (555-01xx: never a real subscriber).
 pub const LOCAL_CALLER_ID: &str = "+12025550100";
 pub const LOCAL_FAX_NUMBER: &str = "+12025550101";
+/// The receipt rule's object key prefix, as `template.yaml` sets it.
+pub const INBOUND_EMAIL_PREFIX: &str = "inbound/";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
@@ -59,6 +64,8 @@ pub enum LocalError {
     ClockNotManual,
     #[error("the clock only moves forward")]
     ClockBackwards,
+    #[error("the local runner is not listening yet: a received fax's media link needs its address")]
+    NotListening,
 }
 
 /// A sender in place of a channel's local stand-in (tests script what the
@@ -121,8 +128,16 @@ pub struct LocalRuntime {
     pub voice: Arc<VoiceCall>,
     pub replies: Arc<ReplyService>,
     pub calls: LocalCalls,
-    /// Signs the local fax provider's status webhooks.
+    /// Signs the local fax provider's webhooks.
     pub fax_signer: LocalFaxSigner,
+    /// The PDFs of faxes the local provider received, behind their links.
+    pub fax_media: InboundMedia,
+    /// Where the local runner listens, once `serve` binds.
+    pub origin: LocalOrigin,
+    /// Local S3: inbound emails and replies' documents.
+    pub blobs: Arc<FolderBlobs>,
+    /// Removed with the runtime: local S3 of an in-memory run.
+    _scratch: Option<tempfile::TempDir>,
 }
 
 impl LocalRuntime {
@@ -202,7 +217,29 @@ impl LocalRuntime {
             number(LOCAL_CALLER_ID)?,
             credit.clone(),
         ));
-        let replies = Arc::new(ReplyService::new(store.clone(), records.clone(), Arc::new(bus.clone()), clock.clone()));
+        // Local S3: a folder beside the database (a scratch folder when the
+        // database is in memory).
+        let (blobs_dir, scratch) = match &options.data {
+            Some(path) => (path.with_extension("blobs"), None),
+            None => {
+                let scratch = tempfile::tempdir()?;
+                (scratch.path().to_owned(), Some(scratch))
+            }
+        };
+        let blobs = Arc::new(FolderBlobs::new(blobs_dir));
+        let inbound = InboundConfig {
+            reply_domain: Some(LOCAL_REPLY_DOMAIN.into()),
+            inbound_email_prefix: INBOUND_EMAIL_PREFIX.into(),
+            attachments: AttachmentLimits::default(),
+        };
+        let replies = Arc::new(ReplyService::new(
+            store.clone(),
+            records.clone(),
+            Arc::new(bus.clone()),
+            clock.clone(),
+            blobs.clone(),
+            inbound,
+        ));
         let sweep =
             ReminderSweep::new(store.clone(), Arc::new(bus.clone()), templates, clock.clone(), options.sweep.clone())
                 .applying_reports(outcomes.clone())
@@ -216,6 +253,10 @@ impl LocalRuntime {
             replies,
             calls,
             fax_signer: LocalFaxSigner::default(),
+            fax_media: InboundMedia::default(),
+            blobs,
+            _scratch: scratch,
+            origin: LocalOrigin::default(),
             store,
             clock,
             manual_clock,
@@ -238,7 +279,10 @@ impl LocalRuntime {
             replies: self.replies.clone(),
             store: self.store.clone(),
             clock: self.clock.clone(),
-            fax_webhooks: vec![Arc::new(verifier)],
+            fax_webhooks: vec![FaxWebhook {
+                verifier: Arc::new(verifier),
+                media: Arc::new(LocalFaxMedia(self.origin.clone())),
+            }],
         })
     }
 
@@ -328,6 +372,50 @@ impl LocalRuntime {
                 "SigningCertUrl": "",
                 "UnsubscribeUrl": "",
                 "MessageAttributes": {},
+            },
+        }]});
+        self.invoke_ingest_replies(envelope).await
+    }
+
+    /// An email to the reply domain, as SES receives it: the raw message
+    /// stored in the bucket by the receipt rule's S3 action, then
+    /// `ingest-replies` invoked by its Lambda action with the headers'
+    /// envelope (recipients from the message's To and Cc).
+    pub async fn receive_email(&self, raw: Vec<u8>) -> Result<tidings_ingest_replies::IngestReport, LocalError> {
+        let message = mail_parser::MessageParser::default()
+            .parse_headers(&raw)
+            .ok_or_else(|| LocalError::Wiring("not an RFC 5322 message".into()))?;
+        let recipients: Vec<String> = [message.to(), message.cc()]
+            .into_iter()
+            .flatten()
+            .flat_map(|list| list.iter())
+            .filter_map(|address| address.address().map(str::to_owned))
+            .collect();
+        if recipients.is_empty() {
+            return Err(LocalError::Wiring("the message has no To or Cc address".into()));
+        }
+        // SES's message ids are letters and digits.
+        let message_id = uuid::Uuid::new_v4().simple().to_string();
+        let key = BlobKey::inbound_email(INBOUND_EMAIL_PREFIX, &message_id)
+            .map_err(|e| LocalError::Wiring(format!("inbound key: {e}")))?;
+        self.blobs.put(&key, raw, "message/rfc822").await.map_err(|e| LocalError::Wiring(e.to_string()))?;
+        let now = self.clock.now();
+        let envelope = serde_json::json!({"Records": [{
+            "eventSource": "aws:ses",
+            "eventVersion": "1.0",
+            "ses": {
+                "mail": {"timestamp": now, "source": "local", "messageId": message_id, "destination": recipients},
+                "receipt": {
+                    "timestamp": now,
+                    "processingTimeMillis": 1,
+                    "recipients": recipients,
+                    "spamVerdict": {"status": "PASS"},
+                    "virusVerdict": {"status": "PASS"},
+                    "spfVerdict": {"status": "PASS"},
+                    "dkimVerdict": {"status": "PASS"},
+                    "dmarcVerdict": {"status": "PASS"},
+                    "action": {"type": "Lambda", "functionArn": "arn:aws:lambda:local:000000000000:function:ingest-replies", "invocationType": "Event"},
+                },
             },
         }]});
         self.invoke_ingest_replies(envelope).await

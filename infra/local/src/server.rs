@@ -3,20 +3,21 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tidings::domain::PhoneNumber;
 use tidings_api::error::ApiError;
 use tidings_delivery_status::StatusReport;
 use tidings_ingest_replies::IngestReport;
-use tower::ServiceExt;
 
 use crate::auth::require_token;
-use crate::fax;
+use crate::fax::{self, MediaLookup, ReceivedFax};
 use crate::runtime::{Advance, LocalError, LocalRuntime};
 use crate::sinks::OutboxEntry;
 use crate::voice::{self, Answer, CallError, CallTranscript};
@@ -100,18 +101,58 @@ async fn report_fax(
             return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "status: delivered or failed"))
         }
     };
-    let now = runtime.clock.now();
-    let body = fax::status_body(&fax_id, delivered, report.pages, report.failure_reason.as_deref(), now);
-    let signature = runtime.fax_signer.sign(now.timestamp(), &body);
-    let request = axum::http::Request::post("/webhooks/fax/telnyx")
-        .header("content-type", "application/json")
-        .header("telnyx-timestamp", now.timestamp().to_string())
-        .header("telnyx-signature-ed25519", signature)
-        .body(axum::body::Body::from(body))
-        .map_err(local_failure)?;
-    let state = runtime.api_state().map_err(local_failure)?;
-    let response = tidings_api::webhooks(state).oneshot(request).await.map_err(local_failure)?;
-    Ok(response)
+    let body =
+        fax::status_body(&fax_id, delivered, report.pages, report.failure_reason.as_deref(), runtime.clock.now());
+    fax::post_webhook(&runtime, body).await.map_err(local_failure)
+}
+
+/// A body carrying a 20 MB fax (Telnyx's media cap here), base64-encoded.
+const INBOUND_FAX_BODY_LIMIT: usize = 28 * 1024 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InboundFaxRequest {
+    from: String,
+    to: String,
+    /// The PDF, standard base64.
+    pdf_base64: String,
+}
+
+/// Someone faxes one of the deployment's numbers: the local provider keeps
+/// the PDF behind its media link and posts the signed `fax.received`
+/// through the API's route, whose status this answers with.
+async fn inbound_fax(
+    State(runtime): State<Arc<LocalRuntime>>,
+    LocalJson(request): LocalJson<InboundFaxRequest>,
+) -> Result<(StatusCode, Json<ReceivedFax>), ApiError> {
+    let invalid = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", message);
+    let number =
+        |field: &str, value: &str| value.parse::<PhoneNumber>().map_err(|err| invalid(format!("{field}: {err}")));
+    let from = number("from", &request.from)?;
+    let to = number("to", &request.to)?;
+    let pdf = base64::engine::general_purpose::STANDARD
+        .decode(request.pdf_base64.trim())
+        .map_err(|_| invalid("pdf_base64: not standard base64".into()))?;
+    if !pdf.starts_with(b"%PDF-") {
+        return Err(invalid("pdf_base64: not a PDF".into()));
+    }
+    let received = fax::receive(&runtime, &from, &to, pdf).await.map_err(local_failure)?;
+    let status = StatusCode::from_u16(received.webhook_status).unwrap_or(StatusCode::BAD_GATEWAY);
+    Ok((status, Json(received)))
+}
+
+/// A received fax's PDF, as Telnyx's media link serves it: 403 once the
+/// link has expired, as S3 answers an expired presigned URL.
+async fn fax_media(State(runtime): State<Arc<LocalRuntime>>, Path(fax_id): Path<String>) -> Response {
+    match runtime.fax_media.lookup(&fax_id, runtime.clock.now()) {
+        MediaLookup::Pdf(pdf) => ([(header::CONTENT_TYPE, "application/pdf")], pdf).into_response(),
+        MediaLookup::Expired => {
+            ApiError::new(StatusCode::FORBIDDEN, "link_expired", "the media link has expired").into_response()
+        }
+        MediaLookup::Missing => {
+            ApiError::new(StatusCode::NOT_FOUND, "no_such_fax", "no fax was received with this id").into_response()
+        }
+    }
 }
 
 /// SES's notification about an email, as its SNS topic would deliver it to
@@ -149,6 +190,31 @@ async fn inbound_sms(
     runtime.receive_sms(&sms.from, &sms.to, &sms.body).await.map(Json).map_err(local_failure)
 }
 
+/// SES takes messages up to 40 MB.
+const INBOUND_EMAIL_MAX_BYTES: usize = 40 * 1024 * 1024;
+
+/// An email to the reply domain (a raw RFC 5322 message, `content-type:
+/// message/rfc822`): stored as SES's receipt rule stores it, then through
+/// `ingest-replies` as its Lambda action invokes it.
+async fn inbound_email(
+    State(runtime): State<Arc<LocalRuntime>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<IngestReport>, ApiError> {
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.trim().to_ascii_lowercase().starts_with("message/rfc822") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the raw message with Content-Type: message/rfc822",
+        ));
+    }
+    runtime.receive_email(body.to_vec()).await.map(Json).map_err(|err| match err {
+        LocalError::Wiring(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_email", err.to_string()),
+        other => local_failure(other),
+    })
+}
+
 #[derive(Serialize)]
 struct EventView {
     detail_type: &'static str,
@@ -175,14 +241,18 @@ pub fn app(runtime: Arc<LocalRuntime>) -> Result<Router, LocalError> {
         .route("/local/events", get(events))
         .route("/local/voice/{message_id}/digits", post(answer_call))
         .route("/local/fax/{fax_id}/status", post(report_fax))
+        .route("/local/fax/inbound", post(inbound_fax).layer(DefaultBodyLimit::max(INBOUND_FAX_BODY_LIMIT)))
+        .route("/local/fax/media/{fax_id}", get(fax_media))
         .route("/local/ses/notifications", post(ses_notification))
         .route("/local/sms/delivery-logs", post(sms_delivery_log))
         .route("/local/sms/inbound", post(inbound_sms))
+        .route("/local/email/inbound", post(inbound_email).layer(DefaultBodyLimit::max(INBOUND_EMAIL_MAX_BYTES)))
         .with_state(runtime);
     Ok(api.merge(local))
 }
 
 pub async fn serve(runtime: Arc<LocalRuntime>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    runtime.origin.set(listener.local_addr()?);
     if !runtime.is_manual() {
         tokio::spawn(runtime.clone().run_schedules());
     }

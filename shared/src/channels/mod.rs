@@ -1,9 +1,12 @@
 //! Channel ports: one trait every delivery channel implements (SES, SNS,
-//! Chime SDK voice, fax, the local stand-ins), so that delivery is one service.
+//! Chime SDK voice, fax, the local stand-ins), so that delivery is one service;
+//! and the store of files that replies bring ([`blobs`], S3 in [`s3`]).
 
+pub mod blobs;
 pub mod chime;
 pub mod email_inbound;
 pub mod fax;
+pub mod s3;
 pub mod ses;
 pub mod ses_events;
 pub mod ses_receipt;

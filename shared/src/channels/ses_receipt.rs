@@ -131,7 +131,6 @@ fn is_message_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_MESSAGE_ID_CHARS && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-
 #[cfg(test)]
 mod tests {
     use serde_json::{json, Value};

@@ -13,6 +13,8 @@ pub use credit::{CreditError, CreditService, CreditView, IdempotencyKey, Purchas
 pub use delivery::{Delivery, DeliveryConfig, DeliveryError, DeliveryOutcome, Price, RetryPolicy};
 pub use outcomes::{OutcomeService, ReportOutcome};
 pub use records::{ClientAnswer, MessagesAbout, RecordsError, RecordsService, ReminderChanges, TemplatePreview};
-pub use replies::{Inbound, InboundRoute, ReplyError, ReplyReceipt, ReplyService, Routed};
+pub use replies::{
+    AttachmentDownload, Inbound, InboundConfig, InboundRoute, ReplyError, ReplyReceipt, ReplyService, Routed,
+};
 pub use sweep::{ReminderSweep, SweepConfig, SweepError, SweepReport};
 pub use voice_call::{VoiceCall, VoiceCallError};

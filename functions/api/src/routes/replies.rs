@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tidings::channels::blobs::{attachment_disposition, download_content_type, Download};
 use tidings::domain::{Channel, Message, RecipientId, Reply, ReplyAction, ReplyId};
 use tidings::store::{ConversationEntry, ConversationListing, MAX_CURSOR_CHARS};
 
@@ -283,4 +284,45 @@ pub async fn mark_read(
 
 fn unknown_reply() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "unknown_reply", "no reply with this id exists in the account")
+}
+
+/// A reply's document: on AWS a redirect (302) to a link that lives five
+/// minutes; locally the file itself.
+#[utoipa::path(get, path = "/v1/replies/{id}/attachments/{attachment_id}", tag = "replies",
+    params(("id" = inline(ReplyId), Path), ("attachment_id" = String, Path, description = "`a1`, `a2`, …")),
+    responses(
+        (status = 200, description = "The file (local runner)", content_type = "application/octet-stream"),
+        (status = 302, description = "To a presigned link that lives five minutes"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, description = "No such reply or attachment", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_attachment(
+    State(state): State<ApiState>,
+    AuthenticatedAccount(account): AuthenticatedAccount,
+    Path((id, attachment_id)): Path<(String, String)>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let id: ReplyId = parse_id("id", &id)?;
+    let found = state
+        .replies
+        .attachment(&account, &id, &attachment_id)
+        .await
+        .map_err(|e| ApiError::from(&e))?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_attachment", "no such reply or attachment"))?;
+    Ok(match found.download {
+        Download::Redirect { url } => {
+            (StatusCode::FOUND, [(header::LOCATION, url), (header::CACHE_CONTROL, "no-store".into())]).into_response()
+        }
+        Download::Bytes(bytes) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, download_content_type(&found.attachment.content_type).to_owned()),
+                (header::CONTENT_DISPOSITION, attachment_disposition(&found.attachment.filename)),
+                (header::CACHE_CONTROL, "no-store".into()),
+            ],
+            bytes,
+        )
+            .into_response(),
+    })
 }

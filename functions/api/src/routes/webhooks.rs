@@ -4,8 +4,8 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use tidings::channels::fax::WebhookError;
-use tidings::services::ReportOutcome;
+use tidings::channels::fax::{FaxWebhookEvent, WebhookError};
+use tidings::services::{ReplyReceipt, ReportOutcome};
 
 use crate::error::ApiError;
 use crate::routes::ApiBytes;
@@ -18,8 +18,9 @@ pub struct WebhookReceipt {
     pub outcome: ReportOutcome,
 }
 
-/// A fax provider's status callback. 401 and nothing changed when its
-/// signature does not verify; 200 for a repeat, so the provider stops.
+/// A fax provider's callback: a fax's status, or a fax received. 401 and
+/// nothing changed when its signature does not verify; 200 for a repeat,
+/// so the provider stops.
 #[utoipa::path(post, path = "/webhooks/fax/{provider}", tag = "webhooks",
     params(("provider" = String, Path, description = "`telnyx`")),
     responses(
@@ -34,9 +35,10 @@ pub async fn fax_status(
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<WebhookReceipt>, ApiError> {
-    let verifier = state.fax_webhooks.iter().find(|v| v.provider() == provider).ok_or_else(|| {
+    let webhook = state.fax_webhooks.iter().find(|w| w.verifier.provider() == provider).ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "unknown_provider", "no such fax provider is configured")
     })?;
+    let verifier = &webhook.verifier;
     let event = verifier.verify(&headers, &body, state.clock.now()).map_err(|err| match err {
         WebhookError::BadSignature | WebhookError::Stale => {
             tracing::warn!(provider = verifier.provider(), error = %err, "fax webhook refused");
@@ -46,7 +48,22 @@ pub async fn fax_status(
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "malformed_webhook", err.to_string())
         }
     })?;
-    // A failure answers 5xx, so the provider delivers the webhook again.
-    let outcome = state.outcomes.fax_status(verifier.provider(), &event).await.map_err(|err| ApiError::from(&err))?;
+    let outcome = match event {
+        // A failure answers 5xx, so the provider delivers the webhook again.
+        FaxWebhookEvent::Status(status) => {
+            state.outcomes.fax_status(verifier.provider(), &status).await.map_err(|err| ApiError::from(&err))?
+        }
+        // A fax sent to one of our numbers: a reply. Kept once (a retry of
+        // the webhook is a repeat); a failure answers 5xx while the
+        // provider's link to the PDF lives, so it is fetched again.
+        FaxWebhookEvent::Received(inbound) => {
+            match state.replies.receive_fax(webhook.media.as_ref(), &inbound).await.map_err(|e| ApiError::from(&e))? {
+                ReplyReceipt::Recorded { .. } => ReportOutcome::Recorded,
+                ReplyReceipt::Repeated { .. } | ReplyReceipt::Unroutable | ReplyReceipt::Refused(_) => {
+                    ReportOutcome::Ignored
+                }
+            }
+        }
+    };
     Ok(Json(WebhookReceipt { outcome }))
 }

@@ -1,6 +1,8 @@
 //! eFax: the message is rendered into a PDF ([`pdf`]) and sent through a
-//! fax provider's REST API. Providers sit behind [`FaxProvider`] and
-//! [`FaxWebhookVerifier`], so a second one can be added beside [`telnyx`].
+//! fax provider's REST API; faxes sent to our numbers arrive by the same
+//! webhook, their PDF fetched from the provider ([`FaxMedia`]). Providers
+//! sit behind [`FaxProvider`], [`FaxWebhookVerifier`] and [`FaxMedia`], so
+//! a second one can be added beside [`telnyx`].
 
 pub mod pdf;
 pub mod telnyx;
@@ -48,6 +50,50 @@ pub enum FaxStatus {
     InProgress,
 }
 
+/// A fax someone sent to one of our numbers: the provider has it as a PDF
+/// behind `media_url`, for a short while.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InboundFax {
+    /// The provider's id of this webhook event: a redelivery repeats it.
+    pub event_id: String,
+    /// The provider's id of the fax.
+    pub fax_id: String,
+    pub from: PhoneNumber,
+    /// Our number it was sent to.
+    pub to: PhoneNumber,
+    /// Where [`FaxMedia::fetch`] finds the PDF. Presigned: whoever holds it
+    /// can read the fax until it expires.
+    pub media_url: String,
+    pub page_count: Option<u32>,
+    /// Only part of the fax arrived: the PDF holds the pages that did.
+    pub partial: bool,
+}
+
+/// The sender's number is PHI and the media URL a credential to the fax:
+/// neither reaches a log through `{:?}`.
+impl std::fmt::Debug for InboundFax {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboundFax")
+            .field("event_id", &self.event_id)
+            .field("fax_id", &self.fax_id)
+            .field("from", &self.from.masked())
+            .field("to", &self.to.as_str())
+            .field("media_url", &"<presigned>")
+            .field("page_count", &self.page_count)
+            .field("partial", &self.partial)
+            .finish()
+    }
+}
+
+/// What a verified fax webhook says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaxWebhookEvent {
+    /// About a fax's progress.
+    Status(FaxStatusEvent),
+    /// A fax was received, and its PDF is ready to fetch.
+    Received(InboundFax),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebhookError {
     /// Missing or wrong signature: answered 401, and nothing changes.
@@ -61,7 +107,7 @@ pub enum WebhookError {
     Malformed(String),
 }
 
-/// Checks a provider's status webhook and reads it.
+/// Checks a provider's fax webhook and reads it.
 pub trait FaxWebhookVerifier: Send + Sync {
     fn provider(&self) -> &'static str;
     /// `body` is the raw request body, exactly as received.
@@ -70,7 +116,33 @@ pub trait FaxWebhookVerifier: Send + Sync {
         headers: &http::HeaderMap,
         body: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<FaxStatusEvent, WebhookError>;
+    ) -> Result<FaxWebhookEvent, WebhookError>;
+}
+
+/// Why a received fax's PDF could not be fetched. The text is a code: never
+/// the URL (a credential to the fax) nor anything the fax says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaError {
+    /// Will fail every time: a host or scheme we do not fetch from, a file
+    /// over the size limit, not a PDF, a link that is gone or refused.
+    #[error("the fax's media was refused: {0}")]
+    Refused(String),
+    /// A network fault, a timeout, the provider's outage: fetching again
+    /// may work while the link lives.
+    #[error("the fax's media is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl MediaError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, MediaError::Unavailable(_))
+    }
+}
+
+/// Fetches a received fax's PDF from where its provider keeps it.
+#[async_trait]
+pub trait FaxMedia: Send + Sync {
+    async fn fetch(&self, inbound: &InboundFax) -> Result<Vec<u8>, MediaError>;
 }
 
 /// The fax channel: renders the PDF and hands it to the provider.
@@ -113,8 +185,32 @@ pub fn provider_message_id(provider: &str, fax_id: &str) -> ProviderMessageId {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn fax_ids_name_their_provider() {
-        assert_eq!(super::provider_message_id("telnyx", "b3f2"), "telnyx:b3f2");
+        assert_eq!(provider_message_id("telnyx", "b3f2"), "telnyx:b3f2");
+    }
+
+    #[test]
+    fn an_inbound_fax_s_debug_output_hides_the_sender_and_the_link() {
+        let fax = InboundFax {
+            event_id: "e1".into(),
+            fax_id: "f1".into(),
+            from: "+13125550199".parse().unwrap(),
+            to: "+12025550101".parse().unwrap(),
+            media_url: "https://s3.amazonaws.com/faxes-prod/f1.pdf?X-Amz-Signature=abc".into(),
+            page_count: Some(2),
+            partial: false,
+        };
+        let shown = format!("{:?}", FaxWebhookEvent::Received(fax));
+        assert!(!shown.contains("3125550199") && !shown.contains("Signature"), "{shown}");
+        assert!(shown.contains("f1") && shown.contains("+12025550101"), "{shown}");
+    }
+
+    #[test]
+    fn only_unavailable_media_is_worth_fetching_again() {
+        assert!(MediaError::Unavailable("http_503".into()).is_retryable());
+        assert!(!MediaError::Refused("not_pdf".into()).is_retryable());
     }
 }

@@ -6,9 +6,12 @@
 //! is sent with that name (`POST /v2/faxes`, answering `data.id`, the fax
 //! id the status webhooks carry as `payload.fax_id`).
 //!
-//! Status webhooks are signed with Ed25519 over `{telnyx-timestamp}|{body}`;
-//! the signature is the base64 `telnyx-signature-ed25519` header, the key
-//! the account's public key from the Telnyx portal.
+//! Webhooks are signed with Ed25519 over `{telnyx-timestamp}|{body}`; the
+//! signature is the base64 `telnyx-signature-ed25519` header, the key the
+//! account's public key from the Telnyx portal. The same webhook reports
+//! a fax sent to one of our numbers: `fax.received`, with `from`, `to`,
+//! `page_count`, `partial_content` and a `media_url` to fetch the PDF from
+//! ([`media`]).
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -19,7 +22,11 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{FaxProvider, FaxStatus, FaxStatusEvent, FaxWebhookVerifier, WebhookError};
+mod media;
+
+pub use media::{MediaClientError, MediaHosts, MediaHostsError, TelnyxMedia, DEFAULT_MEDIA_MAX_BYTES};
+
+use super::{FaxProvider, FaxStatus, FaxStatusEvent, FaxWebhookEvent, FaxWebhookVerifier, InboundFax, WebhookError};
 use crate::channels::{unanswered, ProviderMessageId, SendError};
 use crate::domain::PhoneNumber;
 
@@ -212,7 +219,7 @@ pub enum TelnyxKeyError {
     NotEd25519,
 }
 
-/// Checks Telnyx's fax status webhooks.
+/// Checks Telnyx's fax webhooks.
 #[derive(Debug, Clone)]
 pub struct TelnyxWebhookVerifier {
     key: VerifyingKey,
@@ -274,6 +281,46 @@ struct WebhookPayload {
     page_count: Option<u32>,
     #[serde(default)]
     failure_reason: Option<String>,
+    #[serde(default)]
+    direction: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    media_url: Option<String>,
+    #[serde(default)]
+    partial_content: Option<bool>,
+}
+
+/// A `fax.received`: numbers parsed (a number that does not parse is
+/// malformed, and not quoted), the media URL kept for the fetch to check.
+fn received(event_id: String, payload: WebhookPayload) -> Result<InboundFax, WebhookError> {
+    // Telnyx marks every fax it received as inbound; anything else under
+    // this event is not a payload we understand.
+    if payload.direction.as_deref().is_some_and(|direction| direction != "inbound") {
+        return Err(WebhookError::Malformed("fax.received that is not inbound".into()));
+    }
+    let number = |value: Option<&str>, field: &str| {
+        value
+            .and_then(|value| value.parse::<PhoneNumber>().ok())
+            .ok_or_else(|| WebhookError::Malformed(format!("fax.received without a valid {field} number")))
+    };
+    let from = number(payload.from.as_deref(), "from")?;
+    let to = number(payload.to.as_deref(), "to")?;
+    let media_url = payload
+        .media_url
+        .filter(|url| !url.is_empty())
+        .ok_or_else(|| WebhookError::Malformed("fax.received without media_url".into()))?;
+    Ok(InboundFax {
+        event_id,
+        fax_id: payload.fax_id,
+        from,
+        to,
+        media_url,
+        page_count: payload.page_count,
+        partial: payload.partial_content.unwrap_or(false),
+    })
 }
 
 /// Says where the payload went wrong without quoting it: serde's messages
@@ -292,7 +339,7 @@ impl FaxWebhookVerifier for TelnyxWebhookVerifier {
         headers: &http::HeaderMap,
         body: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<FaxStatusEvent, WebhookError> {
+    ) -> Result<FaxWebhookEvent, WebhookError> {
         let timestamp = self.check_signature(headers, body)?;
         let signed_at = DateTime::from_timestamp(timestamp, 0).ok_or(WebhookError::Stale)?;
         if (now - signed_at).abs() > self.tolerance {
@@ -305,6 +352,7 @@ impl FaxWebhookVerifier for TelnyxWebhookVerifier {
             return Err(WebhookError::Malformed("missing event or fax id".into()));
         }
         let status = match event.event_type.as_str() {
+            "fax.received" => return received(event.id, event.payload).map(FaxWebhookEvent::Received),
             // Pages are what the fax is billed by: a delivery without them
             // is refused rather than recorded as none.
             "fax.delivered" => FaxStatus::Delivered {
@@ -319,7 +367,7 @@ impl FaxWebhookVerifier for TelnyxWebhookVerifier {
             other if other.starts_with("fax.") => FaxStatus::InProgress,
             _ => return Err(WebhookError::Malformed("not a fax event".into())),
         };
-        Ok(FaxStatusEvent { event_id: event.id, fax_id: event.payload.fax_id, status })
+        Ok(FaxWebhookEvent::Status(FaxStatusEvent { event_id: event.id, fax_id: event.payload.fax_id, status }))
     }
 }
 
@@ -333,6 +381,7 @@ mod tests {
     use super::*;
 
     const DELIVERED: &[u8] = include_bytes!("../../../tests/fixtures/telnyx_fax_delivered.json");
+    const RECEIVED: &[u8] = include_bytes!("../../../tests/fixtures/telnyx_fax_received.json");
     const PDF: &[u8] = b"%PDF-1.5\n%fax test document: cover and one page\n%%EOF\n";
 
     fn number(text: &str) -> PhoneNumber {
@@ -533,11 +582,11 @@ mod tests {
         let event = verifier_for(&key).verify(&signed_headers(&key, SENT, DELIVERED), DELIVERED, at(SENT + 2)).unwrap();
         assert_eq!(
             event,
-            FaxStatusEvent {
+            FaxWebhookEvent::Status(FaxStatusEvent {
                 event_id: "c1a4e1a0-3d4b-4f7e-8a52-9b0e6f2d7c15".into(),
                 fax_id: "b3f2d8c4-6a1e-4f7b-9c2d-5e8a7b6c4d3e".into(),
                 status: FaxStatus::Delivered { pages: 3 },
-            }
+            })
         );
     }
 
@@ -615,9 +664,95 @@ mod tests {
         .unwrap()
     }
 
-    fn verify(body: &[u8]) -> Result<FaxStatusEvent, WebhookError> {
+    fn verify_any(body: &[u8]) -> Result<FaxWebhookEvent, WebhookError> {
         let key = signing_key();
         verifier_for(&key).verify(&signed_headers(&key, SENT, body), body, at(SENT))
+    }
+
+    fn verify(body: &[u8]) -> Result<FaxStatusEvent, WebhookError> {
+        match verify_any(body)? {
+            FaxWebhookEvent::Status(status) => Ok(status),
+            FaxWebhookEvent::Received(inbound) => panic!("expected a status event, got {inbound:?}"),
+        }
+    }
+
+    fn verify_received(body: &[u8]) -> Result<InboundFax, WebhookError> {
+        match verify_any(body)? {
+            FaxWebhookEvent::Received(inbound) => Ok(inbound),
+            FaxWebhookEvent::Status(status) => panic!("expected a received fax, got {status:?}"),
+        }
+    }
+
+    #[test]
+    fn a_signed_fax_received_reads_as_an_inbound_fax() {
+        let inbound = verify_received(RECEIVED).unwrap();
+        assert_eq!(inbound.event_id, "7d2e9c41-5b8a-4f3e-9a61-2c4b8e0f7d93");
+        assert_eq!(inbound.fax_id, "e5a1c7d2-8f4b-4c39-b6e0-3a9d2f1c8b47");
+        assert_eq!(inbound.from, number("+13125550199"));
+        assert_eq!(inbound.to, number("+12025550143"));
+        assert!(inbound.media_url.starts_with("https://s3.amazonaws.com/faxes-prod/4e9f2a61-"));
+        assert!(inbound.media_url.ends_with(
+            "X-Amz-SignedHeaders=host&X-Amz-Signature=0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+        ));
+        assert_eq!(inbound.page_count, Some(2));
+        assert!(!inbound.partial);
+    }
+
+    fn received_with(change: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) -> Vec<u8> {
+        let mut webhook: serde_json::Value = serde_json::from_slice(RECEIVED).unwrap();
+        change(webhook["data"]["payload"].as_object_mut().unwrap());
+        serde_json::to_vec(&webhook).unwrap()
+    }
+
+    #[test]
+    fn a_partly_received_fax_says_so() {
+        let body = received_with(|payload| {
+            payload.insert("partial_content".into(), json!(true));
+            payload.remove("page_count");
+        });
+        let inbound = verify_received(&body).unwrap();
+        assert!(inbound.partial);
+        assert_eq!(inbound.page_count, None);
+    }
+
+    #[test]
+    fn a_fax_received_with_a_bad_number_is_malformed_without_quoting_it() {
+        for (field, value) in [("from", json!("+1312555019x")), ("to", json!("anonymous")), ("from", json!(null))] {
+            let body = received_with(|payload| {
+                payload.insert(field.into(), value.clone());
+            });
+            let Err(WebhookError::Malformed(text)) = verify_any(&body) else { panic!("{field}: expected Malformed") };
+            assert!(text.contains(field), "{text}");
+            assert!(!text.contains("555") && !text.contains("anonymous"), "{text}");
+        }
+        let no_to = received_with(|payload| {
+            payload.remove("to");
+        });
+        assert!(matches!(verify_any(&no_to), Err(WebhookError::Malformed(_))));
+    }
+
+    #[test]
+    fn a_fax_received_without_media_or_not_inbound_is_malformed() {
+        for change in [
+            (|payload: &mut serde_json::Map<String, serde_json::Value>| {
+                payload.remove("media_url");
+            }) as fn(&mut serde_json::Map<String, serde_json::Value>),
+            |payload| {
+                payload.insert("media_url".into(), json!(""));
+            },
+            |payload| {
+                payload.insert("direction".into(), json!("outbound"));
+            },
+        ] {
+            assert!(matches!(verify_any(&received_with(change)), Err(WebhookError::Malformed(_))));
+        }
+    }
+
+    #[test]
+    fn a_forged_fax_received_does_not_verify() {
+        let other = SigningKey::from_bytes(&[9u8; 32]);
+        let result = verifier_for(&signing_key()).verify(&signed_headers(&other, SENT, RECEIVED), RECEIVED, at(SENT));
+        assert_eq!(result, Err(WebhookError::BadSignature));
     }
 
     #[test]
@@ -636,7 +771,14 @@ mod tests {
 
     #[test]
     fn queued_processed_and_sending_are_in_progress() {
-        for event_type in ["fax.queued", "fax.media.processed", "fax.sending.started"] {
+        // Inbound faxes' progress reads the same way; only fax.received says more.
+        for event_type in [
+            "fax.queued",
+            "fax.media.processed",
+            "fax.sending.started",
+            "fax.receiving.started",
+            "fax.media.processing.started",
+        ] {
             let body = event(event_type, json!({ "fax_id": "f-1", "status": "queued" }));
             assert_eq!(verify(&body).unwrap().status, FaxStatus::InProgress, "{event_type}");
         }

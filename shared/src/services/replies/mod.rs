@@ -14,13 +14,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::channels::blobs::{BlobError, BlobStore};
+use crate::channels::fax::MediaError;
 use crate::domain::{
     interpret_reply, keyword_answer, meaning_on, reply_action, AccountId, AccountSettings, Appointment, Channel, Clock,
     Consent, ConsentMethod, ConsentState, Message, MessageId, MessageKind, Notification, NotificationKind, PhoneNumber,
     RenderedContent, Reply, ReplyAction, ReplyAttachment, ReplyId, ReplyRoute,
 };
-use crate::channels::blobs::{BlobError, BlobStore};
-use crate::channels::fax::MediaError;
 use crate::events::{AppointmentAnswer, AppointmentAnswered, BusEvent, EventPublisher, PublishError};
 use crate::services::records::{ClientAnswer, RecordsError, RecordsService};
 use crate::store::{ConversationListing, ConversationPage, InvalidCursor, RouteTarget, Store, StoreError};
