@@ -30,7 +30,7 @@ async fn a_received_fax_is_served_behind_its_link_and_its_signed_webhook_is_acce
     let app = spawn_app().await;
     let answer = app.post_local("/local/fax/inbound", inbound(PDF)).await;
     assert_eq!(answer.status, 200, "the API's route took the signed fax.received: {}", answer.body);
-    assert_eq!(answer.body["webhook"]["outcome"], "ignored", "until the replies service takes it");
+    assert_eq!(answer.body["webhook"]["outcome"], "ignored", "no practice wrote to this sender: not kept");
 
     let fax_id = answer.body["fax_id"].as_str().unwrap();
     let media_url = answer.body["media_url"].as_str().unwrap();

@@ -107,7 +107,7 @@ impl LocalFaxSigner {
 
 /// A signed Telnyx fax webhook, through the API's own route exactly as it
 /// would arrive on AWS; the route's answer comes back.
-pub(crate) async fn post_webhook(runtime: &LocalRuntime, body: Vec<u8>) -> Result<Response, LocalError> {
+pub async fn post_webhook(runtime: &LocalRuntime, body: Vec<u8>) -> Result<Response, LocalError> {
     let now = runtime.clock.now();
     let signature = runtime.fax_signer.sign(now.timestamp(), &body);
     let request = axum::http::Request::post("/webhooks/fax/telnyx")
@@ -216,6 +216,9 @@ pub struct ReceivedFax {
     pub webhook_status: u16,
     /// The route's JSON answer (`{"outcome": …}`).
     pub webhook: serde_json::Value,
+    /// The webhook as posted, for a provider's retry to post again.
+    #[serde(skip)]
+    pub webhook_body: Vec<u8>,
 }
 
 /// The largest webhook answer read back: a receipt or an error body.
@@ -237,13 +240,13 @@ pub async fn receive(
     let pages = lopdf::Document::load_mem(&pdf).map(|d| d.get_pages().len() as u32).ok();
     runtime.fax_media.keep(&fax_id, now, pdf);
     let body = received_body(&fax_id, from, to, &media_url, pages, now);
-    let response = post_webhook(runtime, body).await?;
+    let response = post_webhook(runtime, body.clone()).await?;
     let webhook_status = response.status().as_u16();
     let answer = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
         .await
         .map_err(|e| LocalError::Wiring(format!("fax webhook answer: {e}")))?;
     let webhook = serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null);
-    Ok(ReceivedFax { fax_id, media_url, webhook_status, webhook })
+    Ok(ReceivedFax { fax_id, media_url, webhook_status, webhook, webhook_body: body })
 }
 
 /// A Telnyx `fax.received` webhook body, as Telnyx documents it.

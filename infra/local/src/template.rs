@@ -324,7 +324,7 @@ mod tests {
         let table = template.table("TidingsTable").unwrap();
         assert_eq!(table.billing_mode, "PAY_PER_REQUEST");
         let indexes: Vec<_> = table.global_secondary_indexes.iter().map(|i| i.index_name.as_str()).collect();
-        assert_eq!(indexes, ["due", "by_subject", "by_recipient", "by_status", "lookup"]);
+        assert_eq!(indexes, ["due", "by_subject", "by_recipient", "by_status", "lookup", "thread"]);
         assert_eq!(table.time_to_live_specification.as_ref().unwrap().attribute_name, "expires_at");
         assert_eq!(
             template.schedules,
