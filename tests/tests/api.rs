@@ -333,7 +333,7 @@ async fn a_local_table_from_an_older_version_gets_the_indexes_it_lacks() {
     let template = tidings_local::template::Template::deployed().unwrap();
     let mut old = template.table("TidingsTable").unwrap().clone();
     old.global_secondary_indexes.truncate(2);
-    let newer = ["recipient_key", "account_status", "lookup_key", "lookup_ms"];
+    let newer = ["recipient_key", "account_status", "lookup_key", "lookup_ms", "thread_key", "thread_at"];
     old.attribute_definitions.retain(|a| !newer.contains(&a.attribute_name.as_str()));
     old.create(&client, "OldTable").await.unwrap();
     template.table("TidingsTable").unwrap().create(&client, "OldTable").await.unwrap();
@@ -341,7 +341,7 @@ async fn a_local_table_from_an_older_version_gets_the_indexes_it_lacks() {
     let mut names: Vec<_> =
         described.table.unwrap().global_secondary_indexes.unwrap().into_iter().filter_map(|i| i.index_name).collect();
     names.sort();
-    assert_eq!(names, ["by_recipient", "by_status", "by_subject", "due", "lookup"]);
+    assert_eq!(names, ["by_recipient", "by_status", "by_subject", "due", "lookup", "thread"]);
 }
 
 #[tokio::test]
