@@ -13,7 +13,8 @@ use crate::domain::{
     Message, MessageId, MessageKind, MessageStatus, NoticeChange, NoticeFields, Recipient, RecipientId,
     RenderedContent, SendingWindow, SmsLength, StatusReason, TemplateError, TemplateSource, Templates,
 };
-use crate::store::{AppointmentLinks, InvalidCursor, MessageListing, MessagePage, Store, StoreError};
+use crate::store::ports::RecordsStore;
+use crate::store::{AppointmentLinks, InvalidCursor, MessageListing, MessagePage, StoreError};
 use std::sync::Arc;
 
 /// What a client answered about an appointment.
@@ -94,15 +95,15 @@ pub struct ReminderChanges {
 }
 
 pub struct RecordsService {
-    store: Store,
+    store: Arc<dyn RecordsStore>,
     clock: Arc<dyn Clock>,
     templates: Arc<Templates>,
     sending_window: SendingWindow,
 }
 
 impl RecordsService {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, templates: Arc<Templates>) -> Self {
-        Self { store, clock, templates, sending_window: SendingWindow::default() }
+    pub fn new(store: impl RecordsStore + 'static, clock: Arc<dyn Clock>, templates: Arc<Templates>) -> Self {
+        Self { store: Arc::new(store), clock, templates, sending_window: SendingWindow::default() }
     }
 
     /// In a deployment whose sending window is not the default.

@@ -21,7 +21,8 @@ use crate::domain::{
 use crate::events::{BusEvent, EventPublisher, MessageReady, PublishError};
 use crate::services::outcomes::OutcomeService;
 use crate::store::keys::DUE_SHARD_COUNT;
-use crate::store::{CapSlot, ClaimedMessage, DueCursor, RenderContext, Settlement, Store, StoreError};
+use crate::store::ports::SweepStore;
+use crate::store::{CapSlot, ClaimedMessage, DueCursor, RenderContext, Settlement, StoreError};
 
 /// Parked reports are rare (a report that beat its message's settlement or
 /// the index's lag); a run applies at most this many.
@@ -119,7 +120,7 @@ enum Handled {
 }
 
 pub struct ReminderSweep {
-    store: Store,
+    store: Arc<dyn SweepStore>,
     publisher: Arc<dyn EventPublisher>,
     templates: Arc<Templates>,
     clock: Arc<dyn Clock>,
@@ -132,13 +133,13 @@ pub struct ReminderSweep {
 
 impl ReminderSweep {
     pub fn new(
-        store: Store,
+        store: impl SweepStore + 'static,
         publisher: Arc<dyn EventPublisher>,
         templates: Arc<Templates>,
         clock: Arc<dyn Clock>,
         config: SweepConfig,
     ) -> Self {
-        Self { store, publisher, templates, clock, config, reports: None, calls: None }
+        Self { store: Arc::new(store), publisher, templates, clock, config, reports: None, calls: None }
     }
 
     /// Also ends calls in progress at their deadline, a bounded number each

@@ -8,6 +8,7 @@ pub mod keys;
 mod listing;
 mod messages;
 pub mod notifications;
+pub mod ports;
 mod records;
 mod replies;
 pub mod reports;
