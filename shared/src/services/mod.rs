@@ -6,6 +6,8 @@ pub mod delivery;
 pub mod outcomes;
 pub mod records;
 pub mod sweep;
+#[cfg(test)]
+mod testing;
 pub mod voice_call;
 
 pub use credit::{CreditError, CreditService, CreditView, IdempotencyKey, PurchaseReceipt};

@@ -19,7 +19,7 @@ pub struct DuePage {
 
 /// Where a due shard's next page begins.
 #[derive(Debug, Clone)]
-pub struct DueCursor(Item);
+pub struct DueCursor(pub(super) Item);
 
 impl Store {
     /// Up to `limit` messages of one shard that are due at `now`, oldest

@@ -6,6 +6,8 @@ pub mod credit;
 mod due;
 pub mod keys;
 mod listing;
+#[cfg(test)]
+pub(crate) mod memory;
 mod messages;
 pub mod notifications;
 pub mod ports;
