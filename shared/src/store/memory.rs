@@ -23,8 +23,8 @@ use super::ports::{
     TemplateRecords,
 };
 use super::{
-    AppointmentLinks, CapSlot, ClaimedMessage, DueCursor, DuePage, Item, ListingFrom, MessageListing, MessagePage,
-    RenderContext, Settlement, StoreError,
+    condition_failed, AppointmentLinks, CapSlot, ClaimedMessage, DueCursor, DuePage, Item, ListingFrom, MessageListing,
+    MessagePage, RenderContext, Settlement, StoreError,
 };
 use crate::domain::{
     AccountId, AccountSettings, Appointment, AppointmentId, Channel, Consent, CreditSettings, Invoice, InvoiceId,
@@ -153,12 +153,6 @@ impl MemoryStore {
     pub(crate) fn call_deadlines(&self) -> Vec<CallDeadline> {
         self.tables().deadlines.values().map(|(deadline, _)| deadline.clone()).collect()
     }
-}
-
-/// A conditional write whose condition failed where the store's callers
-/// treat that as an error (`Store::set_on_existing`).
-fn condition_failed() -> StoreError {
-    StoreError::Dynamo { operation: "UpdateItem", code: "ConditionalCheckFailedException".into(), retryable: false }
 }
 
 fn due_cursor(due: DateTime<Utc>, key: &ItemKey) -> DueCursor {
