@@ -7,6 +7,8 @@ pub mod outcomes;
 pub mod records;
 pub mod replies;
 pub mod sweep;
+#[cfg(test)]
+mod testing;
 pub mod voice_call;
 
 pub use credit::{CreditError, CreditService, CreditView, IdempotencyKey, PurchaseReceipt};

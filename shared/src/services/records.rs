@@ -13,7 +13,8 @@ use crate::domain::{
     Message, MessageId, MessageKind, MessageStatus, NoticeChange, NoticeFields, Recipient, RecipientId,
     RenderedContent, SendingWindow, SmsLength, StatusReason, TemplateError, TemplateSource, Templates,
 };
-use crate::store::{AppointmentLinks, InvalidCursor, MessageListing, MessagePage, Store, StoreError};
+use crate::store::ports::RecordsStore;
+use crate::store::{AppointmentLinks, InvalidCursor, MessageListing, MessagePage, StoreError};
 use std::sync::Arc;
 
 /// What a client answered about an appointment.
@@ -94,15 +95,15 @@ pub struct ReminderChanges {
 }
 
 pub struct RecordsService {
-    store: Store,
+    store: Arc<dyn RecordsStore>,
     clock: Arc<dyn Clock>,
     templates: Arc<Templates>,
     sending_window: SendingWindow,
 }
 
 impl RecordsService {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, templates: Arc<Templates>) -> Self {
-        Self { store, clock, templates, sending_window: SendingWindow::default() }
+    pub fn new(store: impl RecordsStore + 'static, clock: Arc<dyn Clock>, templates: Arc<Templates>) -> Self {
+        Self { store: Arc::new(store), clock, templates, sending_window: SendingWindow::default() }
     }
 
     /// In a deployment whose sending window is not the default.
@@ -516,5 +517,188 @@ fn reminder_message(
             planned.due_at,
             now,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::services::testing::{account, booked, settings, sms_client, start, t0, FixedClock};
+    use crate::store::memory::MemoryStore;
+    use crate::store::ports::{AppointmentRecords as _, RecipientRecords as _, SettingsRecords as _};
+
+    /// The records service at `now`, over `store`.
+    fn records(store: &MemoryStore, now: DateTime<Utc>) -> RecordsService {
+        RecordsService::new(store.clone(), Arc::new(FixedClock(now)), Arc::new(Templates::default()))
+    }
+
+    /// A store with the practice, reminding `offsets` minutes before, and
+    /// its client `r1`.
+    async fn practice(offsets: &[u32]) -> MemoryStore {
+        let store = MemoryStore::default();
+        let settings = settings(json!({"appointment_reminders": {"enabled": true, "offsets_minutes": offsets}}));
+        store.put_settings(&account(), &settings).await.unwrap();
+        store.put_recipient(&account(), &sms_client("r1")).await.unwrap();
+        store
+    }
+
+    fn ids(messages: &[Message]) -> Vec<String> {
+        messages.iter().map(|m| m.id.to_string()).collect()
+    }
+
+    fn status_of(store: &MemoryStore, id: &str) -> (MessageStatus, Option<StatusReason>) {
+        let message = store.message(&account(), &id.parse().unwrap()).unwrap();
+        (message.status, message.reason)
+    }
+
+    #[tokio::test]
+    async fn an_upsert_plans_one_reminder_per_offset_with_ids_named_by_offset_and_start() {
+        let store = practice(&[1440, 120]).await;
+        let changes = records(&store, t0()).put_appointment(&account(), &booked("a1", "r1", start())).await.unwrap();
+
+        let epoch = start().timestamp();
+        let expected = [format!("a1~reminder~1440~{epoch}"), format!("a1~reminder~120~{epoch}")];
+        assert_eq!(ids(&changes.scheduled), expected);
+        assert_eq!(changes.withdrawn, 0);
+        for (id, offset) in expected.iter().zip([1440, 120]) {
+            let message = store.message(&account(), &id.parse().unwrap()).unwrap();
+            assert_eq!(message.status, MessageStatus::Scheduled);
+            assert_eq!(message.due_at, start() - Duration::minutes(offset));
+            assert_eq!(message.not_after, Some(start()));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replayed_upsert_plans_nothing_new() {
+        let store = practice(&[1440, 120]).await;
+        let appointment = booked("a1", "r1", start());
+        records(&store, t0()).put_appointment(&account(), &appointment).await.unwrap();
+        let before = store.messages(&account());
+
+        let replay = records(&store, t0() + Duration::minutes(5)).put_appointment(&account(), &appointment).await;
+
+        assert_eq!(replay.unwrap(), ReminderChanges::default());
+        assert_eq!(store.messages(&account()).len(), before.len());
+    }
+
+    #[tokio::test]
+    async fn moving_the_start_withdraws_the_old_reminders_and_moving_it_back_revives_them() {
+        let store = practice(&[1440, 120]).await;
+        let first = records(&store, t0()).put_appointment(&account(), &booked("a1", "r1", start())).await.unwrap();
+
+        let later = start() + Duration::days(1);
+        let moved = records(&store, t0()).put_appointment(&account(), &booked("a1", "r1", later)).await.unwrap();
+
+        assert_eq!(moved.withdrawn, 2);
+        assert_eq!(moved.scheduled.len(), 2);
+        assert!(moved.scheduled.iter().all(|m| m.not_after == Some(later)));
+        for id in ids(&first.scheduled) {
+            assert_eq!(status_of(&store, &id), (MessageStatus::Withdrawn, Some(StatusReason::AppointmentChanged)));
+        }
+
+        let back = records(&store, t0()).put_appointment(&account(), &booked("a1", "r1", start())).await.unwrap();
+        assert_eq!(ids(&back.scheduled), ids(&first.scheduled));
+        assert_eq!(back.withdrawn, 2);
+        for id in ids(&first.scheduled) {
+            assert_eq!(status_of(&store, &id), (MessageStatus::Scheduled, None));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_booking_must_name_a_known_recipient_and_start_ahead() {
+        let store = practice(&[1440]).await;
+        let service = records(&store, t0());
+
+        let stranger = service.put_appointment(&account(), &booked("a1", "nobody", start())).await;
+        assert!(matches!(stranger, Err(RecordsError::UnknownRecipient)));
+        let past = service.put_appointment(&account(), &booked("a1", "r1", t0() - Duration::hours(1))).await;
+        assert!(matches!(past, Err(RecordsError::StartInPast)));
+        assert!(store.messages(&account()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_client_confirms_a_booked_appointment_ahead() {
+        let store = practice(&[1440]).await;
+        records(&store, t0()).put_appointment(&account(), &booked("a1", "r1", start())).await.unwrap();
+        let id: AppointmentId = "a1".parse().unwrap();
+
+        let confirmed = records(&store, t0()).answer_appointment(&account(), &id, ClientAnswer::Confirm).await.unwrap();
+
+        assert_eq!(confirmed.map(|changes| changes.withdrawn), Some(0));
+        let (appointment, _) = store.get_appointment(&account(), &id).await.unwrap().unwrap();
+        assert!(appointment.confirmed);
+        assert_eq!(appointment.status, AppointmentStatus::Booked);
+    }
+
+    #[tokio::test]
+    async fn a_client_cancels_a_booked_appointment_ahead_and_its_reminders_are_withdrawn() {
+        let store = practice(&[1440]).await;
+        let booking = records(&store, t0()).put_appointment(&account(), &booked("a1", "r1", start())).await.unwrap();
+        let id: AppointmentId = "a1".parse().unwrap();
+
+        let cancelled = records(&store, t0()).answer_appointment(&account(), &id, ClientAnswer::Cancel).await.unwrap();
+
+        assert_eq!(cancelled.map(|changes| changes.withdrawn), Some(1));
+        let (appointment, _) = store.get_appointment(&account(), &id).await.unwrap().unwrap();
+        assert_eq!(appointment.status, AppointmentStatus::Cancelled);
+        let reminder = ids(&booking.scheduled).remove(0);
+        assert_eq!(status_of(&store, &reminder), (MessageStatus::Withdrawn, Some(StatusReason::AppointmentChanged)));
+        // A cancelled appointment is not confirmed (or cancelled) again.
+        let again = records(&store, t0()).answer_appointment(&account(), &id, ClientAnswer::Confirm).await.unwrap();
+        assert!(again.is_none());
+        assert!(!store.get_appointment(&account(), &id).await.unwrap().unwrap().0.confirmed);
+    }
+
+    #[tokio::test]
+    async fn answers_about_an_appointment_that_started_or_never_was_change_nothing() {
+        let store = practice(&[1440]).await;
+        records(&store, t0()).put_appointment(&account(), &booked("a1", "r1", start())).await.unwrap();
+        let started = records(&store, start() + Duration::minutes(1));
+
+        let late = started.answer_appointment(&account(), &"a1".parse().unwrap(), ClientAnswer::Cancel).await;
+        let unknown = started.answer_appointment(&account(), &"a2".parse().unwrap(), ClientAnswer::Cancel).await;
+
+        assert!(late.unwrap().is_none());
+        assert!(unknown.unwrap().is_none());
+        let (appointment, _) = store.get_appointment(&account(), &"a1".parse().unwrap()).await.unwrap().unwrap();
+        assert_eq!(appointment.status, AppointmentStatus::Booked);
+    }
+
+    #[tokio::test]
+    async fn settings_send_only_as_senders_the_operator_assigned_to_the_account() {
+        let store = MemoryStore::default();
+        let service = records(&store, t0());
+        let ours = settings(json!({
+            "senders": {"sms_origination_number": "+12025550199"},
+            "credit": {"low_balance_alert_cents": 700},
+        }));
+
+        let refused = service.put_settings(&account(), &ours).await;
+        assert!(matches!(refused, Err(RecordsError::UnregisteredSender { channel: "sms" })));
+        assert_eq!(store.get_settings(&account()).await.unwrap(), None);
+
+        store.register_sender(Channel::Sms, "+12025550199", &account());
+        service.put_settings(&account(), &ours).await.unwrap();
+        assert_eq!(store.get_settings(&account()).await.unwrap(), Some(ours.clone()));
+        // The balance carries the alert settings it is read with.
+        assert_eq!(store.credit_settings(&account()), Some(ours.credit));
+    }
+
+    #[tokio::test]
+    async fn messages_are_listed_about_a_record_that_exists() {
+        let store = practice(&[1440, 120]).await;
+        let service = records(&store, t0());
+        let booking = service.put_appointment(&account(), &booked("a1", "r1", start())).await.unwrap();
+        let about = |id: &str| Some(MessagesAbout::Appointment(id.parse().unwrap()));
+
+        let page = service.messages_page(&account(), about("a1"), None, 10, None).await.unwrap();
+        assert_eq!(ids(&page.messages), ids(&booking.scheduled));
+        let unknown = service.messages_page(&account(), about("a2"), None, 10, None).await;
+        assert!(matches!(unknown, Err(RecordsError::UnknownAppointment)));
+        // Neither a record nor a status: nothing is listed.
+        let nothing = service.messages_page(&account(), None, None, 10, None).await.unwrap();
+        assert!(nothing.messages.is_empty());
     }
 }

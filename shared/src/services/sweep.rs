@@ -21,7 +21,8 @@ use crate::domain::{
 use crate::events::{BusEvent, EventPublisher, MessageReady, PublishError};
 use crate::services::outcomes::OutcomeService;
 use crate::store::keys::DUE_SHARD_COUNT;
-use crate::store::{CapSlot, ClaimedMessage, DueCursor, RenderContext, Settlement, Store, StoreError};
+use crate::store::ports::SweepStore;
+use crate::store::{CapSlot, ClaimedMessage, DueCursor, RenderContext, Settlement, StoreError};
 
 /// Parked reports are rare (a report that beat its message's settlement or
 /// the index's lag); a run applies at most this many.
@@ -119,7 +120,7 @@ enum Handled {
 }
 
 pub struct ReminderSweep {
-    store: Store,
+    store: Arc<dyn SweepStore>,
     publisher: Arc<dyn EventPublisher>,
     templates: Arc<Templates>,
     clock: Arc<dyn Clock>,
@@ -132,13 +133,13 @@ pub struct ReminderSweep {
 
 impl ReminderSweep {
     pub fn new(
-        store: Store,
+        store: impl SweepStore + 'static,
         publisher: Arc<dyn EventPublisher>,
         templates: Arc<Templates>,
         clock: Arc<dyn Clock>,
         config: SweepConfig,
     ) -> Self {
-        Self { store, publisher, templates, clock, config, reports: None, calls: None }
+        Self { store: Arc::new(store), publisher, templates, clock, config, reports: None, calls: None }
     }
 
     /// Also ends calls in progress at their deadline, a bounded number each
@@ -660,4 +661,382 @@ fn invoice_fields(
 /// Field structs of strings always serialise.
 fn json(fields: &impl serde::Serialize) -> serde_json::Value {
     serde_json::to_value(fields).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use chrono::TimeZone as _;
+    use serde_json::json;
+
+    use super::*;
+    use crate::channels::CallControlError;
+    use crate::domain::{Appointment, Consent, ConsentEvidence, ConsentMethod, ConsentState, RecipientId};
+    use crate::services::records::RecordsService;
+    use crate::services::testing::{account, booked, settings, sms_client, start, t0, FixedClock, PHONE};
+    use crate::store::calls::CallDeadline;
+    use crate::store::memory::MemoryStore;
+    use crate::store::notifications::Suppression;
+    use crate::store::ports::{
+        AppointmentRecords as _, MessagePlanning as _, RecipientRecords as _, SettingsRecords as _,
+    };
+
+    /// The events the sweeps published.
+    #[derive(Default)]
+    struct Bus(Mutex<Vec<MessageReady>>);
+
+    #[async_trait]
+    impl EventPublisher for Bus {
+        async fn publish(&self, events: Vec<BusEvent>) -> Result<(), PublishError> {
+            let ready = events.into_iter().map(|event| serde_json::from_value(event.detail).unwrap());
+            self.0.lock().unwrap().extend(ready);
+            Ok(())
+        }
+    }
+
+    struct Rig {
+        store: MemoryStore,
+        bus: Arc<Bus>,
+        config: SweepConfig,
+    }
+
+    /// When the tests' reminders (a day before [`start`]) are due.
+    fn due() -> DateTime<Utc> {
+        start() - Duration::days(1)
+    }
+
+    fn r1() -> RecipientId {
+        "r1".parse().unwrap()
+    }
+
+    impl Rig {
+        fn bare(config: SweepConfig) -> Self {
+            Self { store: MemoryStore::default(), bus: Arc::default(), config }
+        }
+
+        /// The practice, with `changes` to its settings, and its SMS client `r1`.
+        async fn new(changes: serde_json::Value) -> Self {
+            let rig = Self::bare(SweepConfig::default());
+            rig.store.put_settings(&account(), &settings(changes)).await.unwrap();
+            rig.store.put_recipient(&account(), &sms_client("r1")).await.unwrap();
+            rig
+        }
+
+        /// Books an appointment of `r1`'s at [`t0`]: its reminder.
+        async fn book(&self, id: &str, starts_at: DateTime<Utc>) -> MessageId {
+            let records =
+                RecordsService::new(self.store.clone(), Arc::new(FixedClock(t0())), Arc::new(Templates::default()));
+            let changes = records.put_appointment(&account(), &booked(id, "r1", starts_at)).await.unwrap();
+            changes.scheduled[0].id.clone()
+        }
+
+        fn sweep(&self, now: DateTime<Utc>) -> ReminderSweep {
+            ReminderSweep::new(
+                self.store.clone(),
+                self.bus.clone(),
+                Arc::new(Templates::default()),
+                Arc::new(FixedClock(now)),
+                self.config.clone(),
+            )
+        }
+
+        async fn run(&self, now: DateTime<Utc>) -> SweepReport {
+            self.sweep(now).run().await.unwrap()
+        }
+
+        fn published(&self) -> Vec<MessageReady> {
+            self.bus.0.lock().unwrap().clone()
+        }
+
+        fn message(&self, id: &MessageId) -> Message {
+            self.store.message(&account(), id).unwrap()
+        }
+
+        fn status(&self, id: &MessageId) -> (MessageStatus, Option<StatusReason>) {
+            let message = self.message(id);
+            (message.status, message.reason)
+        }
+
+        /// Runs a sweep at `now` that ends the message `id` at its claim,
+        /// publishing nothing: how it ended.
+        async fn end(&self, id: &MessageId, now: DateTime<Utc>) -> (MessageStatus, Option<StatusReason>) {
+            let report = self.run(now).await;
+            let ended = report.skipped + report.expired + report.withdrawn;
+            assert_eq!((ended, report.published), (1, 0), "{report:?}");
+            self.status(id)
+        }
+    }
+
+    /// An answer to a keyword, written with its words, due at `at`.
+    fn keyword_answer(id: &str, at: DateTime<Utc>) -> Message {
+        let content = RenderedContent { to: PHONE.into(), body: "Confirmed, thank you.".into(), ..Default::default() };
+        Message {
+            content: Some(content),
+            ..Message::new(id.parse().unwrap(), MessageKind::KeywordAnswer, Channel::Sms, r1(), at, at)
+        }
+    }
+
+    fn revoked(address: &str) -> Consent {
+        Consent {
+            channel: Channel::Sms,
+            state: ConsentState::Revoked,
+            since: t0(),
+            method: ConsentMethod::StopKeyword,
+            address: address.into(),
+            evidence: ConsentEvidence { words: "STOP".into(), reply_id: None, message_id: None },
+        }
+    }
+
+    #[tokio::test]
+    async fn a_due_reminder_is_rendered_and_published_once() {
+        let rig = Rig::new(json!({})).await;
+        let id = rig.book("a1", start()).await;
+        assert_eq!(rig.run(due() - Duration::minutes(1)).await, SweepReport::default());
+
+        let report = rig.run(due()).await;
+
+        assert_eq!(report.published, 1);
+        let published = rig.published();
+        assert_eq!((&published[0].message_id, published[0].channel), (&id, Channel::Sms));
+        let message = rig.message(&id);
+        assert_eq!(message.status, MessageStatus::Claimed);
+        assert_eq!(message.claim_token.as_ref(), Some(&published[0].claim_token));
+        let content = message.content.unwrap();
+        assert_eq!(content.to, PHONE);
+        assert!(content.body.contains("Riverside Clinic"), "{}", content.body);
+        // Claimed, it is no sweep's within its lease.
+        assert_eq!(rig.run(due() + Duration::minutes(1)).await.published, 0);
+        assert_eq!(rig.published().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_message_past_its_not_after_expires() {
+        let rig = Rig::new(json!({})).await;
+        let id = rig.book("a1", start()).await;
+
+        let ended = rig.end(&id, start()).await;
+
+        assert_eq!(ended, (MessageStatus::Expired, Some(StatusReason::AppointmentStarted)));
+    }
+
+    #[tokio::test]
+    async fn nothing_goes_while_messaging_is_disabled() {
+        let rig = Rig::new(json!({})).await;
+        let id = rig.book("a1", start()).await;
+        rig.store.put_settings(&account(), &settings(json!({"messaging_enabled": false}))).await.unwrap();
+
+        let ended = rig.end(&id, due()).await;
+
+        assert_eq!(ended, (MessageStatus::Skipped, Some(StatusReason::MessagingDisabled)));
+    }
+
+    #[tokio::test]
+    async fn a_suppressed_address_is_not_sent_to() {
+        let rig = Rig::new(json!({})).await;
+        let id = rig.book("a1", start()).await;
+        let bounced = Suppression { address: PHONE.into(), reason: StatusReason::Bounced, at: t0() };
+        rig.store.suppress(&account(), &r1(), Channel::Sms, bounced);
+
+        let ended = rig.end(&id, due()).await;
+
+        assert_eq!(ended, (MessageStatus::Skipped, Some(StatusReason::Suppressed)));
+    }
+
+    #[tokio::test]
+    async fn a_recipient_who_opted_out_is_skipped() {
+        let rig = Rig::new(json!({})).await;
+        let id = rig.book("a1", start()).await;
+        rig.store.change_consent(&account(), &r1(), revoked(PHONE));
+
+        let ended = rig.end(&id, due()).await;
+
+        assert_eq!(ended, (MessageStatus::Skipped, Some(StatusReason::OptedOut)));
+    }
+
+    #[tokio::test]
+    async fn an_opt_out_from_a_former_number_does_not_hold_the_current_one() {
+        let rig = Rig::new(json!({})).await;
+        rig.book("a1", start()).await;
+        rig.store.change_consent(&account(), &r1(), revoked("+12025550100"));
+
+        assert_eq!(rig.run(due()).await.published, 1);
+    }
+
+    #[tokio::test]
+    async fn quiet_hours_hold_an_sms_claimed_at_night_until_they_end() {
+        let rig = Rig::new(json!({})).await;
+        let id = rig.book("a1", start()).await;
+        // The sweep reaches the reminder late (an outage), at 22:30: the
+        // practice's hours end at 21:00 and begin again at 08:00.
+        let night = due() + Duration::minutes(450);
+        let morning = Utc.with_ymd_and_hms(2030, 3, 6, 8, 0, 0).unwrap();
+
+        let report = rig.run(night).await;
+
+        assert_eq!((report.postponed, report.published), (1, 0));
+        assert_eq!(rig.status(&id), (MessageStatus::Held, Some(StatusReason::QuietHours)));
+        assert_eq!(rig.message(&id).due_at, morning);
+        assert_eq!(rig.run(morning - Duration::seconds(1)).await.published, 0);
+        assert_eq!(rig.run(morning).await.published, 1);
+    }
+
+    #[tokio::test]
+    async fn a_keyword_answer_goes_at_once_as_written_even_at_night() {
+        let rig = Rig::new(json!({})).await;
+        let night = t0() + Duration::hours(11);
+        let answer = keyword_answer("k1", night);
+        rig.store.create_message(&account(), &answer).await.unwrap();
+
+        let report = rig.run(night).await;
+
+        assert_eq!(report.published, 1);
+        let sent = rig.message(&answer.id);
+        assert_eq!(sent.status, MessageStatus::Claimed);
+        assert_eq!(sent.content, answer.content);
+    }
+
+    #[tokio::test]
+    async fn a_recipient_at_their_daily_cap_is_skipped() {
+        let rig = Rig::new(json!({"caps": {"per_day": 1}})).await;
+        let first = rig.book("a1", start()).await;
+        let second = rig.book("a2", start()).await;
+
+        let report = rig.run(due()).await;
+
+        assert_eq!((report.published, report.skipped), (1, 1));
+        let ended = [rig.status(&first), rig.status(&second)];
+        assert!(ended.contains(&(MessageStatus::Skipped, Some(StatusReason::CapReached))), "{ended:?}");
+        assert!(ended.contains(&(MessageStatus::Claimed, None)), "{ended:?}");
+    }
+
+    #[tokio::test]
+    async fn a_message_claimed_again_after_its_lease_counts_once_against_the_cap() {
+        let rig = Rig::new(json!({"caps": {"per_day": 1}})).await;
+        rig.book("a1", start()).await;
+        assert_eq!(rig.run(due()).await.published, 1);
+
+        // Its event led to no send: the lease runs out and it is claimed again.
+        let report = rig.run(due() + rig.config.lease).await;
+
+        assert_eq!((report.published, report.skipped), (1, 0));
+        let published = rig.published();
+        assert_ne!(published[0].claim_token, published[1].claim_token);
+    }
+
+    #[tokio::test]
+    async fn a_reminder_of_a_start_that_moved_is_withdrawn() {
+        let rig = Rig::new(json!({})).await;
+        let id = rig.book("a1", start()).await;
+        // The appointment moved while its reminder was being claimed.
+        let (appointment, links) =
+            rig.store.get_appointment(&account(), &"a1".parse().unwrap()).await.unwrap().unwrap();
+        let moved = Appointment { starts_at: start() + Duration::hours(1), ..appointment };
+        rig.store.put_appointment(&account(), &moved, &links, None).await.unwrap();
+
+        let ended = rig.end(&id, due()).await;
+
+        assert_eq!(ended, (MessageStatus::Withdrawn, Some(StatusReason::AppointmentChanged)));
+    }
+
+    #[tokio::test]
+    async fn a_send_that_never_settled_ends_sent_with_outcome_unknown_and_staff_are_told() {
+        let rig = Rig::new(json!({})).await;
+        let id = rig.book("a1", start()).await;
+        rig.run(due()).await;
+        // Delivery starts the send and dies before settling it.
+        let token = rig.published()[0].claim_token.clone();
+        assert!(rig.store.start_send(&account(), &id, &token, due(), rig.config.lease));
+
+        let report = rig.run(due() + rig.config.lease).await;
+
+        assert_eq!((report.recovered, report.published), (1, 0));
+        assert_eq!(rig.status(&id), (MessageStatus::Sent, Some(StatusReason::OutcomeUnknown)));
+        let told = rig.store.notifications(&account());
+        assert_eq!(told.len(), 1);
+        assert_eq!((told[0].kind, told[0].message_id.as_ref()), (NotificationKind::DeliveryUnknown, Some(&id)));
+        // Never sent again.
+        assert_eq!(rig.run(due() + rig.config.lease * 3).await, SweepReport::default());
+    }
+
+    #[tokio::test]
+    async fn one_accounts_burst_does_not_crowd_out_another_account() {
+        // Pages of one key: the other account's message lies pages deep in
+        // its shard, behind the busy account's.
+        let config = SweepConfig { max_messages: 10, page_size: 1, ..SweepConfig::default() };
+        let rig = Rig::bare(config);
+        let busy: AccountId = "busy".parse().unwrap();
+        for i in 0..100 {
+            let answer = keyword_answer(&format!("k{i}"), t0() - Duration::minutes(1));
+            rig.store.create_message(&busy, &answer).await.unwrap();
+        }
+        // Due after all of the busy account's work.
+        rig.store.create_message(&account(), &keyword_answer("k", t0())).await.unwrap();
+
+        let report = rig.run(t0()).await;
+
+        assert_eq!((report.published, report.more_due), (10, true));
+        let published = rig.published();
+        assert_eq!(published.iter().filter(|event| event.account_id == account()).count(), 1);
+    }
+
+    /// Chime, answering each request to end a call as scripted.
+    struct Chime {
+        answers: Mutex<VecDeque<Result<CallEnding, CallControlError>>>,
+        asked: Mutex<usize>,
+    }
+
+    #[async_trait]
+    impl CallControl for Chime {
+        async fn end_call(&self, _transaction_id: &str) -> Result<CallEnding, CallControlError> {
+            *self.asked.lock().unwrap() += 1;
+            self.answers.lock().unwrap().pop_front().unwrap()
+        }
+    }
+
+    /// A rig with one call past its deadline at [`t0`], and Chime answering
+    /// as `answers` say.
+    fn call_at_its_deadline(answers: Vec<Result<CallEnding, CallControlError>>) -> (Rig, Arc<Chime>) {
+        let rig = Rig::bare(SweepConfig::default());
+        let deadline = CallDeadline {
+            account: account(),
+            message_id: "m1".parse().unwrap(),
+            transaction_id: "call-1".into(),
+            at: t0(),
+        };
+        rig.store.set_call_deadline(&deadline);
+        (rig, Arc::new(Chime { answers: Mutex::new(answers.into()), asked: Mutex::new(0) }))
+    }
+
+    #[tokio::test]
+    async fn a_call_past_its_deadline_is_asked_to_end_each_run_until_it_is_over() {
+        let answers = vec![Ok(CallEnding::Requested), Ok(CallEnding::Requested), Ok(CallEnding::AlreadyOver)];
+        let (rig, chime) = call_at_its_deadline(answers);
+        let run = |minutes| rig.sweep(t0() + Duration::minutes(minutes)).ending_calls(chime.clone());
+
+        assert_eq!(run(0).run().await.unwrap().calls_ended, 1);
+        // Not asked again within the run's period.
+        assert_eq!(run(0).run().await.unwrap().calls_ended, 0);
+        assert_eq!(run(1).run().await.unwrap().calls_ended, 1);
+        assert_eq!(rig.store.call_deadlines().len(), 1);
+        assert_eq!(run(2).run().await.unwrap().calls_ended, 0);
+
+        assert!(rig.store.call_deadlines().is_empty());
+        assert_eq!(*chime.asked.lock().unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_call_that_cannot_be_asked_to_end_is_given_up_after_ten_minutes() {
+        let refused = || Err(CallControlError("ThrottlingException".into()));
+        let (rig, chime) = call_at_its_deadline(vec![refused(), refused()]);
+        let run = |minutes| rig.sweep(t0() + Duration::minutes(minutes)).ending_calls(chime.clone());
+
+        run(0).run().await.unwrap();
+        assert_eq!(rig.store.call_deadlines().len(), 1);
+        run(CALL_END_ATTEMPTS_MINUTES).run().await.unwrap();
+
+        assert!(rig.store.call_deadlines().is_empty());
+    }
 }

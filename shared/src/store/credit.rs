@@ -4,13 +4,12 @@
 //! balance, and a reservation's condition keeps the balance from ever
 //! going below zero, however many sends race for it.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{
-    conditional, dynamo_error, from_item, key_item, keys, n, s, status, to_item, with_key, ConditionalUpdate, Store,
-    StoreError, Transacted,
+    dynamo_error, from_item, keys, n, s, status, to_item, with_key, ConditionalUpdate, Store, StoreError, Transacted,
 };
 use crate::domain::{
     AccountId, AutoTopUp, Channel, CreditSettings, LedgerEntry, LedgerKind, MessageId, MessageStatus, StatusReason,
@@ -100,17 +99,12 @@ impl Store {
         delta: i64,
         floor: Option<u64>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::balance(account))))
-            .update_expression("ADD balance_cents :delta")
-            .expression_attribute_values(":delta", n(delta));
+        let mut update =
+            ConditionalUpdate::on(keys::balance(account)).add("balance_cents :delta").value(":delta", n(delta));
         if let Some(cost) = floor {
-            update =
-                update.condition_expression("balance_cents >= :cost").expression_attribute_values(":cost", cents(cost));
+            update = update.condition("balance_cents >= :cost").value(":cost", cents(cost));
         }
-        let update = update.build().map_err(|_| StoreError::Corrupt("balance"))?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        update.transact_item(&self.table)
     }
 
     /// The account's balance (zero for an account that never bought any).
@@ -125,19 +119,14 @@ impl Store {
             Some(top_up) => super::to_attribute("balance", top_up)?,
             None => AttributeValue::Null(true),
         };
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::balance(account))))
-            .update_expression(
-                "SET balance_cents = if_not_exists(balance_cents, :zero), low_balance_alert_cents = :low, top_up = :top_up",
-            )
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":low", cents(settings.low_balance_alert_cents))
-            .expression_attribute_values(":top_up", top_up)
-            .send()
-            .await
-            .map_err(|e| dynamo_error("UpdateItem", e))?;
+        let update = ConditionalUpdate::on(keys::balance(account))
+            .set("balance_cents = if_not_exists(balance_cents, :zero)")
+            .set("low_balance_alert_cents = :low")
+            .set("top_up = :top_up")
+            .value(":zero", n(0))
+            .value(":low", cents(settings.low_balance_alert_cents))
+            .value(":top_up", top_up);
+        update.apply(self, ReturnValue::None).await?;
         Ok(())
     }
 
@@ -347,20 +336,14 @@ impl Store {
         } else {
             "balance_cents >= :threshold AND #flag = :from"
         };
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::balance(account))))
-            .update_expression("SET #flag = :to")
-            .condition_expression(condition)
-            .expression_attribute_names("#flag", alert.flag())
-            .expression_attribute_values(":to", AttributeValue::Bool(raised))
-            .expression_attribute_values(":from", AttributeValue::Bool(!raised))
-            .expression_attribute_values(":threshold", cents(threshold))
-            .send()
-            .await;
-        Ok(conditional("UpdateItem", result)?.is_some())
+        let update = ConditionalUpdate::on(keys::balance(account))
+            .set("#flag = :to")
+            .condition(condition)
+            .name("#flag", alert.flag())
+            .value(":to", AttributeValue::Bool(raised))
+            .value(":from", AttributeValue::Bool(!raised))
+            .value(":threshold", cents(threshold));
+        Ok(update.apply(self, ReturnValue::None).await?.is_some())
     }
 
     /// Holds a message whose send found too little credit: out of the due
@@ -373,31 +356,31 @@ impl Store {
         cost: u64,
         due: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::message(account, message))))
-            .update_expression(
-                "SET #status = :held, reason = :reason, account_status = :account_status, lookup_key = :queue, \
-                 lookup_ms = :due_ms, cost_cents = :cost, attempts = attempts - :one \
-                 REMOVE claim_token, send_started_at, due_shard, due_ms",
-            )
-            .condition_expression("#status = :claimed AND claim_token = :token")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":held", status(MessageStatus::Held))
-            .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
-            .expression_attribute_values(":reason", super::to_attribute("message", &StatusReason::InsufficientCredit)?)
-            .expression_attribute_values(":account_status", s(keys::account_status(account, MessageStatus::Held)))
-            .expression_attribute_values(":queue", s(keys::credit_queue(account)))
-            .expression_attribute_values(":due_ms", n(due.timestamp_millis()))
-            .expression_attribute_values(":cost", cents(cost))
-            .expression_attribute_values(":token", s(claim_token))
+        let update = ConditionalUpdate::on(keys::message(account, message))
+            .set("#status = :held")
+            .set("reason = :reason")
+            .set("account_status = :account_status")
+            .set("lookup_key = :queue")
+            .set("lookup_ms = :due_ms")
+            .set("cost_cents = :cost")
             // Waiting for credit was no attempt at the provider.
-            .expression_attribute_values(":one", n(1))
-            .send()
-            .await;
-        Ok(conditional("UpdateItem", result)?.is_some())
+            .set("attempts = attempts - :one")
+            .remove("claim_token")
+            .remove("send_started_at")
+            .remove(keys::DUE_SHARD)
+            .remove(keys::DUE_MS)
+            .condition("#status = :claimed AND claim_token = :token")
+            .name("#status", "status")
+            .value(":held", status(MessageStatus::Held))
+            .value(":claimed", status(MessageStatus::Claimed))
+            .value(":reason", super::to_attribute("message", &StatusReason::InsufficientCredit)?)
+            .value(":account_status", s(keys::account_status(account, MessageStatus::Held)))
+            .value(":queue", s(keys::credit_queue(account)))
+            .value(":due_ms", n(due.timestamp_millis()))
+            .value(":cost", cents(cost))
+            .value(":token", s(claim_token))
+            .value(":one", n(1));
+        Ok(update.apply(self, ReturnValue::None).await?.is_some())
     }
 
     /// Up to `limit` messages held for credit, oldest first.
@@ -440,25 +423,22 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let key = keys::message(account, message);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&key)))
-            .update_expression(
-                "SET #status = :scheduled, account_status = :account_status, due_shard = :shard, due_ms = :now \
-                 REMOVE reason, lookup_key, lookup_ms",
-            )
-            .condition_expression("#status = :held AND lookup_key = :queue")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":scheduled", status(MessageStatus::Scheduled))
-            .expression_attribute_values(":held", status(MessageStatus::Held))
-            .expression_attribute_values(":account_status", s(keys::account_status(account, MessageStatus::Scheduled)))
-            .expression_attribute_values(":shard", s(keys::due_shard(&key)))
-            .expression_attribute_values(":now", n(now.timestamp_millis()))
-            .expression_attribute_values(":queue", s(keys::credit_queue(account)))
-            .send()
-            .await;
-        Ok(conditional("UpdateItem", result)?.is_some())
+        let update = ConditionalUpdate::on(key.clone())
+            .set("#status = :scheduled")
+            .set("account_status = :account_status")
+            .set("due_shard = :shard")
+            .set("due_ms = :now")
+            .remove("reason")
+            .remove(keys::LOOKUP_KEY)
+            .remove(keys::LOOKUP_MS)
+            .condition("#status = :held AND lookup_key = :queue")
+            .name("#status", "status")
+            .value(":scheduled", status(MessageStatus::Scheduled))
+            .value(":held", status(MessageStatus::Held))
+            .value(":account_status", s(keys::account_status(account, MessageStatus::Scheduled)))
+            .value(":shard", s(keys::due_shard(&key)))
+            .value(":now", n(now.timestamp_millis()))
+            .value(":queue", s(keys::credit_queue(account)));
+        Ok(update.apply(self, ReturnValue::None).await?.is_some())
     }
 }

@@ -2,11 +2,11 @@
 //! index's own partitions (parked reports, call deadlines), and when
 //! anything next falls due.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
-use super::{conditional, dynamo_error, key_item, keys, keys::ItemKey, n, s, with_key, Item, Store, StoreError};
+use super::{dynamo_error, key_item, keys, keys::ItemKey, n, s, with_key, ConditionalUpdate, Item, Store, StoreError};
 use crate::domain::{AccountId, MessageId};
 
 /// One page of a due shard, and where the next begins (`None`: the shard
@@ -19,7 +19,7 @@ pub struct DuePage {
 
 /// Where a due shard's next page begins.
 #[derive(Debug, Clone)]
-pub struct DueCursor(Item);
+pub struct DueCursor(pub(super) Item);
 
 impl Store {
     /// Up to `limit` messages of one shard that are due at `now`, oldest
@@ -77,17 +77,11 @@ impl Store {
     /// Makes a record of the due index's own partitions due again at
     /// `retry_at`; one deleted meanwhile stays deleted.
     pub(crate) async fn postpone_in_partition(&self, key: &ItemKey, retry_at: DateTime<Utc>) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(key)))
-            .update_expression("SET due_ms = :retry_at")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":retry_at", n(retry_at.timestamp_millis()))
-            .send()
-            .await;
-        conditional("UpdateItem", result)?;
+        let update = ConditionalUpdate::on(key.clone())
+            .set("due_ms = :retry_at")
+            .condition("attribute_exists(PK)")
+            .value(":retry_at", n(retry_at.timestamp_millis()));
+        update.apply(self, ReturnValue::None).await?;
         Ok(())
     }
 

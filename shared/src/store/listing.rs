@@ -95,8 +95,8 @@ impl MessageListing {
 /// A listing and where its page starts.
 #[derive(Debug, Clone)]
 pub struct ListingFrom {
-    listing: MessageListing,
-    after: Option<Item>,
+    pub(super) listing: MessageListing,
+    pub(super) after: Option<Item>,
 }
 
 /// Messages in due order, and the cursor of the next page if there may be

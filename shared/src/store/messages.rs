@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Duration, Utc};
 
 use super::{
-    conditional, dynamo_error, from_item, key_item, keys, n, s, status, to_attribute, to_item, with_key, Item, Store,
-    StoreError,
+    conditional, dynamo_error, from_item, keys, n, s, status, to_attribute, to_item, with_key, ConditionalUpdate, Item,
+    Store, StoreError,
 };
 use crate::domain::{AccountId, Channel, Message, MessageId, MessageStatus, StatusReason};
 
@@ -70,26 +70,23 @@ impl Store {
         id: &MessageId,
         reason: StatusReason,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::message(account, id))))
-            .update_expression(
-                "SET #status = :withdrawn, account_status = :account_status, reason = :reason \
-                 REMOVE due_shard, due_ms, lookup_key, lookup_ms",
-            )
-            .expression_attribute_values(":account_status", s(keys::account_status(account, MessageStatus::Withdrawn)))
-            .condition_expression("#status IN (:scheduled, :held, :claimed) AND attribute_not_exists(send_started_at)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":withdrawn", status(MessageStatus::Withdrawn))
-            .expression_attribute_values(":held", status(MessageStatus::Held))
-            .expression_attribute_values(":scheduled", status(MessageStatus::Scheduled))
-            .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
-            .expression_attribute_values(":reason", to_attribute("message", &reason)?)
-            .send()
-            .await;
-        Ok(conditional("UpdateItem", result)?.is_some())
+        let update = ConditionalUpdate::on(keys::message(account, id))
+            .set("#status = :withdrawn")
+            .set("account_status = :account_status")
+            .set("reason = :reason")
+            .remove(keys::DUE_SHARD)
+            .remove(keys::DUE_MS)
+            .remove(keys::LOOKUP_KEY)
+            .remove(keys::LOOKUP_MS)
+            .condition("#status IN (:scheduled, :held, :claimed) AND attribute_not_exists(send_started_at)")
+            .name("#status", "status")
+            .value(":account_status", s(keys::account_status(account, MessageStatus::Withdrawn)))
+            .value(":withdrawn", status(MessageStatus::Withdrawn))
+            .value(":held", status(MessageStatus::Held))
+            .value(":scheduled", status(MessageStatus::Scheduled))
+            .value(":claimed", status(MessageStatus::Claimed))
+            .value(":reason", to_attribute("message", &reason)?);
+        Ok(update.apply(self, ReturnValue::None).await?.is_some())
     }
 
     /// Moves a scheduled message to a later due time (a notice's debounce
@@ -100,20 +97,15 @@ impl Store {
         id: &MessageId,
         due: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::message(account, id))))
-            .update_expression("SET due_ms = :due_ms, due_at = :due_at")
-            .condition_expression("#status = :scheduled")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":scheduled", status(MessageStatus::Scheduled))
-            .expression_attribute_values(":due_ms", n(due.timestamp_millis()))
-            .expression_attribute_values(":due_at", to_attribute("message", &due)?)
-            .send()
-            .await;
-        Ok(conditional("UpdateItem", result)?.is_some())
+        let update = ConditionalUpdate::on(keys::message(account, id))
+            .set("due_ms = :due_ms")
+            .set("due_at = :due_at")
+            .condition("#status = :scheduled")
+            .name("#status", "status")
+            .value(":scheduled", status(MessageStatus::Scheduled))
+            .value(":due_ms", n(due.timestamp_millis()))
+            .value(":due_at", to_attribute("message", &due)?);
+        Ok(update.apply(self, ReturnValue::None).await?.is_some())
     }
 
     /// The message a provider's callback is about, by the provider's id.
@@ -152,27 +144,24 @@ impl Store {
         reason: Option<StatusReason>,
     ) -> Result<Option<Message>, StoreError> {
         let names: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::message(account, id))))
+        let mut update = ConditionalUpdate::on(keys::message(account, id))
+            .set("#status = :to")
+            .set("account_status = :account_status")
+            .set("reason = :reason")
             // A call's events may beat its settlement: the message leaves
             // the due index, where its started send was waiting.
-            .update_expression(
-                "SET #status = :to, account_status = :account_status, reason = :reason REMOVE due_shard, due_ms",
-            )
-            .condition_expression(format!("#status IN ({})", names.join(", ")))
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":to", status(to))
-            .expression_attribute_values(":account_status", s(keys::account_status(account, to)))
-            .expression_attribute_values(":reason", to_attribute("message", &reason)?)
-            .return_values(ReturnValue::AllNew);
+            .remove(keys::DUE_SHARD)
+            .remove(keys::DUE_MS)
+            .condition(format!("#status IN ({})", names.join(", ")))
+            .name("#status", "status")
+            .value(":to", status(to))
+            .value(":account_status", s(keys::account_status(account, to)))
+            .value(":reason", to_attribute("message", &reason)?);
         for (name, value) in names.iter().zip(from) {
-            request = request.expression_attribute_values(name, status(*value));
+            update = update.value(name, status(*value));
         }
-        match conditional("UpdateItem", request.send().await)? {
-            Some(output) => Ok(Some(from_item("message", output.attributes.unwrap_or_default())?)),
+        match update.apply(self, ReturnValue::AllNew).await? {
+            Some(item) => Ok(Some(from_item("message", item)?)),
             None => Ok(None),
         }
     }

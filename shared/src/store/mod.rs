@@ -6,8 +6,11 @@ pub mod credit;
 mod due;
 pub mod keys;
 mod listing;
+#[cfg(test)]
+pub(crate) mod memory;
 mod messages;
 pub mod notifications;
+pub mod ports;
 mod records;
 mod replies;
 pub mod reports;
@@ -102,6 +105,12 @@ where
     }
 }
 
+/// The error of an update whose condition failed, where the caller holds
+/// that for a fault (the record it must find is not there).
+fn condition_failed() -> StoreError {
+    StoreError::Dynamo { operation: "UpdateItem", code: "ConditionalCheckFailedException".into(), retryable: false }
+}
+
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
@@ -136,14 +145,15 @@ fn key_item(key: &ItemKey) -> Item {
     with_key(Item::new(), key)
 }
 
-/// One conditional update of a record, written alone (`UpdateItem`) or as
-/// one item of a transaction (a message's move together with the credit it
-/// gives back), from the same expression.
+/// One update of a record on its conditions (if any), written alone
+/// (`UpdateItem`) or as one item of a transaction (a message's move
+/// together with the credit it gives back), from the same expression.
 #[derive(Debug, Clone)]
 struct ConditionalUpdate {
     key: ItemKey,
     set: Vec<String>,
     remove: Vec<&'static str>,
+    add: Vec<&'static str>,
     conditions: Vec<String>,
     names: HashMap<String, String>,
     values: Item,
@@ -155,6 +165,7 @@ impl ConditionalUpdate {
             key,
             set: Vec::new(),
             remove: Vec::new(),
+            add: Vec::new(),
             conditions: Vec::new(),
             names: HashMap::new(),
             values: Item::new(),
@@ -168,6 +179,12 @@ impl ConditionalUpdate {
 
     fn remove(mut self, attribute: &'static str) -> Self {
         self.remove.push(attribute);
+        self
+    }
+
+    /// Adds to a number (`balance_cents :delta`), creating it at zero.
+    fn add(mut self, addition: &'static str) -> Self {
+        self.add.push(addition);
         self
     }
 
@@ -187,14 +204,9 @@ impl ConditionalUpdate {
     }
 
     fn expression(&self) -> String {
-        let mut expression = String::new();
-        if !self.set.is_empty() {
-            expression = format!("SET {}", self.set.join(", "));
-        }
-        if !self.remove.is_empty() {
-            expression = format!("{expression} REMOVE {}", self.remove.join(", "));
-        }
-        expression
+        let clauses = [("SET", self.set.join(", ")), ("REMOVE", self.remove.join(", ")), ("ADD", self.add.join(", "))];
+        let written = clauses.iter().filter(|(_, actions)| !actions.is_empty());
+        written.map(|(clause, actions)| format!("{clause} {actions}")).collect::<Vec<_>>().join(" ")
     }
 
     fn condition_expression(&self) -> Option<String> {
@@ -334,19 +346,40 @@ impl Store {
         Err(StoreError::Dynamo { operation: "TransactWriteItems", code: "TransactionConflict".into(), retryable: true })
     }
 
-    /// Sets one attribute of a record that exists (and never creates one).
+    /// Sets one attribute of a record that exists (and never creates one):
+    /// a record that does not is an error.
     async fn set_on_existing(&self, key: &ItemKey, attribute: &str, value: AttributeValue) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(key)))
-            .update_expression("SET #attribute = :value")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_names("#attribute", attribute)
-            .expression_attribute_values(":value", value)
-            .send()
-            .await
-            .map_err(|e| dynamo_error("UpdateItem", e))?;
-        Ok(())
+        let update = ConditionalUpdate::on(key.clone())
+            .set("#attribute = :value")
+            .condition("attribute_exists(PK)")
+            .name("#attribute", attribute)
+            .value(":value", value);
+        match update.apply(self, ReturnValue::None).await? {
+            Some(_) => Ok(()),
+            None => Err(condition_failed()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_writes_the_clauses_it_has_and_all_its_conditions() {
+        let key = ItemKey { pk: "ACCOUNT#a#CREDIT".into(), sk: "BALANCE".into() };
+        let add = ConditionalUpdate::on(key.clone()).add("balance_cents :delta");
+        assert_eq!(add.expression(), "ADD balance_cents :delta");
+        assert_eq!(add.condition_expression(), None);
+
+        let all = ConditionalUpdate::on(key)
+            .set("a = :a")
+            .set("b = :b")
+            .remove("c")
+            .add("d :d")
+            .condition("a <> :a")
+            .condition("attribute_exists(PK)");
+        assert_eq!(all.expression(), "SET a = :a, b = :b REMOVE c ADD d :d");
+        assert_eq!(all.condition_expression().as_deref(), Some("(a <> :a) AND (attribute_exists(PK))"));
     }
 }

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::replies::RouteTarget;
 use super::{
-    conditional, from_item, key_item, keys, n, notifications, s, status, to_attribute, AppointmentLinks,
-    ConditionalUpdate, Refund, Store, StoreError, Transacted,
+    from_item, keys, n, notifications, s, status, to_attribute, AppointmentLinks, ConditionalUpdate, Refund, Store,
+    StoreError, Transacted,
 };
 use crate::domain::{
     AccountId, AccountSettings, Appointment, AppointmentId, Channel, Consent, Invoice, InvoiceId, Message, MessageId,
@@ -127,33 +127,26 @@ impl Store {
         lease: Duration,
     ) -> Result<Option<ClaimedMessage>, StoreError> {
         let claim_token = uuid::Uuid::new_v4().to_string();
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::message(account, id))))
-            .update_expression(
-                "SET #status = :claimed, account_status = :account_status, claim_token = :token, \
-                 due_ms = :lease_until, claimed_at = :now_iso",
-            )
-            .condition_expression(
+        let update = ConditionalUpdate::on(keys::message(account, id))
+            .set("#status = :claimed")
+            .set("account_status = :account_status")
+            .set("claim_token = :token")
+            .set("due_ms = :lease_until")
+            .set("claimed_at = :now_iso")
+            .condition(
                 "#status IN (:scheduled, :held, :claimed) AND due_ms <= :now AND attribute_not_exists(send_started_at)",
             )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
-            .expression_attribute_values(":scheduled", status(MessageStatus::Scheduled))
-            .expression_attribute_values(":held", status(MessageStatus::Held))
-            .expression_attribute_values(":token", s(&claim_token))
-            .expression_attribute_values(":lease_until", n((now + lease).timestamp_millis()))
-            .expression_attribute_values(":account_status", s(keys::account_status(account, MessageStatus::Claimed)))
-            .expression_attribute_values(":now", n(now.timestamp_millis()))
-            .expression_attribute_values(":now_iso", to_attribute("message", &now)?)
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match conditional("UpdateItem", result)? {
-            Some(output) => {
-                let item = output.attributes.unwrap_or_default();
+            .name("#status", "status")
+            .value(":claimed", status(MessageStatus::Claimed))
+            .value(":scheduled", status(MessageStatus::Scheduled))
+            .value(":held", status(MessageStatus::Held))
+            .value(":token", s(&claim_token))
+            .value(":lease_until", n((now + lease).timestamp_millis()))
+            .value(":account_status", s(keys::account_status(account, MessageStatus::Claimed)))
+            .value(":now", n(now.timestamp_millis()))
+            .value(":now_iso", to_attribute("message", &now)?);
+        match update.apply(self, ReturnValue::AllNew).await? {
+            Some(item) => {
                 let mark: CapMark = from_item("message", item.clone())?;
                 let message = from_item("message", item)?;
                 Ok(Some(ClaimedMessage {
@@ -224,30 +217,23 @@ impl Store {
         due: DateTime<Utc>,
         reason: StatusReason,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::message(&claimed.account, &claimed.message.id))))
-            .update_expression(
-                "SET #status = :held, reason = :reason, account_status = :account_status, due_ms = :due_ms, \
-                 due_at = :due_at REMOVE claim_token",
-            )
-            .expression_attribute_values(
-                ":account_status",
-                s(keys::account_status(&claimed.account, MessageStatus::Held)),
-            )
-            .expression_attribute_values(":held", status(MessageStatus::Held))
-            .expression_attribute_values(":reason", to_attribute("message", &reason)?)
-            .condition_expression("#status = :claimed AND claim_token = :token")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":claimed", status(MessageStatus::Claimed))
-            .expression_attribute_values(":token", s(&claimed.claim_token))
-            .expression_attribute_values(":due_ms", n(due.timestamp_millis()))
-            .expression_attribute_values(":due_at", to_attribute("message", &due)?)
-            .send()
-            .await;
-        Ok(conditional("UpdateItem", result)?.is_some())
+        let update = ConditionalUpdate::on(keys::message(&claimed.account, &claimed.message.id))
+            .set("#status = :held")
+            .set("reason = :reason")
+            .set("account_status = :account_status")
+            .set("due_ms = :due_ms")
+            .set("due_at = :due_at")
+            .remove("claim_token")
+            .condition("#status = :claimed AND claim_token = :token")
+            .name("#status", "status")
+            .value(":account_status", s(keys::account_status(&claimed.account, MessageStatus::Held)))
+            .value(":held", status(MessageStatus::Held))
+            .value(":reason", to_attribute("message", &reason)?)
+            .value(":claimed", status(MessageStatus::Claimed))
+            .value(":token", s(&claimed.claim_token))
+            .value(":due_ms", n(due.timestamp_millis()))
+            .value(":due_at", to_attribute("message", &due)?);
+        Ok(update.apply(self, ReturnValue::None).await?.is_some())
     }
 
     /// Stores what a claimed message will say, as rendered at claim time,
