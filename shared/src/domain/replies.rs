@@ -262,11 +262,11 @@ pub(crate) mod tests {
 
     #[test]
     fn replies_route_by_token_or_by_the_two_numbers() {
-        let sms = RenderedContent { to: "+15551230001".into(), body: "Hi".into(), ..RenderedContent::default() };
+        let sms = RenderedContent { to: "+12025550101".into(), body: "Hi".into(), ..RenderedContent::default() };
         let shared = ReplyRoute::of_sent(Channel::Sms, &sms).unwrap();
-        assert_eq!(shared.key(), "sms#deployment#+15551230001");
-        let own = RenderedContent { from: Some("+15550009999".into()), ..sms.clone() };
-        assert_eq!(ReplyRoute::of_sent(Channel::Sms, &own).unwrap().key(), "sms#+15550009999#+15551230001");
+        assert_eq!(shared.key(), "sms#deployment#+12025550101");
+        let own = RenderedContent { from: Some("+12025550177".into()), ..sms.clone() };
+        assert_eq!(ReplyRoute::of_sent(Channel::Sms, &own).unwrap().key(), "sms#+12025550177#+12025550101");
         let sender_id = RenderedContent { from: Some("Riverside".into()), ..sms.clone() };
         assert_eq!(ReplyRoute::of_sent(Channel::Sms, &sender_id), None);
         assert_eq!(ReplyRoute::of_sent(Channel::Voice, &sms), None);

@@ -34,7 +34,8 @@ struct IndexKeys {
 /// One entry of a conversation.
 #[derive(Debug, Clone)]
 pub enum ConversationEntry {
-    Outbound(Message),
+    /// Boxed: a message with its content is far larger than a reply.
+    Outbound(Box<Message>),
     Inbound(Reply),
 }
 
@@ -192,7 +193,7 @@ impl Store {
             entries.push(if key.sk == keys::REPLY_SK {
                 ConversationEntry::Inbound(reply_of(item)?)
             } else {
-                ConversationEntry::Outbound(from_item("message", item)?)
+                ConversationEntry::Outbound(Box::new(from_item("message", item)?))
             });
         }
         Ok(ConversationPage { entries, next_cursor })

@@ -13,7 +13,7 @@ use tidings::store::{ConversationEntry, ConversationListing, MAX_CURSOR_CHARS};
 
 use crate::auth::AuthenticatedAccount;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::parse_id;
+use crate::routes::{parse_id, ApiBytes};
 use crate::ApiState;
 
 const PAGE_MAX: usize = 100;
@@ -197,7 +197,7 @@ pub async fn get_thread(
         .entries
         .into_iter()
         .map(|entry| match entry {
-            ConversationEntry::Outbound(message) => outbound(message),
+            ConversationEntry::Outbound(message) => outbound(*message),
             ConversationEntry::Inbound(reply) => inbound(&reply),
         })
         .collect();
@@ -268,12 +268,15 @@ pub struct ReadReceipt {
     responses(
         (status = 200, body = ReadReceipt),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, description = "No such reply", body = ErrorBody)),
+        (status = 404, description = "No such reply", body = ErrorBody),
+        (status = 413, description = "A body over 256 KB", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn mark_read(
     State(state): State<ApiState>,
     AuthenticatedAccount(account): AuthenticatedAccount,
     Path(id): Path<String>,
+    // No body is needed; one over the limit is refused all the same.
+    ApiBytes(_): ApiBytes,
 ) -> Result<Json<ReadReceipt>, ApiError> {
     let id: ReplyId = parse_id("id", &id)?;
     if !state.replies.mark_read(&account, &id).await.map_err(|e| ApiError::from(&e))? {

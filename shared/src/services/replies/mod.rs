@@ -148,15 +148,20 @@ impl ReplyService {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<ConversationPage, ReplyError> {
-        if let ConversationListing::Thread(account, recipient) = &listing {
-            if self.store.get_recipient(account, recipient).await?.is_none() {
-                return Err(ReplyError::UnknownRecipient);
-            }
-        }
+        let unknown = match &listing {
+            ConversationListing::Thread(account, recipient) => Some((account.clone(), recipient.clone())),
+            ConversationListing::Replies { .. } => None,
+        };
+        // A bad cursor is the request's fault whatever it names.
         let from = match cursor {
             Some(cursor) => listing.resume(cursor)?,
             None => listing.from_start(),
         };
+        if let Some((account, recipient)) = unknown {
+            if self.store.get_recipient(&account, &recipient).await?.is_none() {
+                return Err(ReplyError::UnknownRecipient);
+            }
+        }
         Ok(self.store.conversation_page(from, limit).await?)
     }
 
