@@ -26,6 +26,9 @@
 //! | call deadline | `ACCOUNT#{account}#MESSAGE#{id}`   | `CALL_DEADLINE#{transaction}` |
 //! | sender      | `SENDER#{channel}#{sender, lowercase}` | `SENDER`    |
 //! | bridge      | `SENDER#bridge#{E.164 number}`          | `SENDER`    |
+//! | consent     | `ACCOUNT#{account}#RECIPIENT#{id}`   | `CONSENT#{channel}` |
+//! | reply       | `ACCOUNT#{account}#REPLY#{id}`       | `REPLY`       |
+//! | reply route | `ROUTE#{email#token \| channel#ours#theirs}` | `ROUTE` |
 //!
 //! An account's credit records share one partition: the balance is one item
 //! whatever the layout, and its ledger moves at the balance's own rate (a
@@ -62,7 +65,12 @@
 //!   for credit (`CREDIT#{account}`, sorted by when it was due: released
 //!   oldest first), or sent and awaiting its provider's callbacks
 //!   (`PROVIDER#{channel}#{provider message id}`). One index for both,
-//!   because CloudFormation adds one index per stack update.
+//!   because CloudFormation adds one index per stack update. A reply not
+//!   yet read is in it under `UNREAD#{account}`, by when it came.
+//! - `thread` (sparse, keys only): partition `thread_key`
+//!   (`ACCOUNT#{account}#RECIPIENT#{id}`), sort `thread_at` (epoch ms): a
+//!   recipient's messages (from when their content is written) and replies.
+//!   Replies also sit in `by_status` under `ACCOUNT#{account}#REPLIES`.
 //!
 //! Access patterns:
 //! | use                                   | operation                                   |
@@ -86,6 +94,9 @@
 //! | messages held for credit, oldest first| Query `lookup` on `CREDIT#{account}`        |
 //! | the message of a provider callback    | Query `lookup` on `PROVIDER#…`, then GetItem |
 //! | recent ledger, notifications          | Query, newest first                         |
+//! | where a reply goes                    | GetItem `ROUTE#…` (written with the message's content) |
+//! | keep a reply once                     | PutItem, condition: absent                  |
+//! | a thread or the inbox, a page         | Query `thread` / `lookup` / `by_status`, newest first, then BatchGetItem |
 
 use crate::domain::{
     AccountId, AppointmentId, Channel, InvoiceId, MessageId, MessageKind, MessageStatus, RecipientId, ReplyId,
