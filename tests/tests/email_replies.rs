@@ -195,3 +195,43 @@ async fn a_retried_fax_webhook_is_applied_once_and_a_forged_one_changes_nothing(
     let inbound = thread["entries"].as_array().unwrap().iter().filter(|e| e["direction"] == "inbound").count();
     assert_eq!(inbound, 1, "one reply however often it was posted: {thread}");
 }
+
+/// SES's Lambda action's event about a stored email, as the receipt rule sends it.
+fn receipt(message_id: &str, recipient: &str, spam: &str) -> Value {
+    json!({"Records": [{
+        "eventSource": "aws:ses",
+        "eventVersion": "1.0",
+        "ses": {
+            "mail": {"timestamp": t0(), "source": "maria.lopez@example.com", "messageId": message_id,
+                     "destination": [recipient]},
+            "receipt": {"timestamp": t0(), "processingTimeMillis": 310, "recipients": [recipient],
+                        "spamVerdict": {"status": spam}, "virusVerdict": {"status": "PASS"},
+                        "action": {"type": "Lambda", "invocationType": "Event",
+                                   "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:ingest-replies"}},
+        },
+    }]})
+}
+
+#[tokio::test]
+async fn a_retried_ses_invocation_is_applied_once_and_spam_is_not_kept() {
+    use tidings::channels::blobs::{BlobKey, BlobStore as _};
+    let app = spawn_app().await;
+    let reply_to = reminded_by_email(&app).await;
+    for id in ["4k2v0c8e1r7ld5n0b9g6hq3j5t2m8p1f0s7a6u9c", "spam0c8e1r7ld5n0b9g6hq3j5t2m8p1f0s7a6u9c"] {
+        let key = BlobKey::inbound_email(tidings_local::runtime::INBOUND_EMAIL_PREFIX, id).unwrap();
+        app.runtime.blobs.put(&key, fixture("gmail_reply.eml", &reply_to), "message/rfc822").await.unwrap();
+    }
+    let event = receipt("4k2v0c8e1r7ld5n0b9g6hq3j5t2m8p1f0s7a6u9c", &reply_to, "PASS");
+    let first = app.runtime.invoke_ingest_replies(event.clone()).await.unwrap();
+    let second = app.runtime.invoke_ingest_replies(event).await.unwrap();
+    assert_eq!((first.recorded, second.recorded, second.repeated), (1, 0, 1));
+    let spam = receipt("spam0c8e1r7ld5n0b9g6hq3j5t2m8p1f0s7a6u9c", &reply_to, "FAIL");
+    assert_eq!(app.runtime.invoke_ingest_replies(spam).await.unwrap().refused, 1);
+
+    let thread = app.get("acct", "/v1/recipients/ann/thread").await.body;
+    let inbound: Vec<&Value> =
+        thread["entries"].as_array().unwrap().iter().filter(|e| e["direction"] == "inbound").collect();
+    assert_eq!(inbound.len(), 1, "{thread}");
+    assert!(inbound[0]["body"].as_str().unwrap().starts_with("Yes, I'll be there."), "{}", inbound[0]["body"]);
+    assert_eq!(inbound[0]["subject"], "Re: Your appointment at Riverside Clinic on Friday, December 4");
+}

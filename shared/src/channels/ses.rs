@@ -79,7 +79,12 @@ fn mime(content: &RenderedContent, addresses: &Addresses) -> Result<Vec<u8>, Sen
         .to(addresses.to.as_str())
         .text_body(content.body.as_str());
     if let Some(reply_to) = &addresses.reply_to {
-        message = message.reply_to(reply_to.as_str());
+        // Mail programs offer "unsubscribe" by this header: it mails the
+        // reply address, whose reply reads as an opt-out of email.
+        let unsubscribe = format!("mailto:{}?subject=unsubscribe", reply_to.as_str());
+        message = message
+            .reply_to(reply_to.as_str())
+            .header("List-Unsubscribe", mail_builder::headers::url::URL::new(unsubscribe));
     }
     if let Some(subject) = &content.subject {
         message = message.subject(single_line(subject));
@@ -235,7 +240,7 @@ mod tests {
         let mime = text(&reminder(), &addresses(None));
         assert!(mime.contains("Content-Type: text/plain; charset=\"utf-8\""), "{mime}");
         assert!(!mime.contains("multipart/"), "{mime}");
-        assert!(!mime.contains("Reply-To"), "{mime}");
+        assert!(!mime.contains("Reply-To") && !mime.contains("List-Unsubscribe"), "{mime}");
         assert!(mime.contains("From: <reminders@clinic.example.com>\r\n"), "{mime}");
         assert!(mime.contains("To: <ann@example.com>\r\n"), "{mime}");
         assert!(mime.contains("Subject: Appointment reminder\r\n"), "{mime}");
@@ -274,6 +279,10 @@ mod tests {
     fn replies_go_to_the_plus_address() {
         let mime = text(&reminder(), &addresses(Some("reply+tok123@replies.example.com")));
         assert!(mime.contains("Reply-To: <reply+tok123@replies.example.com>\r\n"), "{mime}");
+        assert!(
+            mime.contains("List-Unsubscribe: <mailto:reply+tok123@replies.example.com?subject=unsubscribe>\r\n"),
+            "{mime}"
+        );
     }
 
     #[test]
