@@ -14,7 +14,7 @@ use crate::channels::chime::control::ChimeCallControl;
 use crate::channels::s3::{S3Blobs, DOWNLOAD_LINK_TTL};
 use crate::channels::{CallControl, ChannelSender};
 use crate::config::{self, ConfigError};
-use crate::domain::SystemClock;
+use crate::domain::{SystemClock, Templates};
 use crate::events::eventbridge::EventBridgePublisher;
 use crate::events::{EventPublisher, MessageReady};
 use crate::services::{
@@ -130,6 +130,16 @@ pub fn publisher_from_env(aws: &SdkConfig) -> Result<Arc<dyn EventPublisher>, Co
 pub fn call_control_from_env(aws: &SdkConfig) -> Result<Arc<dyn CallControl>, ConfigError> {
     let client = aws_sdk_chimesdkvoice::Client::new(aws);
     Ok(Arc::new(ChimeCallControl::new(client, config::required("SIP_MEDIA_APPLICATION_ID")?)))
+}
+
+/// The records service over the function's table, in the deployment's
+/// sending window: what answers (a keypad digit, a reply) re-plan
+/// reminders through.
+pub fn records_from_env(store: &Store) -> Result<Arc<RecordsService>, ConfigError> {
+    Ok(Arc::new(
+        RecordsService::new(store.clone(), Arc::new(SystemClock), Arc::new(Templates::default()))
+            .with_sending_window(config::sending_window()?),
+    ))
 }
 
 /// The deployment's replies bucket (`REPLIES_BUCKET`): raw inbound email

@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
 use tidings::channels::fax::telnyx::{MediaHosts, TelnyxMedia, TelnyxWebhookVerifier};
-use tidings::domain::{Clock, SystemClock, Templates};
-use tidings::services::{OutcomeService, RecordsService};
+use tidings::domain::{Clock, SystemClock};
+use tidings::services::OutcomeService;
 use tidings::{config, lambda};
 use tidings_api::auth::{from_api_gateway_claims, OperatorScope, TokenClaims};
 use tidings_api::{ApiState, FaxWebhook};
@@ -24,10 +24,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         });
     }
     let credit = lambda::credit_from_env(&aws, &store)?;
-    let records = Arc::new(
-        RecordsService::new(store.clone(), clock.clone(), Arc::new(Templates::default()))
-            .with_sending_window(config::sending_window()?),
-    );
+    let records = lambda::records_from_env(&store)?;
     // The fax provider's webhook brings inbound faxes as well as reports.
     let replies = Arc::new(lambda::replies_from_env(&aws, &store, records.clone())?);
     let state = ApiState {

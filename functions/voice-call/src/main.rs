@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Error};
-use tidings::domain::{Clock, PhoneNumber, SystemClock, Templates};
-use tidings::services::{RecordsService, VoiceCall};
+use tidings::domain::{Clock, PhoneNumber, SystemClock};
+use tidings::services::VoiceCall;
 use tidings::{config, lambda};
 
 #[tokio::main]
@@ -12,10 +12,7 @@ async fn main() -> Result<(), Error> {
     let store = lambda::store_from_env(&aws)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     // A keypad answer re-plans the appointment's reminders.
-    let records = Arc::new(
-        RecordsService::new(store.clone(), clock.clone(), Arc::new(Templates::default()))
-            .with_sending_window(config::sending_window()?),
-    );
+    let records = lambda::records_from_env(&store)?;
     let caller_id: PhoneNumber = config::required("VOICE_CALLER_ID")?.parse()?;
     let credit = lambda::credit_from_env(&aws, &store)?;
     let voice = VoiceCall::new(store, records, clock, config::prices()?, caller_id, credit);

@@ -288,6 +288,20 @@ impl Store {
         }
     }
 
+    /// Writes a record that does not exist yet; `false` when it did (a
+    /// repeat), and nothing changed.
+    async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        Ok(conditional("PutItem", result)?.is_some())
+    }
+
     async fn put(&self, item: Item) -> Result<(), StoreError> {
         self.client
             .put_item()

@@ -66,15 +66,7 @@ impl Store {
         if let Some(expires) = expiry(reply.received_at, MESSAGE_RETENTION_DAYS) {
             item.insert(keys::EXPIRES_AT.to_owned(), n(expires));
         }
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        Ok(conditional("PutItem", result)?.is_some())
+        self.put_new(item).await
     }
 
     pub async fn get_reply(&self, account: &AccountId, id: &ReplyId) -> Result<Option<Reply>, StoreError> {
@@ -144,15 +136,7 @@ impl Store {
         notification: &Notification,
     ) -> Result<bool, StoreError> {
         let key = keys::notification(account, notification.at.timestamp_millis(), &notification.id);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(with_key(to_item("notification", notification)?, &key)))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        Ok(conditional("PutItem", result)?.is_some())
+        self.put_new(with_key(to_item("notification", notification)?, &key)).await
     }
 }
 

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{conditional, keys, to_item, Store, StoreError};
+use super::{keys, to_item, Store, StoreError};
 use crate::domain::ProviderReport;
 
 /// A report waiting for its message, and since when.
@@ -27,15 +27,8 @@ impl Store {
         let expires = parked.parked_at + chrono::Duration::hours(PARKED_RETENTION_HOURS);
         let key = keys::parked_report(&parked.report.id());
         let item = Store::in_partition(to_item("report", parked)?, &key, keys::REPORTS_SHARD, retry_at, expires);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        conditional("PutItem", result)?;
+        // Parked once: a repeat of the report finds it and leaves it.
+        self.put_new(item).await?;
         Ok(())
     }
 

@@ -9,11 +9,10 @@ use tidings::domain::{
     StatusReason,
 };
 use tidings::services::MessagesAbout;
-use tidings::store::MAX_CURSOR_CHARS;
 
 use crate::auth::AuthenticatedAccount;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::parse_id;
+use crate::routes::{cursor_schema, parse_id};
 use crate::ApiState;
 
 /// The most messages one page holds.
@@ -44,14 +43,6 @@ pub struct MessagesQuery {
     /// The previous page's `next_cursor`, with the same filters.
     #[param(schema_with = cursor_schema)]
     pub cursor: Option<String>,
-}
-
-fn cursor_schema() -> utoipa::openapi::schema::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .min_length(Some(1))
-        .max_length(Some(MAX_CURSOR_CHARS))
-        .build()
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

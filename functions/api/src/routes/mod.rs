@@ -55,3 +55,12 @@ impl<S: Send + Sync> FromRequest<S> for ApiBytes {
 fn parse_id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, ApiError> {
     raw.parse().map_err(|_| ApiError::invalid_id(what))
 }
+
+/// A listing's `cursor` as OpenAPI states it: what a previous page gave out.
+fn cursor_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(1))
+        .max_length(Some(tidings::store::MAX_CURSOR_CHARS))
+        .build()
+}

@@ -9,11 +9,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tidings::channels::blobs::{attachment_disposition, download_content_type, Download};
 use tidings::domain::{Channel, Message, RecipientId, Reply, ReplyAction, ReplyId};
-use tidings::store::{ConversationEntry, ConversationListing, MAX_CURSOR_CHARS};
+use tidings::store::{ConversationEntry, ConversationListing};
 
 use crate::auth::AuthenticatedAccount;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::{parse_id, ApiBytes};
+use crate::routes::{cursor_schema, parse_id, ApiBytes};
 use crate::ApiState;
 
 const PAGE_MAX: usize = 100;
@@ -143,14 +143,6 @@ pub struct RepliesQuery {
     /// The previous page's `next_cursor`, with the same `unread`.
     #[param(schema_with = cursor_schema)]
     pub cursor: Option<String>,
-}
-
-fn cursor_schema() -> utoipa::openapi::schema::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .min_length(Some(1))
-        .max_length(Some(MAX_CURSOR_CHARS))
-        .build()
 }
 
 fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
