@@ -338,6 +338,27 @@ pub async fn run() -> Result<(), LocalError> {
             .map_err(|e| LocalError::Wiring(e.to_string()))?;
         timeline.say(runtime.clock.now(), riverside.label, "c-103 answered the call and pressed 1: a-4 confirmed");
     }
+    // Ben answers his text reminder with "Y": a-2 is confirmed by reply,
+    // through ingest-replies as the SNS topic would deliver it.
+    let texted = runtime.receive_sms("+12025550101", crate::runtime::LOCAL_CALLER_ID, "Y").await?;
+    if texted.recorded == 1 {
+        timeline.say(runtime.clock.now(), riverside.label, "c-101 texted \"Y\" back: a-2 confirmed by reply");
+    }
+    // Ann answers her email reminder; the history her mail program quoted
+    // is cut, and what she wrote is a new message for staff.
+    let reply_to = runtime.outbox.entries().into_iter().find_map(|e| e.reply_to.filter(|_| e.to == "ann@example.com"));
+    if let Some(reply_to) = reply_to {
+        let raw = format!(
+            "From: Ann Sample <ann@example.com>\r\nTo: Riverside Clinic <{reply_to}>\r\n\
+             Subject: Re: Appointment reminder from Riverside Clinic\r\nMessage-ID: <demo-reply-1@example.com>\r\n\
+             MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+             Running 10 minutes late tomorrow, sorry!\r\n\r\n\
+             On Mon, Dec 7, 2026 at 9:30 AM Riverside Clinic <{reply_to}> wrote:\r\n\
+             > Hello Ann, this is a reminder of your appointment\r\n"
+        );
+        runtime.receive_email(raw.into_bytes()).await?;
+        timeline.say(runtime.clock.now(), riverside.label, "c-100 replied by email: a new message for staff");
+    }
     // The fax provider reports the fax delivered (a signed webhook).
     if let Some(fax) = runtime.outbox.entries().iter().find(|e| e.channel == tidings::domain::Channel::Fax) {
         let path = format!("/local/fax/{}/status", fax.message_id);
@@ -363,6 +384,18 @@ pub async fn run() -> Result<(), LocalError> {
         spent,
         credit["balance_cents"],
     );
+    let inbox = call(&timeline.app, Method::GET, "/v1/replies", &riverside.token, Value::Null).await?;
+    println!("Riverside's replies (GET /v1/replies):");
+    for reply in inbox["replies"].as_array().into_iter().flatten() {
+        println!(
+            "  {} from {} by {}: {:?} -> {}",
+            reply["at"].as_str().unwrap_or_default(),
+            reply["recipient_id"].as_str().unwrap_or("(unmatched)"),
+            reply["channel"].as_str().unwrap_or_default(),
+            reply["body"].as_str().unwrap_or_default(),
+            reply["action"].as_str().unwrap_or_default(),
+        );
+    }
     println!("A reminder on each channel, a notice and a billing reminder:");
     let reminder = |channel| outbox.iter().find(|e| e.channel == channel && e.body.contains("reminder"));
     let notice = outbox.iter().find(|e| e.body.contains("your appointment with"));
