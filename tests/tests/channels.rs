@@ -95,6 +95,12 @@ async fn pressing_1_on_the_call_confirms_and_the_next_reminder_is_not_sent() {
     // One started minute charged; the rest of the reservation refunded.
     assert_eq!(detail["cost_cents"], 5);
     assert_eq!(balance(&app).await, STARTING_CREDIT_CENTS as i64 - 5);
+    let events = app.get_local("/local/events").await.body;
+    let confirmed: Vec<&serde_json::Value> =
+        events.as_array().unwrap().iter().filter(|e| e["detail_type"] == "AppointmentConfirmed").collect();
+    assert_eq!(confirmed.len(), 1, "the practice app hears of it: {events}");
+    assert_eq!(confirmed[0]["detail"]["channel"], "voice");
+    assert_eq!(confirmed[0]["detail"]["message_id"], first.as_str());
 
     app.move_clock(start - Duration::days(1)).await;
     let second = &reminders(&app).await[1];

@@ -15,6 +15,7 @@ async fn main() -> Result<(), Error> {
     let records = lambda::records_from_env(&store)?;
     let caller_id: PhoneNumber = config::required("VOICE_CALLER_ID")?.parse()?;
     let credit = lambda::credit_from_env(&aws, &store)?;
-    let voice = VoiceCall::new(store, records, clock, config::prices()?, caller_id, credit);
+    let bus = lambda::publisher_from_env(&aws)?;
+    let voice = VoiceCall::new(store, records, clock, config::prices()?, caller_id, credit, bus);
     lambda_runtime::run(service_fn(|event| tidings_voice_call::handler(&voice, event))).await
 }

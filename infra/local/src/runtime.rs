@@ -216,6 +216,7 @@ impl LocalRuntime {
             options.prices,
             number(LOCAL_CALLER_ID)?,
             credit.clone(),
+            Arc::new(bus.clone()),
         ));
         // Local S3: a folder beside the database (a scratch folder when the
         // database is in memory).

@@ -41,16 +41,23 @@ impl TopUpRequested {
     pub const DETAIL_TYPE: &'static str = "TopUpRequested";
 }
 
-/// A client's reply confirmed or cancelled their appointment
+/// A client's answer confirmed or cancelled their appointment
 /// (`AppointmentConfirmed`, `AppointmentCancelled`), so the practice app
-/// can show it. Delivered at least once: `reply_id` tells a repeat.
+/// can show it: a reply by text or email, or a keypad digit on a call.
+/// Delivered at least once: the appointment and `answer` tell a repeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppointmentAnswered {
     pub account_id: AccountId,
     pub appointment_id: AppointmentId,
     pub recipient_id: RecipientId,
-    pub reply_id: ReplyId,
-    /// The channel the reply came by.
+    /// The message answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<MessageId>,
+    /// The reply that answered (none for a keypad digit, which the call's
+    /// message records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_id: Option<ReplyId>,
+    /// The channel the answer came by.
     pub channel: Channel,
     pub at: chrono::DateTime<chrono::Utc>,
     /// `confirmed` or `cancelled`.

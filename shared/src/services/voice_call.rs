@@ -13,9 +13,10 @@ use crate::channels::chime::sma::{
 };
 use crate::domain::message::CallRecord;
 use crate::domain::{
-    AccountId, Clock, Message, MessageId, MessageNotice, MessageStatus, NotificationKind, PhoneNumber, PriceTable,
-    RenderedContent, StatusReason,
+    AccountId, AppointmentId, Channel, Clock, Message, MessageId, MessageNotice, MessageStatus, NotificationKind,
+    PhoneNumber, PriceTable, RenderedContent, StatusReason,
 };
+use crate::events::{AppointmentAnswer, AppointmentAnswered, BusEvent, EventPublisher, PublishError};
 use crate::services::credit::CreditService;
 use crate::services::outcomes::{fail_and_refund, refund_part};
 use crate::services::records::{ClientAnswer, RecordsError, RecordsService};
@@ -31,6 +32,8 @@ pub enum VoiceCallError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Records(#[from] RecordsError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
 }
 
 impl VoiceCallError {
@@ -40,6 +43,7 @@ impl VoiceCallError {
             VoiceCallError::Store(err) => err.is_retryable(),
             VoiceCallError::Records(RecordsError::Store(err)) => err.is_retryable(),
             VoiceCallError::Records(_) => false,
+            VoiceCallError::Publish(_) => true,
         }
     }
 }
@@ -57,6 +61,8 @@ pub struct VoiceCall {
     /// The deployment's number, shown to the practice on a connected call.
     caller_id: PhoneNumber,
     credit: CreditService,
+    /// Where keypad answers are announced (`AppointmentConfirmed`, …).
+    bus: Arc<dyn EventPublisher>,
 }
 
 impl VoiceCall {
@@ -67,8 +73,9 @@ impl VoiceCall {
         prices: PriceTable,
         caller_id: PhoneNumber,
         credit: CreditService,
+        bus: Arc<dyn EventPublisher>,
     ) -> Self {
-        Self { store, records, clock, prices, caller_id, credit }
+        Self { store, records, clock, prices, caller_id, credit, bus }
     }
 
     pub async fn handle(&self, event: &SmaEvent) -> Result<SmaResponse, VoiceCallError> {
@@ -135,12 +142,39 @@ impl VoiceCall {
                     KeypadChoice::Connect | KeypadChoice::Repeat => None,
                 };
                 if let (Some(answer), Some(appointment)) = (answer, &message.appointment_id) {
-                    self.records.answer_appointment(account, appointment, answer).await?;
-                    tracing::info!(answer = ?answer, "keypad answer applied");
+                    if self.records.answer_appointment(account, appointment, answer).await?.is_some() {
+                        tracing::info!(answer = ?answer, "keypad answer applied");
+                        self.announce(account, message, appointment, answer).await?;
+                    }
                 }
             }
             CallObservation::Ended(end) => self.ended(account, message, transaction_id, call, end, now).await?,
         }
+        Ok(())
+    }
+
+    /// Tells the practice app what the keypad answer did.
+    async fn announce(
+        &self,
+        account: &AccountId,
+        message: &Message,
+        appointment: &AppointmentId,
+        answer: ClientAnswer,
+    ) -> Result<(), VoiceCallError> {
+        let event = AppointmentAnswered {
+            account_id: account.clone(),
+            appointment_id: appointment.clone(),
+            recipient_id: message.recipient_id.clone(),
+            message_id: Some(message.id.clone()),
+            reply_id: None,
+            channel: Channel::Voice,
+            at: self.clock.now(),
+            answer: match answer {
+                ClientAnswer::Confirm => AppointmentAnswer::Confirmed,
+                ClientAnswer::Cancel => AppointmentAnswer::Cancelled,
+            },
+        };
+        self.bus.publish(vec![BusEvent::from(&event)]).await?;
         Ok(())
     }
 
