@@ -53,6 +53,10 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
             json!({"subject": "Your visit", "body": "Hello {{ first_name }}"})
         }
         ("post", "/v1/credit/purchases") => json!({"amount_cents": 1000, "idempotency_key": "k1"}),
+        ("put", "/v1/recipients/{id}/consent") => json!({
+            "channel": "email", "state": "granted", "method": "staff_recorded",
+            "captured_at": t0().to_rfc3339(), "evidence": "Agreed at the front desk.",
+        }),
         _ => return None,
     };
     Some(body)

@@ -13,7 +13,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use tidings::channels::fax::{FaxMedia, FaxWebhookVerifier};
 use tidings::domain::Clock;
-use tidings::services::{CreditService, OutcomeService, RecordsService, ReplyService};
+use tidings::services::{ConsentService, CreditService, OutcomeService, RecordsService, ReplyService};
 use tidings::store::Store;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -24,6 +24,7 @@ pub struct ApiState {
     pub credit: CreditService,
     pub outcomes: OutcomeService,
     pub replies: Arc<ReplyService>,
+    pub consent: Arc<ConsentService>,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     /// One per configured fax provider.
@@ -106,6 +107,8 @@ impl Modify for CommonResponses {
         routes::credit::get_credit,
         routes::credit::post_purchase,
         routes::credit::list_notifications,
+        routes::consent::get_consent,
+        routes::consent::put_consent,
         routes::replies::get_thread,
         routes::replies::list_replies,
         routes::replies::mark_read,
@@ -182,6 +185,8 @@ fn account_routes() -> Vec<Route> {
         route(Verb::Get, "/v1/credit", routes::credit::get_credit),
         route(Verb::Post, "/v1/credit/purchases", routes::credit::post_purchase),
         route(Verb::Get, "/v1/notifications", routes::credit::list_notifications),
+        route(Verb::Get, "/v1/recipients/{id}/consent", routes::consent::get_consent),
+        route(Verb::Put, "/v1/recipients/{id}/consent", routes::consent::put_consent),
         route(Verb::Get, "/v1/recipients/{id}/thread", routes::replies::get_thread),
         route(Verb::Get, "/v1/replies", routes::replies::list_replies),
         route(Verb::Post, "/v1/replies/{id}/read", routes::replies::mark_read),

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use tidings::channels::fax::telnyx::{MediaHosts, TelnyxMedia, TelnyxWebhookVerifier};
 use tidings::domain::{Clock, SystemClock};
-use tidings::services::OutcomeService;
+use tidings::services::{ConsentService, OutcomeService};
 use tidings::{config, lambda};
 use tidings_api::auth::{from_api_gateway_claims, OperatorScope, TokenClaims};
 use tidings_api::{ApiState, FaxWebhook};
@@ -30,6 +30,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let state = ApiState {
         records,
         replies,
+        consent: Arc::new(ConsentService::new(store.clone(), clock.clone())),
         outcomes: OutcomeService::new(store.clone(), clock.clone(), credit.clone()),
         credit,
         store,

@@ -77,6 +77,7 @@ async fn run_on(reminders: usize, runtime: Arc<LocalRuntime>, t0: DateTime<Utc>)
         senders: Default::default(),
         voice_replies: false,
         replies: Default::default(),
+        opt_in: Default::default(),
     };
     runtime.store.put_settings(&account, &settings).await?;
     buy_bench_credit(&runtime, &account).await?;

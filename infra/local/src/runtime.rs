@@ -16,8 +16,8 @@ use tidings::channels::fax::FaxSender;
 use tidings::channels::ChannelSender;
 use tidings::domain::{Channel, Clock, PhoneNumber, PriceTable, SystemClock, Templates};
 use tidings::services::{
-    CreditService, Delivery, DeliveryConfig, InboundConfig, OutcomeService, RecordsService, ReminderSweep,
-    ReplyService, RetryPolicy, SweepConfig, SweepReport, VoiceCall,
+    ConsentService, CreditService, Delivery, DeliveryConfig, InboundConfig, OutcomeService, RecordsService,
+    ReminderSweep, ReplyService, RetryPolicy, SweepConfig, SweepReport, VoiceCall,
 };
 use tidings::store::Store;
 use tidings_api::{ApiState, FaxWebhook};
@@ -278,6 +278,7 @@ impl LocalRuntime {
             credit: self.credit.clone(),
             outcomes: self.outcomes.clone(),
             replies: self.replies.clone(),
+            consent: Arc::new(ConsentService::new(self.store.clone(), self.clock.clone())),
             store: self.store.clone(),
             clock: self.clock.clone(),
             fax_webhooks: vec![FaxWebhook {

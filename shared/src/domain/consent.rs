@@ -50,6 +50,71 @@ pub struct ConsentEvidence {
     pub message_id: Option<MessageId>,
 }
 
+/// The longest lead an opt-in request may take: a week.
+pub const MAX_REQUEST_LEAD_MINUTES: u32 = 7 * 24 * 60;
+const MAX_POLICY_URL_CHARS: usize = 500;
+pub const MAX_POLICY_VERSION_CHARS: usize = 100;
+
+/// Whether recipients must opt in before messages reach them
+/// (`PUT /v1/settings` `opt_in`). Fax never needs opt-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct OptInSettings {
+    pub required: bool,
+    /// How long before a recipient's first waiting message the request goes.
+    #[schema(maximum = 10080)]
+    pub request_lead_minutes: u32,
+    /// The practice's privacy policy (https), linked from every request;
+    /// required when opt-in is.
+    #[schema(max_length = 500)]
+    pub privacy_policy_url: Option<String>,
+    /// The version consent is recorded against; online-booking consent must
+    /// name the current one.
+    #[schema(max_length = 100)]
+    pub privacy_policy_version: Option<String>,
+}
+
+impl Default for OptInSettings {
+    fn default() -> Self {
+        Self { required: false, request_lead_minutes: 60, privacy_policy_url: None, privacy_policy_version: None }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidOptIn {
+    #[error("opt_in.request_lead_minutes must be 0 to {MAX_REQUEST_LEAD_MINUTES}")]
+    Lead,
+    #[error("opt_in.privacy_policy_url must be an https URL of at most {MAX_POLICY_URL_CHARS} characters")]
+    PolicyUrl,
+    #[error("opt_in.privacy_policy_version must be 1 to {MAX_POLICY_VERSION_CHARS} characters")]
+    PolicyVersion,
+    #[error("opt_in.required needs a privacy_policy_url and privacy_policy_version: every request links them")]
+    PolicyMissing,
+}
+
+impl OptInSettings {
+    pub fn validate(&self) -> Result<(), InvalidOptIn> {
+        if self.request_lead_minutes > MAX_REQUEST_LEAD_MINUTES {
+            return Err(InvalidOptIn::Lead);
+        }
+        if let Some(url) = &self.privacy_policy_url {
+            let https = url.starts_with("https://") && url.len() > "https://".len();
+            if !https || url.chars().count() > MAX_POLICY_URL_CHARS || url.contains(char::is_whitespace) {
+                return Err(InvalidOptIn::PolicyUrl);
+            }
+        }
+        if let Some(version) = &self.privacy_policy_version {
+            if version.trim().is_empty() || version.chars().count() > MAX_POLICY_VERSION_CHARS {
+                return Err(InvalidOptIn::PolicyVersion);
+            }
+        }
+        if self.required && (self.privacy_policy_url.is_none() || self.privacy_policy_version.is_none()) {
+            return Err(InvalidOptIn::PolicyMissing);
+        }
+        Ok(())
+    }
+}
+
 /// The most words kept as evidence: a revocation is a few words, and a
 /// longer text is in its reply.
 pub const MAX_EVIDENCE_CHARS: usize = 500;
@@ -65,6 +130,9 @@ pub struct Consent {
     /// that address, and a new number the practice records is asked afresh.
     pub address: String,
     pub evidence: ConsentEvidence,
+    /// The practice's privacy policy version the recipient accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
 }
 
 impl Consent {
@@ -83,6 +151,7 @@ impl Consent {
                 reply_id: Some(reply.id.clone()),
                 message_id: reply.in_reply_to.clone(),
             },
+            policy_version: None,
         }
     }
 
@@ -107,6 +176,33 @@ mod tests {
         assert!(revoked.forbids("+15551230001"));
         assert!(!revoked.forbids("+15551230002"));
         assert!(!consent(ConsentState::Granted).forbids("+15551230001"));
+    }
+
+    #[test]
+    fn opt_in_needs_its_policy_and_bounded_fields() {
+        let policy = OptInSettings {
+            required: true,
+            privacy_policy_url: Some("https://riverside.example/privacy".into()),
+            privacy_policy_version: Some("2026-01".into()),
+            ..OptInSettings::default()
+        };
+        assert_eq!(policy.validate(), Ok(()));
+        assert_eq!(OptInSettings::default().validate(), Ok(()));
+        let cases = [
+            (OptInSettings { privacy_policy_url: None, ..policy.clone() }, InvalidOptIn::PolicyMissing),
+            (
+                OptInSettings { privacy_policy_url: Some("http://x.example".into()), ..policy.clone() },
+                InvalidOptIn::PolicyUrl,
+            ),
+            (OptInSettings { privacy_policy_version: Some(" ".into()), ..policy.clone() }, InvalidOptIn::PolicyVersion),
+            (
+                OptInSettings { request_lead_minutes: MAX_REQUEST_LEAD_MINUTES + 1, ..policy.clone() },
+                InvalidOptIn::Lead,
+            ),
+        ];
+        for (settings, error) in cases {
+            assert_eq!(settings.validate(), Err(error), "{settings:?}");
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod text;
 
 pub use appointment::{Appointment, AppointmentStatus, NoticeChange, NoticeState, PlannedReminder};
 pub use clock::{Clock, SystemClock};
-pub use consent::{Consent, ConsentEvidence, ConsentMethod, ConsentState};
+pub use consent::{Consent, ConsentEvidence, ConsentMethod, ConsentState, InvalidOptIn, OptInSettings};
 pub use contact::{ContactError, EmailAddress, PhoneNumber, Region, TimeZone};
 pub use credit::{
     AutoTopUp, CreditSettings, DestinationPrices, LedgerEntry, LedgerKind, PriceOverride, PriceOverrides, PriceTable,

@@ -124,14 +124,23 @@ pub struct MissingAddress {
 }
 
 impl Recipient {
+    /// Where `channel` reaches this recipient, if they have the address.
+    pub fn address_on(&self, channel: Channel) -> Option<Address> {
+        match channel {
+            Channel::Email => self.email.clone().map(Address::Email),
+            Channel::Sms | Channel::Voice => self.phone.clone().map(Address::Phone),
+            Channel::Fax => self.fax.clone().map(Address::Phone),
+        }
+    }
+
     /// Where this recipient's assigned channel delivers.
     pub fn address(&self) -> Result<Address, MissingAddress> {
-        let missing = |field| MissingAddress { channel: self.channel.as_str(), field };
-        match self.channel {
-            Channel::Email => self.email.clone().map(Address::Email).ok_or(missing("email")),
-            Channel::Sms | Channel::Voice => self.phone.clone().map(Address::Phone).ok_or(missing("phone")),
-            Channel::Fax => self.fax.clone().map(Address::Phone).ok_or(missing("fax")),
-        }
+        let field = match self.channel {
+            Channel::Email => "email",
+            Channel::Sms | Channel::Voice => "phone",
+            Channel::Fax => "fax",
+        };
+        self.address_on(self.channel).ok_or(MissingAddress { channel: self.channel.as_str(), field })
     }
 }
 

@@ -68,6 +68,8 @@ pub enum SettingsError {
     SenderId,
     #[error("replies.cancel_cutoff_hours must be 0 to {MAX_CANCEL_CUTOFF_HOURS}")]
     CancelCutoff,
+    #[error(transparent)]
+    OptIn(#[from] super::consent::InvalidOptIn),
 }
 
 fn check_offsets(list: &[u32]) -> Result<(), SettingsError> {
@@ -227,6 +229,9 @@ pub struct AccountSettings {
     /// What replies by text, email and fax may do to appointments.
     #[serde(default)]
     pub replies: ReplySettings,
+    /// Whether recipients must opt in first, and the privacy policy.
+    #[serde(default)]
+    pub opt_in: super::consent::OptInSettings,
 }
 
 impl AccountSettings {
@@ -247,6 +252,7 @@ impl AccountSettings {
         if !self.replies.cutoff_is_valid() {
             return Err(SettingsError::CancelCutoff);
         }
+        self.opt_in.validate()?;
         self.appointment_reminders.validate()
     }
 }

@@ -1,6 +1,7 @@
 //! Use-case services: what the functions do, independent of how they are
 //! invoked.
 
+pub mod consent;
 pub mod credit;
 pub mod delivery;
 pub mod outcomes;
@@ -11,6 +12,7 @@ pub mod sweep;
 mod testing;
 pub mod voice_call;
 
+pub use consent::{CapturedConsent, ConsentError, ConsentService};
 pub use credit::{CreditError, CreditService, CreditView, IdempotencyKey, PurchaseReceipt};
 pub use delivery::{Delivery, DeliveryConfig, DeliveryError, DeliveryOutcome, Price, RetryPolicy};
 pub use outcomes::{OutcomeService, ReportOutcome};

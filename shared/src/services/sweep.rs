@@ -787,6 +787,7 @@ mod tests {
             method: ConsentMethod::StopKeyword,
             address: address.into(),
             evidence: ConsentEvidence { words: "STOP".into(), reply_id: None, message_id: None },
+            policy_version: None,
         }
     }
 

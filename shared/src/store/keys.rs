@@ -27,6 +27,7 @@
 //! | sender      | `SENDER#{channel}#{sender, lowercase}` | `SENDER`    |
 //! | bridge      | `SENDER#bridge#{E.164 number}`          | `SENDER`    |
 //! | consent     | `ACCOUNT#{account}#RECIPIENT#{id}`   | `CONSENT#{channel}` |
+//! | consent history | `ACCOUNT#{account}#RECIPIENT#{id}` | `CONSENT#{channel}#AT#{epoch ms}#{reply or uuid}` |
 //! | reply       | `ACCOUNT#{account}#REPLY#{id}`       | `REPLY`       |
 //! | reply route | `ROUTE#{email#token \| channel#ours#theirs}` | `ROUTE` |
 //!
@@ -171,9 +172,28 @@ pub fn suppression(account: &AccountId, recipient: &RecipientId, channel: Channe
     ItemKey { pk: format!("ACCOUNT#{account}#RECIPIENT#{recipient}"), sk: format!("SUPPRESSED#{}", channel.as_str()) }
 }
 
+pub const CONSENT_PREFIX: &str = "CONSENT#";
+
 /// A recipient's consent on one channel, beside the recipient.
 pub fn consent(account: &AccountId, recipient: &RecipientId, channel: Channel) -> ItemKey {
-    ItemKey { pk: format!("ACCOUNT#{account}#RECIPIENT#{recipient}"), sk: format!("CONSENT#{}", channel.as_str()) }
+    ItemKey {
+        pk: format!("ACCOUNT#{account}#RECIPIENT#{recipient}"),
+        sk: format!("{CONSENT_PREFIX}{}", channel.as_str()),
+    }
+}
+
+/// One change of a recipient's consent on a channel, kept for audit.
+pub fn consent_history(
+    account: &AccountId,
+    recipient: &RecipientId,
+    channel: Channel,
+    at_ms: i64,
+    id: &str,
+) -> ItemKey {
+    ItemKey {
+        pk: format!("ACCOUNT#{account}#RECIPIENT#{recipient}"),
+        sk: format!("{CONSENT_PREFIX}{}#AT#{at_ms:013}#{id}", channel.as_str()),
+    }
 }
 
 pub const REPLY_SK: &str = "REPLY";

@@ -2,6 +2,7 @@
 //! local DynamoDB. Key design and access patterns: [`keys`].
 
 pub mod calls;
+mod consent;
 pub mod credit;
 mod due;
 pub mod keys;
@@ -27,6 +28,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::domain::MessageStatus;
+pub use consent::{ConsentRecord, MAX_CONSENT_HISTORY};
 pub use credit::Refund;
 pub use due::{DueCursor, DuePage};
 use keys::ItemKey;

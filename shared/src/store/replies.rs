@@ -1,4 +1,4 @@
-//! Replies, the routes they arrive by, and the consent they change.
+//! Replies and the routes they arrive by.
 //!
 //! A reply is written once (its id is the provider's): a redelivery finds it
 //! and is not applied again. It sits in its recipient's thread (`thread`
@@ -9,9 +9,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::messages::MESSAGE_RETENTION_DAYS;
-use super::{conditional, from_item, keys, n, s, to_attribute, to_item, with_key, ConditionalUpdate};
+use super::{from_item, keys, n, s, to_attribute, to_item, with_key, ConditionalUpdate};
 use super::{Item, Store, StoreError};
-use crate::domain::{AccountId, Channel, Consent, MessageId, Notification, RecipientId, Reply, ReplyId, ReplyRoute};
+use crate::domain::{AccountId, MessageId, Notification, RecipientId, Reply, ReplyId, ReplyRoute};
 
 /// How long a route stays usable after the last message sent on it: a
 /// reply to a months-old email still finds its practice.
@@ -83,49 +83,6 @@ impl Store {
             .name("#read", "read")
             .value(":read", aws_sdk_dynamodb::types::AttributeValue::Bool(true));
         Ok(update.apply(self, aws_sdk_dynamodb::types::ReturnValue::None).await?.is_some())
-    }
-
-    /// A recipient's consent on a channel, if they ever gave or withdrew it.
-    pub async fn consent(
-        &self,
-        account: &AccountId,
-        recipient: &RecipientId,
-        channel: Channel,
-    ) -> Result<Option<Consent>, StoreError> {
-        Ok(self.get("consent", &keys::consent(account, recipient, channel)).await?.map(|(consent, _)| consent))
-    }
-
-    /// Records a change of consent. `false` when the record already said
-    /// the same before this change (a second STOP): nothing changed, and no
-    /// second confirmation is due. The same reply applied again (a retry
-    /// after a crash) is `true`, so what follows it is finished.
-    pub async fn change_consent(
-        &self,
-        account: &AccountId,
-        recipient: &RecipientId,
-        consent: &Consent,
-    ) -> Result<bool, StoreError> {
-        let item = with_key(to_item("consent", consent)?, &keys::consent(account, recipient, consent.channel));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(
-                "attribute_not_exists(PK) OR #state <> :state OR address <> :address OR #evidence.#reply = :reply",
-            )
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#evidence", "evidence")
-            .expression_attribute_names("#reply", "reply_id")
-            .expression_attribute_values(
-                ":reply",
-                s(consent.evidence.reply_id.as_ref().map_or("", |reply| reply.as_str())),
-            )
-            .expression_attribute_values(":state", to_attribute("consent", &consent.state)?)
-            .expression_attribute_values(":address", s(&consent.address))
-            .send()
-            .await;
-        Ok(conditional("PutItem", result)?.is_some())
     }
 
     /// Tells staff about a reply, once: the notification is named by the

@@ -4,6 +4,7 @@
 //! written.
 
 pub mod appointments;
+pub mod consent;
 pub mod credit;
 pub mod invoices;
 pub mod messages;

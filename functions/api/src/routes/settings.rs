@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tidings::domain::text;
 use tidings::domain::{
     AccountSettings, AppointmentNoticeSettings, AppointmentReminderSettings, AutoTopUp, CreditSettings, EmailAddress,
-    InvoiceMessageSettings, MessageCaps, PhoneNumber, QuietHours, ReplySettings, Senders, TimeZone,
+    InvoiceMessageSettings, MessageCaps, OptInSettings, PhoneNumber, QuietHours, ReplySettings, Senders, TimeZone,
 };
 
 use crate::auth::AuthenticatedAccount;
@@ -103,6 +103,9 @@ pub struct SettingsBody {
     /// What replies may do. Default: a confirm word confirms; cancelling
     /// by reply is off; a 24-hour cancel cutoff.
     pub replies: Option<ReplySettings>,
+    /// Whether recipients must opt in before anything but a fax reaches
+    /// them, and the privacy policy requests link. Default: not required.
+    pub opt_in: Option<OptInSettings>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -254,6 +257,7 @@ pub struct SettingsView {
     pub senders: Senders,
     pub voice_replies: bool,
     pub replies: ReplySettings,
+    pub opt_in: OptInSettings,
 }
 
 impl From<AccountSettings> for SettingsView {
@@ -272,6 +276,7 @@ impl From<AccountSettings> for SettingsView {
             senders: s.senders,
             voice_replies: s.voice_replies,
             replies: s.replies,
+            opt_in: s.opt_in,
         }
     }
 }
@@ -320,6 +325,7 @@ pub async fn put_settings(
         senders: body.senders.map(Into::into).unwrap_or_default(),
         voice_replies: body.voice_replies,
         replies: body.replies.unwrap_or_default(),
+        opt_in: body.opt_in.unwrap_or_default(),
     };
     state.records.put_settings(&account, &settings).await?;
     Ok(Json(settings.into()))

@@ -1,0 +1,118 @@
+//! A recipient's consent per channel (`CONSENT#{channel}`, beside the
+//! recipient) and its history (`CONSENT#{channel}#AT#{epoch ms}#{id}`):
+//! every change is kept, with its evidence, in the same transaction as the
+//! change itself.
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+
+use super::{from_item, keys, s, to_attribute, to_item, with_key, Store, StoreError, Transacted};
+use crate::domain::{AccountId, Channel, Consent, RecipientId};
+
+/// The most history entries read back: a recipient's consent changes a
+/// handful of times a year.
+pub const MAX_CONSENT_HISTORY: usize = 100;
+
+/// A recipient's consent on every channel they were asked or answered on,
+/// and its history, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ConsentRecord {
+    pub channels: Vec<Consent>,
+    pub history: Vec<Consent>,
+}
+
+impl Store {
+    /// A recipient's consent on a channel, if they ever gave or withdrew it.
+    pub async fn consent(
+        &self,
+        account: &AccountId,
+        recipient: &RecipientId,
+        channel: Channel,
+    ) -> Result<Option<Consent>, StoreError> {
+        Ok(self.get("consent", &keys::consent(account, recipient, channel)).await?.map(|(consent, _)| consent))
+    }
+
+    /// Records a change of consent, and keeps it in the history. `false`
+    /// when the record already said the same before this change (a second
+    /// STOP, a repeated request of the practice app): nothing changed, and
+    /// no second confirmation is due. The same reply applied again (a retry
+    /// after a crash) is `true`, so what follows it is finished; its history
+    /// entry is named by the reply, so it is kept once.
+    pub async fn change_consent(
+        &self,
+        account: &AccountId,
+        recipient: &RecipientId,
+        consent: &Consent,
+    ) -> Result<bool, StoreError> {
+        let current = with_key(to_item("consent", consent)?, &keys::consent(account, recipient, consent.channel));
+        let reply = consent.evidence.reply_id.as_ref().map(|reply| reply.as_str().to_owned());
+        let entry_id = reply.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let history_key =
+            keys::consent_history(account, recipient, consent.channel, consent.since.timestamp_millis(), &entry_id);
+        let change = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(current))
+            .condition_expression(
+                "attribute_not_exists(PK) OR #state <> :state OR address <> :address OR #evidence.#reply = :reply",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#evidence", "evidence")
+            .expression_attribute_names("#reply", "reply_id")
+            .expression_attribute_values(":state", to_attribute("consent", &consent.state)?)
+            .expression_attribute_values(":address", s(&consent.address))
+            .expression_attribute_values(":reply", s(reply.unwrap_or_default()))
+            .build()
+            .map_err(|_| StoreError::Corrupt("consent"))?;
+        let entry = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(with_key(to_item("consent", consent)?, &history_key)))
+            .build()
+            .map_err(|_| StoreError::Corrupt("consent"))?;
+        let request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(change).build())
+            .transact_items(TransactWriteItem::builder().put(entry).build());
+        Ok(matches!(self.transact(request).await?, Transacted::Applied))
+    }
+
+    /// A recipient's consent on each channel and its history, newest first
+    /// (at most [`MAX_CONSENT_HISTORY`] entries).
+    pub async fn consent_record(
+        &self,
+        account: &AccountId,
+        recipient: &RecipientId,
+    ) -> Result<ConsentRecord, StoreError> {
+        let partition = keys::recipient(account, recipient).pk;
+        let mut record = ConsentRecord::default();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :consent)")
+                .expression_attribute_values(":pk", s(&partition))
+                .expression_attribute_values(":consent", s(keys::CONSENT_PREFIX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| super::dynamo_error("Query", e))?;
+            for item in output.items.unwrap_or_default() {
+                let history = matches!(item.get(keys::SK), Some(AttributeValue::S(sk)) if sk.contains("#AT#"));
+                let consent: Consent = from_item("consent", item)?;
+                if history {
+                    record.history.push(consent);
+                } else {
+                    record.channels.push(consent);
+                }
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        record.history.sort_by_key(|consent| std::cmp::Reverse(consent.since));
+        record.history.truncate(MAX_CONSENT_HISTORY);
+        Ok(record)
+    }
+}

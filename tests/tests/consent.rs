@@ -1,0 +1,126 @@
+//! The consent record: what a reply changed, what the practice app
+//! captured itself, and the history an audit reads.
+
+use chrono::Duration;
+use serde_json::{json, Value};
+use tidings_e2e::{spawn_app, t0, TestApp};
+
+const POLICY: &str = "https://riverside.example/privacy";
+
+async fn practice_with_policy(app: &TestApp) {
+    app.given_settings_with(
+        "acct",
+        json!({"opt_in": {"required": false, "privacy_policy_url": POLICY, "privacy_policy_version": "2026-01"}}),
+    )
+    .await;
+}
+
+async fn consent(app: &TestApp, recipient: &str) -> Value {
+    let answer = app.get("acct", &format!("/v1/recipients/{recipient}/consent")).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.body
+}
+
+fn captured(channel: &str, state: &str, method: &str, version: Option<&str>) -> Value {
+    json!({"channel": channel, "state": state, "method": method, "policy_version": version,
+           "captured_at": t0().to_rfc3339(), "evidence": "I agree to appointment texts from Riverside Clinic."})
+}
+
+#[tokio::test]
+async fn a_stop_by_text_is_recorded_with_its_words_and_the_message_it_answered() {
+    let app = spawn_app().await;
+    practice_with_policy(&app).await;
+    app.given_sms_client("acct", "ben").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "ben", start).await;
+    app.move_clock(start - Duration::hours(24)).await;
+    let reminder = app.messages("acct", "a1").await[0]["id"].clone();
+    let stop = json!({"from": "+12025550101", "to": "+12025550100", "body": "Stop texting me"});
+    assert_eq!(app.post_local("/local/sms/inbound", stop).await.status, 200);
+
+    let record = consent(&app, "ben").await;
+    assert_eq!(record["channels"]["sms"]["state"], "revoked", "{record}");
+    assert_eq!(record["channels"]["sms"]["method"], "stop_keyword");
+    let change = &record["history"][0];
+    assert_eq!(change["wording"], "Stop texting me");
+    assert_eq!(change["address"], "+12025550101");
+    assert_eq!(change["message_id"], reminder);
+    assert!(change["reply_id"].as_str().unwrap().starts_with("sms~"));
+}
+
+#[tokio::test]
+async fn consent_the_practice_captured_is_kept_with_its_history() {
+    let app = spawn_app().await;
+    practice_with_policy(&app).await;
+    app.given_sms_client("acct", "ben").await;
+    app.given_email_client("acct", "ann").await;
+
+    let path = "/v1/recipients/ben/consent";
+    let staff = app.put("acct", path, captured("sms", "granted", "staff_recorded", None)).await;
+    assert_eq!(staff.status, 200, "{}", staff.body);
+    assert_eq!(staff.body["channels"]["sms"]["state"], "granted");
+    // The same capture again records nothing new.
+    let again = app.put("acct", path, captured("sms", "granted", "staff_recorded", None)).await;
+    assert_eq!(again.body["history"].as_array().unwrap().len(), 1, "{}", again.body);
+
+    let revoke = json!({"channel": "sms", "state": "revoked", "method": "staff_recorded",
+                        "captured_at": (t0() + Duration::minutes(1)).to_rfc3339(), "evidence": "Called to stop texts."});
+    let revoked = app.put("acct", path, revoke).await;
+    assert_eq!(revoked.body["channels"]["sms"]["state"], "revoked");
+    let history = revoked.body["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0]["state"], "revoked", "newest first");
+    assert_eq!(history[1]["wording"], "I agree to appointment texts from Riverside Clinic.");
+
+    let ann = "/v1/recipients/ann/consent";
+    let stale = app.put("acct", ann, captured("email", "granted", "online_booking", Some("2025-06"))).await;
+    assert_eq!((stale.status, &stale.body["error"]["code"]), (422, &json!("policy_version_mismatch")));
+    let booked = app.put("acct", ann, captured("email", "granted", "online_booking", Some("2026-01"))).await;
+    assert_eq!(booked.status, 200, "{}", booked.body);
+    assert_eq!(booked.body["channels"]["email"]["policy_version"], "2026-01");
+    assert_eq!(booked.body["history"][0]["address"], "ann@example.com");
+
+    for (body, status) in [
+        (captured("fax", "granted", "staff_recorded", None), 422),
+        (captured("sms", "requested", "staff_recorded", None), 422),
+        (captured("sms", "granted", "sms_reply", None), 422),
+        (
+            json!({"channel": "sms", "state": "granted", "method": "staff_recorded",
+                "captured_at": (t0() + Duration::days(1)).to_rfc3339(), "evidence": "later"}),
+            422,
+        ),
+        (
+            json!({"channel": "sms", "state": "granted", "method": "staff_recorded",
+                "captured_at": t0().to_rfc3339(), "evidence": " "}),
+            422,
+        ),
+    ] {
+        let answer = app.put("acct", ann, body.clone()).await;
+        assert_eq!(answer.status, status, "{body} -> {}", answer.body);
+    }
+    let missing = app.put("acct", ann, captured("sms", "granted", "staff_recorded", None)).await;
+    assert_eq!((missing.status, &missing.body["error"]["code"]), (422, &json!("missing_address")));
+    assert_eq!(app.get("acct", "/v1/recipients/nobody/consent").await.status, 404);
+    assert_eq!(app.get("other", "/v1/recipients/ann/consent").await.status, 404, "another practice sees nothing");
+}
+
+#[tokio::test]
+async fn opt_in_settings_need_their_privacy_policy() {
+    let app = spawn_app().await;
+    let without = json!({"practice_name": "Riverside Clinic", "practice_phone": "+12025550143",
+                         "time_zone": "America/New_York", "messaging_enabled": true, "opt_in": {"required": true}});
+    let refused = app.put("acct", "/v1/settings", without).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    practice_with_policy(&app).await;
+    let saved = app
+        .put(
+            "acct",
+            "/v1/settings",
+            json!({"practice_name": "Riverside Clinic",
+        "practice_phone": "+12025550143", "time_zone": "America/New_York", "messaging_enabled": true,
+        "opt_in": {"required": true, "privacy_policy_url": POLICY, "privacy_policy_version": "2026-02"}}),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert_eq!(saved.body["opt_in"]["request_lead_minutes"], 60);
+}
