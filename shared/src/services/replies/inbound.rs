@@ -56,8 +56,6 @@ impl ReplyService {
         };
         let inbound = Inbound {
             channel: Channel::Sms,
-            provider_id: text.inbound_message_id.clone(),
-            route,
             from: text.from.as_str().to_owned(),
             to: text.to.as_str().to_owned(),
             received_at,
@@ -116,8 +114,6 @@ impl ReplyService {
         }
         let inbound = Inbound {
             channel: Channel::Email,
-            provider_id: email.message_id.clone(),
-            route,
             from: parsed.from.map(|from| from.as_str().to_owned()).unwrap_or_default(),
             to,
             received_at: email.timestamp,
@@ -155,8 +151,6 @@ impl ReplyService {
         }
         let inbound = Inbound {
             channel: Channel::Fax,
-            provider_id: fax.fax_id.clone(),
-            route,
             from: fax.from.as_str().to_owned(),
             to: fax.to.as_str().to_owned(),
             received_at: self.clock.now(),

@@ -77,13 +77,11 @@ pub enum InboundRoute {
     Number { channel: Channel, ours: PhoneNumber, theirs: PhoneNumber },
 }
 
-/// One inbound, parsed at its edge.
+/// One inbound, parsed at its edge and routed ([`ReplyService::route`]
+/// names the reply by the provider's id).
 #[derive(Debug, Clone)]
 pub struct Inbound {
     pub channel: Channel,
-    /// The provider's id of what arrived: a redelivery repeats it.
-    pub provider_id: String,
-    pub route: InboundRoute,
     pub from: String,
     pub to: String,
     pub received_at: DateTime<Utc>,
@@ -163,10 +161,6 @@ impl ReplyService {
             }
         }
         Ok(self.store.conversation_page(from, limit).await?)
-    }
-
-    pub async fn reply(&self, account: &AccountId, id: &ReplyId) -> Result<Option<Reply>, ReplyError> {
-        Ok(self.store.get_reply(account, id).await?)
     }
 
     /// Marks a reply read; `false`: there is no such reply.
