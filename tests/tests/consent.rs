@@ -124,3 +124,54 @@ async fn opt_in_settings_need_their_privacy_policy() {
     assert_eq!(saved.status, 200, "{}", saved.body);
     assert_eq!(saved.body["opt_in"]["request_lead_minutes"], 60);
 }
+
+async fn requiring_opt_in(app: &TestApp) {
+    app.given_settings_with(
+        "acct",
+        json!({"opt_in": {"required": true, "privacy_policy_url": POLICY, "privacy_policy_version": "2026-01"}}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn with_opt_in_required_a_message_waits_for_consent_and_goes_when_it_arrives() {
+    let app = spawn_app().await;
+    requiring_opt_in(&app).await;
+    app.given_sms_client("acct", "ben").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "ben", start).await;
+    let due = start - Duration::hours(24);
+    app.move_clock(due).await;
+    assert!(app.outbox().await.is_empty(), "nothing goes without consent");
+    let held = &app.messages("acct", "a1").await[0];
+    assert_eq!((held["status"].as_str(), held["reason"].as_str()), (Some("held"), Some("awaiting_opt_in")));
+
+    let mut grant = captured("sms", "granted", "staff_recorded", None);
+    grant["captured_at"] = json!(due.to_rfc3339());
+    assert_eq!(app.put("acct", "/v1/recipients/ben/consent", grant).await.status, 200);
+    app.move_clock(due + Duration::minutes(1)).await;
+    let sent = app.outbox().await;
+    assert_eq!(sent.len(), 1, "released at once: {sent:?}");
+    assert_eq!(app.messages("acct", "a1").await[0]["status"], "sent");
+}
+
+#[tokio::test]
+async fn a_message_that_waited_in_vain_expires_and_staff_are_told_once_while_fax_needs_no_consent() {
+    let app = spawn_app().await;
+    requiring_opt_in(&app).await;
+    app.given_sms_client("acct", "ben").await;
+    app.given_fax_client("acct", "clinic").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "ben", start).await;
+    app.book("acct", "a2", "clinic", start).await;
+    app.move_clock(start + Duration::minutes(5)).await;
+
+    let outbox = app.outbox().await;
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    assert_eq!(outbox[0]["channel"], "fax");
+    let expired = &app.messages("acct", "a1").await[0];
+    assert_eq!((expired["status"].as_str(), expired["reason"].as_str()), (Some("expired"), Some("no_opt_in")));
+    let told = app.get("acct", "/v1/notifications").await.body;
+    let count = told["notifications"].as_array().unwrap().iter().filter(|n| n["kind"] == "expired_no_opt_in").count();
+    assert_eq!(count, 1, "{told}");
+}

@@ -93,6 +93,11 @@ pub enum InvalidOptIn {
 }
 
 impl OptInSettings {
+    /// Whether messages on `channel` wait for consent: fax never does.
+    pub fn applies_to(&self, channel: Channel) -> bool {
+        self.required && channel != Channel::Fax
+    }
+
     pub fn validate(&self) -> Result<(), InvalidOptIn> {
         if self.request_lead_minutes > MAX_REQUEST_LEAD_MINUTES {
             return Err(InvalidOptIn::Lead);
@@ -153,6 +158,11 @@ impl Consent {
             },
             policy_version: None,
         }
+    }
+
+    /// Whether the recipient agreed to messages at `address` on this channel.
+    pub fn allows(&self, address: &str) -> bool {
+        self.state == ConsentState::Granted && self.address.eq_ignore_ascii_case(address)
     }
 
     /// Whether nothing may be sent to `address` on this channel.

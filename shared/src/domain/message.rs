@@ -159,6 +159,10 @@ pub enum StatusReason {
     TransmissionFailed,
     /// The provider may have taken it, or not: it is not sent again.
     OutcomeUnknown,
+    /// Held until the recipient opts in on its channel.
+    AwaitingOptIn,
+    /// Its moment passed before the recipient opted in.
+    NoOptIn,
 }
 
 /// A message as Tidings keeps it. Rendered content is written when the

@@ -38,6 +38,8 @@ pub enum NotificationKind {
     NewReply,
     /// A reply came from an address or number that matches no recipient.
     UnmatchedReply,
+    /// A message expired while it waited for its recipient to opt in.
+    ExpiredNoOptIn,
 }
 
 impl NotificationKind {
@@ -56,6 +58,7 @@ impl NotificationKind {
             NotificationKind::CreditExhausted => "credit_exhausted",
             NotificationKind::NewReply => "new_reply",
             NotificationKind::UnmatchedReply => "unmatched_reply",
+            NotificationKind::ExpiredNoOptIn => "expired_no_opt_in",
         }
     }
 }

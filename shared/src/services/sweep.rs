@@ -14,9 +14,9 @@ use crate::domain::invoice::format_amount;
 use crate::domain::template::{html_of, long_date};
 use crate::domain::{
     AccountId, AccountSettings, AppointmentFields, AppointmentId, AppointmentStatus, Channel, Clock, Invoice,
-    InvoiceFields, InvoiceStatus, Letterhead, Message, MessageId, MessageKind, MessageStatus, NoticeChange,
-    NoticeFields, NoticeState, Notification, NotificationKind, Recipient, RenderedContent, SendingWindow, StatusReason,
-    TemplateError, Templates, TimeZone,
+    InvoiceFields, InvoiceStatus, Letterhead, Message, MessageId, MessageKind, MessageNotice, MessageStatus,
+    NoticeChange, NoticeFields, NoticeState, Notification, NotificationKind, Recipient, RenderedContent, SendingWindow,
+    StatusReason, TemplateError, Templates, TimeZone,
 };
 use crate::events::{BusEvent, EventPublisher, MessageReady, PublishError};
 use crate::services::outcomes::OutcomeService;
@@ -291,7 +291,16 @@ impl ReminderSweep {
             Ok(event) => Ok(event),
             Err((status, reason)) => {
                 tracing::info!(status = status.as_str(), reason = ?reason, "message ended at claim");
-                self.store.settle(account, id, &claimed.claim_token, &Settlement::ended(status, reason)).await?;
+                let mut ended = Settlement::ended(status, reason);
+                let notice = (reason == StatusReason::NoOptIn)
+                    .then(|| MessageNotice::new(NotificationKind::ExpiredNoOptIn, "no_opt_in"));
+                if let Some(notice) = &notice {
+                    ended = ended.telling(notice.clone());
+                }
+                let settled = self.store.settle(account, id, &claimed.claim_token, &ended).await?;
+                if let (true, Some(notice)) = (settled, notice) {
+                    self.store.notify_once(account, &claimed.message, &notice, now).await?;
+                }
                 Ok(Handled::Ended(status))
             }
         }
@@ -351,9 +360,10 @@ impl ReminderSweep {
     ) -> Result<Result<Handled, Ended>, StoreError> {
         let message = &claimed.message;
         if message.not_after.is_some_and(|limit| now >= limit) {
-            let reason = match message.invoice_id {
-                Some(_) => StatusReason::TooLate,
-                None => StatusReason::AppointmentStarted,
+            let reason = match (message.reason, message.invoice_id.as_ref()) {
+                (Some(StatusReason::AwaitingOptIn), _) => StatusReason::NoOptIn,
+                (_, Some(_)) => StatusReason::TooLate,
+                (_, None) => StatusReason::AppointmentStarted,
             };
             return Ok(Err((MessageStatus::Expired, reason)));
         }
@@ -394,8 +404,20 @@ impl ReminderSweep {
         } else {
             self.store.consent(&claimed.account, &message.recipient_id, recipient.channel).await?
         };
-        if consent.is_some_and(|consent| consent.forbids(address.as_str())) {
+        if consent.as_ref().is_some_and(|consent| consent.forbids(address.as_str())) {
             return Ok(Err((MessageStatus::Skipped, StatusReason::OptedOut)));
+        }
+        if settings.opt_in.applies_to(recipient.channel)
+            && !consent.as_ref().is_some_and(|consent| consent.allows(address.as_str()))
+        {
+            // It waits for consent, until its moment passes (then it
+            // expires); one with no such moment is looked at again later.
+            let until = message.not_after.unwrap_or(now + Duration::days(OPT_IN_RECHECK_DAYS));
+            return Ok(Ok(if self.store.hold_claimed(claimed, until, StatusReason::AwaitingOptIn).await? {
+                Handled::Postponed
+            } else {
+                Handled::TakenByOther
+            }));
         }
         let zone = recipient.time_zone.unwrap_or(settings.time_zone);
         // Planned inside the allowed hours, a message can still reach them
@@ -552,6 +574,10 @@ impl ReminderSweep {
 
 /// How a message ended without going out.
 type Ended = (MessageStatus, StatusReason);
+
+/// How long a message with no last moment waits for consent before the
+/// sweep looks at it again.
+const OPT_IN_RECHECK_DAYS: i64 = 30;
 
 /// What a claimed message goes out with.
 enum Subject {
@@ -862,6 +888,34 @@ mod tests {
         let rig = Rig::new(json!({})).await;
         rig.book("a1", start()).await;
         rig.store.change_consent(&account(), &r1(), revoked("+12025550100"));
+
+        assert_eq!(rig.run(due()).await.published, 1);
+    }
+
+    fn opt_in_required() -> serde_json::Value {
+        json!({"opt_in": {"required": true, "privacy_policy_url": "https://p.example/privacy",
+                          "privacy_policy_version": "1"}})
+    }
+
+    #[tokio::test]
+    async fn with_opt_in_required_a_message_waits_for_consent_until_its_moment_passes() {
+        let rig = Rig::new(opt_in_required()).await;
+        let id = rig.book("a1", start()).await;
+
+        let report = rig.run(due()).await;
+
+        assert_eq!((report.postponed, report.published), (1, 0));
+        assert_eq!(rig.status(&id), (MessageStatus::Held, Some(StatusReason::AwaitingOptIn)));
+        assert_eq!(rig.message(&id).due_at, start(), "out of the sweep's way until the appointment");
+        assert_eq!(rig.end(&id, start()).await, (MessageStatus::Expired, Some(StatusReason::NoOptIn)));
+    }
+
+    #[tokio::test]
+    async fn with_opt_in_required_consent_lets_a_message_go() {
+        let rig = Rig::new(opt_in_required()).await;
+        rig.book("a1", start()).await;
+        let granted = Consent { state: ConsentState::Granted, method: ConsentMethod::StaffRecorded, ..revoked(PHONE) };
+        rig.store.change_consent(&account(), &r1(), granted);
 
         assert_eq!(rig.run(due()).await.published, 1);
     }

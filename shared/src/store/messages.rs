@@ -176,3 +176,59 @@ impl Store {
         self.set_on_existing(&keys::message(account, id), "call", to_attribute("message", call)?).await
     }
 }
+
+impl Store {
+    /// Releases a recipient's messages on `channel` held for their consent:
+    /// due now, so the next sweep claims them (quiet hours and credit still
+    /// apply). Each moves on condition it still waits, so a release run
+    /// twice moves nothing twice. How many were released.
+    pub async fn release_awaiting_opt_in(
+        &self,
+        account: &AccountId,
+        recipient: &crate::domain::RecipientId,
+        channel: Channel,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let waiting = to_attribute("message", &StatusReason::AwaitingOptIn)?;
+        let mut released = 0;
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::RECIPIENT_INDEX)
+                .key_condition_expression("#key = :key")
+                .filter_expression("#status = :held AND reason = :waiting AND channel = :channel")
+                .expression_attribute_names("#key", keys::RECIPIENT_KEY)
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":key", s(keys::recipient_messages(account, recipient)))
+                .expression_attribute_values(":held", status(MessageStatus::Held))
+                .expression_attribute_values(":waiting", waiting.clone())
+                .expression_attribute_values(":channel", to_attribute("message", &channel)?)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| dynamo_error("Query", e))?;
+            for item in output.items.unwrap_or_default() {
+                let held: Message = from_item("message", item)?;
+                let update = ConditionalUpdate::on(keys::message(account, &held.id))
+                    .set("due_ms = :now")
+                    .set("due_at = :now_iso")
+                    .condition("#status = :held AND reason = :waiting")
+                    .name("#status", "status")
+                    .value(":held", status(MessageStatus::Held))
+                    .value(":waiting", waiting.clone())
+                    .value(":now", n(now.timestamp_millis()))
+                    .value(":now_iso", to_attribute("message", &now)?);
+                if update.apply(self, ReturnValue::None).await?.is_some() {
+                    released += 1;
+                }
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(released);
+            }
+        }
+    }
+}
