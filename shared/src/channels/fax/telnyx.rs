@@ -351,8 +351,13 @@ impl FaxWebhookVerifier for TelnyxWebhookVerifier {
         if event.id.is_empty() || event.payload.fax_id.is_empty() {
             return Err(WebhookError::Malformed("missing event or fax id".into()));
         }
+        let inbound = event.payload.direction.as_deref() == Some("inbound");
         let status = match event.event_type.as_str() {
             "fax.received" => return received(event.id, event.payload).map(FaxWebhookEvent::Received),
+            // A fax sent to us that failed, or is on its way, is not one of
+            // our messages: nothing to report (a fax that arrives says so
+            // with fax.received).
+            _ if inbound => FaxStatus::InProgress,
             // Pages are what the fax is billed by: a delivery without them
             // is refused rather than recorded as none.
             "fax.delivered" => FaxStatus::Delivered {
@@ -782,6 +787,17 @@ mod tests {
             let body = event(event_type, json!({ "fax_id": "f-1", "status": "queued" }));
             assert_eq!(verify(&body).unwrap().status, FaxStatus::InProgress, "{event_type}");
         }
+    }
+
+    #[test]
+    fn an_inbound_fax_that_failed_reports_nothing_about_our_messages() {
+        let body = event(
+            "fax.failed",
+            json!({ "fax_id": "f-1", "direction": "inbound", "failure_reason": "receiver_call_dropped" }),
+        );
+        assert_eq!(verify(&body).unwrap().status, FaxStatus::InProgress);
+        let ours = event("fax.failed", json!({ "fax_id": "f-1", "direction": "outbound", "failure_reason": "busy" }));
+        assert!(matches!(verify(&ours).unwrap().status, FaxStatus::Failed { .. }));
     }
 
     #[test]
