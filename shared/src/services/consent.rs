@@ -120,8 +120,10 @@ impl ConsentService {
             evidence: ConsentEvidence { words: captured.evidence, reply_id: None, message_id: None },
             policy_version: captured.policy_version,
         };
-        if self.store.change_consent(account, recipient_id, &consent).await? && consent.state == ConsentState::Granted {
-            // What waited for this consent goes now.
+        self.store.change_consent(account, recipient_id, &consent).await?;
+        if consent.state == ConsentState::Granted {
+            // What waited for this consent goes now (again after a crash:
+            // releasing finds nothing twice).
             self.store.release_awaiting_opt_in(account, recipient_id, consent.channel, self.clock.now()).await?;
         }
         Ok(self.store.consent_record(account, recipient_id).await?)

@@ -288,11 +288,13 @@ impl ReplyService {
                 // answered from another of the recipient's addresses.
                 let address = replied_to.and_then(|m| m.content.as_ref()).map_or(reply.from.as_str(), |c| &c.to);
                 let consent = Consent::by_reply(reply, state, method, address);
-                if self.store.change_consent(account, recipient, &consent).await? {
-                    if state == ConsentState::Granted {
-                        // What waited for this consent goes now.
-                        self.store.release_awaiting_opt_in(account, recipient, reply.channel, self.clock.now()).await?;
-                    }
+                let changed = self.store.change_consent(account, recipient, &consent).await?;
+                if state == ConsentState::Granted {
+                    // What waited for this consent goes now (again after a
+                    // crash: releasing finds nothing twice).
+                    self.store.release_awaiting_opt_in(account, recipient, reply.channel, self.clock.now()).await?;
+                }
+                if changed {
                     self.answer_keyword(account, reply, routed, settings).await?;
                 }
             }
