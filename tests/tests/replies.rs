@@ -243,6 +243,12 @@ async fn a_stranger_s_text_is_kept_unmatched_and_staff_are_told() {
     assert_eq!(all.body["replies"][0]["read"], true);
     assert_eq!(app.post("own", "/v1/replies/sms~nope/read", json!({})).await.status, 404);
 
+    let malformed =
+        app.post_local("/local/sms/inbound", json!({"from": "555-CALL-NOW", "to": OWN, "body": "hi"})).await;
+    assert_eq!(malformed.status, 422, "{}", malformed.body);
+    assert!(!malformed.body.to_string().contains("CALL"), "the number is not echoed: {}", malformed.body);
+    assert_eq!(app.get("own", "/v1/replies").await.body["replies"].as_array().unwrap().len(), 1, "nothing kept");
+
     // To the shared number, nobody wrote to this sender: nothing to keep it under.
     let report = text(&app, "+12025550199", SHARED_NUMBER, "hello?").await;
     assert_eq!(report["unroutable"], 1, "{report}");

@@ -176,8 +176,10 @@ async fn sms_delivery_log(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InboundSms {
-    from: String,
-    to: String,
+    /// Parsed here, so a malformed number is refused (422) rather than
+    /// dropped as unreadable by the handler.
+    from: PhoneNumber,
+    to: PhoneNumber,
     body: String,
 }
 
@@ -187,7 +189,7 @@ async fn inbound_sms(
     State(runtime): State<Arc<LocalRuntime>>,
     LocalJson(sms): LocalJson<InboundSms>,
 ) -> Result<Json<IngestReport>, ApiError> {
-    runtime.receive_sms(&sms.from, &sms.to, &sms.body).await.map(Json).map_err(local_failure)
+    runtime.receive_sms(sms.from.as_str(), sms.to.as_str(), &sms.body).await.map(Json).map_err(local_failure)
 }
 
 /// SES takes messages up to 40 MB.
