@@ -14,7 +14,7 @@ use crate::channels::chime::control::ChimeCallControl;
 use crate::channels::s3::{S3Blobs, DOWNLOAD_LINK_TTL};
 use crate::channels::{CallControl, ChannelSender};
 use crate::config::{self, ConfigError};
-use crate::domain::{SystemClock, Templates};
+use crate::domain::{ConsentLinks, PublicOrigin, SystemClock, Templates};
 use crate::events::eventbridge::EventBridgePublisher;
 use crate::events::{EventPublisher, MessageReady};
 use crate::services::{
@@ -121,6 +121,29 @@ pub fn store_from_env(aws: &SdkConfig) -> Result<Store, ConfigError> {
     Ok(Store::new(aws_sdk_dynamodb::Client::new(aws), config::required("TABLE_NAME")?))
 }
 
+/// The string of the Secrets Manager secret whose ARN `arn_variable`
+/// names, read once at start and kept for the container's lifetime: keys
+/// live in Secrets Manager, not in the environment.
+pub async fn secret_string(aws: &SdkConfig, arn_variable: &'static str) -> Result<String, lambda_runtime::Error> {
+    let secret = aws_sdk_secretsmanager::Client::new(aws)
+        .get_secret_value()
+        .secret_id(config::required(arn_variable)?)
+        .send()
+        .await?;
+    let value = secret.secret_string().map(str::trim).filter(|value| !value.is_empty());
+    Ok(value.ok_or_else(|| ConfigError::Invalid(arn_variable, "the secret holds no string".into()))?.to_owned())
+}
+
+/// The consent links' key (`CONSENT_LINK_KEY_SECRET_ARN`), making links on
+/// `origin` (the API's public address).
+pub async fn consent_links_from_env(
+    aws: &SdkConfig,
+    origin: PublicOrigin,
+) -> Result<ConsentLinks, lambda_runtime::Error> {
+    let key = secret_string(aws, "CONSENT_LINK_KEY_SECRET_ARN").await?;
+    Ok(ConsentLinks::new(key.as_bytes(), origin)?)
+}
+
 /// The bus named by `EVENT_BUS_NAME`.
 pub fn publisher_from_env(aws: &SdkConfig) -> Result<Arc<dyn EventPublisher>, ConfigError> {
     Ok(Arc::new(EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(aws), config::required("EVENT_BUS_NAME")?)))
@@ -133,11 +156,12 @@ pub fn call_control_from_env(aws: &SdkConfig) -> Result<Arc<dyn CallControl>, Co
 }
 
 /// The records service over the function's table, in the deployment's
-/// sending window: what answers (a keypad digit, a reply) re-plan
-/// reminders through.
-pub fn records_from_env(store: &Store) -> Result<Arc<RecordsService>, ConfigError> {
+/// sending window, announcing opt-in needs on the bus: what answers (a
+/// keypad digit, a reply) re-plan reminders through.
+pub fn records_from_env(aws: &SdkConfig, store: &Store) -> Result<Arc<RecordsService>, ConfigError> {
+    let templates = Arc::new(Templates::default());
     Ok(Arc::new(
-        RecordsService::new(store.clone(), Arc::new(SystemClock), Arc::new(Templates::default()))
+        RecordsService::new(store.clone(), Arc::new(SystemClock), templates, publisher_from_env(aws)?)
             .with_sending_window(config::sending_window()?),
     ))
 }

@@ -192,6 +192,11 @@ impl TestApp {
             .await;
     }
 
+    pub async fn given_client_on_voice(&self, account: &str, id: &str) {
+        self.given_client(account, id, json!({"first_name": "Cy", "channel": "voice", "phone": "+1 202 555 0177"}))
+            .await;
+    }
+
     pub async fn given_fax_client(&self, account: &str, id: &str) {
         self.given_client(account, id, json!({"first_name": "Dr.", "channel": "fax", "fax": "+1 202 555 0188"})).await;
     }

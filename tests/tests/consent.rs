@@ -142,7 +142,9 @@ async fn with_opt_in_required_a_message_waits_for_consent_and_goes_when_it_arriv
     app.book("acct", "a1", "ben", start).await;
     let due = start - Duration::hours(24);
     app.move_clock(due).await;
-    assert!(app.outbox().await.is_empty(), "nothing goes without consent");
+    let outbox = app.outbox().await;
+    assert_eq!(outbox.len(), 1, "the opt-in request only: {outbox:?}");
+    assert!(outbox[0]["body"].as_str().unwrap().starts_with("Reply YES"), "{}", outbox[0]);
     let held = &app.messages("acct", "a1").await[0];
     assert_eq!((held["status"].as_str(), held["reason"].as_str()), (Some("held"), Some("awaiting_opt_in")));
 
@@ -151,7 +153,7 @@ async fn with_opt_in_required_a_message_waits_for_consent_and_goes_when_it_arriv
     assert_eq!(app.put("acct", "/v1/recipients/ben/consent", grant).await.status, 200);
     app.move_clock(due + Duration::minutes(1)).await;
     let sent = app.outbox().await;
-    assert_eq!(sent.len(), 1, "released at once: {sent:?}");
+    assert_eq!(sent.len(), 2, "released at once: {sent:?}");
     assert_eq!(app.messages("acct", "a1").await[0]["status"], "sent");
 }
 
@@ -167,11 +169,160 @@ async fn a_message_that_waited_in_vain_expires_and_staff_are_told_once_while_fax
     app.move_clock(start + Duration::minutes(5)).await;
 
     let outbox = app.outbox().await;
-    assert_eq!(outbox.len(), 1, "{outbox:?}");
-    assert_eq!(outbox[0]["channel"], "fax");
+    let channels: Vec<&str> = outbox.iter().map(|m| m["channel"].as_str().unwrap()).collect();
+    assert_eq!(channels, ["sms", "fax"], "the client's opt-in request, and the fax without one: {outbox:?}");
     let expired = &app.messages("acct", "a1").await[0];
     assert_eq!((expired["status"].as_str(), expired["reason"].as_str()), (Some("expired"), Some("no_opt_in")));
     let told = app.get("acct", "/v1/notifications").await.body;
     let count = told["notifications"].as_array().unwrap().iter().filter(|n| n["kind"] == "expired_no_opt_in").count();
     assert_eq!(count, 1, "{told}");
+}
+
+/// The text messages the outbox holds, oldest first.
+async fn texts(app: &TestApp) -> Vec<String> {
+    let outbox = app.outbox().await;
+    let texts = outbox.iter().filter(|m| m["channel"] == "sms");
+    texts.map(|m| m["body"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn an_opt_in_request_goes_once_ahead_of_the_first_message_and_yes_releases_it() {
+    let app = tidings_e2e::spawn_app_with_duplicates().await;
+    requiring_opt_in(&app).await;
+    app.given_sms_client("acct", "ben").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "ben", start).await;
+    // A second appointment's reminder later on does not ask again.
+    app.book("acct", "a2", "ben", start + Duration::days(1)).await;
+    let due = start - Duration::hours(24);
+
+    app.move_clock(due - Duration::minutes(61)).await;
+    assert!(texts(&app).await.is_empty(), "not before request_lead_minutes");
+    app.move_clock(due - Duration::minutes(60)).await;
+    let sent = texts(&app).await;
+    assert_eq!(sent.len(), 1, "one request, whatever the duplicates: {sent:?}");
+    assert_eq!(
+        sent[0],
+        format!(
+            "Reply YES to get appointment messages from Riverside Clinic. Msg & data rates may apply. \
+             Reply STOP to opt out, HELP for help. Privacy: {POLICY}"
+        )
+    );
+    let record = consent(&app, "ben").await;
+    assert_eq!(record["channels"]["sms"]["state"], "requested", "{record}");
+    assert_eq!(record["history"][0]["wording"], sent[0].as_str());
+
+    app.move_clock(due).await;
+    assert_eq!(texts(&app).await.len(), 1, "the reminder waits for the answer");
+    let yes = json!({"from": "+12025550101", "to": "+12025550100", "body": "Yes!"});
+    assert_eq!(app.post_local("/local/sms/inbound", yes).await.status, 200);
+    app.move_clock(due + Duration::minutes(1)).await;
+
+    let record = consent(&app, "ben").await;
+    assert_eq!(record["channels"]["sms"]["state"], "granted", "{record}");
+    assert_eq!(record["channels"]["sms"]["method"], "sms_reply");
+    assert_eq!(record["channels"]["sms"]["policy_version"], "2026-01");
+    assert_eq!(record["history"][0]["wording"], "Yes!");
+    let sent = texts(&app).await;
+    assert_eq!(sent.len(), 3, "the opt-in confirmed, and the reminder released: {sent:?}");
+    assert_eq!(app.messages("acct", "a1").await[0]["status"], "sent");
+    let thread = app.get("acct", "/v1/recipients/ben/thread").await.body;
+    let kinds: Vec<&str> = thread["entries"].as_array().unwrap().iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert!(kinds.contains(&"opt_in_request"), "the request is in the thread: {kinds:?}");
+}
+
+#[tokio::test]
+async fn who_never_answers_is_not_asked_again_for_thirty_days() {
+    let app = spawn_app().await;
+    requiring_opt_in(&app).await;
+    app.given_sms_client("acct", "ben").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "ben", start).await;
+    app.move_clock(start + Duration::hours(1)).await;
+    assert_eq!(texts(&app).await.len(), 1, "asked once");
+    assert_eq!(app.messages("acct", "a1").await[0]["reason"], "no_opt_in");
+
+    let within = start + Duration::days(20);
+    app.book("acct", "a2", "ben", within).await;
+    app.move_clock(within + Duration::hours(1)).await;
+    assert_eq!(texts(&app).await.len(), 1, "not asked again within 30 days");
+
+    let after = start + Duration::days(35);
+    app.book("acct", "a3", "ben", after).await;
+    app.move_clock(after - Duration::hours(24)).await;
+    assert_eq!(texts(&app).await.len(), 2, "asked again after 30 days");
+}
+
+#[tokio::test]
+async fn a_call_asks_to_press_1_and_a_1_grants_consent_by_keypad() {
+    let app = spawn_app().await;
+    requiring_opt_in(&app).await;
+    app.given_client_on_voice("acct", "cy").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "cy", start).await;
+    app.move_clock(start - Duration::hours(25)).await;
+    let calls = app.outbox().await;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0]["body"].as_str().unwrap().contains("If you agree, press 1."), "{}", calls[0]);
+    assert_eq!(calls[0]["keypad_reply"], true);
+    let messages = app.get("acct", "/v1/messages?recipient_id=cy").await.body;
+    let request = messages["messages"].as_array().unwrap().iter().find(|m| m["kind"] == "opt_in_request").unwrap();
+    let request = request["id"].as_str().unwrap().to_owned();
+
+    let pressed = app.post_local(&format!("/local/voice/{request}/digits"), json!({"digits": "1"})).await;
+    assert_eq!(pressed.status, 200, "{}", pressed.body);
+
+    let record = consent(&app, "cy").await;
+    assert_eq!(record["channels"]["voice"]["state"], "granted", "{record}");
+    assert_eq!(record["channels"]["voice"]["method"], "voice_keypad");
+    assert_eq!(record["history"][0]["message_id"], request.as_str());
+    app.move_clock(start - Duration::hours(24)).await;
+    assert_eq!(app.messages("acct", "a1").await[0]["status"], "sent", "the reminder goes");
+}
+
+/// The consent link of the email opt-in request in the outbox.
+async fn consent_link(app: &TestApp) -> String {
+    let outbox = app.outbox().await;
+    let email = outbox.iter().find(|m| m["channel"] == "email").expect("an opt-in email");
+    let body = email["body"].as_str().unwrap();
+    let start = body.find("http://").expect("a link");
+    body[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_consent_page_shows_on_get_records_once_on_post_and_refuses_bad_links() {
+    let app = spawn_app().await;
+    requiring_opt_in(&app).await;
+    app.given_email_client("acct", "ann").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "ann", start).await;
+    app.move_clock(start - Duration::hours(25)).await;
+    let link = consent_link(&app).await;
+    assert!(link.starts_with(&format!("{}/consent/", app.address)), "{link}");
+
+    let page = app.http.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Riverside Clinic") && html.contains(POLICY) && html.contains("Confirm"), "{html}");
+    assert_eq!(consent(&app, "ann").await["channels"]["email"]["state"], "requested", "a GET changes nothing");
+
+    let confirmed = app.http.post(&link).send().await.unwrap();
+    assert_eq!(confirmed.status(), 200);
+    assert!(confirmed.text().await.unwrap().contains("Your consent is recorded"));
+    let record = consent(&app, "ann").await;
+    assert_eq!(record["channels"]["email"]["state"], "granted", "{record}");
+    assert_eq!(record["channels"]["email"]["method"], "email_link");
+    assert_eq!(record["channels"]["email"]["policy_version"], "2026-01");
+    let changes = record["history"].as_array().unwrap().len();
+
+    let again = app.http.post(&link).send().await.unwrap();
+    assert!(again.text().await.unwrap().contains("Your consent is recorded"), "a second use shows it recorded");
+    assert_eq!(consent(&app, "ann").await["history"].as_array().unwrap().len(), changes, "and records nothing");
+
+    let mut tampered = link.clone();
+    tampered.insert(tampered.len() - 5, 'x');
+    assert_eq!(app.http.get(&tampered).send().await.unwrap().status(), 404);
+    app.move_clock(start + Duration::days(31)).await;
+    assert_eq!(app.http.get(&link).send().await.unwrap().status(), 410, "expired");
 }

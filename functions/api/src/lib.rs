@@ -114,6 +114,8 @@ impl Modify for CommonResponses {
         routes::replies::mark_read,
         routes::replies::get_attachment,
         routes::webhooks::fax_status,
+        routes::consent_page::show,
+        routes::consent_page::confirm,
         openapi
     ),
     modifiers(&BearerAuth, &CommonResponses)
@@ -195,13 +197,19 @@ fn account_routes() -> Vec<Route> {
     ]
 }
 
-fn webhook_routes() -> Vec<Route> {
-    vec![route(Verb::Post, "/webhooks/fax/{provider}", routes::webhooks::fax_status)]
+/// Routes without a bearer token: provider callbacks, each verified by its
+/// provider's signature, and the consent page, by its signed link.
+fn public_routes() -> Vec<Route> {
+    vec![
+        route(Verb::Post, "/webhooks/fax/{provider}", routes::webhooks::fax_status),
+        route(Verb::Get, "/consent/{token}", routes::consent_page::show),
+        route(Verb::Post, "/consent/{token}", routes::consent_page::confirm),
+    ]
 }
 
 /// Every method and path the API serves, for comparing with the document.
 pub fn served_routes() -> Vec<(Verb, &'static str)> {
-    account_routes().into_iter().chain(webhook_routes()).map(|r| (r.verb, r.path)).collect()
+    account_routes().into_iter().chain(public_routes()).map(|r| (r.verb, r.path)).collect()
 }
 
 fn build(routes: Vec<Route>, state: ApiState) -> Router {
@@ -214,13 +222,12 @@ fn build(routes: Vec<Route>, state: ApiState) -> Router {
 
 /// The account's routes, without authentication: the caller adds the layer
 /// that establishes the account (API Gateway claims on AWS, local tokens
-/// locally), then merges [`webhooks`].
+/// locally), then merges [`public`].
 pub fn router(state: ApiState) -> Router {
     build(account_routes(), state)
 }
 
-/// Provider callbacks, each verified by its provider's signature instead of
-/// a bearer token.
-pub fn webhooks(state: ApiState) -> Router {
-    build(webhook_routes(), state)
+/// The routes no bearer token guards ([`public_routes`]).
+pub fn public(state: ApiState) -> Router {
+    build(public_routes(), state)
 }

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use tidings::channels::fax::telnyx::{MediaHosts, TelnyxMedia, TelnyxWebhookVerifier};
-use tidings::domain::{Clock, SystemClock};
+use tidings::domain::{Clock, PublicOrigin, SystemClock};
 use tidings::services::{ConsentService, OutcomeService};
 use tidings::{config, lambda};
 use tidings_api::auth::{from_api_gateway_claims, OperatorScope, TokenClaims};
@@ -24,13 +24,16 @@ async fn main() -> Result<(), lambda_http::Error> {
         });
     }
     let credit = lambda::credit_from_env(&aws, &store)?;
-    let records = lambda::records_from_env(&store)?;
+    // The consent page only checks links (the sweep makes them on the
+    // API's address), so it needs no base address of its own.
+    let consent_links = lambda::consent_links_from_env(&aws, PublicOrigin::default()).await?;
+    let records = lambda::records_from_env(&aws, &store)?;
     // The fax provider's webhook brings inbound faxes as well as reports.
     let replies = Arc::new(lambda::replies_from_env(&aws, &store, records.clone())?);
     let state = ApiState {
         records,
         replies,
-        consent: Arc::new(ConsentService::new(store.clone(), clock.clone())),
+        consent: Arc::new(ConsentService::new(store.clone(), clock.clone(), consent_links)),
         outcomes: OutcomeService::new(store.clone(), clock.clone(), credit.clone()),
         credit,
         store,
@@ -47,6 +50,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     };
     let app = tidings_api::router(state.clone())
         .layer(axum::middleware::from_fn_with_state(Arc::new(claims), from_api_gateway_claims))
-        .merge(tidings_api::webhooks(state));
+        .merge(tidings_api::public(state));
     lambda_http::run(app).await
 }

@@ -15,19 +15,7 @@ async fn main() -> Result<(), Error> {
     lambda::init_tracing();
     let aws = lambda::aws_config().await;
     let from: PhoneNumber = config::required("FAX_FROM_NUMBER")?.parse()?;
-    // The API key lives in Secrets Manager, not in the environment; it is
-    // read once, here, and kept for the container's lifetime.
-    let secret = aws_sdk_secretsmanager::Client::new(&aws)
-        .get_secret_value()
-        .secret_id(config::required("TELNYX_API_KEY_SECRET_ARN")?)
-        .send()
-        .await?;
-    let api_key = secret
-        .secret_string()
-        .map(str::trim)
-        .filter(|key| !key.is_empty())
-        .ok_or("the Telnyx API key secret holds no string")?
-        .to_owned();
+    let api_key = lambda::secret_string(&aws, "TELNYX_API_KEY_SECRET_ARN").await?;
     let provider = TelnyxFax::new(
         reqwest::Client::builder().timeout(std::time::Duration::from_secs(20)).build()?,
         TelnyxConfig {

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Error};
-use tidings::domain::{SystemClock, Templates};
+use tidings::domain::{PublicOrigin, SystemClock, Templates};
 use tidings::services::{OutcomeService, ReminderSweep, SweepConfig};
 use tidings::{config, lambda};
 
@@ -23,6 +23,9 @@ async fn main() -> Result<(), Error> {
         },
     )
     .applying_reports(outcomes)
-    .ending_calls(lambda::call_control_from_env(&aws)?);
+    .ending_calls(lambda::call_control_from_env(&aws)?)
+    .linking_consent(
+        lambda::consent_links_from_env(&aws, PublicOrigin::fixed(&config::required("PUBLIC_API_URL")?)).await?,
+    );
     lambda_runtime::run(service_fn(|event| tidings_reminder_sweep::handler(&sweep, event))).await
 }

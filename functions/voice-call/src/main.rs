@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     let store = lambda::store_from_env(&aws)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     // A keypad answer re-plans the appointment's reminders.
-    let records = lambda::records_from_env(&store)?;
+    let records = lambda::records_from_env(&aws, &store)?;
     let caller_id: PhoneNumber = config::required("VOICE_CALLER_ID")?.parse()?;
     let credit = lambda::credit_from_env(&aws, &store)?;
     let bus = lambda::publisher_from_env(&aws)?;

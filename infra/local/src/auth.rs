@@ -72,6 +72,12 @@ impl TokenKey {
         }
     }
 
+    /// The key itself, for another signer kept the same way (the local
+    /// consent links').
+    pub fn bytes(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+
     /// A fresh key of two v4 UUIDs (244 bits from the OS's random source)
     /// that lives as long as the process: for in-memory runs.
     pub fn ephemeral() -> Self {

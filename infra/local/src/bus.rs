@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use tidings::domain::Clock;
-use tidings::events::{BusEvent, EventPublisher, MessageReady, PublishError, SOURCE};
-use tidings::services::Delivery;
+use tidings::events::{BusEvent, EventPublisher, MessageReady, OptInNeeded, PublishError, SOURCE};
+use tidings::services::{Delivery, OptInService};
 use tokio::sync::watch;
 
 use crate::template::RouteDecl;
@@ -35,6 +35,18 @@ impl LocalFunction for DeliveryFunction {
         let event: EventBridgeEvent<MessageReady> =
             serde_json::from_value(envelope).map_err(|e| tidings::lambda::diagnostic("Deserialize", false, &e))?;
         tidings::lambda::deliver_message_ready(&self.0, LambdaEvent::new(event, Context::default())).await.map(|_| ())
+    }
+}
+
+/// The `opt-in` function: its Lambda handler over the opt-in service.
+pub struct OptInFunction(pub Arc<OptInService>);
+
+#[async_trait]
+impl LocalFunction for OptInFunction {
+    async fn invoke(&self, envelope: serde_json::Value) -> Result<(), Diagnostic> {
+        let event: EventBridgeEvent<OptInNeeded> =
+            serde_json::from_value(envelope).map_err(|e| tidings::lambda::diagnostic("Deserialize", false, &e))?;
+        tidings_opt_in::handler(&self.0, LambdaEvent::new(event, Context::default())).await.map(|_| ())
     }
 }
 

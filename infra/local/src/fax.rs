@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use axum::response::Response;
@@ -20,7 +20,7 @@ use serde::Serialize;
 use tidings::channels::fax::telnyx::{MediaHosts, TelnyxMedia};
 use tidings::channels::fax::{FaxMedia, FaxProvider, InboundFax, MediaError};
 use tidings::channels::{ProviderMessageId, SendError};
-use tidings::domain::{Channel, Clock, PhoneNumber, RenderedContent};
+use tidings::domain::{Channel, Clock, PhoneNumber, PublicOrigin, RenderedContent};
 use tower::ServiceExt as _;
 
 use crate::runtime::{LocalError, LocalRuntime};
@@ -116,7 +116,7 @@ pub async fn post_webhook(runtime: &LocalRuntime, body: Vec<u8>) -> Result<Respo
         .header("telnyx-signature-ed25519", signature)
         .body(axum::body::Body::from(body))
         .map_err(|e| LocalError::Wiring(format!("fax webhook request: {e}")))?;
-    let routes = tidings_api::webhooks(runtime.api_state()?);
+    let routes = tidings_api::public(runtime.api_state()?);
     match routes.oneshot(request).await {
         Ok(response) => Ok(response),
         Err(never) => match never {},
@@ -166,9 +166,10 @@ impl InboundMedia {
     }
 }
 
-/// Where the local runner listens, once it does: media links point there.
+/// Where the local runner listens, once it does: media and consent links
+/// point there.
 #[derive(Default, Clone)]
-pub struct LocalOrigin(Arc<OnceLock<String>>);
+pub struct LocalOrigin(pub PublicOrigin);
 
 impl LocalOrigin {
     /// An address that listens on every interface is reached on loopback.
@@ -181,13 +182,12 @@ impl LocalOrigin {
                 std::net::Ipv6Addr::LOCALHOST.into()
             });
         }
-        // The first address stays: links already handed out point there.
-        let _ = self.0.set(format!("http://{address}"));
+        self.0.set(&format!("http://{address}"));
     }
 
     /// `http://127.0.0.1:{port}`, for `MediaHosts` to allow.
     pub fn get(&self) -> Option<&str> {
-        self.0.get().map(String::as_str)
+        self.0.get()
     }
 }
 

@@ -14,17 +14,17 @@ use tidings::channels::email_inbound::AttachmentLimits;
 use tidings::channels::fax::telnyx::TelnyxWebhookVerifier;
 use tidings::channels::fax::FaxSender;
 use tidings::channels::ChannelSender;
-use tidings::domain::{Channel, Clock, PhoneNumber, PriceTable, SystemClock, Templates};
+use tidings::domain::{Channel, Clock, ConsentLinks, PhoneNumber, PriceTable, SystemClock, Templates};
 use tidings::services::{
-    ConsentService, CreditService, Delivery, DeliveryConfig, InboundConfig, OutcomeService, RecordsService,
-    ReminderSweep, ReplyService, RetryPolicy, SweepConfig, SweepReport, VoiceCall,
+    ConsentService, CreditService, Delivery, DeliveryConfig, InboundConfig, OptInService, OutcomeService,
+    RecordsService, ReminderSweep, ReplyService, RetryPolicy, SweepConfig, SweepReport, VoiceCall,
 };
 use tidings::store::Store;
 use tidings_api::{ApiState, FaxWebhook};
 
 use crate::auth::TokenKey;
 use crate::blobs::FolderBlobs;
-use crate::bus::{BusOptions, DeliveryFunction, LateBus, LocalBus, LocalFunction};
+use crate::bus::{BusOptions, DeliveryFunction, LateBus, LocalBus, LocalFunction, OptInFunction};
 use crate::clock::ManualClock;
 use crate::embedded::{EmbeddedDynamo, EmbeddedError};
 use crate::fax::{InboundMedia, LocalFaxMedia, LocalFaxProvider, LocalFaxSigner, LocalOrigin};
@@ -35,6 +35,8 @@ use crate::voice::{LocalCallControl, LocalCalls, LocalVoiceSink};
 /// The logical id of the table in `template.yaml`; locally, also its name.
 pub const TABLE: &str = "TidingsTable";
 pub const SWEEP_FUNCTION: &str = "reminder-sweep";
+/// The function `OptInNeeded` events go to.
+const OPT_IN_FUNCTION: &str = "opt-in";
 pub const DEFAULT_DATA_PATH: &str = ".tidings/local.db";
 /// The local deployment's own numbers (555-01xx: never a real subscriber).
 pub const LOCAL_CALLER_ID: &str = "+12025550100";
@@ -134,6 +136,8 @@ pub struct LocalRuntime {
     pub fax_media: InboundMedia,
     /// Where the local runner listens, once `serve` binds.
     pub origin: LocalOrigin,
+    /// Signs and checks the consent links of opt-in emails.
+    consent_links: ConsentLinks,
     /// Local S3: inbound emails and replies' documents.
     pub blobs: Arc<FolderBlobs>,
     /// Removed with the runtime: local S3 of an in-memory run.
@@ -159,13 +163,19 @@ impl LocalRuntime {
             Some(manual) => Arc::new(manual.clone()),
             None => Arc::new(SystemClock),
         };
-        let (outbox, token_key) = match &options.data {
+        let (outbox, token_key, consent_key) = match &options.data {
             Some(path) => (
                 Outbox::persisted(path.with_extension("outbox.jsonl"))?,
                 TokenKey::load_or_create(&path.with_extension("key"))?,
+                TokenKey::load_or_create(&path.with_extension("consent.key"))?,
             ),
-            None => (Outbox::default(), TokenKey::ephemeral()),
+            None => (Outbox::default(), TokenKey::ephemeral(), TokenKey::ephemeral()),
         };
+        // Opt-in emails link to the runner's own consent page, wherever it
+        // binds.
+        let origin = LocalOrigin::default();
+        let consent_links = ConsentLinks::new(consent_key.bytes(), origin.0.clone())
+            .map_err(|e| LocalError::Wiring(format!("consent links: {e}")))?;
 
         let number = |n: &str| n.parse::<PhoneNumber>().map_err(|_| LocalError::Wiring(format!("number {n}")));
         let late_bus = LateBus::default();
@@ -197,6 +207,8 @@ impl LocalRuntime {
             let delivery = Delivery::new(store.clone(), sender, clock.clone(), credit.clone(), config);
             functions.insert(name.to_owned(), Arc::new(DeliveryFunction(Arc::new(delivery))));
         }
+        let opt_in = OptInService::new(store.clone(), clock.clone());
+        functions.insert(OPT_IN_FUNCTION.to_owned(), Arc::new(OptInFunction(Arc::new(opt_in))));
         let bus = LocalBus::new(template.routes.clone(), functions, clock.clone(), options.bus)
             .map_err(LocalError::Wiring)?;
         late_bus.set(bus.clone());
@@ -208,7 +220,8 @@ impl LocalRuntime {
             .ok_or_else(|| LocalError::Wiring(format!("template.yaml schedules no {SWEEP_FUNCTION}")))?;
         let templates = Arc::new(Templates::default());
         let outcomes = OutcomeService::new(store.clone(), clock.clone(), credit.clone());
-        let records = Arc::new(RecordsService::new(store.clone(), clock.clone(), templates.clone()));
+        let records =
+            Arc::new(RecordsService::new(store.clone(), clock.clone(), templates.clone(), Arc::new(bus.clone())));
         let voice = Arc::new(VoiceCall::new(
             store.clone(),
             records.clone(),
@@ -244,7 +257,8 @@ impl LocalRuntime {
         let sweep =
             ReminderSweep::new(store.clone(), Arc::new(bus.clone()), templates, clock.clone(), options.sweep.clone())
                 .applying_reports(outcomes.clone())
-                .ending_calls(Arc::new(LocalCallControl::new(calls.clone(), voice.clone())));
+                .ending_calls(Arc::new(LocalCallControl::new(calls.clone(), voice.clone())))
+                .linking_consent(consent_links.clone());
         Ok(Self {
             dynamo,
             records,
@@ -257,7 +271,8 @@ impl LocalRuntime {
             fax_media: InboundMedia::default(),
             blobs,
             _scratch: scratch,
-            origin: LocalOrigin::default(),
+            origin,
+            consent_links,
             store,
             clock,
             manual_clock,
@@ -278,7 +293,7 @@ impl LocalRuntime {
             credit: self.credit.clone(),
             outcomes: self.outcomes.clone(),
             replies: self.replies.clone(),
-            consent: Arc::new(ConsentService::new(self.store.clone(), self.clock.clone())),
+            consent: Arc::new(ConsentService::new(self.store.clone(), self.clock.clone(), self.consent_links.clone())),
             store: self.store.clone(),
             clock: self.clock.clone(),
             fax_webhooks: vec![FaxWebhook {
@@ -483,6 +498,9 @@ impl LocalRuntime {
         }
         let every = i64::try_from(self.sweep_every.as_millis()).unwrap_or(60_000).max(1);
         let mut advance = Advance::default();
+        // What the API's last requests put on the bus (an opt-in request
+        // being planned) lands before the next due work is looked for.
+        self.bus.idle().await;
         loop {
             let now = manual.now().timestamp_millis();
             let first_tick_after_now = (now.div_euclid(every) + 1) * every;

@@ -236,7 +236,7 @@ pub fn app(runtime: Arc<LocalRuntime>) -> Result<Router, LocalError> {
     let state = runtime.api_state()?;
     let api = tidings_api::router(state.clone())
         .layer(axum::middleware::from_fn_with_state(runtime.token_key.clone(), require_token))
-        .merge(tidings_api::webhooks(state));
+        .merge(tidings_api::public(state));
     let local = Router::new()
         .route("/local/outbox", get(outbox))
         .route("/local/clock", post(move_clock))

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::{MessageId, ReplyId};
 use super::recipient::Channel;
 use super::replies::Reply;
+use super::template::escape_html;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -171,9 +172,119 @@ impl Consent {
     }
 }
 
+/// A recipient who never answers an opt-in request is not asked again on
+/// that channel for this long.
+pub const OPT_IN_REASK_DAYS: i64 = 30;
+
+/// What an opt-in request says on its channel: the practice, what the
+/// recipient agrees to, how to agree and how to refuse, and the privacy
+/// policy. A text carries the wording carriers require (CTIA).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptInRequestText {
+    pub subject: Option<String>,
+    pub body: String,
+    /// Email only: the HTML part, with its Confirm button.
+    pub html: Option<String>,
+}
+
+impl OptInRequestText {
+    /// The request on `channel` from `practice`; an email's Confirm button
+    /// opens `confirm_url` (the public consent page). Fax never asks.
+    pub fn new(channel: Channel, practice: &str, policy_url: &str, confirm_url: Option<&str>) -> Option<Self> {
+        match channel {
+            Channel::Sms => Some(Self {
+                subject: None,
+                body: format!(
+                    "Reply YES to get appointment messages from {practice}. Msg & data rates may apply. \
+                     Reply STOP to opt out, HELP for help. Privacy: {policy_url}"
+                ),
+                html: None,
+            }),
+            Channel::Email => {
+                let confirm_url = confirm_url?;
+                let body = format!(
+                    "{practice} would like to send you appointment messages by email: reminders, notices \
+                     about your appointments and billing reminders.\n\n\
+                     To agree, open this link and press Confirm:\n{confirm_url}\n\n\
+                     Our privacy policy: {policy_url}\n\n\
+                     If you do nothing, you will not get these emails."
+                );
+                let (practice_html, confirm_html, policy_html) =
+                    (escape_html(practice), escape_html(confirm_url), escape_html(policy_url));
+                let html = format!(
+                    "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head>\
+                     <body style=\"font-family:sans-serif;font-size:15px;line-height:1.5\">\
+                     <p>{practice_html} would like to send you appointment messages by email: reminders, notices \
+                     about your appointments and billing reminders.</p>\
+                     <p><a href=\"{confirm_html}\" style=\"display:inline-block;padding:10px 24px;\
+                     background:#1a5fb4;color:#ffffff;text-decoration:none;border-radius:4px\">Confirm</a></p>\
+                     <p>Our <a href=\"{policy_html}\">privacy policy</a>.</p>\
+                     <p>If you do nothing, you will not get these emails.</p></body></html>"
+                );
+                Some(Self { subject: Some(format!("Confirm emails from {practice}")), body, html: Some(html) })
+            }
+            Channel::Voice => Some(Self {
+                subject: None,
+                body: format!(
+                    "Hello, this is {practice}. We would like to send you appointment messages by phone call. \
+                     If you agree, press 1."
+                ),
+                html: None,
+            }),
+            Channel::Fax => None,
+        }
+    }
+}
+
+/// What a recipient agrees to on the consent page their request linked:
+/// the statement shown beside Confirm, kept as the evidence of the grant.
+pub fn link_statement(channel: Channel, practice: &str) -> String {
+    let by = match channel {
+        Channel::Email => "by email",
+        Channel::Sms => "by text message",
+        Channel::Voice => "by phone call",
+        Channel::Fax => "by fax",
+    };
+    format!(
+        "I agree to get appointment messages {by} from {practice}: reminders, notices about my appointments and \
+         billing reminders. I can stop them at any time."
+    )
+}
+
+/// How a request on `channel` is answered: the method a grant by its
+/// answer is recorded with.
+pub fn answered_by(channel: Channel) -> ConsentMethod {
+    match channel {
+        Channel::Email => ConsentMethod::EmailLink,
+        Channel::Voice => ConsentMethod::VoiceKeypad,
+        Channel::Sms | Channel::Fax => ConsentMethod::SmsReply,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_request_carries_the_carriers_wording_and_an_email_its_button() {
+        let sms = OptInRequestText::new(Channel::Sms, "Riverside Clinic", "https://r.example/privacy", None).unwrap();
+        assert!(sms.body.starts_with(
+            "Reply YES to get appointment messages from Riverside Clinic. Msg & data rates may apply. \
+             Reply STOP to opt out, HELP for help."
+        ));
+        let email = OptInRequestText::new(
+            Channel::Email,
+            "A&B <Care>",
+            "https://r.example/p",
+            Some("https://api.example/consent/t"),
+        )
+        .unwrap();
+        let html = email.html.unwrap();
+        assert!(html.contains("A&amp;B &lt;Care&gt;") && html.contains("href=\"https://api.example/consent/t\""));
+        assert!(email.body.contains("https://api.example/consent/t"));
+        assert_eq!(OptInRequestText::new(Channel::Email, "P", "https://p", None), None, "an email needs its link");
+        assert_eq!(OptInRequestText::new(Channel::Fax, "P", "https://p", None), None);
+    }
 
     fn consent(state: ConsentState) -> Consent {
         let reply = Reply { body: "stop ".repeat(200), ..crate::domain::replies::tests::text_reply("+15551230001") };

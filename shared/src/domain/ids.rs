@@ -152,6 +152,12 @@ impl MessageId {
         Self(format!("{appointment}~notice~{first_edit_ms}"))
     }
 
+    /// The opt-in request to a recipient on a channel, named by when it
+    /// was planned (a recipient who never answered is asked again later).
+    pub fn opt_in_request(recipient: &RecipientId, channel: super::recipient::Channel, planned_ms: i64) -> Self {
+        Self(format!("{recipient}~optin~{}~{planned_ms}", channel.as_str()))
+    }
+
     pub fn appointment_reminder(appointment: &AppointmentId, offset_minutes: u32, starts_at_epoch: i64) -> Self {
         Self(format!("{appointment}~reminder~{offset_minutes}~{starts_at_epoch}"))
     }

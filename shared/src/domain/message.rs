@@ -20,6 +20,10 @@ pub enum MessageKind {
     /// The one answer to a STOP, START or HELP text: written when the
     /// reply is read, not templated (its wording is what carriers require).
     KeywordAnswer,
+    /// The one request to opt in, sent a recipient before their first
+    /// message when the account requires opt-in: its wording is fixed
+    /// (CTIA's for a text), not templated.
+    OptInRequest,
 }
 
 impl MessageKind {
@@ -30,12 +34,13 @@ impl MessageKind {
             MessageKind::BillingReminder => "billing_reminder",
             MessageKind::LatePaymentNotice => "late_payment_notice",
             MessageKind::KeywordAnswer => "keyword_answer",
+            MessageKind::OptInRequest => "opt_in_request",
         }
     }
 
     /// Whether the kind is rendered from a template an account may change.
     pub fn is_templated(self) -> bool {
-        self != MessageKind::KeywordAnswer
+        !matches!(self, MessageKind::KeywordAnswer | MessageKind::OptInRequest)
     }
 }
 
@@ -48,6 +53,7 @@ impl std::str::FromStr for MessageKind {
             "billing_reminder" => Ok(MessageKind::BillingReminder),
             "late_payment_notice" => Ok(MessageKind::LatePaymentNotice),
             "keyword_answer" => Ok(MessageKind::KeywordAnswer),
+            "opt_in_request" => Ok(MessageKind::OptInRequest),
             _ => Err(()),
         }
     }
@@ -163,6 +169,8 @@ pub enum StatusReason {
     AwaitingOptIn,
     /// Its moment passed before the recipient opted in.
     NoOptIn,
+    /// An opt-in request whose recipient had consented before it went.
+    AlreadyConsented,
 }
 
 /// A message as Tidings keeps it. Rendered content is written when the

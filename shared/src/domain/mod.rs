@@ -3,6 +3,7 @@
 pub mod appointment;
 pub mod clock;
 pub mod consent;
+pub mod consent_link;
 pub mod contact;
 pub mod credit;
 pub mod ids;
@@ -21,7 +22,10 @@ pub mod text;
 
 pub use appointment::{Appointment, AppointmentStatus, NoticeChange, NoticeState, PlannedReminder};
 pub use clock::{Clock, SystemClock};
-pub use consent::{Consent, ConsentEvidence, ConsentMethod, ConsentState, InvalidOptIn, OptInSettings};
+pub use consent::{
+    Consent, ConsentEvidence, ConsentMethod, ConsentState, InvalidOptIn, OptInRequestText, OptInSettings,
+};
+pub use consent_link::{ConsentLinkClaims, ConsentLinkError, ConsentLinks, PublicOrigin};
 pub use contact::{ContactError, EmailAddress, PhoneNumber, Region, TimeZone};
 pub use credit::{
     AutoTopUp, CreditSettings, DestinationPrices, LedgerEntry, LedgerKind, PriceOverride, PriceOverrides, PriceTable,
@@ -36,7 +40,7 @@ pub use message::{
 pub use notification::{MessageNotice, Notification, NotificationKind};
 pub use recipient::{Address, Channel, Language, Recipient, RecipientKind};
 pub use replies::{
-    keyword_answer, meaning_on, reply_action, Reply, ReplyAction, ReplyAttachment, ReplyRoute, ReplySettings,
+    keyword_answer, meaning_on, reply_action, Answering, Reply, ReplyAction, ReplyAttachment, ReplyRoute, ReplySettings,
 };
 pub use report::{ProviderReport, ReportedOutcome};
 pub use schedule::{Placement, QuietHours, SendingWindow};

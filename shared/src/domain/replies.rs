@@ -213,15 +213,31 @@ impl ReplyRoute {
     }
 }
 
-/// What a reply meaning `meaning` does to `appointment` (the one the
-/// replied-to message was about, if any) under `settings` at `now`. Opt-out,
-/// opt-in and help never depend on an appointment.
+/// What the replied-to message was.
+#[derive(Debug, Clone, Copy)]
+pub enum Answering<'a> {
+    /// A message about this appointment.
+    Appointment(&'a Appointment),
+    /// An opt-in request: a confirm word (YES) agrees to it.
+    OptInRequest,
+    /// Anything else, or nothing known.
+    Other,
+}
+
+/// What a reply meaning `meaning` does, answering `answering`, under
+/// `settings` at `now`. Opt-out, opt-in and help never depend on what was
+/// answered.
 pub fn reply_action(
     meaning: ReplyMeaning,
-    appointment: Option<&Appointment>,
+    answering: Answering<'_>,
     settings: &ReplySettings,
     now: DateTime<Utc>,
 ) -> ReplyAction {
+    let appointment = match answering {
+        Answering::Appointment(appointment) => Some(appointment),
+        Answering::OptInRequest if meaning == ReplyMeaning::Confirm => return ReplyAction::OptedIn,
+        Answering::OptInRequest | Answering::Other => None,
+    };
     let upcoming = appointment.filter(|a| a.status == AppointmentStatus::Booked && a.starts_at > now);
     match meaning {
         ReplyMeaning::OptOut => ReplyAction::OptedOut,
@@ -339,24 +355,30 @@ pub(crate) mod tests {
         let defaults = ReplySettings::default();
         let cancelling = ReplySettings { cancel_by_reply: true, ..defaults };
         let no_confirm = ReplySettings { confirm_by_reply: false, ..defaults };
+        use Answering::{Appointment as About, OptInRequest, Other};
         use ReplyAction::*;
         use ReplyMeaning as M;
-        let cases: &[(M, Option<&Appointment>, &ReplySettings, ReplyAction)] = &[
-            (M::Confirm, Some(&in_two_days), &defaults, Confirmed),
-            (M::Confirm, Some(&in_two_days), &no_confirm, ForStaff),
-            (M::Confirm, Some(&past), &defaults, ForStaff),
-            (M::Confirm, Some(&cancelled), &defaults, ForStaff),
-            (M::Confirm, None, &defaults, ForStaff),
-            (M::Cancel, Some(&in_two_days), &defaults, ForStaff),
-            (M::Cancel, Some(&in_two_days), &cancelling, Cancelled),
-            (M::Cancel, Some(&in_a_day), &cancelling, ForStaff),
-            (M::Cancel, Some(&cancelled), &cancelling, ForStaff),
-            (M::Cancel, None, &cancelling, ForStaff),
-            (M::OptOut, Some(&in_two_days), &cancelling, OptedOut),
-            (M::OptOut, None, &defaults, OptedOut),
-            (M::OptIn, None, &defaults, OptedIn),
-            (M::Help, Some(&in_two_days), &defaults, HelpSent),
-            (M::Other, Some(&in_two_days), &cancelling, ForStaff),
+        let cases: &[(M, Answering, &ReplySettings, ReplyAction)] = &[
+            (M::Confirm, About(&in_two_days), &defaults, Confirmed),
+            (M::Confirm, About(&in_two_days), &no_confirm, ForStaff),
+            (M::Confirm, About(&past), &defaults, ForStaff),
+            (M::Confirm, About(&cancelled), &defaults, ForStaff),
+            (M::Confirm, Other, &defaults, ForStaff),
+            (M::Cancel, About(&in_two_days), &defaults, ForStaff),
+            (M::Cancel, About(&in_two_days), &cancelling, Cancelled),
+            (M::Cancel, About(&in_a_day), &cancelling, ForStaff),
+            (M::Cancel, About(&cancelled), &cancelling, ForStaff),
+            (M::Cancel, Other, &cancelling, ForStaff),
+            (M::OptOut, About(&in_two_days), &cancelling, OptedOut),
+            (M::OptOut, Other, &defaults, OptedOut),
+            (M::OptIn, Other, &defaults, OptedIn),
+            (M::Help, About(&in_two_days), &defaults, HelpSent),
+            (M::Other, About(&in_two_days), &cancelling, ForStaff),
+            // YES to an opt-in request agrees, whatever the reply settings;
+            // STOP refuses; a cancel word changes nothing.
+            (M::Confirm, OptInRequest, &no_confirm, OptedIn),
+            (M::OptOut, OptInRequest, &defaults, OptedOut),
+            (M::Cancel, OptInRequest, &cancelling, ForStaff),
         ];
         for (meaning, appointment, settings, expected) in cases {
             assert_eq!(reply_action(*meaning, *appointment, settings, now), *expected, "{meaning:?} {settings:?}");
@@ -368,7 +390,10 @@ pub(crate) mod tests {
         let now = at("2026-12-03T12:00:00Z");
         let at_cutoff = appointment("2026-12-04T12:00:00Z", AppointmentStatus::Booked);
         let settings = ReplySettings { cancel_by_reply: true, ..ReplySettings::default() };
-        assert_eq!(reply_action(ReplyMeaning::Cancel, Some(&at_cutoff), &settings, now), ReplyAction::ForStaff);
+        assert_eq!(
+            reply_action(ReplyMeaning::Cancel, Answering::Appointment(&at_cutoff), &settings, now),
+            ReplyAction::ForStaff
+        );
     }
 
     #[test]

@@ -388,7 +388,7 @@ pub fn fields_of(kind: MessageKind) -> Vec<&'static str> {
         MessageKind::AppointmentReminder => APPOINTMENT_FIELDS.to_vec(),
         MessageKind::AppointmentNotice => [APPOINTMENT_FIELDS.as_slice(), &["change"]].concat(),
         MessageKind::BillingReminder | MessageKind::LatePaymentNotice => INVOICE_FIELDS.to_vec(),
-        MessageKind::KeywordAnswer => Vec::new(),
+        MessageKind::KeywordAnswer | MessageKind::OptInRequest => Vec::new(),
     }
 }
 
@@ -414,15 +414,15 @@ fn has_subject(channel: Channel) -> bool {
     matches!(channel, Channel::Email | Channel::Fax)
 }
 
+/// Text made safe to place in HTML, in an element or a quoted attribute.
+pub fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
 /// The HTML alternative of an email's text: the same words, escaped, with
 /// its paragraphs and line breaks kept.
 pub fn html_of(text: &str) -> String {
-    let escaped = text
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;");
+    let escaped = escape_html(text);
     let paragraphs: Vec<String> = escaped
         .split("\n\n")
         .filter(|p| !p.trim().is_empty())
@@ -466,7 +466,7 @@ impl Templates {
                 (BILLING_EMAIL_SUBJECT, BILLING_EMAIL_BODY, BILLING_SMS_BODY, BILLING_VOICE_BODY)
             }
             MessageKind::LatePaymentNotice => (LATE_EMAIL_SUBJECT, LATE_EMAIL_BODY, LATE_SMS_BODY, LATE_VOICE_BODY),
-            MessageKind::KeywordAnswer => return Err(TemplateError::NotTemplated),
+            MessageKind::KeywordAnswer | MessageKind::OptInRequest => return Err(TemplateError::NotTemplated),
         };
         // A fax is a letter: the email's subject (on the cover) and text.
         Ok(match channel {

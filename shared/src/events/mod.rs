@@ -86,6 +86,29 @@ impl From<&AppointmentAnswered> for BusEvent {
     }
 }
 
+/// A recipient without consent on `channel` has a message due at
+/// `first_due_at` while the account requires opt-in: the `opt-in` function
+/// plans their one request. Put by the records service when it plans a
+/// message, and by the sweep when it holds one; delivered at least once,
+/// and planning is idempotent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptInNeeded {
+    pub account_id: AccountId,
+    pub recipient_id: RecipientId,
+    pub channel: Channel,
+    pub first_due_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl OptInNeeded {
+    pub const DETAIL_TYPE: &'static str = "OptInNeeded";
+}
+
+impl From<&OptInNeeded> for BusEvent {
+    fn from(event: &OptInNeeded) -> Self {
+        Self { detail_type: OptInNeeded::DETAIL_TYPE, detail: serde_json::to_value(event).unwrap_or_default() }
+    }
+}
+
 /// One event as it goes on the bus.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BusEvent {

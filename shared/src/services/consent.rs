@@ -6,8 +6,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::domain::consent::MAX_POLICY_VERSION_CHARS;
-use crate::domain::{AccountId, Channel, Clock, Consent, ConsentEvidence, ConsentMethod, ConsentState, RecipientId};
+use crate::domain::consent::{answered_by, link_statement, MAX_POLICY_VERSION_CHARS};
+use crate::domain::{
+    AccountId, Channel, Clock, Consent, ConsentEvidence, ConsentLinkClaims, ConsentLinkError, ConsentLinks,
+    ConsentMethod, ConsentState, RecipientId,
+};
 use crate::store::{ConsentRecord, Store, StoreError};
 
 /// The most characters of evidence kept with a change: the wording shown,
@@ -50,17 +53,88 @@ pub enum ConsentError {
     #[error("the recipient has no address on this channel")]
     NoAddress,
     #[error(transparent)]
+    Link(#[from] ConsentLinkError),
+    #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What the public consent page shows for a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentPage {
+    pub practice_name: String,
+    /// What the recipient agrees to, in their words to be.
+    pub statement: String,
+    pub privacy_policy_url: Option<String>,
+    /// Whether consent from this address is recorded (a second use of the
+    /// link, or the recipient agreed another way).
+    pub recorded: bool,
 }
 
 pub struct ConsentService {
     store: Store,
     clock: Arc<dyn Clock>,
+    links: ConsentLinks,
 }
 
 impl ConsentService {
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    pub fn new(store: Store, clock: Arc<dyn Clock>, links: ConsentLinks) -> Self {
+        Self { store, clock, links }
+    }
+
+    /// What the link `token` asks, and whether it is answered. Reading it
+    /// changes nothing (an email scanner opens links too).
+    pub async fn link_page(&self, token: &str) -> Result<ConsentPage, ConsentError> {
+        let claims = self.links.verify(token, self.clock.now())?;
+        self.page(&claims).await
+    }
+
+    /// Records the consent the link `token` asks for, once: a second use
+    /// records nothing and shows it recorded. What waited for it is
+    /// released.
+    pub async fn consent_by_link(&self, token: &str) -> Result<ConsentPage, ConsentError> {
+        let now = self.clock.now();
+        let claims = self.links.verify(token, now)?;
+        let page = self.page(&claims).await?;
+        if page.recorded {
+            return Ok(page);
+        }
+        let settings = self.store.get_settings(&claims.account).await?;
+        let consent = Consent {
+            channel: claims.channel,
+            state: ConsentState::Granted,
+            since: now,
+            method: answered_by(claims.channel),
+            address: claims.address.clone(),
+            evidence: ConsentEvidence {
+                words: page.statement.clone(),
+                reply_id: None,
+                message_id: Some(claims.request),
+            },
+            policy_version: settings.and_then(|s| s.opt_in.privacy_policy_version),
+        };
+        self.store.record_consent(&claims.account, &claims.recipient, &consent, now).await?;
+        tracing::info!(channel = claims.channel.as_str(), "consent recorded by link");
+        Ok(ConsentPage { recorded: true, ..page })
+    }
+
+    /// The page for a verified link; a link to an address the recipient
+    /// no longer has (or a recipient removed) is no longer valid.
+    async fn page(&self, claims: &ConsentLinkClaims) -> Result<ConsentPage, ConsentError> {
+        let settings = self.store.get_settings(&claims.account).await?.ok_or(ConsentLinkError::Invalid)?;
+        let recipient =
+            self.store.get_recipient(&claims.account, &claims.recipient).await?.ok_or(ConsentLinkError::Invalid)?;
+        let current =
+            recipient.address_on(claims.channel).is_some_and(|a| a.as_str().eq_ignore_ascii_case(&claims.address));
+        if !current {
+            return Err(ConsentLinkError::Invalid.into());
+        }
+        let consent = self.store.consent(&claims.account, &claims.recipient, claims.channel).await?;
+        Ok(ConsentPage {
+            statement: link_statement(claims.channel, &settings.practice_name),
+            practice_name: settings.practice_name,
+            privacy_policy_url: settings.opt_in.privacy_policy_url,
+            recorded: consent.is_some_and(|c| c.allows(&claims.address)),
+        })
     }
 
     /// A recipient's consent on each channel and its history.
@@ -120,12 +194,7 @@ impl ConsentService {
             evidence: ConsentEvidence { words: captured.evidence, reply_id: None, message_id: None },
             policy_version: captured.policy_version,
         };
-        self.store.change_consent(account, recipient_id, &consent).await?;
-        if consent.state == ConsentState::Granted {
-            // What waited for this consent goes now (again after a crash:
-            // releasing finds nothing twice).
-            self.store.release_awaiting_opt_in(account, recipient_id, consent.channel, self.clock.now()).await?;
-        }
+        self.store.record_consent(account, recipient_id, &consent, self.clock.now()).await?;
         Ok(self.store.consent_record(account, recipient_id).await?)
     }
 }

@@ -4,6 +4,7 @@
 pub mod consent;
 pub mod credit;
 pub mod delivery;
+pub mod opt_in;
 pub mod outcomes;
 pub mod records;
 pub mod replies;
@@ -12,9 +13,10 @@ pub mod sweep;
 mod testing;
 pub mod voice_call;
 
-pub use consent::{CapturedConsent, ConsentError, ConsentService};
+pub use consent::{CapturedConsent, ConsentError, ConsentPage, ConsentService};
 pub use credit::{CreditError, CreditService, CreditView, IdempotencyKey, PurchaseReceipt};
 pub use delivery::{Delivery, DeliveryConfig, DeliveryError, DeliveryOutcome, Price, RetryPolicy};
+pub use opt_in::{OptInOutcome, OptInService};
 pub use outcomes::{OutcomeService, ReportOutcome};
 pub use records::{ClientAnswer, MessagesAbout, RecordsError, RecordsService, ReminderChanges, TemplatePreview};
 pub use replies::{

@@ -13,6 +13,7 @@ use crate::domain::{
     Message, MessageId, MessageKind, MessageStatus, NoticeChange, NoticeFields, Recipient, RecipientId,
     RenderedContent, SendingWindow, SmsLength, StatusReason, TemplateError, TemplateSource, Templates,
 };
+use crate::events::{BusEvent, EventPublisher, OptInNeeded};
 use crate::store::ports::RecordsStore;
 use crate::store::{AppointmentLinks, InvalidCursor, MessageListing, MessagePage, StoreError};
 use std::sync::Arc;
@@ -99,11 +100,18 @@ pub struct RecordsService {
     clock: Arc<dyn Clock>,
     templates: Arc<Templates>,
     sending_window: SendingWindow,
+    /// Where a recipient's need to opt in is announced (`OptInNeeded`).
+    bus: Arc<dyn EventPublisher>,
 }
 
 impl RecordsService {
-    pub fn new(store: impl RecordsStore + 'static, clock: Arc<dyn Clock>, templates: Arc<Templates>) -> Self {
-        Self { store: Arc::new(store), clock, templates, sending_window: SendingWindow::default() }
+    pub fn new(
+        store: impl RecordsStore + 'static,
+        clock: Arc<dyn Clock>,
+        templates: Arc<Templates>,
+        bus: Arc<dyn EventPublisher>,
+    ) -> Self {
+        Self { store: Arc::new(store), clock, templates, sending_window: SendingWindow::default(), bus }
     }
 
     /// In a deployment whose sending window is not the default.
@@ -309,6 +317,8 @@ impl RecordsService {
         if !self.store.put_appointment(account, appointment, &links, told_when_read).await? {
             return Ok(None);
         }
+        let first_due = changes.scheduled.iter().map(|m| m.due_at).chain(changes.notice_due_at).min();
+        self.announce_opt_in(account, settings.as_ref(), &recipient, first_due).await?;
         Ok(Some(changes))
     }
 
@@ -387,6 +397,9 @@ impl RecordsService {
         let changes =
             self.reconcile(account, previous_ids, messages, recipient_changed, StatusReason::InvoiceChanged).await?;
         self.store.put_invoice(account, invoice, plan.into_iter().map(|p| p.message_id).collect()).await?;
+        let first_due =
+            changes.scheduled.iter().filter(|m| m.status == MessageStatus::Scheduled).map(|m| m.due_at).min();
+        self.announce_opt_in(account, settings.as_ref(), &recipient, first_due).await?;
         Ok(changes)
     }
 
@@ -473,6 +486,40 @@ impl RecordsService {
         Ok((Some(id), Some(due)))
     }
 
+    /// When the account requires opt-in and the recipient has not given
+    /// it on their channel, announces their first new message's due time,
+    /// so that their request goes `request_lead_minutes` ahead of it. A
+    /// lost announcement is made again by the sweep when it holds the
+    /// message, so a failure here is logged, not returned: the records are
+    /// written.
+    async fn announce_opt_in(
+        &self,
+        account: &AccountId,
+        settings: Option<&AccountSettings>,
+        recipient: &Recipient,
+        first_due: Option<DateTime<Utc>>,
+    ) -> Result<(), RecordsError> {
+        let (Some(settings), Some(first_due)) = (settings, first_due) else { return Ok(()) };
+        if !settings.opt_in.applies_to(recipient.channel) {
+            return Ok(());
+        }
+        let consent = self.store.consent(account, &recipient.id, recipient.channel).await?;
+        let address = recipient.address().ok();
+        if consent.is_some_and(|c| address.is_some_and(|a| c.allows(a.as_str()))) {
+            return Ok(());
+        }
+        let need = OptInNeeded {
+            account_id: account.clone(),
+            recipient_id: recipient.id.clone(),
+            channel: recipient.channel,
+            first_due_at: first_due,
+        };
+        if let Err(err) = self.bus.publish(vec![BusEvent::from(&need)]).await {
+            tracing::warn!(error = %err, "opt-in need not announced; the sweep announces it when the message is due");
+        }
+        Ok(())
+    }
+
     pub async fn message(&self, account: &AccountId, id: &MessageId) -> Result<Option<Message>, RecordsError> {
         Ok(self.store.get_message(account, id).await?)
     }
@@ -525,13 +572,18 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::services::testing::{account, booked, settings, sms_client, start, t0, FixedClock};
+    use crate::services::testing::{account, booked, settings, sms_client, start, t0, FixedClock, RecordedBus};
     use crate::store::memory::MemoryStore;
     use crate::store::ports::{AppointmentRecords as _, RecipientRecords as _, SettingsRecords as _};
 
     /// The records service at `now`, over `store`.
     fn records(store: &MemoryStore, now: DateTime<Utc>) -> RecordsService {
-        RecordsService::new(store.clone(), Arc::new(FixedClock(now)), Arc::new(Templates::default()))
+        RecordsService::new(
+            store.clone(),
+            Arc::new(FixedClock(now)),
+            Arc::new(Templates::default()),
+            Arc::new(RecordedBus::default()),
+        )
     }
 
     /// A store with the practice, reminding `offsets` minutes before, and

@@ -9,16 +9,18 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::channels::{CallControl, CallEnding};
+use crate::domain::consent::{answered_by, MAX_EVIDENCE_CHARS};
 use crate::domain::credit::SWEEP_PERIOD_MINUTES;
 use crate::domain::invoice::format_amount;
 use crate::domain::template::{html_of, long_date};
 use crate::domain::{
-    AccountId, AccountSettings, AppointmentFields, AppointmentId, AppointmentStatus, Channel, Clock, Invoice,
-    InvoiceFields, InvoiceStatus, Letterhead, Message, MessageId, MessageKind, MessageNotice, MessageStatus,
-    NoticeChange, NoticeFields, NoticeState, Notification, NotificationKind, Recipient, RenderedContent, SendingWindow,
-    StatusReason, TemplateError, Templates, TimeZone,
+    AccountId, AccountSettings, Address, AppointmentFields, AppointmentId, AppointmentStatus, Channel, Clock, Consent,
+    ConsentEvidence, ConsentLinkClaims, ConsentLinks, ConsentState, Invoice, InvoiceFields, InvoiceStatus, Letterhead,
+    Message, MessageId, MessageKind, MessageNotice, MessageStatus, NoticeChange, NoticeFields, NoticeState,
+    Notification, NotificationKind, OptInRequestText, Recipient, RenderedContent, SendingWindow, StatusReason,
+    TemplateError, Templates, TimeZone,
 };
-use crate::events::{BusEvent, EventPublisher, MessageReady, PublishError};
+use crate::events::{BusEvent, EventPublisher, MessageReady, OptInNeeded, PublishError};
 use crate::services::outcomes::OutcomeService;
 use crate::store::keys::DUE_SHARD_COUNT;
 use crate::store::ports::SweepStore;
@@ -113,6 +115,8 @@ enum Handled {
     Ready(MessageReady),
     /// Held for the end of quiet hours.
     Postponed,
+    /// Held until the recipient opts in: their request is announced.
+    AwaitingOptIn(OptInNeeded),
     Ended(MessageStatus),
     TakenByOther,
     /// A send that never settled, ended as of unknown outcome.
@@ -129,6 +133,8 @@ pub struct ReminderSweep {
     reports: Option<OutcomeService>,
     /// Ends calls that reach their deadline.
     calls: Option<Arc<dyn CallControl>>,
+    /// Signs the Confirm links of email opt-in requests.
+    consent_links: Option<ConsentLinks>,
 }
 
 impl ReminderSweep {
@@ -139,13 +145,29 @@ impl ReminderSweep {
         clock: Arc<dyn Clock>,
         config: SweepConfig,
     ) -> Self {
-        Self { store: Arc::new(store), publisher, templates, clock, config, reports: None, calls: None }
+        Self {
+            store: Arc::new(store),
+            publisher,
+            templates,
+            clock,
+            config,
+            reports: None,
+            calls: None,
+            consent_links: None,
+        }
     }
 
     /// Also ends calls in progress at their deadline, a bounded number each
     /// run.
     pub fn ending_calls(mut self, calls: Arc<dyn CallControl>) -> Self {
         self.calls = Some(calls);
+        self
+    }
+
+    /// Renders email opt-in requests with a Confirm link signed by `links`
+    /// (without, an email request fails to render).
+    pub fn linking_consent(mut self, links: ConsentLinks) -> Self {
+        self.consent_links = Some(links);
         self
     }
 
@@ -253,6 +275,7 @@ impl ReminderSweep {
             .collect()
             .await;
         let mut ready = Vec::new();
+        let mut needs = Vec::new();
         let mut first_error = None;
         for result in results {
             match result {
@@ -263,6 +286,10 @@ impl ReminderSweep {
                 Ok(Handled::TakenByOther) => report.taken_by_others += 1,
                 Ok(Handled::Recovered) => report.recovered += 1,
                 Ok(Handled::Postponed) => report.postponed += 1,
+                Ok(Handled::AwaitingOptIn(need)) => {
+                    report.postponed += 1;
+                    needs.push(need);
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "message left for its lease to run out");
                     first_error.get_or_insert(err);
@@ -271,8 +298,9 @@ impl ReminderSweep {
         }
         // Publish what is ready even if some messages failed: they retry on
         // their own after the lease.
-        if !ready.is_empty() {
-            self.publisher.publish(ready.iter().map(BusEvent::from).collect()).await?;
+        if !ready.is_empty() || !needs.is_empty() {
+            let events = ready.iter().map(BusEvent::from).chain(needs.iter().map(BusEvent::from));
+            self.publisher.publish(events.collect()).await?;
             report.published += ready.len();
         }
         match first_error {
@@ -407,14 +435,23 @@ impl ReminderSweep {
         if consent.as_ref().is_some_and(|consent| consent.forbids(address.as_str())) {
             return Ok(Err((MessageStatus::Skipped, StatusReason::OptedOut)));
         }
-        if settings.opt_in.applies_to(recipient.channel)
-            && !consent.as_ref().is_some_and(|consent| consent.allows(address.as_str()))
-        {
+        let consented = consent.as_ref().is_some_and(|consent| consent.allows(address.as_str()));
+        if message.kind == MessageKind::OptInRequest && consented {
+            return Ok(Err((MessageStatus::Skipped, StatusReason::AlreadyConsented)));
+        }
+        if message.kind != MessageKind::OptInRequest && settings.opt_in.applies_to(recipient.channel) && !consented {
             // It waits for consent, until its moment passes (then it
             // expires); one with no such moment is looked at again later.
+            // The recipient's request is announced (planned once).
             let until = message.not_after.unwrap_or(now + Duration::days(OPT_IN_RECHECK_DAYS));
+            let need = OptInNeeded {
+                account_id: claimed.account.clone(),
+                recipient_id: message.recipient_id.clone(),
+                channel: recipient.channel,
+                first_due_at: now,
+            };
             return Ok(Ok(if self.store.hold_claimed(claimed, until, StatusReason::AwaitingOptIn).await? {
-                Handled::Postponed
+                Handled::AwaitingOptIn(need)
             } else {
                 Handled::TakenByOther
             }));
@@ -447,10 +484,12 @@ impl ReminderSweep {
                 invoice_fields(message, &context, settings, recipient)
             }
             MessageKind::KeywordAnswer => Ok(Subject::AsRendered),
+            MessageKind::OptInRequest => Ok(Subject::OptIn),
         };
         let (fields, told) = match subject {
             Ok(Subject::Render(fields, told)) => (fields, told),
             Ok(Subject::AsRendered) => return Ok(Ok(Handled::Ready(ready(claimed, message.channel)))),
+            Ok(Subject::OptIn) => return self.request_opt_in(claimed, settings, recipient, &address, now).await,
             Err(ended) => return Ok(Err(ended)),
         };
         // The template fetched is the planned channel's; a recipient who
@@ -483,6 +522,60 @@ impl ReminderSweep {
 }
 
 impl ReminderSweep {
+    /// Renders an opt-in request (outside the recipient's caps: it is how
+    /// they can get messages at all) and marks their consent `requested`,
+    /// with the wording they were sent and the policy it linked.
+    async fn request_opt_in(
+        &self,
+        claimed: &ClaimedMessage,
+        settings: &AccountSettings,
+        recipient: &Recipient,
+        address: &Address,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Handled, Ended>, StoreError> {
+        let (account, message) = (&claimed.account, &claimed.message);
+        let channel = recipient.channel;
+        let policy_url = settings.opt_in.privacy_policy_url.as_deref().unwrap_or_default();
+        let link = match (channel, &self.consent_links) {
+            (Channel::Email, Some(links)) => {
+                let claims =
+                    ConsentLinkClaims::for_request(account, &recipient.id, channel, address.as_str(), &message.id, now);
+                links.url(&claims)
+            }
+            _ => None,
+        };
+        let Some(text) = OptInRequestText::new(channel, &settings.practice_name, policy_url, link.as_deref()) else {
+            let err = TemplateError::NotTemplated;
+            return Ok(Ok(self.fail_render(claimed, channel, &err, now).await?));
+        };
+        let rendered = RenderedContent {
+            to: address.as_str().to_owned(),
+            subject: text.subject,
+            body: text.body,
+            html: text.html,
+            ..RenderedContent::default()
+        };
+        let content = addressed(rendered, message, settings, recipient, None);
+        if !self.store.store_rendered(claimed, channel, &content, now).await? {
+            return Ok(Ok(Handled::TakenByOther));
+        }
+        let requested = Consent {
+            channel,
+            state: ConsentState::Requested,
+            since: now,
+            method: answered_by(channel),
+            address: address.as_str().to_owned(),
+            evidence: ConsentEvidence {
+                words: content.body.chars().take(MAX_EVIDENCE_CHARS).collect(),
+                reply_id: None,
+                message_id: Some(message.id.clone()),
+            },
+            policy_version: settings.opt_in.privacy_policy_version.clone(),
+        };
+        self.store.change_consent(account, &recipient.id, &requested).await?;
+        Ok(Ok(Handled::Ready(ready(claimed, channel))))
+    }
+
     /// A message its template cannot render (broken, out of fuel, over its
     /// channel's limit) fails on its own and staff are told; the sweep goes
     /// on with the others.
@@ -529,11 +622,14 @@ fn addressed(
     let about_appointment = matches!(message.kind, MessageKind::AppointmentReminder | MessageKind::AppointmentNotice);
     RenderedContent {
         from: settings.senders.on(channel),
-        html: (channel == Channel::Email).then(|| html_of(&rendered.body)),
+        html: rendered.html.clone().or_else(|| (channel == Channel::Email).then(|| html_of(&rendered.body))),
         reply_token: (channel == Channel::Email).then(|| uuid::Uuid::new_v4().simple().to_string()),
         language: Some(recipient.language.as_str().to_owned()),
         letterhead: Some(letterhead),
-        keypad_reply: channel == Channel::Voice && settings.voice_replies && about_appointment && !cancelled,
+        // An opt-in request by call is answered with 1.
+        keypad_reply: channel == Channel::Voice
+            && (message.kind == MessageKind::OptInRequest
+                || (settings.voice_replies && about_appointment && !cancelled)),
         ..rendered
     }
 }
@@ -585,6 +681,8 @@ enum Subject {
     Render(serde_json::Value, Option<(AppointmentId, NoticeState)>),
     /// The content an earlier claim rendered, whose send did not happen.
     AsRendered,
+    /// An opt-in request: fixed wording, not a template.
+    OptIn,
 }
 
 /// Fields of a reminder or notice, or why its appointment no longer wants it.
@@ -702,30 +800,17 @@ mod tests {
     use crate::channels::CallControlError;
     use crate::domain::{Appointment, Consent, ConsentEvidence, ConsentMethod, ConsentState, RecipientId};
     use crate::services::records::RecordsService;
-    use crate::services::testing::{account, booked, settings, sms_client, start, t0, FixedClock, PHONE};
+    use crate::services::testing::{account, booked, settings, sms_client, start, t0, FixedClock, RecordedBus, PHONE};
     use crate::store::calls::CallDeadline;
     use crate::store::memory::MemoryStore;
     use crate::store::notifications::Suppression;
     use crate::store::ports::{
-        AppointmentRecords as _, MessagePlanning as _, RecipientRecords as _, SettingsRecords as _,
+        AppointmentRecords as _, Consents as _, MessagePlanning as _, RecipientRecords as _, SettingsRecords as _,
     };
-
-    /// The events the sweeps published.
-    #[derive(Default)]
-    struct Bus(Mutex<Vec<MessageReady>>);
-
-    #[async_trait]
-    impl EventPublisher for Bus {
-        async fn publish(&self, events: Vec<BusEvent>) -> Result<(), PublishError> {
-            let ready = events.into_iter().map(|event| serde_json::from_value(event.detail).unwrap());
-            self.0.lock().unwrap().extend(ready);
-            Ok(())
-        }
-    }
 
     struct Rig {
         store: MemoryStore,
-        bus: Arc<Bus>,
+        bus: Arc<RecordedBus>,
         config: SweepConfig,
     }
 
@@ -753,8 +838,12 @@ mod tests {
 
         /// Books an appointment of `r1`'s at [`t0`]: its reminder.
         async fn book(&self, id: &str, starts_at: DateTime<Utc>) -> MessageId {
-            let records =
-                RecordsService::new(self.store.clone(), Arc::new(FixedClock(t0())), Arc::new(Templates::default()));
+            let records = RecordsService::new(
+                self.store.clone(),
+                Arc::new(FixedClock(t0())),
+                Arc::new(Templates::default()),
+                self.bus.clone(),
+            );
             let changes = records.put_appointment(&account(), &booked(id, "r1", starts_at)).await.unwrap();
             changes.scheduled[0].id.clone()
         }
@@ -774,7 +863,7 @@ mod tests {
         }
 
         fn published(&self) -> Vec<MessageReady> {
-            self.bus.0.lock().unwrap().clone()
+            self.bus.of(MessageReady::DETAIL_TYPE)
         }
 
         fn message(&self, id: &MessageId) -> Message {
@@ -876,7 +965,7 @@ mod tests {
     async fn a_recipient_who_opted_out_is_skipped() {
         let rig = Rig::new(json!({})).await;
         let id = rig.book("a1", start()).await;
-        rig.store.change_consent(&account(), &r1(), revoked(PHONE));
+        rig.store.change_consent(&account(), &r1(), &revoked(PHONE)).await.unwrap();
 
         let ended = rig.end(&id, due()).await;
 
@@ -887,7 +976,7 @@ mod tests {
     async fn an_opt_out_from_a_former_number_does_not_hold_the_current_one() {
         let rig = Rig::new(json!({})).await;
         rig.book("a1", start()).await;
-        rig.store.change_consent(&account(), &r1(), revoked("+12025550100"));
+        rig.store.change_consent(&account(), &r1(), &revoked("+12025550100")).await.unwrap();
 
         assert_eq!(rig.run(due()).await.published, 1);
     }
@@ -915,9 +1004,74 @@ mod tests {
         let rig = Rig::new(opt_in_required()).await;
         rig.book("a1", start()).await;
         let granted = Consent { state: ConsentState::Granted, method: ConsentMethod::StaffRecorded, ..revoked(PHONE) };
-        rig.store.change_consent(&account(), &r1(), granted);
+        rig.store.change_consent(&account(), &r1(), &granted).await.unwrap();
 
         assert_eq!(rig.run(due()).await.published, 1);
+    }
+
+    #[tokio::test]
+    async fn booking_and_holding_announce_the_recipients_need_to_opt_in() {
+        let rig = Rig::new(opt_in_required()).await;
+        let id = rig.book("a1", start()).await;
+        let announced: Vec<OptInNeeded> = rig.bus.of(OptInNeeded::DETAIL_TYPE);
+        assert_eq!(announced.len(), 1, "the booking announces its first reminder's moment");
+        assert_eq!((announced[0].channel, announced[0].first_due_at), (Channel::Sms, due()));
+
+        rig.run(due()).await;
+
+        let announced: Vec<OptInNeeded> = rig.bus.of(OptInNeeded::DETAIL_TYPE);
+        assert_eq!(announced.len(), 2, "the hold announces it again, in case the first was lost");
+        assert_eq!(announced[1].first_due_at, due());
+        assert_eq!(rig.status(&id).1, Some(StatusReason::AwaitingOptIn));
+    }
+
+    /// An opt-in request to `r1`, due at `at`.
+    async fn opt_in_request(rig: &Rig, at: DateTime<Utc>) -> MessageId {
+        let id = MessageId::opt_in_request(&r1(), Channel::Sms, at.timestamp_millis());
+        let request = Message::new(id.clone(), MessageKind::OptInRequest, Channel::Sms, r1(), at, at);
+        rig.store.create_message(&account(), &request).await.unwrap();
+        id
+    }
+
+    #[tokio::test]
+    async fn an_opt_in_request_goes_with_the_carriers_wording_and_marks_consent_requested() {
+        let rig = Rig::new(json!({"opt_in": {"required": true, "privacy_policy_url": "https://p.example/privacy",
+            "privacy_policy_version": "7"}}))
+        .await;
+        rig.store.put_recipient(&account(), &sms_client("r1")).await.unwrap();
+        let id = opt_in_request(&rig, due()).await;
+
+        assert_eq!(rig.run(due()).await.published, 1);
+
+        let content = rig.message(&id).content.unwrap();
+        assert!(content.body.starts_with("Reply YES to get appointment messages from Riverside Clinic."));
+        assert!(content.body.contains("https://p.example/privacy"));
+        let consent = rig.store.consent(&account(), &r1(), Channel::Sms).await.unwrap().unwrap();
+        assert_eq!((consent.state, consent.method), (ConsentState::Requested, ConsentMethod::SmsReply));
+        assert_eq!((consent.evidence.message_id, consent.policy_version), (Some(id), Some("7".into())));
+        assert_eq!(consent.evidence.words, content.body, "the wording they were sent is the evidence");
+    }
+
+    #[tokio::test]
+    async fn an_opt_in_request_is_not_sent_to_who_consented_or_opted_out_or_while_messaging_is_off() {
+        let rig = Rig::new(opt_in_required()).await;
+        let granted = Consent { state: ConsentState::Granted, method: ConsentMethod::StaffRecorded, ..revoked(PHONE) };
+        rig.store.change_consent(&account(), &r1(), &granted).await.unwrap();
+        let id = opt_in_request(&rig, due()).await;
+        assert_eq!(rig.end(&id, due()).await, (MessageStatus::Skipped, Some(StatusReason::AlreadyConsented)));
+
+        rig.store.change_consent(&account(), &r1(), &revoked(PHONE)).await.unwrap();
+        let id = opt_in_request(&rig, due() + Duration::minutes(1)).await;
+        assert_eq!(
+            rig.end(&id, due() + Duration::minutes(1)).await,
+            (MessageStatus::Skipped, Some(StatusReason::OptedOut))
+        );
+
+        let off = settings(json!({"messaging_enabled": false}));
+        rig.store.put_settings(&account(), &off).await.unwrap();
+        let id = opt_in_request(&rig, due() + Duration::minutes(2)).await;
+        let at = due() + Duration::minutes(2);
+        assert_eq!(rig.end(&id, at).await, (MessageStatus::Skipped, Some(StatusReason::MessagingDisabled)));
     }
 
     #[tokio::test]

@@ -1,11 +1,38 @@
 //! What the services' unit tests share: a clock that stands still, and a
 //! practice with a client and an appointment to message about.
 
+use std::sync::Mutex;
+
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
+use serde::de::DeserializeOwned;
+
+use crate::events::{BusEvent, EventPublisher, PublishError};
 
 use crate::domain::{
     AccountId, AccountSettings, Appointment, AppointmentStatus, Channel, Clock, Language, Recipient, RecipientKind,
 };
+
+/// The events a service published.
+#[derive(Default)]
+pub(crate) struct RecordedBus(pub(crate) Mutex<Vec<BusEvent>>);
+
+impl RecordedBus {
+    /// The published events of one type, read back.
+    pub(crate) fn of<T: DeserializeOwned>(&self, detail_type: &str) -> Vec<T> {
+        let events = self.0.lock().unwrap();
+        let detail = events.iter().filter(|e| e.detail_type == detail_type).map(|e| e.detail.clone());
+        detail.map(|d| serde_json::from_value(d).unwrap()).collect()
+    }
+}
+
+#[async_trait]
+impl EventPublisher for RecordedBus {
+    async fn publish(&self, events: Vec<BusEvent>) -> Result<(), PublishError> {
+        self.0.lock().unwrap().extend(events);
+        Ok(())
+    }
+}
 
 /// The time a test's clock shows.
 pub(crate) struct FixedClock(pub(crate) DateTime<Utc>);

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::channels::chime::sma::{
-    self, CallEnd, CallObservation, CallScript, InvocationEventType, KeypadChoice, SmaEvent, SmaResponse,
+    self, CallEnd, CallObservation, CallScript, InvocationEventType, Keypad, KeypadChoice, SmaEvent, SmaResponse,
     ACCOUNT_ID_ARGUMENT, CLAIM_TOKEN_ARGUMENT, MESSAGE_ID_ARGUMENT,
 };
 use crate::domain::message::CallRecord;
 use crate::domain::{
-    AccountId, AppointmentId, Channel, Clock, Message, MessageId, MessageNotice, MessageStatus, NotificationKind,
-    PhoneNumber, PriceTable, RenderedContent, StatusReason,
+    AccountId, AppointmentId, Channel, Clock, Consent, ConsentEvidence, ConsentMethod, ConsentState, Message,
+    MessageId, MessageKind, MessageNotice, MessageStatus, NotificationKind, PhoneNumber, PriceTable, RenderedContent,
+    StatusReason,
 };
 use crate::events::{AppointmentAnswer, AppointmentAnswered, BusEvent, EventPublisher, PublishError};
 use crate::services::credit::CreditService;
@@ -94,7 +95,11 @@ impl VoiceCall {
         let script = CallScript {
             text: content.body.clone(),
             language: content.language.clone(),
-            keypad_reply: content.keypad_reply,
+            keypad: match (content.keypad_reply, message.kind) {
+                (false, _) => Keypad::Off,
+                (true, MessageKind::OptInRequest) => Keypad::Consent,
+                (true, _) => Keypad::Appointment,
+            },
             bridge_to: self.bridge_number(&account, event, content).await?,
             caller_id: content.from.clone().unwrap_or_else(|| self.caller_id.to_string()),
         };
@@ -141,7 +146,11 @@ impl VoiceCall {
                     KeypadChoice::Cancel => Some(ClientAnswer::Cancel),
                     KeypadChoice::Connect | KeypadChoice::Repeat => None,
                 };
-                if let (Some(answer), Some(appointment)) = (answer, &message.appointment_id) {
+                if message.kind == MessageKind::OptInRequest {
+                    if choice == KeypadChoice::Confirm {
+                        self.consent_by_keypad(account, message, now).await?;
+                    }
+                } else if let (Some(answer), Some(appointment)) = (answer, &message.appointment_id) {
                     if self.records.answer_appointment(account, appointment, answer).await?.is_some() {
                         tracing::info!(answer = ?answer, "keypad answer applied");
                         self.announce(account, message, appointment, answer).await?;
@@ -150,6 +159,34 @@ impl VoiceCall {
             }
             CallObservation::Ended(end) => self.ended(account, message, transaction_id, call, end, now).await?,
         }
+        Ok(())
+    }
+
+    /// A 1 on an opt-in request's call: consent for the number called,
+    /// with the words the recipient heard; what waited for it is released.
+    async fn consent_by_keypad(
+        &self,
+        account: &AccountId,
+        message: &Message,
+        now: DateTime<Utc>,
+    ) -> Result<(), VoiceCallError> {
+        let Some(content) = &message.content else { return Ok(()) };
+        let policy_version = self.store.get_settings(account).await?.and_then(|s| s.opt_in.privacy_policy_version);
+        let consent = Consent {
+            channel: Channel::Voice,
+            state: ConsentState::Granted,
+            since: now,
+            method: ConsentMethod::VoiceKeypad,
+            address: content.to.clone(),
+            evidence: ConsentEvidence {
+                words: format!("{} [pressed 1]", content.body),
+                reply_id: None,
+                message_id: Some(message.id.clone()),
+            },
+            policy_version,
+        };
+        self.store.record_consent(account, &message.recipient_id, &consent, now).await?;
+        tracing::info!("consent recorded by keypad");
         Ok(())
     }
 

@@ -3,10 +3,35 @@
 //! every change is kept, with its evidence, in the same transaction as the
 //! change itself.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::{from_item, keys, s, to_attribute, to_item, with_key, Store, StoreError, Transacted};
-use crate::domain::{AccountId, Channel, Consent, RecipientId};
+use super::{
+    from_item, keys, n, s, status, to_attribute, to_item, with_key, ConditionalUpdate, Store, StoreError, Transacted,
+};
+use crate::domain::consent::OPT_IN_REASK_DAYS;
+use crate::domain::{AccountId, Channel, Consent, Message, MessageId, MessageStatus, RecipientId};
+
+/// The opt-in request planned for a recipient on a channel
+/// (`OPTIN#{channel}`): which message it is, the address it asks, and when
+/// it is due to ask (the re-ask window runs from then).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PlannedRequest {
+    request_id: MessageId,
+    address: String,
+    asks_at: DateTime<Utc>,
+}
+
+/// What planning an opt-in request did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestPlan {
+    /// The request is new: it goes when due.
+    Planned,
+    /// A request to the same address was planned within the re-ask window
+    /// (this one, again, after a retry or a duplicate event): no second.
+    AlreadyPlanned(MessageId),
+}
 
 /// The most history entries read back: a recipient's consent changes a
 /// handful of times a year.
@@ -73,6 +98,85 @@ impl Store {
             .transact_items(TransactWriteItem::builder().put(change).build())
             .transact_items(TransactWriteItem::builder().put(entry).build());
         Ok(matches!(self.transact(request).await?, Transacted::Applied))
+    }
+
+    /// Plans `request` (an opt-in request) for `address`, unless one to it
+    /// asks within the re-ask window before this one would: the record and
+    /// the message are written in one transaction, so a retry or a
+    /// duplicate event plans nothing new.
+    pub async fn plan_opt_in_request(
+        &self,
+        account: &AccountId,
+        request: &Message,
+        address: &str,
+    ) -> Result<RequestPlan, StoreError> {
+        let key = keys::opt_in_request(account, &request.recipient_id, request.channel);
+        let asks_at = request.due_at;
+        let planned = PlannedRequest { request_id: request.id.clone(), address: address.to_owned(), asks_at };
+        let mut record = with_key(to_item("opt-in request", &planned)?, &key);
+        record.insert("asks_ms".to_owned(), n(asks_at.timestamp_millis()));
+        let reask_from = asks_at - Duration::days(OPT_IN_REASK_DAYS);
+        let plan = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .condition_expression("attribute_not_exists(PK) OR asks_ms <= :reask OR address <> :address")
+            .expression_attribute_values(":reask", n(reask_from.timestamp_millis()))
+            .expression_attribute_values(":address", s(address))
+            .build()
+            .map_err(|_| StoreError::Corrupt("opt-in request"))?;
+        let message = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.message_item(account, request)?))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(|_| StoreError::Corrupt("opt-in request"))?;
+        let write = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(plan).build())
+            .transact_items(TransactWriteItem::builder().put(message).build());
+        if let Transacted::Applied = self.transact(write).await? {
+            return Ok(RequestPlan::Planned);
+        }
+        let (existing, _): (PlannedRequest, _) =
+            self.get("opt-in request", &key).await?.ok_or(StoreError::Corrupt("opt-in request"))?;
+        Ok(RequestPlan::AlreadyPlanned(existing.request_id))
+    }
+
+    /// Brings a planned request forward to `due` (a message planned sooner
+    /// needs it sooner); one already due sooner, or under way, is left.
+    pub async fn advance_opt_in_request(
+        &self,
+        account: &AccountId,
+        id: &MessageId,
+        due: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let update = ConditionalUpdate::on(keys::message(account, id))
+            .set("due_ms = :due_ms")
+            .set("due_at = :due_at")
+            .condition("#status = :scheduled AND due_ms > :due_ms")
+            .name("#status", "status")
+            .value(":scheduled", status(MessageStatus::Scheduled))
+            .value(":due_ms", n(due.timestamp_millis()))
+            .value(":due_at", to_attribute("message", &due)?);
+        Ok(update.apply(self, ReturnValue::None).await?.is_some())
+    }
+
+    /// Records a change of consent ([`Self::change_consent`]) and, when it
+    /// grants, releases at `now` what waited for it (again after a crash:
+    /// releasing finds nothing twice). `false` when it said nothing new.
+    pub async fn record_consent(
+        &self,
+        account: &AccountId,
+        recipient: &RecipientId,
+        consent: &Consent,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let changed = self.change_consent(account, recipient, consent).await?;
+        if consent.state == crate::domain::ConsentState::Granted {
+            self.release_awaiting_opt_in(account, recipient, consent.channel, now).await?;
+        }
+        Ok(changed)
     }
 
     /// A recipient's consent on each channel and its history, newest first

@@ -196,6 +196,12 @@ pub fn consent_history(
     }
 }
 
+/// The opt-in request planned for a recipient on a channel, beside the
+/// recipient: one at a time, and none again within the re-ask window.
+pub fn opt_in_request(account: &AccountId, recipient: &RecipientId, channel: Channel) -> ItemKey {
+    ItemKey { pk: format!("ACCOUNT#{account}#RECIPIENT#{recipient}"), sk: format!("OPTIN#{}", channel.as_str()) }
+}
+
 pub const REPLY_SK: &str = "REPLY";
 
 pub fn reply(account: &AccountId, id: &ReplyId) -> ItemKey {

@@ -140,10 +140,6 @@ impl MemoryStore {
         self.tables().suppressions.insert(keys::suppression(account, recipient, channel), what);
     }
 
-    pub(crate) fn change_consent(&self, account: &AccountId, recipient: &RecipientId, consent: Consent) {
-        self.tables().consents.insert(keys::consent(account, recipient, consent.channel), consent);
-    }
-
     pub(crate) fn set_call_deadline(&self, deadline: &CallDeadline) {
         let key = keys::call_deadline(&deadline.account, &deadline.message_id, &deadline.transaction_id);
         self.tables().deadlines.insert(key, (deadline.clone(), deadline.at));
@@ -402,6 +398,17 @@ impl Consents for MemoryStore {
         channel: Channel,
     ) -> Result<Option<Consent>, StoreError> {
         Ok(self.tables().consents.get(&keys::consent(account, recipient, channel)).cloned())
+    }
+
+    async fn change_consent(
+        &self,
+        account: &AccountId,
+        recipient: &RecipientId,
+        consent: &Consent,
+    ) -> Result<bool, StoreError> {
+        let previous =
+            self.tables().consents.insert(keys::consent(account, recipient, consent.channel), consent.clone());
+        Ok(previous.is_none_or(|p| p.state != consent.state || p.address != consent.address))
     }
 }
 

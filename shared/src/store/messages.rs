@@ -16,7 +16,7 @@ use crate::domain::{AccountId, Channel, Message, MessageId, MessageStatus, Statu
 pub const MESSAGE_RETENTION_DAYS: i64 = 400;
 
 impl Store {
-    fn message_item(&self, account: &AccountId, message: &Message) -> Result<Item, StoreError> {
+    pub(super) fn message_item(&self, account: &AccountId, message: &Message) -> Result<Item, StoreError> {
         let key = keys::message(account, &message.id);
         let mut item = with_key(to_item("message", message)?, &key);
         if let Some(appointment) = &message.appointment_id {

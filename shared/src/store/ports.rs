@@ -136,6 +136,12 @@ port! {
             recipient: &RecipientId,
             channel: Channel,
         ) -> Result<Option<Consent>, StoreError>;
+        async fn change_consent(
+            &self,
+            account: &AccountId,
+            recipient: &RecipientId,
+            consent: &Consent,
+        ) -> Result<bool, StoreError>;
     }
 }
 
@@ -300,7 +306,8 @@ impl<T> SweepStore for T where
 
 /// What the records service uses.
 pub trait RecordsStore:
-    SettingsRecords
+    Consents
+    + SettingsRecords
     + TemplateRecords
     + SenderRegistry
     + BalanceSettings
@@ -313,7 +320,8 @@ pub trait RecordsStore:
 }
 
 impl<T> RecordsStore for T where
-    T: SettingsRecords
+    T: Consents
+        + SettingsRecords
         + TemplateRecords
         + SenderRegistry
         + BalanceSettings

@@ -102,6 +102,7 @@ fn consent_error(err: ConsentError) -> ApiError {
         | ConsentError::PolicyVersion
         | ConsentError::CapturedInFuture
         | ConsentError::Evidence => unprocessable("invalid_field"),
+        ConsentError::Link(_) => ApiError::new(StatusCode::NOT_FOUND, "invalid_link", err.to_string()),
         ConsentError::Store(store) => store.into(),
     }
 }

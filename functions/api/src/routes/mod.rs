@@ -5,6 +5,7 @@
 
 pub mod appointments;
 pub mod consent;
+pub mod consent_page;
 pub mod credit;
 pub mod invoices;
 pub mod messages;

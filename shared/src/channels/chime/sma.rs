@@ -47,6 +47,7 @@ const MAX_SPEECH_CHARS: usize = 1000;
 const MAX_ACTIONS: usize = 10;
 /// One key, and only a key the prompt offers.
 const KEYPAD_DIGITS: &str = "^[120*]$";
+const CONSENT_DIGITS: &str = "^[1*]$";
 const SSML_OPEN: &str = "<speak>";
 const SSML_CLOSE: &str = "</speak>";
 /// Between the message and the keypad prompt.
@@ -428,8 +429,8 @@ pub struct CallScript {
     pub text: String,
     /// The recipient's language (BCP 47); English when absent or not spoken.
     pub language: Option<String>,
-    /// The call gathers one key: confirm, cancel, connect, repeat.
-    pub keypad_reply: bool,
+    /// What the call asks for on the keypad, if anything.
+    pub keypad: Keypad,
     /// Where "0" connects the recipient (E.164): only a number the
     /// operator registered for the account's bridge; without one, "0" says
     /// the practice cannot be connected.
@@ -437,6 +438,27 @@ pub struct CallScript {
     /// The number the practice sees a connected call from (E.164, one of
     /// the deployment's).
     pub caller_id: String,
+}
+
+/// What a call asks the recipient to press.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keypad {
+    /// Nothing: the message is spoken and the call ends.
+    Off,
+    /// About an appointment: 1 confirms, 2 cancels, 0 connects, * repeats.
+    Appointment,
+    /// An opt-in request: 1 agrees, * repeats.
+    Consent,
+}
+
+impl Keypad {
+    /// The keys the gather lets through.
+    fn digits(self) -> &'static str {
+        match self {
+            Keypad::Consent => CONSENT_DIGITS,
+            Keypad::Off | Keypad::Appointment => KEYPAD_DIGITS,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -600,12 +622,15 @@ fn message_actions(call_id: &str, script: &CallScript, voice: &Voice) -> Vec<Act
     // the hangup after; a message longer than this is cut (at some 7,000
     // characters it would run for many minutes).
     chunks.truncate(MAX_ACTIONS - 3);
-    if !script.keypad_reply {
+    if script.keypad == Keypad::Off {
         let mut actions: Vec<Action> = chunks.iter().map(|chunk| speak(call_id, voice, chunk)).collect();
         actions.push(hangup(call_id));
         return actions;
     }
-    let prompt = escape(voice.phrases.prompt);
+    let prompt = escape(match script.keypad {
+        Keypad::Consent => voice.phrases.consent_prompt,
+        Keypad::Off | Keypad::Appointment => voice.phrases.prompt,
+    });
     // The recipient can press a key while SpeakAndGetDigits speaks, so the
     // message's end goes with the prompt when both fit.
     let last = chunks.pop();
@@ -622,7 +647,7 @@ fn message_actions(call_id: &str, script: &CallScript, voice: &Voice) -> Vec<Act
     };
     actions.push(Action::SpeakAndGetDigits(SpeakAndGetDigitsParameters {
         call_id: call_id.to_owned(),
-        input_digits_regex: KEYPAD_DIGITS.to_owned(),
+        input_digits_regex: script.keypad.digits().to_owned(),
         speech_parameters: voice.speech(&gather),
         failure_speech_parameters: voice.speech(&escape(voice.phrases.no_input)),
         min_number_of_digits: 1,
@@ -636,7 +661,11 @@ fn message_actions(call_id: &str, script: &CallScript, voice: &Voice) -> Vec<Act
 fn choice_actions(call_id: &str, choice: KeypadChoice, script: &CallScript, voice: &Voice) -> Vec<Action> {
     match choice {
         KeypadChoice::Confirm => {
-            vec![speak(call_id, voice, &escape(voice.phrases.confirmed)), hangup(call_id)]
+            let thanks = match script.keypad {
+                Keypad::Consent => voice.phrases.consented,
+                Keypad::Off | Keypad::Appointment => voice.phrases.confirmed,
+            };
+            vec![speak(call_id, voice, &escape(thanks)), hangup(call_id)]
         }
         KeypadChoice::Cancel => {
             vec![speak(call_id, voice, &escape(voice.phrases.cancelled)), hangup(call_id)]
@@ -727,6 +756,9 @@ fn speech_chunks(text: &str) -> Vec<String> {
 /// What the call says besides the message, in one language.
 struct Phrases {
     prompt: &'static str,
+    /// An opt-in request's keypad prompt, and its thanks for a 1.
+    consent_prompt: &'static str,
+    consented: &'static str,
     no_input: &'static str,
     confirmed: &'static str,
     cancelled: &'static str,
@@ -743,6 +775,8 @@ struct Voice {
 
 const ENGLISH: Phrases = Phrases {
     prompt: "Press 1 to confirm, 2 to cancel, 0 to speak with the practice, or star to hear this again.",
+    consent_prompt: "Press 1 to agree, or star to hear this again.",
+    consented: "Thank you, you will now get appointment messages by phone. Goodbye.",
     no_input: "Sorry, I did not get your answer.",
     confirmed: "Thank you, your appointment is confirmed. Goodbye.",
     cancelled: "Your appointment has been cancelled. Please call the practice to book a new time. Goodbye.",
@@ -752,6 +786,8 @@ const ENGLISH: Phrases = Phrases {
 
 const SPANISH: Phrases = Phrases {
     prompt: "Marque 1 para confirmar, 2 para cancelar, 0 para hablar con el consultorio, o asterisco para escuchar este mensaje de nuevo.",
+    consent_prompt: "Marque 1 para aceptar, o asterisco para escuchar este mensaje de nuevo.",
+    consented: "Gracias, a partir de ahora recibirá mensajes sobre sus citas por teléfono. Adiós.",
     no_input: "Lo siento, no recibí su respuesta.",
     confirmed: "Gracias, su cita está confirmada. Adiós.",
     cancelled: "Su cita ha sido cancelada. Llame al consultorio para programar una nueva cita. Adiós.",
@@ -762,6 +798,8 @@ const SPANISH: Phrases = Phrases {
 const FRENCH: Phrases = Phrases {
     prompt:
         "Appuyez sur 1 pour confirmer, 2 pour annuler, 0 pour parler au cabinet, ou étoile pour réécouter ce message.",
+    consent_prompt: "Appuyez sur 1 pour accepter, ou étoile pour réécouter ce message.",
+    consented: "Merci, vous recevrez désormais les messages sur vos rendez-vous par téléphone. Au revoir.",
     no_input: "Désolé, je n'ai pas reçu votre réponse.",
     confirmed: "Merci, votre rendez-vous est confirmé. Au revoir.",
     cancelled:
@@ -772,6 +810,8 @@ const FRENCH: Phrases = Phrases {
 
 const GERMAN: Phrases = Phrases {
     prompt: "Drücken Sie 1 zum Bestätigen, 2 zum Absagen, 0, um mit der Praxis zu sprechen, oder die Sterntaste, um diese Nachricht noch einmal zu hören.",
+    consent_prompt: "Drücken Sie 1, um zuzustimmen, oder die Sterntaste, um diese Nachricht noch einmal zu hören.",
+    consented: "Vielen Dank, Sie erhalten ab jetzt Terminnachrichten per Telefon. Auf Wiederhören.",
     no_input: "Entschuldigung, ich habe Ihre Eingabe nicht erhalten.",
     confirmed: "Vielen Dank, Ihr Termin ist bestätigt. Auf Wiederhören.",
     cancelled: "Ihr Termin wurde abgesagt. Bitte rufen Sie die Praxis an, um einen neuen Termin zu vereinbaren. Auf Wiederhören.",
@@ -781,6 +821,8 @@ const GERMAN: Phrases = Phrases {
 
 const PORTUGUESE: Phrases = Phrases {
     prompt: "Pressione 1 para confirmar, 2 para cancelar, 0 para falar com o consultório, ou asterisco para ouvir esta mensagem novamente.",
+    consent_prompt: "Pressione 1 para aceitar, ou asterisco para ouvir esta mensagem novamente.",
+    consented: "Obrigado, a partir de agora você receberá mensagens sobre suas consultas por telefone. Até logo.",
     no_input: "Desculpe, não recebi sua resposta.",
     confirmed: "Obrigado, sua consulta está confirmada. Até logo.",
     cancelled: "Sua consulta foi cancelada. Ligue para o consultório para marcar um novo horário. Até logo.",
@@ -790,6 +832,8 @@ const PORTUGUESE: Phrases = Phrases {
 
 const ITALIAN: Phrases = Phrases {
     prompt: "Prema 1 per confermare, 2 per annullare, 0 per parlare con lo studio, o asterisco per riascoltare questo messaggio.",
+    consent_prompt: "Prema 1 per accettare, o asterisco per riascoltare questo messaggio.",
+    consented: "Grazie, d'ora in poi riceverà i messaggi sui suoi appuntamenti per telefono. Arrivederci.",
     no_input: "Mi scusi, non ho ricevuto la sua risposta.",
     confirmed: "Grazie, il suo appuntamento è confermato. Arrivederci.",
     cancelled: "Il suo appuntamento è stato annullato. Chiami lo studio per fissare un nuovo appuntamento. Arrivederci.",
@@ -869,7 +913,7 @@ mod tests {
         CallScript {
             text: "Your appointment is tomorrow at 3:30 PM.".to_owned(),
             language: None,
-            keypad_reply,
+            keypad: if keypad_reply { Keypad::Appointment } else { Keypad::Off },
             bridge_to: Some("+12025550111".to_owned()),
             caller_id: "+12025550143".to_owned(),
         }
@@ -1050,6 +1094,22 @@ mod tests {
             "<speak>Thank you, your appointment is confirmed. Goodbye.</speak>"
         );
         assert_eq!(response.transaction_attributes.unwrap()[MESSAGE_ID_ARGUMENT], MESSAGE);
+    }
+
+    #[test]
+    fn an_opt_in_call_asks_for_1_or_star_only_and_thanks_a_1() {
+        let consent = CallScript { keypad: Keypad::Consent, ..script(true) };
+        let (response, _) = respond(&fixture("call_answered"), &consent);
+        let gather = &actions_json(&response)[1];
+        assert_eq!(gather["Parameters"]["InputDigitsRegex"], "^[1*]$");
+        assert!(spoken(gather).contains("Press 1 to agree, or star to hear this again."), "{gather}");
+
+        let (response, observation) = respond(&fixture("action_successful_digits"), &consent);
+        assert_eq!(observation, Some(CallObservation::Pressed(KeypadChoice::Confirm)));
+        assert_eq!(
+            spoken(&actions_json(&response)[0]),
+            "<speak>Thank you, you will now get appointment messages by phone. Goodbye.</speak>"
+        );
     }
 
     #[test]

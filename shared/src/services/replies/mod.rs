@@ -17,9 +17,9 @@ use chrono::{DateTime, Duration, Utc};
 use crate::channels::blobs::{BlobError, BlobStore};
 use crate::channels::fax::MediaError;
 use crate::domain::{
-    interpret_reply, keyword_answer, meaning_on, reply_action, AccountId, AccountSettings, Appointment, Channel, Clock,
-    Consent, ConsentMethod, ConsentState, Message, MessageId, MessageKind, Notification, NotificationKind, PhoneNumber,
-    RenderedContent, Reply, ReplyAction, ReplyAttachment, ReplyId, ReplyRoute,
+    interpret_reply, keyword_answer, meaning_on, reply_action, AccountId, AccountSettings, Answering, Appointment,
+    Channel, Clock, Consent, ConsentMethod, ConsentState, Message, MessageId, MessageKind, Notification,
+    NotificationKind, PhoneNumber, RenderedContent, Reply, ReplyAction, ReplyAttachment, ReplyId, ReplyRoute,
 };
 use crate::events::{AppointmentAnswer, AppointmentAnswered, BusEvent, EventPublisher, PublishError};
 use crate::services::records::{ClientAnswer, RecordsError, RecordsService};
@@ -235,7 +235,12 @@ impl ReplyService {
             Some(_) => {
                 let meaning = meaning_on(reply.channel, interpret_reply(reply.words()));
                 let reply_settings = settings.as_ref().map(|s| s.replies).unwrap_or_default();
-                reply_action(meaning, appointment.as_ref(), &reply_settings, now)
+                let answering = match (&replied_to, &appointment) {
+                    (Some(message), _) if message.kind == MessageKind::OptInRequest => Answering::OptInRequest,
+                    (_, Some(appointment)) => Answering::Appointment(appointment),
+                    _ => Answering::Other,
+                };
+                reply_action(meaning, answering, &reply_settings, now)
             }
         };
         let first = self.store.add_reply(account, &reply).await?;
@@ -287,13 +292,12 @@ impl ReplyService {
                 // The address the answered message went to: an email may be
                 // answered from another of the recipient's addresses.
                 let address = replied_to.and_then(|m| m.content.as_ref()).map_or(reply.from.as_str(), |c| &c.to);
-                let consent = Consent::by_reply(reply, state, method, address);
-                let changed = self.store.change_consent(account, recipient, &consent).await?;
+                let mut consent = Consent::by_reply(reply, state, method, address);
                 if state == ConsentState::Granted {
-                    // What waited for this consent goes now (again after a
-                    // crash: releasing finds nothing twice).
-                    self.store.release_awaiting_opt_in(account, recipient, reply.channel, self.clock.now()).await?;
+                    // Agreeing, they agree to the policy their request linked.
+                    consent.policy_version = settings.and_then(|s| s.opt_in.privacy_policy_version.clone());
                 }
+                let changed = self.store.record_consent(account, recipient, &consent, self.clock.now()).await?;
                 if changed {
                     self.answer_keyword(account, reply, routed, settings).await?;
                 }

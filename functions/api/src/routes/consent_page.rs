@@ -1,0 +1,125 @@
+//! `/consent/{token}`: the public page an email opt-in request links to.
+//! Its signed link is its authority (no bearer token). `GET` shows the
+//! practice, what the recipient agrees to and the privacy policy, and
+//! changes nothing (email scanners open links); the Confirm button `POST`s
+//! a plain form, so the page works without JavaScript. A second use shows
+//! that consent is recorded.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tidings::domain::template::escape_html;
+use tidings::domain::ConsentLinkError;
+use tidings::services::{ConsentError, ConsentPage};
+
+use crate::ApiState;
+
+/// The consent page of an opt-in request's link.
+#[utoipa::path(get, path = "/consent/{token}", tag = "consent",
+    params(("token" = String, Path, description = "The signed link of an opt-in request email")),
+    responses(
+        (status = 200, description = "The page: what the recipient agrees to, and Confirm", content_type = "text/html"),
+        (status = 404, description = "The link is not valid", content_type = "text/html"),
+        (status = 410, description = "The link has expired", content_type = "text/html")))]
+pub async fn show(State(state): State<ApiState>, Path(token): Path<String>) -> Response {
+    page(state.consent.link_page(&token).await)
+}
+
+/// Confirm: records the consent the link asks for, once.
+#[utoipa::path(post, path = "/consent/{token}", tag = "consent",
+    params(("token" = String, Path, description = "The signed link of an opt-in request email")),
+    responses(
+        (status = 200, description = "Consent is recorded", content_type = "text/html"),
+        (status = 404, description = "The link is not valid", content_type = "text/html"),
+        (status = 410, description = "The link has expired", content_type = "text/html")))]
+pub async fn confirm(State(state): State<ApiState>, Path(token): Path<String>) -> Response {
+    page(state.consent.consent_by_link(&token).await)
+}
+
+fn page(result: Result<ConsentPage, ConsentError>) -> Response {
+    match result {
+        Ok(page) if page.recorded => html(StatusCode::OK, "Consent recorded", &recorded(&page)),
+        Ok(page) => html(StatusCode::OK, &format!("Messages from {}", page.practice_name), &ask(&page)),
+        Err(ConsentError::Link(ConsentLinkError::Expired)) => html(
+            StatusCode::GONE,
+            "Link expired",
+            "<h1>This link has expired</h1><p>Please contact the practice if you would like to get their \
+             messages.</p>",
+        ),
+        Err(ConsentError::Link(_)) => html(
+            StatusCode::NOT_FOUND,
+            "Link not valid",
+            "<h1>This link is not valid</h1><p>Please use the most recent email the practice sent you, or \
+             contact the practice.</p>",
+        ),
+        Err(err) => {
+            tracing::warn!(error = %err, "consent page unavailable");
+            html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please try again",
+                "<h1>Something went wrong</h1><p>Nothing was recorded. Please try again in a few minutes.</p>",
+            )
+        }
+    }
+}
+
+fn ask(page: &ConsentPage) -> String {
+    format!(
+        "<h1>Messages from {practice}</h1>\
+         <form method=\"post\">\
+         <p>{statement}</p>\
+         {policy}\
+         <button type=\"submit\">Confirm</button>\
+         </form>\
+         <p class=\"quiet\">If you do not confirm, you will not get these messages.</p>",
+        practice = escape_html(&page.practice_name),
+        statement = escape_html(&page.statement),
+        policy = policy_link(page),
+    )
+}
+
+fn recorded(page: &ConsentPage) -> String {
+    format!(
+        "<h1>Thank you</h1><p>Your consent is recorded: {practice} can now send you appointment messages.</p>\
+         {policy}<p class=\"quiet\">To stop them, reply STOP to a text, or contact the practice.</p>",
+        practice = escape_html(&page.practice_name),
+        policy = policy_link(page),
+    )
+}
+
+fn policy_link(page: &ConsentPage) -> String {
+    page.privacy_policy_url
+        .as_deref()
+        .map(|url| format!("<p>Read our <a href=\"{}\">privacy policy</a>.</p>", escape_html(url)))
+        .unwrap_or_default()
+}
+
+/// A whole page: readable on a phone, no script, nothing loaded from
+/// elsewhere, never cached, indexed or sent on as a referrer (its address
+/// carries the link).
+fn html(status: StatusCode, title: &str, body: &str) -> Response {
+    let document = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><style>\
+         body{{font-family:system-ui,sans-serif;font-size:17px;line-height:1.5;margin:0 auto;max-width:36em;\
+         padding:1.5em 1em;color:#222}}\
+         h1{{font-size:1.4em;margin-top:0}}\
+         button{{font-size:1.1em;padding:.7em 2em;border:0;border-radius:6px;background:#1a5fb4;color:#fff;\
+         width:100%;max-width:20em;cursor:pointer}}\
+         .quiet{{color:#555;font-size:.9em}}\
+         </style></head><body><main>{body}</main></body></html>",
+        title = escape_html(title),
+    );
+    let mut response = (status, document).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert("x-robots-tag", HeaderValue::from_static("noindex"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"),
+    );
+    response
+}
