@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: rustfmt and clippy, every test in the workspace, the
-# adapter tests against moto, and cfn-lint on template.yaml. Provisions what
-# it needs on a fresh machine (a virtualenv under infra/.venv), starts and stops its own
+# adapter tests against moto, the browser test in headless Chromium, and
+# cfn-lint on template.yaml. Provisions what it needs on a fresh machine (a
+# virtualenv under infra/.venv, Debian's chromium), starts and stops its own
 # servers on loopback, and fails if anything fails or is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,17 @@ if [ ! -x "$venv/bin/python" ] || ! cmp -s infra/requirements.txt "$stamp"; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r infra/requirements.txt
   cp infra/requirements.txt "$stamp"
+fi
+
+# The consent page's browser test drives Debian's Chromium through its
+# chromedriver.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  echo "infra/test.sh: installing Debian's chromium and chromium-driver for the browser tests"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q chromium chromium-driver >/dev/null ||
+    { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q chromium chromium-driver >/dev/null; }
 fi
 
 echo "infra/test.sh: cfn-lint template.yaml"

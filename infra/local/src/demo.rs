@@ -49,8 +49,8 @@ async fn call(app: &Router, method: Method, path: &str, token: &str, body: Value
 struct Timeline {
     app: Router,
     runtime: Arc<LocalRuntime>,
-    /// (practice, `appointment_id` or `invoice_id`, record id) → message id
-    /// → last status printed.
+    /// (practice, `appointment_id`, `invoice_id` or `recipient_id`, record
+    /// id) → message id → last status printed.
     seen: BTreeMap<(usize, &'static str, String), HashMap<String, String>>,
     outbox_printed: usize,
 }
@@ -174,6 +174,8 @@ impl Timeline {
                     Some("appointment_notice") => "notice".to_owned(),
                     Some("billing_reminder") => "billing reminder".to_owned(),
                     Some("late_payment_notice") => "late-payment notice".to_owned(),
+                    Some("opt_in_request") => "opt-in request".to_owned(),
+                    Some("keyword_answer") => "answer to a keyword".to_owned(),
                     _ => format!("reminder -{}min", id.split('~').nth(2).unwrap_or("?")),
                 };
                 let due: DateTime<Utc> = message["due_at"].as_str().and_then(|d| d.parse().ok()).unwrap_or_default();
@@ -246,6 +248,7 @@ pub async fn run() -> Result<(), LocalError> {
     let practices = [
         Practice { label: "Riverside", token: token("riverside", false)? },
         Practice { label: "Lakeside", token: token("lakeside", false)? },
+        Practice { label: "Hillside", token: token("hillside", false)? },
     ];
     let mut timeline = Timeline {
         app: server::app(runtime.clone())?,
@@ -296,6 +299,27 @@ pub async fn run() -> Result<(), LocalError> {
         )
         .await?;
     timeline.say(start, lakeside.label, "settings: messaging off (default reminder 24 h before)");
+    let hillside = &practices[2];
+    timeline
+        .put(
+            hillside,
+            "/v1/settings",
+            json!({
+                "practice_name": "Hillside Dental", "practice_phone": "+12025550166",
+                "time_zone": "America/New_York", "messaging_enabled": true,
+                "opt_in": {"required": true, "request_lead_minutes": 60,
+                           "privacy_policy_url": "https://hillside.example/privacy", "privacy_policy_version": "2026-12"},
+            }),
+        )
+        .await?;
+    let operator = token("hillside", true)?;
+    let purchase = json!({"amount_cents": 1000, "idempotency_key": "demo-credit"});
+    call(&timeline.app, Method::POST, "/v1/credit/purchases", &operator, purchase).await?;
+    timeline.say(
+        start,
+        hillside.label,
+        "settings: opt-in required (a request 60 min before a client's first message), credit bought",
+    );
 
     let clients = [
         (0, "c-100", "Ann", "email", json!({"email": "ann@example.com"})),
@@ -304,6 +328,8 @@ pub async fn run() -> Result<(), LocalError> {
         (0, "c-103", "Dev", "voice", json!({"phone": "+12025550103"})),
         (0, "c-104", "Fay", "fax", json!({"fax": "+12025550104"})),
         (1, "l-200", "Eli", "email", json!({"email": "eli@example.org"})),
+        (2, "h-300", "Gus", "sms", json!({"phone": "+12025550105"})),
+        (2, "h-301", "Hal", "sms", json!({"phone": "+12025550106"})),
     ];
     for (index, id, first_name, channel, contact) in clients {
         let mut body = json!({"kind": "client", "first_name": first_name, "last_name": "Sample", "channel": channel});
@@ -325,6 +351,14 @@ pub async fn run() -> Result<(), LocalError> {
     timeline.book(&practices, 0, "a-6", "c-100", tomorrow(14, 0), "booked").await?;
     timeline.book(&practices, 0, "a-7", "c-104", tomorrow(12, 0), "booked").await?;
     timeline.book(&practices, 1, "b-1", "l-200", tomorrow(10, 0), "booked").await?;
+    timeline.book(&practices, 2, "h-1", "h-300", tomorrow(10, 30), "booked").await?;
+    timeline.book(&practices, 2, "h-2", "h-301", tomorrow(10, 45), "booked").await?;
+    // Hillside's clients are followed whole, opt-in requests included.
+    for (appointment, client) in [("h-1", "h-300"), ("h-2", "h-301")] {
+        timeline.seen.remove(&(2, "appointment_id", appointment.to_owned()));
+        timeline.seen.entry((2, "recipient_id", client.to_owned())).or_default();
+    }
+    timeline.report_changes(&practices).await?;
     timeline.bill(&practices, 0, "inv-7", "c-101", "2026-12-08").await?;
 
     println!();
@@ -364,6 +398,16 @@ pub async fn run() -> Result<(), LocalError> {
         let path = format!("/local/fax/{}/status", fax.message_id);
         timeline.post(riverside, &path, json!({"status": "delivered", "pages": fax.pages.unwrap_or(1)})).await?;
     }
+    // Gus answers Hillside's opt-in request with YES: his held reminder
+    // goes at once. Hal never answers: his waits, then expires.
+    let opted_in = runtime.receive_sms("+12025550105", crate::runtime::LOCAL_CALLER_ID, "YES").await?;
+    if opted_in.recorded == 1 {
+        timeline.say(
+            runtime.clock.now(),
+            hillside.label,
+            "h-300 texted \"YES\" to the opt-in request: consent granted",
+        );
+    }
     timeline.report_changes(&practices).await?;
     timeline.book(&practices, 0, "a-6", "c-100", tomorrow(16, 30), "booked").await?;
     timeline.advance(&practices, start + Duration::hours(5)).await?;
@@ -384,6 +428,17 @@ pub async fn run() -> Result<(), LocalError> {
         spent,
         credit["balance_cents"],
     );
+    for client in ["h-300", "h-301"] {
+        let path = format!("/v1/recipients/{client}/consent");
+        let record = call(&timeline.app, Method::GET, &path, &hillside.token, Value::Null).await?;
+        let sms = &record["channels"]["sms"];
+        println!(
+            "Hillside {client} consent (GET {path}): {} by {} ({} changes kept)",
+            sms["state"].as_str().unwrap_or("none"),
+            sms["method"].as_str().unwrap_or("-"),
+            record["history"].as_array().map_or(0, Vec::len),
+        );
+    }
     let inbox = call(&timeline.app, Method::GET, "/v1/replies", &riverside.token, Value::Null).await?;
     println!("Riverside's replies (GET /v1/replies):");
     for reply in inbox["replies"].as_array().into_iter().flatten() {

@@ -340,6 +340,7 @@ mod tests {
                 ("deliver-fax", channel("fax")),
                 ("deliver-sms", channel("sms")),
                 ("deliver-voice", channel("voice")),
+                ("opt-in", vec![]),
             ]
         );
     }

@@ -178,16 +178,26 @@ fn no_secret_parameter_reaches_an_environment_variable() {
             assert_ne!(name.as_str(), Some("TELNYX_API_KEY"), "the Telnyx key belongs in Secrets Manager");
         }
     }
-    // deliver-fax reads the key by its secret's ARN, and may read only that.
-    let fax = &template["Resources"]["DeliverFaxFunction"]["Properties"];
-    let arn = ref_target(&fax["Environment"]["Variables"]["TELNYX_API_KEY_SECRET_ARN"]).expect("secret ARN variable");
-    let reads: Vec<_> = function_statements(&template)
+    // Each function reads a secret by its ARN, and may read only that one:
+    // deliver-fax the Telnyx key, the sweep (signing) and the API (checking)
+    // the consent links' key.
+    let variable = |function: &str, name: &str| {
+        let properties = &template["Resources"][function]["Properties"];
+        ref_target(&properties["Environment"]["Variables"][name]).unwrap_or_else(|| panic!("{function} {name}"))
+    };
+    let mut expected = vec![
+        ("ApiFunction".to_owned(), variable("ApiFunction", "CONSENT_LINK_KEY_SECRET_ARN")),
+        ("DeliverFaxFunction".to_owned(), variable("DeliverFaxFunction", "TELNYX_API_KEY_SECRET_ARN")),
+        ("ReminderSweepFunction".to_owned(), variable("ReminderSweepFunction", "CONSENT_LINK_KEY_SECRET_ARN")),
+    ];
+    expected.sort();
+    let mut reads: Vec<_> = function_statements(&template)
         .into_iter()
         .filter(|(_, s)| grants(s, "secretsmanager:GetSecretValue"))
+        .map(|(id, statement)| (id.to_owned(), ref_target(&statement["Resource"]).unwrap_or_default()))
         .collect();
-    assert_eq!(reads.len(), 1, "only deliver-fax reads secrets");
-    assert_eq!(reads[0].0, "DeliverFaxFunction");
-    assert_eq!(ref_target(&reads[0].1["Resource"]), Some(arn));
+    reads.sort();
+    assert_eq!(reads, expected);
 }
 
 #[test]

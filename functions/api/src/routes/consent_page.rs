@@ -12,6 +12,7 @@ use tidings::domain::template::escape_html;
 use tidings::domain::ConsentLinkError;
 use tidings::services::{ConsentError, ConsentPage};
 
+use crate::routes::ApiBytes;
 use crate::ApiState;
 
 /// The consent page of an opt-in request's link.
@@ -25,14 +26,17 @@ pub async fn show(State(state): State<ApiState>, Path(token): Path<String>) -> R
     page(state.consent.link_page(&token).await)
 }
 
-/// Confirm: records the consent the link asks for, once.
+/// Confirm: records the consent the link asks for, once. The form posts
+/// no fields; its body is read only so that one over the API's bound is
+/// refused like any other.
 #[utoipa::path(post, path = "/consent/{token}", tag = "consent",
     params(("token" = String, Path, description = "The signed link of an opt-in request email")),
     responses(
         (status = 200, description = "Consent is recorded", content_type = "text/html"),
         (status = 404, description = "The link is not valid", content_type = "text/html"),
-        (status = 410, description = "The link has expired", content_type = "text/html")))]
-pub async fn confirm(State(state): State<ApiState>, Path(token): Path<String>) -> Response {
+        (status = 410, description = "The link has expired", content_type = "text/html"),
+        (status = 413, description = "The body is over 256 KB", body = crate::error::ErrorBody)))]
+pub async fn confirm(State(state): State<ApiState>, Path(token): Path<String>, _form: ApiBytes) -> Response {
     page(state.consent.consent_by_link(&token).await)
 }
 
