@@ -38,14 +38,15 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
-        let url = format!("http://127.0.0.1:{port}");
+        // Owned at once, so that it is stopped (and reaped) however this ends.
+        let driver = Self { child, url: format!("http://127.0.0.1:{port}") };
         for _ in 0..100 {
-            if reqwest::get(format!("{url}/status")).await.is_ok_and(|r| r.status().is_success()) {
-                return Self { child, url };
+            if reqwest::get(format!("{}/status", driver.url)).await.is_ok_and(|r| r.status().is_success()) {
+                return driver;
             }
             tokio::time::sleep(StdDuration::from_millis(100)).await;
         }
-        panic!("chromedriver did not answer on {url}");
+        panic!("chromedriver did not answer on {}", driver.url);
     }
 }
 
