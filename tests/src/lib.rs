@@ -144,6 +144,16 @@ impl TestApp {
         answer.body["messages"].as_array().cloned().unwrap_or_default()
     }
 
+    /// The link of the email opt-in request in the outbox (to the
+    /// runner's own consent page).
+    pub async fn consent_link(&self) -> String {
+        let outbox = self.outbox().await;
+        let email = outbox.iter().find(|m| m["channel"] == "email").expect("an opt-in email");
+        let body = email["body"].as_str().expect("a body");
+        let start = body.find("http://").expect("a link in the email");
+        body[start..].split_whitespace().next().expect("the link").to_owned()
+    }
+
     /// A practice with messaging on and the default reminder.
     pub async fn given_practice(&self, account: &str) {
         self.given_settings(account, true, &[1440]).await;

@@ -280,15 +280,6 @@ async fn a_call_asks_to_press_1_and_a_1_grants_consent_by_keypad() {
     assert_eq!(app.messages("acct", "a1").await[0]["status"], "sent", "the reminder goes");
 }
 
-/// The consent link of the email opt-in request in the outbox.
-async fn consent_link(app: &TestApp) -> String {
-    let outbox = app.outbox().await;
-    let email = outbox.iter().find(|m| m["channel"] == "email").expect("an opt-in email");
-    let body = email["body"].as_str().unwrap();
-    let start = body.find("http://").expect("a link");
-    body[start..].split_whitespace().next().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn the_consent_page_shows_on_get_records_once_on_post_and_refuses_bad_links() {
     let app = spawn_app().await;
@@ -297,7 +288,7 @@ async fn the_consent_page_shows_on_get_records_once_on_post_and_refuses_bad_link
     let start = t0() + Duration::days(2);
     app.book("acct", "a1", "ann", start).await;
     app.move_clock(start - Duration::hours(25)).await;
-    let link = consent_link(&app).await;
+    let link = app.consent_link().await;
     assert!(link.starts_with(&format!("{}/consent/", app.address)), "{link}");
 
     let page = app.http.get(&link).send().await.unwrap();

@@ -11,7 +11,7 @@ use chrono::Duration;
 use fantoccini::{ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
-use tidings_e2e::{spawn_app, t0, TestApp};
+use tidings_e2e::{spawn_app, t0};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -57,15 +57,6 @@ impl Drop for Driver {
     }
 }
 
-/// The consent link of the opt-in email in the outbox.
-async fn consent_link(app: &TestApp) -> String {
-    let outbox = app.outbox().await;
-    let email = outbox.iter().find(|m| m["channel"] == "email").expect("an opt-in email");
-    let body = email["body"].as_str().unwrap();
-    let start = body.find("http://").expect("a link in the email");
-    body[start..].split_whitespace().next().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn a_recipient_confirms_in_a_browser_without_javascript_and_the_held_reminder_goes() {
     let app = spawn_app().await;
@@ -81,7 +72,7 @@ async fn a_recipient_confirms_in_a_browser_without_javascript_and_the_held_remin
     let due = start - Duration::hours(24);
     app.move_clock(due).await;
     assert_eq!(app.messages("acct", "a1").await[0]["reason"], "awaiting_opt_in");
-    let link = consent_link(&app).await;
+    let link = app.consent_link().await;
 
     let driver = Driver::start().await;
     let profile = tempfile::tempdir().unwrap();

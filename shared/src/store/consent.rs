@@ -3,15 +3,13 @@
 //! every change is kept, with its evidence, in the same transaction as the
 //! change itself.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{
-    from_item, keys, n, s, status, to_attribute, to_item, with_key, ConditionalUpdate, Store, StoreError, Transacted,
-};
+use super::{from_item, keys, n, s, to_attribute, to_item, with_key, Store, StoreError, Transacted};
 use crate::domain::consent::OPT_IN_REASK_DAYS;
-use crate::domain::{AccountId, Channel, Consent, Message, MessageId, MessageStatus, RecipientId};
+use crate::domain::{AccountId, Channel, Consent, Message, MessageId, RecipientId};
 
 /// The opt-in request planned for a recipient on a channel
 /// (`OPTIN#{channel}`): which message it is, the address it asks, and when
@@ -151,15 +149,7 @@ impl Store {
         id: &MessageId,
         due: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let update = ConditionalUpdate::on(keys::message(account, id))
-            .set("due_ms = :due_ms")
-            .set("due_at = :due_at")
-            .condition("#status = :scheduled AND due_ms > :due_ms")
-            .name("#status", "status")
-            .value(":scheduled", status(MessageStatus::Scheduled))
-            .value(":due_ms", n(due.timestamp_millis()))
-            .value(":due_at", to_attribute("message", &due)?);
-        Ok(update.apply(self, ReturnValue::None).await?.is_some())
+        self.move_scheduled(account, id, due, true).await
     }
 
     /// Records a change of consent ([`Self::change_consent`]) and, when it

@@ -97,7 +97,19 @@ impl Store {
         id: &MessageId,
         due: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let update = ConditionalUpdate::on(keys::message(account, id))
+        self.move_scheduled(account, id, due, false).await
+    }
+
+    /// Moves a message still `scheduled` (none of its sends started) to
+    /// fall due at `due`; `only_sooner` leaves one already due sooner.
+    pub(super) async fn move_scheduled(
+        &self,
+        account: &AccountId,
+        id: &MessageId,
+        due: DateTime<Utc>,
+        only_sooner: bool,
+    ) -> Result<bool, StoreError> {
+        let mut update = ConditionalUpdate::on(keys::message(account, id))
             .set("due_ms = :due_ms")
             .set("due_at = :due_at")
             .condition("#status = :scheduled")
@@ -105,6 +117,9 @@ impl Store {
             .value(":scheduled", status(MessageStatus::Scheduled))
             .value(":due_ms", n(due.timestamp_millis()))
             .value(":due_at", to_attribute("message", &due)?);
+        if only_sooner {
+            update = update.condition("due_ms > :due_ms");
+        }
         Ok(update.apply(self, ReturnValue::None).await?.is_some())
     }
 
