@@ -317,3 +317,47 @@ async fn the_consent_page_shows_on_get_records_once_on_post_and_refuses_bad_link
     app.move_clock(start + Duration::days(31)).await;
     assert_eq!(app.http.get(&link).send().await.unwrap().status(), 410, "expired");
 }
+
+#[tokio::test]
+async fn no_to_the_request_declines_and_the_recipient_is_not_asked_again() {
+    let app = spawn_app().await;
+    requiring_opt_in(&app).await;
+    app.given_sms_client("acct", "ben").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "ben", start).await;
+    app.move_clock(start - Duration::hours(25) + Duration::minutes(5)).await;
+    let no = json!({"from": "+12025550101", "to": "+12025550100", "body": "No"});
+    assert_eq!(app.post_local("/local/sms/inbound", no).await.status, 200);
+
+    let record = consent(&app, "ben").await;
+    assert_eq!(record["channels"]["sms"]["state"], "declined", "{record}");
+    assert_eq!(record["history"][0]["wording"], "No");
+    let later = start + Duration::days(40);
+    app.book("acct", "a2", "ben", later).await;
+    app.move_clock(later + Duration::hours(1)).await;
+    assert_eq!(texts(&app).await.len(), 1, "the one request, nothing sent back, never asked again");
+    assert_eq!(app.messages("acct", "a2").await[0]["reason"], "no_opt_in");
+}
+
+#[tokio::test]
+async fn a_request_that_would_fall_in_quiet_hours_goes_at_the_last_allowed_moment_before() {
+    let app = spawn_app().await;
+    app.given_settings_with(
+        "acct",
+        json!({"opt_in": {"required": true, "request_lead_minutes": 120, "privacy_policy_url": POLICY,
+                          "privacy_policy_version": "2026-01"}}),
+    )
+    .await;
+    let client = json!({"kind": "client", "first_name": "Lu", "last_name": "Lee", "channel": "sms",
+                        "phone": "+12025550109", "time_zone": "America/Los_Angeles"});
+    assert_eq!(app.put("acct", "/v1/recipients/lu", client).await.status, 200);
+    // 09:00 in Los Angeles: the reminder the day before at 09:00, its
+    // request two hours earlier, 07:00, inside the quiet hours.
+    let start = "2026-12-03T17:00:00Z".parse().unwrap();
+    app.book("acct", "a1", "lu", start).await;
+    app.move_clock(t0() + Duration::minutes(1)).await;
+
+    let messages = app.get("acct", "/v1/messages?recipient_id=lu").await.body;
+    let request = messages["messages"].as_array().unwrap().iter().find(|m| m["kind"] == "opt_in_request").unwrap();
+    assert_eq!(request["due_at"], "2026-12-02T05:00:00Z", "21:00 the evening before, Los Angeles time");
+}

@@ -207,7 +207,7 @@ impl LocalRuntime {
             let delivery = Delivery::new(store.clone(), sender, clock.clone(), credit.clone(), config);
             functions.insert(name.to_owned(), Arc::new(DeliveryFunction(Arc::new(delivery))));
         }
-        let opt_in = OptInService::new(store.clone(), clock.clone());
+        let opt_in = OptInService::new(store.clone(), clock.clone(), options.sweep.sending_window);
         functions.insert(OPT_IN_FUNCTION.to_owned(), Arc::new(OptInFunction(Arc::new(opt_in))));
         let bus = LocalBus::new(template.routes.clone(), functions, clock.clone(), options.bus)
             .map_err(LocalError::Wiring)?;

@@ -55,6 +55,9 @@ pub enum ReplyAction {
     OptedIn,
     /// Answered with the practice's help text (HELP, INFO).
     HelpSent,
+    /// Said no to the opt-in request it answers (NO and the cancel words):
+    /// consent `declined`, and nothing sent back.
+    Declined,
     /// Changed nothing: a message for staff ("running late", a cancel
     /// the practice does not take by reply or inside its cutoff, an
     /// answer with no appointment to apply to).
@@ -70,7 +73,11 @@ impl ReplyAction {
         match self {
             ReplyAction::OptedOut => Some(NotificationKind::OptedOut),
             ReplyAction::ForStaff => Some(NotificationKind::NewReply),
-            ReplyAction::Confirmed | ReplyAction::Cancelled | ReplyAction::OptedIn | ReplyAction::HelpSent => None,
+            ReplyAction::Confirmed
+            | ReplyAction::Cancelled
+            | ReplyAction::OptedIn
+            | ReplyAction::HelpSent
+            | ReplyAction::Declined => None,
         }
     }
 }
@@ -161,14 +168,14 @@ pub fn keyword_answer(action: ReplyAction, practice_name: &str, practice_phone: 
             "{practice_name}: you are unsubscribed and will get no more texts from us. Reply START to resubscribe."
         )),
         ReplyAction::OptedIn => Some(format!(
-            "{practice_name}: you are subscribed to appointment and billing texts again. Msg & data rates may apply. \
+            "{practice_name}: you are subscribed to appointment and billing texts. Msg & data rates may apply. \
              Reply HELP for help, STOP to opt out."
         )),
         ReplyAction::HelpSent => Some(format!(
             "{practice_name}: appointment and billing messages. Questions? Call {practice_phone}. \
              Msg & data rates may apply. Reply STOP to opt out."
         )),
-        ReplyAction::Confirmed | ReplyAction::Cancelled | ReplyAction::ForStaff => None,
+        ReplyAction::Confirmed | ReplyAction::Cancelled | ReplyAction::Declined | ReplyAction::ForStaff => None,
     }
 }
 
@@ -236,6 +243,7 @@ pub fn reply_action(
     let appointment = match answering {
         Answering::Appointment(appointment) => Some(appointment),
         Answering::OptInRequest if meaning == ReplyMeaning::Confirm => return ReplyAction::OptedIn,
+        Answering::OptInRequest if meaning == ReplyMeaning::Cancel => return ReplyAction::Declined,
         Answering::OptInRequest | Answering::Other => None,
     };
     let upcoming = appointment.filter(|a| a.status == AppointmentStatus::Booked && a.starts_at > now);
@@ -374,11 +382,12 @@ pub(crate) mod tests {
             (M::OptIn, Other, &defaults, OptedIn),
             (M::Help, About(&in_two_days), &defaults, HelpSent),
             (M::Other, About(&in_two_days), &cancelling, ForStaff),
-            // YES to an opt-in request agrees, whatever the reply settings;
-            // STOP refuses; a cancel word changes nothing.
+            // YES to an opt-in request agrees and NO declines, whatever the
+            // reply settings; STOP opts out.
             (M::Confirm, OptInRequest, &no_confirm, OptedIn),
+            (M::Cancel, OptInRequest, &defaults, Declined),
             (M::OptOut, OptInRequest, &defaults, OptedOut),
-            (M::Cancel, OptInRequest, &cancelling, ForStaff),
+            (M::Other, OptInRequest, &defaults, ForStaff),
         ];
         for (meaning, appointment, settings, expected) in cases {
             assert_eq!(reply_action(*meaning, *appointment, settings, now), *expected, "{meaning:?} {settings:?}");

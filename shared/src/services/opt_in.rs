@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 
+use crate::domain::appointment::ReminderTiming;
 use crate::domain::consent::OPT_IN_REASK_DAYS;
-use crate::domain::{Clock, Message, MessageId, MessageKind};
+use crate::domain::schedule::Placement;
+use crate::domain::{Clock, Message, MessageId, MessageKind, SendingWindow};
 use crate::events::OptInNeeded;
 use crate::store::{RequestPlan, Store, StoreError};
 
@@ -29,11 +31,13 @@ pub enum OptInOutcome {
 pub struct OptInService {
     store: Store,
     clock: Arc<dyn Clock>,
+    /// The deployment's widest sending hours.
+    sending_window: SendingWindow,
 }
 
 impl OptInService {
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    pub fn new(store: Store, clock: Arc<dyn Clock>, sending_window: SendingWindow) -> Self {
+        Self { store, clock, sending_window }
     }
 
     /// Plans the recipient's request on their channel, unless they need
@@ -72,6 +76,13 @@ impl OptInService {
         let now = self.clock.now();
         let lead = Duration::minutes(i64::from(settings.opt_in.request_lead_minutes));
         let due_at = (need.first_due_at - lead).max(now);
+        // Out of quiet hours, as a reminder is: the last allowed moment
+        // before, else the first after (the sweep holds it until then).
+        let timing = ReminderTiming::for_recipient(Some(&settings), &recipient, self.sending_window);
+        let due_at = match timing.quiet_hours.map(|q| q.place(due_at, now, need.first_due_at, timing.zone)) {
+            Some(Placement::At(at)) => at,
+            _ => due_at,
+        };
         let mut request = Message::new(
             MessageId::opt_in_request(&recipient.id, channel, now.timestamp_millis()),
             MessageKind::OptInRequest,

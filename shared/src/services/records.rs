@@ -285,7 +285,7 @@ impl RecordsService {
             .as_ref()
             .map(|s| s.appointment_reminders.clone())
             .unwrap_or_else(AppointmentReminderSettings::default);
-        let timing = reminder_timing(settings.as_ref(), &recipient, self.sending_window);
+        let timing = ReminderTiming::for_recipient(settings.as_ref(), &recipient, self.sending_window);
 
         let plan = appointment.plan_reminders(&reminder_settings, timing, now);
         let mut changes = ReminderChanges::default();
@@ -523,21 +523,6 @@ impl RecordsService {
     pub async fn message(&self, account: &AccountId, id: &MessageId) -> Result<Option<Message>, RecordsError> {
         Ok(self.store.get_message(account, id).await?)
     }
-}
-
-/// Reminders are timed in the recipient's zone, else the practice's; quiet
-/// hours (never beyond the deployment's window) hold SMS and voice, and
-/// email only if the account says so. An account without settings sends
-/// nothing (messaging is off), so UTC serves.
-fn reminder_timing(settings: Option<&AccountSettings>, recipient: &Recipient, window: SendingWindow) -> ReminderTiming {
-    let zone = recipient.time_zone.or(settings.map(|s| s.time_zone)).unwrap_or(crate::domain::TimeZone::UTC);
-    let quiet = settings.map_or(window.into(), |s| s.quiet_hours.within(window));
-    let held = match recipient.channel {
-        Channel::Sms | Channel::Voice => true,
-        Channel::Email => quiet.apply_to_email,
-        Channel::Fax => false,
-    };
-    ReminderTiming { zone, quiet_hours: held.then_some(quiet) }
 }
 
 fn reminder_message(

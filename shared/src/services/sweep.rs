@@ -9,6 +9,7 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::channels::{CallControl, CallEnding};
+use crate::domain::appointment::ReminderTiming;
 use crate::domain::consent::{answered_by, MAX_EVIDENCE_CHARS};
 use crate::domain::credit::SWEEP_PERIOD_MINUTES;
 use crate::domain::invoice::format_amount;
@@ -456,17 +457,12 @@ impl ReminderSweep {
                 Handled::TakenByOther
             }));
         }
-        let zone = recipient.time_zone.unwrap_or(settings.time_zone);
+        let timing = ReminderTiming::for_recipient(Some(settings), recipient, self.config.sending_window);
+        let zone = timing.zone;
         // Planned inside the allowed hours, a message can still reach them
         // late (a retry, an outage, a recipient who moved zone or channel).
-        let quiet = settings.quiet_hours.within(self.config.sending_window);
-        let held = match recipient.channel {
-            Channel::Sms | Channel::Voice => true,
-            Channel::Email => quiet.apply_to_email,
-            Channel::Fax => false,
-        };
-        let allowed = quiet.next_allowed(now, zone);
-        if held && allowed > now {
+        let allowed = timing.quiet_hours.map_or(now, |quiet| quiet.next_allowed(now, zone));
+        if allowed > now {
             if message.not_after.is_some_and(|limit| allowed >= limit) {
                 return Ok(Err((MessageStatus::Skipped, StatusReason::QuietHours)));
             }

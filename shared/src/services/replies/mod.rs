@@ -283,11 +283,16 @@ impl ReplyService {
                     self.answer(account, reply, appointment).await?;
                 }
             }
-            ReplyAction::OptedOut | ReplyAction::OptedIn => {
-                let (state, method) = match (reply.action, reply.channel) {
-                    (ReplyAction::OptedOut, _) => (ConsentState::Revoked, ConsentMethod::StopKeyword),
-                    (_, Channel::Email) => (ConsentState::Granted, ConsentMethod::EmailReply),
-                    _ => (ConsentState::Granted, ConsentMethod::SmsReply),
+            ReplyAction::OptedOut | ReplyAction::OptedIn | ReplyAction::Declined => {
+                let state = match reply.action {
+                    ReplyAction::OptedOut => ConsentState::Revoked,
+                    ReplyAction::Declined => ConsentState::Declined,
+                    _ => ConsentState::Granted,
+                };
+                let method = match (reply.action, reply.channel) {
+                    (ReplyAction::OptedOut, _) => ConsentMethod::StopKeyword,
+                    (_, Channel::Email) => ConsentMethod::EmailReply,
+                    _ => ConsentMethod::SmsReply,
                 };
                 // The address the answered message went to: an email may be
                 // answered from another of the recipient's addresses.
