@@ -53,6 +53,10 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
             json!({"subject": "Your visit", "body": "Hello {{ first_name }}"})
         }
         ("post", "/v1/credit/purchases") => json!({"amount_cents": 1000, "idempotency_key": "k1"}),
+        ("put", "/v1/users/{id}") => json!({
+            "email": "frontdesk@riverside.example", "display_name": "Front desk", "time_zone": "America/Los_Angeles",
+            "notifications": {"frequency": "daily", "daily_at": "08:00", "kinds": ["new_reply"]},
+        }),
         ("put", "/v1/recipients/{id}/consent") => json!({
             "channel": "email", "state": "granted", "method": "staff_recorded",
             "captured_at": t0().to_rfc3339(), "evidence": "Agreed at the front desk.",
@@ -346,7 +350,8 @@ async fn probe(app: &TestApp, doc: &Value, method: &str, path: &str, operation: 
     let target = with_query(concrete_path(doc, path, operation, None), base, None);
 
     // Bodies: the valid one, another content type, malformed, too large.
-    if method != "get" {
+    // A DELETE carries no body.
+    if method != "get" && method != "delete" {
         let oversize = format!(r#"{{"pad": "{}"}}"#, "x".repeat(300 * 1024)).into_bytes();
         route.expect(
             "with a body over 256 KB",

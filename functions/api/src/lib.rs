@@ -13,7 +13,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use tidings::channels::fax::{FaxMedia, FaxWebhookVerifier};
 use tidings::domain::Clock;
-use tidings::services::{ConsentService, CreditService, OutcomeService, RecordsService, ReplyService};
+use tidings::services::{ConsentService, CreditService, OutcomeService, RecordsService, ReplyService, StaffService};
 use tidings::store::Store;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -25,6 +25,7 @@ pub struct ApiState {
     pub outcomes: OutcomeService,
     pub replies: Arc<ReplyService>,
     pub consent: Arc<ConsentService>,
+    pub staff: Arc<StaffService>,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     /// One per configured fax provider.
@@ -70,7 +71,7 @@ impl Modify for CommonResponses {
                 .build()
         };
         for (path, item) in openapi.paths.paths.iter_mut() {
-            for operation in [&mut item.get, &mut item.put, &mut item.post].into_iter().flatten() {
+            for operation in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete].into_iter().flatten() {
                 let mut declare = |status: &str, description: &str| {
                     operation.responses.responses.entry(status.to_owned()).or_insert_with(|| error(description).into());
                 };
@@ -113,6 +114,9 @@ impl Modify for CommonResponses {
         routes::replies::list_replies,
         routes::replies::mark_read,
         routes::replies::get_attachment,
+        routes::users::put_user,
+        routes::users::list_users,
+        routes::users::delete_user,
         routes::webhooks::fax_status,
         routes::consent_page::show,
         routes::consent_page::confirm,
@@ -141,6 +145,7 @@ pub enum Verb {
     Get,
     Put,
     Post,
+    Delete,
 }
 
 impl Verb {
@@ -149,6 +154,7 @@ impl Verb {
             Verb::Get => "get",
             Verb::Put => "put",
             Verb::Post => "post",
+            Verb::Delete => "delete",
         }
     }
 
@@ -157,6 +163,7 @@ impl Verb {
             Verb::Get => MethodFilter::GET,
             Verb::Put => MethodFilter::PUT,
             Verb::Post => MethodFilter::POST,
+            Verb::Delete => MethodFilter::DELETE,
         }
     }
 }
@@ -193,6 +200,9 @@ fn account_routes() -> Vec<Route> {
         route(Verb::Get, "/v1/replies", routes::replies::list_replies),
         route(Verb::Post, "/v1/replies/{id}/read", routes::replies::mark_read),
         route(Verb::Get, "/v1/replies/{id}/attachments/{attachment_id}", routes::replies::get_attachment),
+        route(Verb::Put, "/v1/users/{id}", routes::users::put_user),
+        route(Verb::Get, "/v1/users", routes::users::list_users),
+        route(Verb::Delete, "/v1/users/{id}", routes::users::delete_user),
         route(Verb::Get, OPENAPI_PATH, openapi),
     ]
 }

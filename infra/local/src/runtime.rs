@@ -17,7 +17,7 @@ use tidings::channels::ChannelSender;
 use tidings::domain::{Channel, Clock, ConsentLinks, PhoneNumber, PriceTable, SystemClock, Templates};
 use tidings::services::{
     ConsentService, CreditService, Delivery, DeliveryConfig, InboundConfig, OptInService, OutcomeService,
-    RecordsService, ReminderSweep, ReplyService, RetryPolicy, SweepConfig, SweepReport, VoiceCall,
+    RecordsService, ReminderSweep, ReplyService, RetryPolicy, StaffService, SweepConfig, SweepReport, VoiceCall,
 };
 use tidings::store::Store;
 use tidings_api::{ApiState, FaxWebhook};
@@ -294,6 +294,7 @@ impl LocalRuntime {
             outcomes: self.outcomes.clone(),
             replies: self.replies.clone(),
             consent: Arc::new(ConsentService::new(self.store.clone(), self.clock.clone(), self.consent_links.clone())),
+            staff: Arc::new(StaffService::new(self.store.clone())),
             store: self.store.clone(),
             clock: self.clock.clone(),
             fax_webhooks: vec![FaxWebhook {

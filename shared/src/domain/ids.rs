@@ -113,6 +113,11 @@ external_id!(
     &[]
 );
 external_id!(
+    /// A practice user (staff), by the practice app's own id.
+    UserId,
+    &[]
+);
+external_id!(
     /// A message Tidings created. Deterministic where the message follows
     /// from a record (a reminder is named by its appointment, offset and
     /// start) so that replayed upserts find the same message.

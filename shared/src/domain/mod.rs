@@ -17,6 +17,7 @@ pub mod report;
 pub mod schedule;
 pub mod settings;
 pub mod sms;
+pub mod staff;
 pub mod template;
 pub mod text;
 
@@ -31,7 +32,7 @@ pub use credit::{
     AutoTopUp, CreditSettings, DestinationPrices, LedgerEntry, LedgerKind, PriceOverride, PriceOverrides, PriceTable,
     PricingError, PurchaseAmount,
 };
-pub use ids::{AccountId, AppointmentId, InvalidId, InvoiceId, MessageId, RecipientId, ReplyId};
+pub use ids::{AccountId, AppointmentId, InvalidId, InvoiceId, MessageId, RecipientId, ReplyId, UserId};
 pub use invoice::{Currency, Invoice, InvoiceMessageSettings, InvoiceStatus};
 pub use keywords::{interpret_reply, ReplyMeaning, REPLY_READ_CHARS};
 pub use message::{
@@ -46,5 +47,6 @@ pub use report::{ProviderReport, ReportedOutcome};
 pub use schedule::{Placement, QuietHours, SendingWindow};
 pub use settings::{AccountSettings, AppointmentNoticeSettings, AppointmentReminderSettings, MessageCaps, Senders};
 pub use sms::{sms_length, SmsEncoding, SmsLength};
+pub use staff::{Frequency, NotificationPreferences, PracticeUser, Severity};
 pub use template::{AppointmentFields, InvoiceFields, NoticeFields, TemplateError, TemplateSource, Templates};
 pub use text::InvalidText;

@@ -43,6 +43,27 @@ pub enum NotificationKind {
 }
 
 impl NotificationKind {
+    /// How urgent it is: sending stopped (credit ran out) or may have
+    /// doubled (an outcome unknown) is critical.
+    pub fn severity(self) -> super::staff::Severity {
+        use super::staff::Severity;
+        match self {
+            NotificationKind::CreditExhausted | NotificationKind::DeliveryUnknown => Severity::Critical,
+            NotificationKind::DeliveryFailed
+            | NotificationKind::EmailBounced
+            | NotificationKind::EmailComplaint
+            | NotificationKind::BadNumber
+            | NotificationKind::FaxFailed
+            | NotificationKind::RenderFailed
+            | NotificationKind::LowBalance
+            | NotificationKind::ExpiredNoOptIn
+            | NotificationKind::CallNotAnswered => Severity::Warning,
+            NotificationKind::OptedOut | NotificationKind::NewReply | NotificationKind::UnmatchedReply => {
+                Severity::Info
+            }
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             NotificationKind::DeliveryFailed => "delivery_failed",

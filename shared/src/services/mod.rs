@@ -8,6 +8,7 @@ pub mod opt_in;
 pub mod outcomes;
 pub mod records;
 pub mod replies;
+pub mod staff;
 pub mod sweep;
 #[cfg(test)]
 mod testing;
@@ -22,5 +23,6 @@ pub use records::{ClientAnswer, MessagesAbout, RecordsError, RecordsService, Rem
 pub use replies::{
     AttachmentDownload, Inbound, InboundConfig, InboundRoute, ReplyError, ReplyReceipt, ReplyService, Routed,
 };
+pub use staff::{StaffError, StaffService};
 pub use sweep::{ReminderSweep, SweepConfig, SweepError, SweepReport};
 pub use voice_call::{VoiceCall, VoiceCallError};

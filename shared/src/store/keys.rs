@@ -13,6 +13,7 @@
 //! | appointment | `ACCOUNT#{account}#APPOINTMENT#{id}` | `APPOINTMENT` |
 //! | message     | `ACCOUNT#{account}#MESSAGE#{id}`     | `MESSAGE`     |
 //! | template    | `ACCOUNT#{account}`                  | `TEMPLATE#{kind}#{channel}` |
+//! | user        | `ACCOUNT#{account}`                  | `USER#{id}`                 |
 //! | invoice     | `ACCOUNT#{account}#INVOICE#{id}`     | `INVOICE`     |
 //! | message cap | `ACCOUNT#{account}#RECIPIENT#{id}`   | `CAP#{period}` |
 //! | suppression | `ACCOUNT#{account}#RECIPIENT#{id}`   | `SUPPRESSED#{channel}` |
@@ -100,7 +101,7 @@
 //! | a thread or the inbox, a page         | Query `thread` / `lookup` / `by_status`, newest first, then BatchGetItem |
 
 use crate::domain::{
-    AccountId, AppointmentId, Channel, InvoiceId, MessageId, MessageKind, MessageStatus, RecipientId, ReplyId,
+    AccountId, AppointmentId, Channel, InvoiceId, MessageId, MessageKind, MessageStatus, RecipientId, ReplyId, UserId,
 };
 
 pub const PK: &str = "PK";
@@ -156,6 +157,13 @@ pub const MESSAGE_SK: &str = "MESSAGE";
 
 pub fn message(account: &AccountId, id: &MessageId) -> ItemKey {
     ItemKey { pk: format!("ACCOUNT#{account}#MESSAGE#{id}"), sk: MESSAGE_SK.into() }
+}
+
+pub const USER_PREFIX: &str = "USER#";
+
+/// A practice user, in the account's partition.
+pub fn user(account: &AccountId, id: &UserId) -> ItemKey {
+    ItemKey { pk: format!("ACCOUNT#{account}"), sk: format!("{USER_PREFIX}{id}") }
 }
 
 pub fn template(account: &AccountId, kind: MessageKind, channel: Channel) -> ItemKey {

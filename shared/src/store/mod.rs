@@ -18,6 +18,7 @@ pub mod reports;
 mod sending;
 mod settings;
 mod threads;
+mod users;
 
 use std::collections::HashMap;
 
@@ -38,6 +39,7 @@ pub use records::AppointmentLinks;
 pub use replies::{RouteTarget, ROUTE_RETENTION_DAYS};
 pub use sending::{CapSlot, ClaimedMessage, RenderContext, Settlement};
 pub use threads::{ConversationEntry, ConversationFrom, ConversationListing, ConversationPage};
+pub use users::{UserPage, MAX_USERS_PAGE};
 
 type Item = HashMap<String, AttributeValue>;
 

@@ -13,6 +13,7 @@ pub mod recipients;
 pub mod replies;
 pub mod settings;
 pub mod templates;
+pub mod users;
 pub mod webhooks;
 
 use axum::extract::FromRequest;
