@@ -361,3 +361,62 @@ async fn a_request_that_would_fall_in_quiet_hours_goes_at_the_last_allowed_momen
     let request = messages["messages"].as_array().unwrap().iter().find(|m| m["kind"] == "opt_in_request").unwrap();
     assert_eq!(request["due_at"], "2026-12-02T05:00:00Z", "21:00 the evening before, Los Angeles time");
 }
+
+/// The status of each of `recipient`'s opt-in requests, oldest first.
+async fn requests(app: &TestApp, recipient: &str) -> Vec<(String, String)> {
+    let listed = app.get("acct", &format!("/v1/messages?recipient_id={recipient}")).await.body;
+    let mut requests: Vec<(String, String, String)> = listed["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "opt_in_request")
+        .map(|m| {
+            let field = |name: &str| m[name].as_str().unwrap_or_default().to_owned();
+            (field("id"), field("status"), field("reason"))
+        })
+        .collect();
+    requests.sort();
+    requests.into_iter().map(|(_, status, reason)| (status, reason)).collect()
+}
+
+#[tokio::test]
+async fn a_request_that_never_went_does_not_stop_the_next() {
+    let app = spawn_app().await;
+    requiring_opt_in(&app).await;
+    app.given_sms_client("acct", "ben").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "ben", start).await;
+    // Messaging is off when the request falls due: it is skipped, unsent.
+    let mut off = json!({"messaging_enabled": false, "opt_in": {"required": true, "privacy_policy_url": POLICY,
+                                                               "privacy_policy_version": "2026-01"}});
+    app.given_settings_with("acct", off.clone()).await;
+    app.move_clock(start - Duration::hours(25)).await;
+    off["messaging_enabled"] = json!(true);
+    app.given_settings_with("acct", off).await;
+    app.book("acct", "a2", "ben", start + Duration::days(1)).await;
+    app.move_clock(start + Duration::hours(1)).await;
+    let asked = requests(&app, "ben").await;
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert_eq!(asked[0], ("skipped".into(), "messaging_disabled".into()));
+    assert_eq!(texts(&app).await.len(), 1, "asked again once messaging was back on");
+}
+
+#[tokio::test]
+async fn a_new_number_is_asked_instead_of_the_old_one() {
+    let app = spawn_app().await;
+    requiring_opt_in(&app).await;
+    app.given_sms_client("acct", "ben").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "ben", start).await;
+    let moved = json!({"kind": "client", "first_name": "Ben", "last_name": "Lee", "channel": "sms",
+                       "phone": "+12025550199"});
+    assert_eq!(app.put("acct", "/v1/recipients/ben", moved).await.status, 200);
+    app.book("acct", "a2", "ben", start + Duration::hours(1)).await;
+    app.move_clock(start).await;
+
+    let asked = requests(&app, "ben").await;
+    assert_eq!(asked[0], ("withdrawn".into(), "address_changed".into()), "{asked:?}");
+    let outbox = app.outbox().await;
+    let sent: Vec<&str> = outbox.iter().map(|m| m["to"].as_str().unwrap()).collect();
+    assert_eq!(sent, ["+12025550199"], "one request, to the new number only");
+}

@@ -166,6 +166,11 @@ impl Consent {
         self.state == ConsentState::Granted && self.address.eq_ignore_ascii_case(address)
     }
 
+    /// Whether the recipient said no to being asked at `address`.
+    pub fn declined(&self, address: &str) -> bool {
+        self.state == ConsentState::Declined && self.address.eq_ignore_ascii_case(address)
+    }
+
     /// Whether nothing may be sent to `address` on this channel.
     pub fn forbids(&self, address: &str) -> bool {
         self.state == ConsentState::Revoked && self.address.eq_ignore_ascii_case(address)

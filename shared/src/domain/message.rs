@@ -85,6 +85,11 @@ impl MessageStatus {
         matches!(self, MessageStatus::Scheduled | MessageStatus::Held | MessageStatus::Claimed)
     }
 
+    /// Ended without reaching the provider: skipped, expired or withdrawn.
+    pub fn ended_unsent(self) -> bool {
+        matches!(self, MessageStatus::Skipped | MessageStatus::Expired | MessageStatus::Withdrawn)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             MessageStatus::Scheduled => "scheduled",
@@ -171,6 +176,8 @@ pub enum StatusReason {
     NoOptIn,
     /// An opt-in request whose recipient had consented before it went.
     AlreadyConsented,
+    /// An opt-in request for an address the recipient no longer has.
+    AddressChanged,
 }
 
 /// A message as Tidings keeps it. Rendered content is written when the

@@ -11,9 +11,9 @@ use chrono::{Duration, Utc};
 use crate::domain::appointment::ReminderTiming;
 use crate::domain::consent::OPT_IN_REASK_DAYS;
 use crate::domain::schedule::Placement;
-use crate::domain::{Clock, Message, MessageId, MessageKind, SendingWindow};
+use crate::domain::{Clock, Message, MessageId, MessageKind, SendingWindow, StatusReason};
 use crate::events::OptInNeeded;
-use crate::store::{RequestPlan, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// What became of an announced need.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -42,7 +42,8 @@ impl OptInService {
 
     /// Plans the recipient's request on their channel, unless they need
     /// none: opt-in not required there, messaging off, consent given or
-    /// refused for their address, or a request planned within 30 days.
+    /// refused for their address, or a request to it asking within 30 days
+    /// (one that ended unsent, skipped or expired, does not count).
     pub async fn plan(&self, need: &OptInNeeded) -> Result<OptInOutcome, StoreError> {
         let account = &need.account_id;
         let Some(settings) = self.store.get_settings(account).await? else {
@@ -67,7 +68,12 @@ impl OptInService {
         if let Some(consent) = consent.filter(|c| c.address.eq_ignore_ascii_case(address.as_str())) {
             use crate::domain::ConsentState::{Declined, Granted, Revoked};
             match consent.state {
-                Granted => return Ok(OptInOutcome::NotNeeded { reason: "consented" }),
+                Granted => {
+                    // A grant that came while a message was being held may
+                    // have missed it: release again (finds nothing twice).
+                    self.store.release_awaiting_opt_in(account, &recipient.id, channel, self.clock.now()).await?;
+                    return Ok(OptInOutcome::NotNeeded { reason: "consented" });
+                }
                 // Who said no or STOP is not asked again by us.
                 Declined | Revoked => return Ok(OptInOutcome::NotNeeded { reason: "opted_out" }),
                 _ => {}
@@ -93,11 +99,27 @@ impl OptInService {
         );
         // A request that could not go for a whole re-ask window is stale.
         request.not_after = Some(due_at + Duration::days(OPT_IN_REASK_DAYS));
-        let outcome = match self.store.plan_opt_in_request(account, &request, address.as_str()).await? {
-            RequestPlan::Planned => OptInOutcome::Planned { due_at },
-            RequestPlan::AlreadyPlanned(id) => OptInOutcome::AlreadyPlanned {
-                advanced: self.store.advance_opt_in_request(account, &id, due_at).await?,
-            },
+        let planned = self.store.planned_opt_in_request(account, &recipient.id, channel).await?;
+        if let Some(planned) = &planned {
+            let same_address = planned.address.eq_ignore_ascii_case(address.as_str());
+            if !same_address {
+                // Asked at an address they no longer have: that request is
+                // not sent to the new one too.
+                self.store.withdraw_message(account, &planned.request_id, StatusReason::AddressChanged).await?;
+            } else if planned.asks_at > due_at - Duration::days(OPT_IN_REASK_DAYS)
+                && self.store.get_message(account, &planned.request_id).await?.is_some_and(|m| !m.status.ended_unsent())
+            {
+                // Asked (or about to be) within the window: not again, but
+                // sooner if this need is sooner.
+                let advanced = self.store.advance_opt_in_request(account, &planned.request_id, due_at).await?;
+                return Ok(OptInOutcome::AlreadyPlanned { advanced });
+            }
+        }
+        let replacing = planned.as_ref().map(|p| &p.request_id);
+        let outcome = match self.store.plan_opt_in_request(account, &request, address.as_str(), replacing).await? {
+            true => OptInOutcome::Planned { due_at },
+            // Another plan (a duplicate event) wrote first.
+            false => OptInOutcome::AlreadyPlanned { advanced: false },
         };
         tracing::info!(channel = channel.as_str(), outcome = ?outcome, "opt-in request");
         Ok(outcome)

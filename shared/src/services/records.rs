@@ -317,7 +317,8 @@ impl RecordsService {
         if !self.store.put_appointment(account, appointment, &links, told_when_read).await? {
             return Ok(None);
         }
-        let first_due = changes.scheduled.iter().map(|m| m.due_at).chain(changes.notice_due_at).min();
+        let scheduled = changes.scheduled.iter().filter(|m| m.status == MessageStatus::Scheduled);
+        let first_due = scheduled.map(|m| m.due_at).chain(changes.notice_due_at).min();
         self.announce_opt_in(account, settings.as_ref(), &recipient, first_due).await?;
         Ok(Some(changes))
     }

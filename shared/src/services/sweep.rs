@@ -299,10 +299,16 @@ impl ReminderSweep {
         }
         // Publish what is ready even if some messages failed: they retry on
         // their own after the lease.
-        if !ready.is_empty() || !needs.is_empty() {
-            let events = ready.iter().map(BusEvent::from).chain(needs.iter().map(BusEvent::from));
-            self.publisher.publish(events.collect()).await?;
+        if !ready.is_empty() {
+            self.publisher.publish(ready.iter().map(BusEvent::from).collect()).await?;
             report.published += ready.len();
+        }
+        // Best effort: the records service announced these when it planned
+        // the messages; a run does not fail for a repeat that did not go.
+        if !needs.is_empty() {
+            if let Err(err) = self.publisher.publish(needs.iter().map(BusEvent::from).collect()).await {
+                tracing::warn!(error = %err, "opt-in needs not announced again");
+            }
         }
         match first_error {
             Some(err) => Err(err.into()),
@@ -437,8 +443,14 @@ impl ReminderSweep {
             return Ok(Err((MessageStatus::Skipped, StatusReason::OptedOut)));
         }
         let consented = consent.as_ref().is_some_and(|consent| consent.allows(address.as_str()));
-        if message.kind == MessageKind::OptInRequest && consented {
-            return Ok(Err((MessageStatus::Skipped, StatusReason::AlreadyConsented)));
+        if message.kind == MessageKind::OptInRequest {
+            if consented {
+                return Ok(Err((MessageStatus::Skipped, StatusReason::AlreadyConsented)));
+            }
+            // Who said no to an earlier request is not asked again.
+            if consent.as_ref().is_some_and(|consent| consent.declined(address.as_str())) {
+                return Ok(Err((MessageStatus::Skipped, StatusReason::OptedOut)));
+            }
         }
         if message.kind != MessageKind::OptInRequest && settings.opt_in.applies_to(recipient.channel) && !consented {
             // It waits for consent, until its moment passes (then it

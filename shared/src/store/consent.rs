@@ -4,31 +4,20 @@
 //! change itself.
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{from_item, keys, n, s, to_attribute, to_item, with_key, Store, StoreError, Transacted};
-use crate::domain::consent::OPT_IN_REASK_DAYS;
+use super::{from_item, keys, s, to_attribute, to_item, with_key, Store, StoreError, Transacted};
 use crate::domain::{AccountId, Channel, Consent, Message, MessageId, RecipientId};
 
 /// The opt-in request planned for a recipient on a channel
 /// (`OPTIN#{channel}`): which message it is, the address it asks, and when
 /// it is due to ask (the re-ask window runs from then).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct PlannedRequest {
-    request_id: MessageId,
-    address: String,
-    asks_at: DateTime<Utc>,
-}
-
-/// What planning an opt-in request did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestPlan {
-    /// The request is new: it goes when due.
-    Planned,
-    /// A request to the same address was planned within the re-ask window
-    /// (this one, again, after a retry or a duplicate event): no second.
-    AlreadyPlanned(MessageId),
+pub struct PlannedRequest {
+    pub request_id: MessageId,
+    pub address: String,
+    pub asks_at: DateTime<Utc>,
 }
 
 /// The most history entries read back: a recipient's consent changes a
@@ -98,30 +87,41 @@ impl Store {
         Ok(matches!(self.transact(request).await?, Transacted::Applied))
     }
 
-    /// Plans `request` (an opt-in request) for `address`, unless one to it
-    /// asks within the re-ask window before this one would: the record and
-    /// the message are written in one transaction, so a retry or a
-    /// duplicate event plans nothing new.
+    /// The opt-in request last planned for a recipient on a channel.
+    pub async fn planned_opt_in_request(
+        &self,
+        account: &AccountId,
+        recipient: &RecipientId,
+        channel: Channel,
+    ) -> Result<Option<PlannedRequest>, StoreError> {
+        let key = keys::opt_in_request(account, recipient, channel);
+        Ok(self.get("opt-in request", &key).await?.map(|(planned, _)| planned))
+    }
+
+    /// Plans `request` (an opt-in request) for `address` in place of the
+    /// one `replacing` names (none: the first): the record and the message
+    /// are written in one transaction, on condition the record is still as
+    /// read, so a concurrent plan (a duplicate event) writes nothing.
+    /// `false` when it did not write.
     pub async fn plan_opt_in_request(
         &self,
         account: &AccountId,
         request: &Message,
         address: &str,
-    ) -> Result<RequestPlan, StoreError> {
+        replacing: Option<&MessageId>,
+    ) -> Result<bool, StoreError> {
         let key = keys::opt_in_request(account, &request.recipient_id, request.channel);
-        let asks_at = request.due_at;
-        let planned = PlannedRequest { request_id: request.id.clone(), address: address.to_owned(), asks_at };
-        let mut record = with_key(to_item("opt-in request", &planned)?, &key);
-        record.insert("asks_ms".to_owned(), n(asks_at.timestamp_millis()));
-        let reask_from = asks_at - Duration::days(OPT_IN_REASK_DAYS);
-        let plan = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(record))
-            .condition_expression("attribute_not_exists(PK) OR asks_ms <= :reask OR address <> :address")
-            .expression_attribute_values(":reask", n(reask_from.timestamp_millis()))
-            .expression_attribute_values(":address", s(address))
-            .build()
-            .map_err(|_| StoreError::Corrupt("opt-in request"))?;
+        let planned =
+            PlannedRequest { request_id: request.id.clone(), address: address.to_owned(), asks_at: request.due_at };
+        let plan =
+            Put::builder().table_name(&self.table).set_item(Some(with_key(to_item("opt-in request", &planned)?, &key)));
+        let plan = match replacing {
+            None => plan.condition_expression("attribute_not_exists(PK)"),
+            Some(previous) => plan
+                .condition_expression("request_id = :previous")
+                .expression_attribute_values(":previous", s(previous.as_str())),
+        };
+        let plan = plan.build().map_err(|_| StoreError::Corrupt("opt-in request"))?;
         let message = Put::builder()
             .table_name(&self.table)
             .set_item(Some(self.message_item(account, request)?))
@@ -133,12 +133,7 @@ impl Store {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(plan).build())
             .transact_items(TransactWriteItem::builder().put(message).build());
-        if let Transacted::Applied = self.transact(write).await? {
-            return Ok(RequestPlan::Planned);
-        }
-        let (existing, _): (PlannedRequest, _) =
-            self.get("opt-in request", &key).await?.ok_or(StoreError::Corrupt("opt-in request"))?;
-        Ok(RequestPlan::AlreadyPlanned(existing.request_id))
+        Ok(matches!(self.transact(write).await?, Transacted::Applied))
     }
 
     /// Brings a planned request forward to `due` (a message planned sooner

@@ -29,7 +29,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::domain::MessageStatus;
-pub use consent::{ConsentRecord, RequestPlan, MAX_CONSENT_HISTORY};
+pub use consent::{ConsentRecord, PlannedRequest, MAX_CONSENT_HISTORY};
 pub use credit::Refund;
 pub use due::{DueCursor, DuePage};
 use keys::ItemKey;

@@ -123,7 +123,9 @@ fn html(status: StatusCode, title: &str, body: &str) -> Response {
     headers.insert("x-robots-tag", HeaderValue::from_static("noindex"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
     );
     response
 }
