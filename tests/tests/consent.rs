@@ -420,3 +420,26 @@ async fn a_new_number_is_asked_instead_of_the_old_one() {
     let sent: Vec<&str> = outbox.iter().map(|m| m["to"].as_str().unwrap()).collect();
     assert_eq!(sent, ["+12025550199"], "one request, to the new number only");
 }
+
+#[tokio::test]
+async fn a_consent_link_carries_no_address_and_an_old_one_does_not_undo_a_later_stop() {
+    use base64::Engine as _;
+    let app = spawn_app().await;
+    requiring_opt_in(&app).await;
+    app.given_email_client("acct", "ann").await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "ann", start).await;
+    app.move_clock(start - Duration::hours(25)).await;
+    let link = app.consent_link().await;
+    let token = link.rsplit('/').next().unwrap();
+    let payload = token.split('.').nth(1).unwrap();
+    let claims = String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert!(!claims.contains("ann@example.com") && !claims.contains("example"), "{claims}");
+
+    let mut revoke = captured("email", "revoked", "staff_recorded", None);
+    revoke["captured_at"] = json!((start - Duration::hours(24)).to_rfc3339());
+    app.move_clock(start - Duration::hours(24)).await;
+    assert_eq!(app.put("acct", "/v1/recipients/ann/consent", revoke).await.status, 200);
+    assert_eq!(app.http.post(&link).send().await.unwrap().status(), 404, "the old link no longer grants");
+    assert_eq!(consent(&app, "ann").await["channels"]["email"]["state"], "revoked");
+}

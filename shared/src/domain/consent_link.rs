@@ -1,6 +1,7 @@
 //! The link an email opt-in request carries to the public consent page:
 //! a token signed by the deployment (HS256), naming the account, the
-//! recipient, the channel and address asked, and the request, and expiring
+//! recipient, the channel and the request (never the address: a token's
+//! payload is readable by whoever holds the link), and expiring
 //! with the request. It is single-use by what it records: once consent is
 //! granted from it, a second use only shows that it is.
 
@@ -29,8 +30,6 @@ pub struct ConsentLinkClaims {
     pub account: AccountId,
     pub recipient: RecipientId,
     pub channel: Channel,
-    /// The address the request went to: consent holds for it.
-    pub address: String,
     /// The opt-in request that carried the link.
     pub request: MessageId,
     /// Epoch seconds.
@@ -43,7 +42,6 @@ impl ConsentLinkClaims {
         account: &AccountId,
         recipient: &RecipientId,
         channel: Channel,
-        address: &str,
         request: &MessageId,
         now: DateTime<Utc>,
     ) -> Self {
@@ -52,7 +50,6 @@ impl ConsentLinkClaims {
             account: account.clone(),
             recipient: recipient.clone(),
             channel,
-            address: address.to_owned(),
             request: request.clone(),
             exp: (now + Duration::days(OPT_IN_REASK_DAYS)).timestamp(),
         }
@@ -154,7 +151,6 @@ mod tests {
             &"acct".parse().unwrap(),
             &"r1".parse().unwrap(),
             Channel::Email,
-            "ann@example.com",
             &"r1~optin~email~1".parse().unwrap(),
             now,
         )

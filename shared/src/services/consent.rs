@@ -85,7 +85,7 @@ impl ConsentService {
     /// changes nothing (an email scanner opens links too).
     pub async fn link_page(&self, token: &str) -> Result<ConsentPage, ConsentError> {
         let claims = self.links.verify(token, self.clock.now())?;
-        self.page(&claims).await
+        Ok(self.page_and_address(&claims).await?.0)
     }
 
     /// Records the consent the link `token` asks for, once: a second use
@@ -94,7 +94,7 @@ impl ConsentService {
     pub async fn consent_by_link(&self, token: &str) -> Result<ConsentPage, ConsentError> {
         let now = self.clock.now();
         let claims = self.links.verify(token, now)?;
-        let page = self.page(&claims).await?;
+        let (page, address) = self.page_and_address(&claims).await?;
         if page.recorded {
             return Ok(page);
         }
@@ -104,7 +104,7 @@ impl ConsentService {
             state: ConsentState::Granted,
             since: now,
             method: answered_by(claims.channel),
-            address: claims.address.clone(),
+            address,
             evidence: ConsentEvidence {
                 words: page.statement.clone(),
                 reply_id: None,
@@ -117,24 +117,30 @@ impl ConsentService {
         Ok(ConsentPage { recorded: true, ..page })
     }
 
-    /// The page for a verified link; a link to an address the recipient
-    /// no longer has (or a recipient removed) is no longer valid.
-    async fn page(&self, claims: &ConsentLinkClaims) -> Result<ConsentPage, ConsentError> {
-        let settings = self.store.get_settings(&claims.account).await?.ok_or(ConsentLinkError::Invalid)?;
-        let recipient =
-            self.store.get_recipient(&claims.account, &claims.recipient).await?.ok_or(ConsentLinkError::Invalid)?;
-        let current =
-            recipient.address_on(claims.channel).is_some_and(|a| a.as_str().eq_ignore_ascii_case(&claims.address));
-        if !current {
-            return Err(ConsentLinkError::Invalid.into());
+    /// The page for a verified link, and the address its request went to.
+    /// A link stops being valid when the recipient no longer has that
+    /// address, or refused or withdrew consent there after it was sent (a
+    /// STOP is not undone by an old email).
+    async fn page_and_address(&self, claims: &ConsentLinkClaims) -> Result<(ConsentPage, String), ConsentError> {
+        let invalid = || ConsentError::Link(ConsentLinkError::Invalid);
+        let settings = self.store.get_settings(&claims.account).await?.ok_or_else(invalid)?;
+        let request = self.store.get_message(&claims.account, &claims.request).await?.ok_or_else(invalid)?;
+        let address = request.content.map(|content| content.to).ok_or_else(invalid)?;
+        let recipient = self.store.get_recipient(&claims.account, &claims.recipient).await?.ok_or_else(invalid)?;
+        if !recipient.address_on(claims.channel).is_some_and(|a| a.as_str().eq_ignore_ascii_case(&address)) {
+            return Err(invalid());
         }
         let consent = self.store.consent(&claims.account, &claims.recipient, claims.channel).await?;
-        Ok(ConsentPage {
+        if consent.as_ref().is_some_and(|c| c.forbids(&address) || c.declined(&address)) {
+            return Err(invalid());
+        }
+        let page = ConsentPage {
             statement: link_statement(claims.channel, &settings.practice_name),
             practice_name: settings.practice_name,
             privacy_policy_url: settings.opt_in.privacy_policy_url,
-            recorded: consent.is_some_and(|c| c.allows(&claims.address)),
-        })
+            recorded: consent.is_some_and(|c| c.allows(&address)),
+        };
+        Ok((page, address))
     }
 
     /// A recipient's consent on each channel and its history.

@@ -546,8 +546,7 @@ impl ReminderSweep {
         let policy_url = settings.opt_in.privacy_policy_url.as_deref().unwrap_or_default();
         let link = match (channel, &self.consent_links) {
             (Channel::Email, Some(links)) => {
-                let claims =
-                    ConsentLinkClaims::for_request(account, &recipient.id, channel, address.as_str(), &message.id, now);
+                let claims = ConsentLinkClaims::for_request(account, &recipient.id, channel, &message.id, now);
                 links.url(&claims)
             }
             _ => None,
