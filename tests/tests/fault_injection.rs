@@ -274,7 +274,7 @@ async fn live(life: &Life, fault: Option<(usize, FaultMode)>) -> Aftermath {
     let balance = store.balance(&account).await.unwrap().balance_cents;
     let ledger = store.ledger(&account, 100).await.unwrap();
     let of_message: Vec<_> = ledger.iter().filter(|e| e.message_id.as_ref() == Some(&message.id)).collect();
-    let notifications = store.notifications(&account, 100, None).await.unwrap();
+    let notifications = store.notifications(&account, 100, None, false).await.unwrap();
     let mut told: Vec<&str> =
         notifications.iter().filter(|n| n.message_id.as_ref() == Some(&message.id)).map(|n| n.kind.as_str()).collect();
     told.sort_unstable();

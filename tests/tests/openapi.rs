@@ -433,10 +433,11 @@ async fn probe(app: &TestApp, doc: &Value, method: &str, path: &str, operation: 
                 call(app, method, &with_query(path_only.clone(), base, Some((name, &value))), None, None).await;
             route.expect(&format!("with query {name} {what}"), &answer, 400);
         }
-        // A cursor is only ever one the API gave out: no other value is
-        // accepted, whatever its length.
-        let mut met: Vec<String> =
-            if name == "cursor" { Vec::new() } else { string_at_max(schema).into_iter().collect() };
+        // A cursor (and `before_id`, a notification's id that pages only
+        // with its `before_at`) is only ever one the API gave out: no other
+        // value is accepted, whatever its length.
+        let cursor = matches!(name, "cursor" | "before_id");
+        let mut met: Vec<String> = if cursor { Vec::new() } else { string_at_max(schema).into_iter().collect() };
         met.extend(number_bounds(schema).iter().map(Value::to_string));
         for value in met {
             let answer =

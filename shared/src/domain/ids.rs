@@ -113,6 +113,12 @@ external_id!(
     &[]
 );
 external_id!(
+    /// A notification: a UUID, or named by the reply it is about
+    /// (`new_reply~sms~…`).
+    NotificationId,
+    &[COMPOSITE_SEPARATOR]
+);
+external_id!(
     /// A practice user (staff), by the practice app's own id.
     UserId,
     &[]

@@ -32,7 +32,9 @@ pub use credit::{
     AutoTopUp, CreditSettings, DestinationPrices, LedgerEntry, LedgerKind, PriceOverride, PriceOverrides, PriceTable,
     PricingError, PurchaseAmount,
 };
-pub use ids::{AccountId, AppointmentId, InvalidId, InvoiceId, MessageId, RecipientId, ReplyId, UserId};
+pub use ids::{
+    AccountId, AppointmentId, InvalidId, InvoiceId, MessageId, NotificationId, RecipientId, ReplyId, UserId,
+};
 pub use invoice::{Currency, Invoice, InvoiceMessageSettings, InvoiceStatus};
 pub use keywords::{interpret_reply, ReplyMeaning, REPLY_READ_CHARS};
 pub use message::{

@@ -120,6 +120,9 @@ pub struct Notification {
     /// never an address or a body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Someone at the practice marked it read.
+    #[serde(default)]
+    pub read: bool,
 }
 
 impl Notification {
@@ -133,6 +136,7 @@ impl Notification {
             channel: None,
             reply_id: None,
             detail: None,
+            read: false,
         }
     }
 
@@ -148,6 +152,7 @@ impl Notification {
             channel: Some(reply.channel),
             reply_id: Some(reply.id.clone()),
             detail: None,
+            read: false,
         }
     }
 

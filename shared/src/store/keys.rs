@@ -268,6 +268,11 @@ pub fn notifications_partition(account: &AccountId) -> String {
     format!("ACCOUNT#{account}#NOTIFICATIONS")
 }
 
+/// A notification's `lookup` key: found by its id to be marked read.
+pub fn notification_ref(account: &AccountId, id: &str) -> String {
+    format!("NOTICE#{account}#{id}")
+}
+
 pub fn notification(account: &AccountId, at_ms: i64, id: &str) -> ItemKey {
     ItemKey { pk: notifications_partition(account), sk: format!("AT#{at_ms:013}#{id}") }
 }

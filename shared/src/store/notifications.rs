@@ -4,9 +4,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::keys::ItemKey;
 use super::{
-    dynamo_error, from_item, key_item, keys, n, s, to_item, with_key, Store, StoreError, Transacted,
-    MESSAGE_RETENTION_DAYS,
+    dynamo_error, from_item, key_item, keys, n, s, to_item, with_key, ConditionalUpdate, Item, Store, StoreError,
+    Transacted, MESSAGE_RETENTION_DAYS,
 };
 use crate::domain::{AccountId, Channel, Message, MessageNotice, Notification, PhoneNumber, RecipientId, StatusReason};
 
@@ -50,18 +51,61 @@ impl Store {
         Ok(self.get::<SenderOwner>("sender", &keys::bridge_number(number.as_str())).await?.map(|(o, _)| o.account_id))
     }
 
-    pub async fn add_notification(&self, account: &AccountId, notification: &Notification) -> Result<(), StoreError> {
+    /// A notification as stored: in the account's partition by time, and
+    /// findable by its id (`lookup`) to be marked read.
+    pub(super) fn notification_item(
+        &self,
+        account: &AccountId,
+        notification: &Notification,
+    ) -> Result<Item, StoreError> {
         let key = keys::notification(account, notification.at.timestamp_millis(), &notification.id);
-        self.put(with_key(to_item("notification", notification)?, &key)).await
+        let mut item = with_key(to_item("notification", notification)?, &key);
+        item.insert(keys::LOOKUP_KEY.to_owned(), s(keys::notification_ref(account, &notification.id)));
+        item.insert(keys::LOOKUP_MS.to_owned(), n(notification.at.timestamp_millis()));
+        Ok(item)
+    }
+
+    pub async fn add_notification(&self, account: &AccountId, notification: &Notification) -> Result<(), StoreError> {
+        self.put(self.notification_item(account, notification)?).await
+    }
+
+    /// Marks a notification read; `false` when the account has none with
+    /// this id.
+    pub async fn mark_notification_read(&self, account: &AccountId, id: &str) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::LOOKUP_INDEX)
+            .key_condition_expression("lookup_key = :ref")
+            .expression_attribute_values(":ref", s(keys::notification_ref(account, id)))
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("Query", e))?;
+        let Some(found) = output.items.unwrap_or_default().into_iter().next() else { return Ok(false) };
+        let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) = (found.get(keys::PK), found.get(keys::SK))
+        else {
+            return Err(StoreError::Corrupt("notification"));
+        };
+        let update = ConditionalUpdate::on(ItemKey { pk: pk.clone(), sk: sk.clone() })
+            .set("#read = :read")
+            .condition("attribute_exists(PK)")
+            .name("#read", "read")
+            .value(":read", AttributeValue::Bool(true));
+        Ok(update.apply(self, aws_sdk_dynamodb::types::ReturnValue::None).await?.is_some())
     }
 
     /// Up to `limit` notifications, newest first; `before` pages back from
     /// an earlier page's oldest notification (its `at` and `id`).
+    /// With `unread_only`, those nobody marked read (a page may then hold
+    /// fewer than `limit`: page on from its last).
     pub async fn notifications(
         &self,
         account: &AccountId,
         limit: i32,
         before: Option<(DateTime<Utc>, &str)>,
+        unread_only: bool,
     ) -> Result<Vec<Notification>, StoreError> {
         let mut request = self
             .client
@@ -71,6 +115,12 @@ impl Store {
             .expression_attribute_values(":pk", s(keys::notifications_partition(account)))
             .scan_index_forward(false)
             .limit(limit);
+        if unread_only {
+            request = request
+                .filter_expression("attribute_not_exists(#read) OR #read = :unread")
+                .expression_attribute_names("#read", "read")
+                .expression_attribute_values(":unread", AttributeValue::Bool(false));
+        }
         if let Some((at, id)) = before {
             let key = keys::notification(account, at.timestamp_millis(), id);
             request = request.set_exclusive_start_key(Some(key_item(&key)));
@@ -135,10 +185,9 @@ impl Store {
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .map_err(|_| StoreError::Corrupt("notice"))?;
-        let key = keys::notification(account, notification.at.timestamp_millis(), &notification.id);
         let notification = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
-            .set_item(Some(with_key(to_item("notification", &notification)?, &key)))
+            .set_item(Some(self.notification_item(account, &notification)?))
             .build()
             .map_err(|_| StoreError::Corrupt("notification"))?;
         let request = self

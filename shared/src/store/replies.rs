@@ -92,8 +92,7 @@ impl Store {
         account: &AccountId,
         notification: &Notification,
     ) -> Result<bool, StoreError> {
-        let key = keys::notification(account, notification.at.timestamp_millis(), &notification.id);
-        self.put_new(with_key(to_item("notification", notification)?, &key)).await
+        self.put_new(self.notification_item(account, notification)?).await
     }
 }
 

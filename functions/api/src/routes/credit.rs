@@ -1,12 +1,10 @@
-//! `/v1/credit` and `/v1/notifications`: the account's prepaid balance, its
-//! purchases, and what staff must know.
+//! `/v1/credit`: the account's prepaid balance and its purchases.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tidings::domain::{LedgerEntry, Notification, PriceTable, PurchaseAmount};
+use tidings::domain::{LedgerEntry, PriceTable, PurchaseAmount};
 use tidings::services::{CreditError, IdempotencyKey};
 
 use crate::auth::{AuthenticatedAccount, OperatorForAccount};
@@ -96,65 +94,4 @@ pub async fn post_purchase(
             released: receipt.released,
         }),
     ))
-}
-
-/// The most notifications one page holds.
-const NOTIFICATION_PAGE_MAX: i32 = 200;
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct NotificationsQuery {
-    /// Default 50, at most 200.
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i32>,
-    /// Page back: the `at` and `id` of the previous page's last notification.
-    #[param(value_type = Option<String>, format = DateTime)]
-    pub before_at: Option<DateTime<Utc>>,
-    /// A notification's id: a UUID.
-    #[param(
-        max_length = 36,
-        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-    )]
-    pub before_id: Option<String>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct NotificationList {
-    /// Newest first.
-    pub notifications: Vec<Notification>,
-}
-
-#[utoipa::path(get, path = "/v1/notifications", tag = "credit", params(NotificationsQuery),
-    responses((status = 200, body = NotificationList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
-    security(("bearer" = [])))]
-pub async fn list_notifications(
-    State(state): State<ApiState>,
-    AuthenticatedAccount(account): AuthenticatedAccount,
-    query: Result<Query<NotificationsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<NotificationList>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=NOTIFICATION_PAGE_MAX).contains(&limit) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "limit must be 1 to 200"));
-    }
-    // A notification's id is a UUID; anything else would only make a key
-    // the store refuses.
-    let before_id =
-        query.before_id.map(|id| id.parse::<uuid::Uuid>().map(|id| id.to_string())).transpose().map_err(|_| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "before_id must be a notification's id")
-        })?;
-    let before = match (query.before_at, before_id.as_deref()) {
-        (Some(at), Some(id)) => Some((at, id)),
-        (None, None) => None,
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                "give before_at and before_id together",
-            ))
-        }
-    };
-    let notifications = state.store.notifications(&account, limit, before).await.map_err(|e| ApiError::from(&e))?;
-    Ok(Json(NotificationList { notifications }))
 }

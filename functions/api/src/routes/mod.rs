@@ -9,6 +9,7 @@ pub mod consent_page;
 pub mod credit;
 pub mod invoices;
 pub mod messages;
+pub mod notifications;
 pub mod recipients;
 pub mod replies;
 pub mod settings;
