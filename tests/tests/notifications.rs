@@ -48,3 +48,16 @@ async fn a_notification_marked_read_leaves_the_unread_list_and_stays_in_the_whol
     let elsewhere = app.post("other", &format!("/v1/notifications/{first}/read"), json!({})).await;
     assert_eq!(elsewhere.status, 404, "another practice's notification is not found");
 }
+
+#[tokio::test]
+async fn staff_email_links_into_the_app_are_https_templates() {
+    let app = spawn_app().await;
+    let links = json!({"app_links": {"message": "https://app.riverside.example/messages/{message_id}",
+                                     "recipient": "https://app.riverside.example/clients/{recipient_id}"}});
+    app.given_settings_with("acct", links.clone()).await;
+    let mut body = json!({"practice_name": "Riverside Clinic", "practice_phone": "+12025550143",
+                          "time_zone": "America/New_York", "messaging_enabled": true});
+    body["app_links"] = json!({"message": "http://app.riverside.example/{message_id}"});
+    let refused = app.put("acct", "/v1/settings", body).await;
+    assert_eq!((refused.status, &refused.body["error"]["code"]), (422, &json!("invalid_settings")), "{}", refused.body);
+}

@@ -78,6 +78,7 @@ async fn run_on(reminders: usize, runtime: Arc<LocalRuntime>, t0: DateTime<Utc>)
         voice_replies: false,
         replies: Default::default(),
         opt_in: Default::default(),
+        app_links: Default::default(),
     };
     runtime.store.put_settings(&account, &settings).await?;
     buy_bench_credit(&runtime, &account).await?;

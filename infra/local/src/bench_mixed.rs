@@ -78,6 +78,7 @@ async fn seed_account(runtime: &LocalRuntime, account: &AccountId, zone: &str) -
         voice_replies: false,
         replies: Default::default(),
         opt_in: Default::default(),
+        app_links: Default::default(),
     };
     runtime.store.put_settings(account, &settings).await?;
     crate::bench::buy_bench_credit(runtime, account).await?;

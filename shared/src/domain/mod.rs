@@ -6,6 +6,7 @@ pub mod consent;
 pub mod consent_link;
 pub mod contact;
 pub mod credit;
+pub mod digest;
 pub mod ids;
 pub mod invoice;
 pub mod keywords;

@@ -70,6 +70,8 @@ pub enum SettingsError {
     CancelCutoff,
     #[error(transparent)]
     OptIn(#[from] super::consent::InvalidOptIn),
+    #[error(transparent)]
+    AppLinks(#[from] super::digest::InvalidAppLink),
 }
 
 fn check_offsets(list: &[u32]) -> Result<(), SettingsError> {
@@ -232,6 +234,9 @@ pub struct AccountSettings {
     /// Whether recipients must opt in first, and the privacy policy.
     #[serde(default)]
     pub opt_in: super::consent::OptInSettings,
+    /// Where staff emails link into the practice app.
+    #[serde(default)]
+    pub app_links: super::digest::AppLinks,
 }
 
 impl AccountSettings {
@@ -253,6 +258,7 @@ impl AccountSettings {
             return Err(SettingsError::CancelCutoff);
         }
         self.opt_in.validate()?;
+        self.app_links.validate()?;
         self.appointment_reminders.validate()
     }
 }

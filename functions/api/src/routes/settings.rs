@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::Json;
 use chrono::NaiveTime;
 use serde::{Deserialize, Serialize};
+use tidings::domain::digest::AppLinks;
 use tidings::domain::text;
 use tidings::domain::{
     AccountSettings, AppointmentNoticeSettings, AppointmentReminderSettings, AutoTopUp, CreditSettings, EmailAddress,
@@ -106,6 +107,9 @@ pub struct SettingsBody {
     /// Whether recipients must opt in before anything but a fax reaches
     /// them, and the privacy policy requests link. Default: not required.
     pub opt_in: Option<OptInSettings>,
+    /// Where staff emails link into the practice app: https URL templates
+    /// with `{recipient_id}` and `{message_id}`.
+    pub app_links: Option<AppLinks>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -258,6 +262,7 @@ pub struct SettingsView {
     pub voice_replies: bool,
     pub replies: ReplySettings,
     pub opt_in: OptInSettings,
+    pub app_links: AppLinks,
 }
 
 impl From<AccountSettings> for SettingsView {
@@ -277,6 +282,7 @@ impl From<AccountSettings> for SettingsView {
             voice_replies: s.voice_replies,
             replies: s.replies,
             opt_in: s.opt_in,
+            app_links: s.app_links,
         }
     }
 }
@@ -326,6 +332,7 @@ pub async fn put_settings(
         voice_replies: body.voice_replies,
         replies: body.replies.unwrap_or_default(),
         opt_in: body.opt_in.unwrap_or_default(),
+        app_links: body.app_links.unwrap_or_default(),
     };
     state.records.put_settings(&account, &settings).await?;
     Ok(Json(settings.into()))
