@@ -129,18 +129,8 @@ impl Store {
         channel: Channel,
         provider_message_id: &str,
     ) -> Result<Option<(AccountId, MessageId)>, StoreError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::LOOKUP_INDEX)
-            .key_condition_expression("lookup_key = :ref")
-            .expression_attribute_values(":ref", s(keys::provider_ref(channel, provider_message_id)))
-            .limit(1)
-            .send()
-            .await
-            .map_err(|e| dynamo_error("Query", e))?;
-        Ok(output.items.unwrap_or_default().into_iter().next().and_then(|item| match item.get(keys::PK) {
+        let found = self.looked_up(&keys::provider_ref(channel, provider_message_id)).await?;
+        Ok(found.and_then(|item| match item.get(keys::PK) {
             Some(AttributeValue::S(pk)) => keys::account_of_message(pk),
             _ => None,
         }))

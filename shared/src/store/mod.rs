@@ -364,6 +364,22 @@ impl Store {
         Err(StoreError::Dynamo { operation: "TransactWriteItems", code: "TransactionConflict".into(), retryable: true })
     }
 
+    /// The record the `lookup` index names by `reference` (its keys), if any.
+    async fn looked_up(&self, reference: &str) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::LOOKUP_INDEX)
+            .key_condition_expression("lookup_key = :ref")
+            .expression_attribute_values(":ref", s(reference))
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("Query", e))?;
+        Ok(output.items.unwrap_or_default().into_iter().next())
+    }
+
     /// Sets one attribute of a record that exists (and never creates one):
     /// a record that does not is an error.
     async fn set_on_existing(&self, key: &ItemKey, attribute: &str, value: AttributeValue) -> Result<(), StoreError> {

@@ -72,18 +72,7 @@ impl Store {
     /// Marks a notification read; `false` when the account has none with
     /// this id.
     pub async fn mark_notification_read(&self, account: &AccountId, id: &str) -> Result<bool, StoreError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::LOOKUP_INDEX)
-            .key_condition_expression("lookup_key = :ref")
-            .expression_attribute_values(":ref", s(keys::notification_ref(account, id)))
-            .limit(1)
-            .send()
-            .await
-            .map_err(|e| dynamo_error("Query", e))?;
-        let Some(found) = output.items.unwrap_or_default().into_iter().next() else { return Ok(false) };
+        let Some(found) = self.looked_up(&keys::notification_ref(account, id)).await? else { return Ok(false) };
         let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) = (found.get(keys::PK), found.get(keys::SK))
         else {
             return Err(StoreError::Corrupt("notification"));
