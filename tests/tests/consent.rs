@@ -443,3 +443,35 @@ async fn a_consent_link_carries_no_address_and_an_old_one_does_not_undo_a_later_
     assert_eq!(app.http.post(&link).send().await.unwrap().status(), 404, "the old link no longer grants");
     assert_eq!(consent(&app, "ann").await["channels"]["email"]["state"], "revoked");
 }
+
+#[tokio::test]
+async fn a_request_marked_after_a_grant_leaves_the_grant_standing() {
+    use tidings::domain::{Channel, Consent, ConsentEvidence, ConsentMethod, ConsentState};
+    let app = spawn_app().await;
+    requiring_opt_in(&app).await;
+    app.given_sms_client("acct", "ben").await;
+    let (account, ben) = ("acct".parse().unwrap(), "ben".parse().unwrap());
+    let consent = |state, method| Consent {
+        channel: Channel::Sms,
+        state,
+        since: t0(),
+        method,
+        address: "+12025550101".into(),
+        evidence: ConsentEvidence { words: "words".into(), reply_id: None, message_id: None },
+        policy_version: None,
+    };
+    let store = &app.runtime.store;
+    let requested = consent(ConsentState::Requested, ConsentMethod::SmsReply);
+    assert!(store.mark_consent_requested(&account, &ben, &requested).await.unwrap(), "nothing answered yet");
+    let granted = consent(ConsentState::Granted, ConsentMethod::StaffRecorded);
+    assert!(store.change_consent(&account, &ben, &granted).await.unwrap());
+    // The sweep read consent before the grant, and marks its request sent.
+    assert!(!store.mark_consent_requested(&account, &ben, &requested).await.unwrap());
+    assert_eq!(consent_record_state(&app).await, "granted");
+    let moved = Consent { address: "+12025550199".into(), ..requested };
+    assert!(store.mark_consent_requested(&account, &ben, &moved).await.unwrap(), "a new number is asked afresh");
+}
+
+async fn consent_record_state(app: &TestApp) -> String {
+    consent(app, "ben").await["channels"]["sms"]["state"].as_str().unwrap().to_owned()
+}

@@ -579,7 +579,8 @@ impl ReminderSweep {
             },
             policy_version: settings.opt_in.privacy_policy_version.clone(),
         };
-        self.store.change_consent(account, &recipient.id, &requested).await?;
+        // A grant that came since the consent was read stands.
+        self.store.mark_consent_requested(account, &recipient.id, &requested).await?;
         Ok(Ok(Handled::Ready(ready(claimed, channel))))
     }
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{from_item, keys, s, to_attribute, to_item, with_key, Store, StoreError, Transacted};
-use crate::domain::{AccountId, Channel, Consent, Message, MessageId, RecipientId};
+use crate::domain::{AccountId, Channel, Consent, ConsentState, Message, MessageId, RecipientId};
 
 /// The opt-in request planned for a recipient on a channel
 /// (`OPTIN#{channel}`): which message it is, the address it asks, and when
@@ -55,14 +55,9 @@ impl Store {
         recipient: &RecipientId,
         consent: &Consent,
     ) -> Result<bool, StoreError> {
-        let current = with_key(to_item("consent", consent)?, &keys::consent(account, recipient, consent.channel));
         let reply = consent.evidence.reply_id.as_ref().map(|reply| reply.as_str().to_owned());
-        let entry_id = reply.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-        let history_key =
-            keys::consent_history(account, recipient, consent.channel, consent.since.timestamp_millis(), &entry_id);
-        let change = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(current))
+        let change = self
+            .consent_put(account, recipient, consent)?
             .condition_expression(
                 "attribute_not_exists(PK) OR #state <> :state OR address <> :address OR #evidence.#reply = :reply",
             )
@@ -71,9 +66,55 @@ impl Store {
             .expression_attribute_names("#reply", "reply_id")
             .expression_attribute_values(":state", to_attribute("consent", &consent.state)?)
             .expression_attribute_values(":address", s(&consent.address))
-            .expression_attribute_values(":reply", s(reply.unwrap_or_default()))
-            .build()
-            .map_err(|_| StoreError::Corrupt("consent"))?;
+            .expression_attribute_values(":reply", s(reply.unwrap_or_default()));
+        self.write_consent(account, recipient, consent, change).await
+    }
+
+    /// Marks consent `requested` (an opt-in request went) unless the
+    /// recipient already answered at that address: a grant, a refusal or a
+    /// revocation that came meanwhile stands. `false` when it did not write.
+    pub async fn mark_consent_requested(
+        &self,
+        account: &AccountId,
+        recipient: &RecipientId,
+        requested: &Consent,
+    ) -> Result<bool, StoreError> {
+        let change = self
+            .consent_put(account, recipient, requested)?
+            .condition_expression("attribute_not_exists(PK) OR address <> :address OR #state = :requested")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":requested", to_attribute("consent", &ConsentState::Requested)?)
+            .expression_attribute_values(":address", s(&requested.address));
+        self.write_consent(account, recipient, requested, change).await
+    }
+
+    /// The write of a recipient's consent on its channel, to be given its
+    /// condition.
+    fn consent_put(
+        &self,
+        account: &AccountId,
+        recipient: &RecipientId,
+        consent: &Consent,
+    ) -> Result<aws_sdk_dynamodb::types::builders::PutBuilder, StoreError> {
+        let current = with_key(to_item("consent", consent)?, &keys::consent(account, recipient, consent.channel));
+        Ok(Put::builder().table_name(&self.table).set_item(Some(current)))
+    }
+
+    /// Writes a change of consent on its condition with its history entry
+    /// (named by the reply that made it, so a retried reply keeps one), in
+    /// one transaction.
+    async fn write_consent(
+        &self,
+        account: &AccountId,
+        recipient: &RecipientId,
+        consent: &Consent,
+        change: aws_sdk_dynamodb::types::builders::PutBuilder,
+    ) -> Result<bool, StoreError> {
+        let change = change.build().map_err(|_| StoreError::Corrupt("consent"))?;
+        let reply = consent.evidence.reply_id.as_ref().map(|reply| reply.as_str().to_owned());
+        let entry_id = reply.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let history_key =
+            keys::consent_history(account, recipient, consent.channel, consent.since.timestamp_millis(), &entry_id);
         let entry = Put::builder()
             .table_name(&self.table)
             .set_item(Some(with_key(to_item("consent", consent)?, &history_key)))

@@ -410,6 +410,23 @@ impl Consents for MemoryStore {
             self.tables().consents.insert(keys::consent(account, recipient, consent.channel), consent.clone());
         Ok(previous.is_none_or(|p| p.state != consent.state || p.address != consent.address))
     }
+
+    async fn mark_consent_requested(
+        &self,
+        account: &AccountId,
+        recipient: &RecipientId,
+        requested: &Consent,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables();
+        let key = keys::consent(account, recipient, requested.channel);
+        let answered = tables.consents.get(&key).is_some_and(|current| {
+            current.address == requested.address && current.state != crate::domain::ConsentState::Requested
+        });
+        if !answered {
+            tables.consents.insert(key, requested.clone());
+        }
+        Ok(!answered)
+    }
 }
 
 #[async_trait]

@@ -142,6 +142,12 @@ port! {
             recipient: &RecipientId,
             consent: &Consent,
         ) -> Result<bool, StoreError>;
+        async fn mark_consent_requested(
+            &self,
+            account: &AccountId,
+            recipient: &RecipientId,
+            requested: &Consent,
+        ) -> Result<bool, StoreError>;
     }
 }
 
