@@ -112,6 +112,21 @@ impl TestApp {
     }
 
     /// A `/local` route read: the outbox, the bus, a stored file.
+    /// A raw RFC 5322 email to one of our reply addresses, as SES receives
+    /// it: the status and `ingest-replies`' report.
+    pub async fn post_email(&self, raw: Vec<u8>) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/local/email/inbound", self.address))
+            .header("content-type", "message/rfc822")
+            .body(raw)
+            .send()
+            .await
+            .expect("the local runner answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get_local(&self, path: &str) -> Answer {
         self.send(self.http.get(format!("{}{path}", self.address))).await
     }

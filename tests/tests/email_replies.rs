@@ -21,19 +21,6 @@ async fn reminded_by_email(app: &TestApp) -> String {
     email["reply_to"].as_str().expect("a reply address").to_owned()
 }
 
-async fn post_email(app: &TestApp, raw: Vec<u8>) -> (u16, Value) {
-    let response = app
-        .http
-        .post(format!("{}/local/email/inbound", app.address))
-        .header("content-type", "message/rfc822")
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 fn fixture(name: &str, reply_to: &str) -> Vec<u8> {
     let path = format!("{}/../shared/tests/fixtures/mime/{name}", env!("CARGO_MANIFEST_DIR"));
     let raw = std::fs::read(path).unwrap();
@@ -56,7 +43,7 @@ async fn an_emailed_reply_with_a_pdf_shows_in_the_thread_with_its_attachment_ret
     let reply_to = reminded_by_email(&app).await;
     assert!(reply_to.starts_with("reply+") && reply_to.ends_with("@replies.tidings.test"), "{reply_to}");
 
-    let (status, report) = post_email(&app, fixture("attachments_reply.eml", &reply_to)).await;
+    let (status, report) = app.post_email(fixture("attachments_reply.eml", &reply_to)).await;
     assert_eq!((status, &report["recorded"]), (200, &json!(1)), "{report}");
 
     let thread = app.get("acct", "/v1/recipients/ann/thread").await.body;
@@ -90,13 +77,12 @@ async fn an_email_to_an_unknown_token_is_not_kept_and_a_non_message_is_refused()
     let app = spawn_app().await;
     reminded_by_email(&app).await;
     let (status, report) =
-        post_email(&app, fixture("gmail_reply.eml", "reply+00000000000000000000000000000000@replies.tidings.test"))
-            .await;
+        app.post_email(fixture("gmail_reply.eml", "reply+00000000000000000000000000000000@replies.tidings.test")).await;
     assert_eq!((status, &report["unroutable"]), (200, &json!(1)), "{report}");
     let thread = app.get("acct", "/v1/recipients/ann/thread").await.body;
     assert!(thread["entries"].as_array().unwrap().iter().all(|e| e["direction"] == "outbound"));
 
-    let (status, _) = post_email(&app, b"no headers here".to_vec()).await;
+    let (status, _) = app.post_email(b"no headers here".to_vec()).await;
     assert_eq!(status, 400);
 }
 
@@ -108,7 +94,7 @@ async fn an_email_unsubscribe_opts_the_address_out_of_email() {
         "From: Ann Lee <ann@example.com>\r\nTo: <{reply_to}>\r\nSubject: Unsubscribe\r\n\
          Message-ID: <u1@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n\r\n"
     );
-    let (status, report) = post_email(&app, raw.into_bytes()).await;
+    let (status, report) = app.post_email(raw.into_bytes()).await;
     assert_eq!((status, &report["recorded"]), (200, &json!(1)), "{report}");
     let thread = app.get("acct", "/v1/recipients/ann/thread").await.body;
     assert_eq!(thread["entries"][0]["action"], "opted_out");

@@ -7,9 +7,11 @@ use tidings::channels::blobs::{BlobError, BlobKey, BlobStore, Download};
 use tidings::channels::s3::{S3Blobs, DOWNLOAD_LINK_TTL};
 use tidings::channels::ses::SesEmailSender;
 use tidings::channels::sns::{SmsOrigin, SnsSmsSender};
+use tidings::channels::staff_mail::{SesStaffMailer, StaffMail, StaffMailer};
 use tidings::channels::{ChannelSender, Outgoing};
+use tidings::domain::digest::StaffEmail;
 use tidings::domain::{
-    AccountId, Attachment, Channel, Letterhead, Message, MessageKind, MessageStatus, RenderedContent,
+    AccountId, Attachment, Channel, EmailAddress, Letterhead, Message, MessageKind, MessageStatus, RenderedContent,
 };
 use tidings::events::eventbridge::EventBridgePublisher;
 use tidings::events::{BusEvent, EventPublisher, MessageReady};
@@ -86,6 +88,25 @@ async fn ses_v2_sends_the_rendered_email() {
     assert_eq!(header(&raw, "Subject").as_deref(), Some("Appointment reminder"), "{raw}");
     assert!(raw.contains("Hello Ann, see you tomorrow."), "{raw}");
     assert_eq!(header(&raw, "Reply-To"), None, "no reply domain, no reply address: {raw}");
+}
+
+#[tokio::test]
+async fn ses_v2_sends_a_staff_email_from_the_deployment_sender() {
+    let config = moto_config().await;
+    let ses = aws_sdk_sesv2::Client::new(&config);
+    let from = verified(&ses, "tidings.example.com").await;
+    let to: EmailAddress = format!("{}@riverside.example", unique("frontdesk")).parse().unwrap();
+    let mailer = SesStaffMailer::new(ses, from.parse().unwrap(), None);
+    let email = StaffEmail {
+        subject: "Riverside Clinic: 2 new notifications".into(),
+        text: "A new message to read (2)".into(),
+        html: "<p>A new message to read (2)</p>".into(),
+    };
+    let (account, user) = ("acct".parse().unwrap(), "frontdesk".parse().unwrap());
+    let mail = StaffMail { account_id: &account, user_id: &user, to: &to, email: &email };
+    let message_id = mailer.send(mail).await.unwrap();
+    let sent = moto_data().await["ses"].to_string();
+    assert!(sent.contains(&message_id) && sent.contains("Riverside Clinic: 2 new notifications"), "{sent}");
 }
 
 #[tokio::test]

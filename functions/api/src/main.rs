@@ -34,7 +34,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         records,
         replies,
         consent: Arc::new(ConsentService::new(store.clone(), clock.clone(), consent_links)),
-        staff: Arc::new(StaffService::new(store.clone())),
+        staff: Arc::new(StaffService::new(store.clone(), clock.clone())),
         outcomes: OutcomeService::new(store.clone(), clock.clone(), credit.clone()),
         credit,
         store,

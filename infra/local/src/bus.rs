@@ -183,7 +183,9 @@ impl EventPublisher for LocalBus {
         for event in &events {
             let targets: Vec<_> = self.routes.iter().filter(|r| Self::matches(r, event)).collect();
             if targets.is_empty() {
-                tracing::warn!(detail_type = event.detail_type, "no rule matches the event");
+                // For the practice's own rules (TopUpRequested,
+                // NotificationRaised, answers): kept in `published`.
+                tracing::debug!(detail_type = event.detail_type, "no rule of ours matches the event");
             }
             for route in targets {
                 let Some(function) = self.functions.get(&route.function).cloned() else { continue };

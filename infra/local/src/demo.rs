@@ -208,7 +208,8 @@ impl Timeline {
                 Some(pages) => format!("{pages} pages"),
                 None => format!("{} chars", entry.body.len()),
             };
-            lines.push((entry.sent_at, "outbox", format!("  {} to {to}: {size}", entry.channel.as_str())));
+            let what = if entry.staff { "staff email" } else { entry.channel.as_str() };
+            lines.push((entry.sent_at, "outbox", format!("  {what} to {to}: {size}")));
             self.outbox_printed += 1;
         }
         // Stable: within one moment, status changes come before the outbox.
@@ -271,10 +272,29 @@ pub async fn run() -> Result<(), LocalError> {
                 "voice_replies": true,
                 "invoice_messages": {"billing_reminders": true, "days_before": 1, "late_payment_notices": true,
                                      "days_after": 0, "repeat_every_days": 7, "max_notices": 2},
+                "app_links": {"message": "https://app.riverside.example/messages/{message_id}",
+                              "recipient": "https://app.riverside.example/clients/{recipient_id}"},
             }),
         )
         .await?;
     timeline.say(start, riverside.label, "settings: messaging on, reminders 24 h and 2 h before, notices after 3 min, billing 1 day before and on the due date, calls take keypad replies");
+    // Riverside's users, and how often each hears of its notifications.
+    let staff = [
+        ("frontdesk", json!({"frequency": "immediate"}), None, "emailed each notification at once"),
+        (
+            "manager",
+            json!({"frequency": "daily", "daily_at": "08:00"}),
+            Some("America/Los_Angeles"),
+            "a daily digest at 08:00 Los Angeles time",
+        ),
+        ("doctor", json!({"frequency": "off"}), None, "no notification emails"),
+    ];
+    for (user, notifications, zone, what) in &staff {
+        let body = json!({"email": format!("{user}@riverside.example"), "display_name": user,
+                          "time_zone": zone, "notifications": notifications});
+        timeline.put(riverside, &format!("/v1/users/{user}"), body).await?;
+        timeline.say(start, riverside.label, format!("user {user}: {what}"));
+    }
     // Credit is the operator's to grant (the practice pays the operator).
     let operator = token("riverside", true)?;
     let purchase = json!({"amount_cents": 2000, "idempotency_key": "demo-credit"});
@@ -414,7 +434,7 @@ pub async fn run() -> Result<(), LocalError> {
     timeline.book(&practices, 0, "a-5", "c-101", tomorrow(15, 0), "cancelled").await?;
     timeline.advance(&practices, tomorrow(18, 0)).await?;
 
-    let outbox = runtime.outbox.entries();
+    let (staff_emails, outbox): (Vec<_>, Vec<_>) = runtime.outbox.entries().into_iter().partition(|e| e.staff);
     let count = |channel| outbox.iter().filter(|e| e.channel == channel).count();
     let credit = call(&timeline.app, Method::GET, "/v1/credit", &riverside.token, Value::Null).await?;
     let spent = bought["balance_cents"].as_i64().unwrap_or(0) - credit["balance_cents"].as_i64().unwrap_or(0);
@@ -451,7 +471,19 @@ pub async fn run() -> Result<(), LocalError> {
             reply["action"].as_str().unwrap_or_default(),
         );
     }
-    println!("A reminder on each channel, a notice and a billing reminder:");
+    println!("Riverside's staff emails (no patient names, numbers or words in any):");
+    for (user, ..) in &staff {
+        let to = format!("{user}@riverside.example");
+        let theirs: Vec<_> = staff_emails.iter().filter(|e| e.to == to).collect();
+        println!("  {user}: {} email(s)", theirs.len());
+        for email in theirs {
+            println!("    {} {}", clock_label(email.sent_at), email.subject.as_deref().unwrap_or_default());
+        }
+    }
+    if let Some(digest) = staff_emails.iter().find(|e| e.to == "manager@riverside.example") {
+        println!("\n--- the manager's daily digest ---\n{}", digest.body.trim_end());
+    }
+    println!("\nA reminder on each channel, a notice and a billing reminder:");
     let reminder = |channel| outbox.iter().find(|e| e.channel == channel && e.body.contains("reminder"));
     let notice = outbox.iter().find(|e| e.body.contains("your appointment with"));
     let billing = outbox.iter().find(|e| e.body.contains("is due"));

@@ -17,7 +17,8 @@ use tidings::channels::ChannelSender;
 use tidings::domain::{Channel, Clock, ConsentLinks, PhoneNumber, PriceTable, SystemClock, Templates};
 use tidings::services::{
     ConsentService, CreditService, Delivery, DeliveryConfig, InboundConfig, OptInService, OutcomeService,
-    RecordsService, ReminderSweep, ReplyService, RetryPolicy, StaffService, SweepConfig, SweepReport, VoiceCall,
+    RecordsService, ReminderSweep, ReplyService, RetryPolicy, StaffDigests, StaffService, SweepConfig, SweepReport,
+    VoiceCall,
 };
 use tidings::store::Store;
 use tidings_api::{ApiState, FaxWebhook};
@@ -28,13 +29,14 @@ use crate::bus::{BusOptions, DeliveryFunction, LateBus, LocalBus, LocalFunction,
 use crate::clock::ManualClock;
 use crate::embedded::{EmbeddedDynamo, EmbeddedError};
 use crate::fax::{InboundMedia, LocalFaxMedia, LocalFaxProvider, LocalFaxSigner, LocalOrigin};
-use crate::sinks::{LocalSink, Outbox, LOCAL_REPLY_DOMAIN};
+use crate::sinks::{LocalSink, LocalStaffMailer, Outbox, LOCAL_REPLY_DOMAIN};
 use crate::template::{Template, TemplateError};
 use crate::voice::{LocalCallControl, LocalCalls, LocalVoiceSink};
 
 /// The logical id of the table in `template.yaml`; locally, also its name.
 pub const TABLE: &str = "TidingsTable";
 pub const SWEEP_FUNCTION: &str = "reminder-sweep";
+pub const DIGEST_FUNCTION: &str = "notification-digest";
 /// The function `OptInNeeded` events go to.
 const OPT_IN_FUNCTION: &str = "opt-in";
 pub const DEFAULT_DATA_PATH: &str = ".tidings/local.db";
@@ -102,9 +104,11 @@ pub struct LocalOptions {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Advance {
     pub now: DateTime<Utc>,
-    /// Schedule ticks that ran (idle ticks are skipped: they find nothing).
+    /// Sweep ticks that ran (idle ticks are skipped: they find nothing).
     pub ticks: usize,
     pub published: usize,
+    /// Staff emails sent: notifications at once, and digests.
+    pub staff_emails: usize,
     pub skipped: usize,
     pub expired: usize,
 }
@@ -124,6 +128,8 @@ pub struct LocalRuntime {
     pub records: Arc<RecordsService>,
     sweep: Arc<ReminderSweep>,
     pub sweep_every: Duration,
+    digests: Arc<StaffDigests>,
+    pub digest_every: Duration,
     pub token_key: TokenKey,
     pub credit: CreditService,
     pub outcomes: OutcomeService,
@@ -213,11 +219,20 @@ impl LocalRuntime {
             .map_err(LocalError::Wiring)?;
         late_bus.set(bus.clone());
 
-        let schedule = template
-            .schedules
-            .iter()
-            .find(|s| s.function == SWEEP_FUNCTION)
-            .ok_or_else(|| LocalError::Wiring(format!("template.yaml schedules no {SWEEP_FUNCTION}")))?;
+        let schedule = |function: &str| {
+            template
+                .schedules
+                .iter()
+                .find(|s| s.function == function)
+                .map(|s| s.every)
+                .ok_or_else(|| LocalError::Wiring(format!("template.yaml schedules no {function}")))
+        };
+        let digests = StaffDigests::new(
+            store.clone(),
+            Arc::new(LocalStaffMailer::new(outbox.clone(), clock.clone())),
+            Arc::new(bus.clone()),
+            clock.clone(),
+        );
         let templates = Arc::new(Templates::default());
         let outcomes = OutcomeService::new(store.clone(), clock.clone(), credit.clone());
         let records =
@@ -279,7 +294,9 @@ impl LocalRuntime {
             bus,
             outbox,
             sweep: Arc::new(sweep),
-            sweep_every: schedule.every,
+            sweep_every: schedule(SWEEP_FUNCTION)?,
+            digests: Arc::new(digests),
+            digest_every: schedule(DIGEST_FUNCTION)?,
             token_key,
         })
     }
@@ -294,7 +311,7 @@ impl LocalRuntime {
             outcomes: self.outcomes.clone(),
             replies: self.replies.clone(),
             consent: Arc::new(ConsentService::new(self.store.clone(), self.clock.clone(), self.consent_links.clone())),
-            staff: Arc::new(StaffService::new(self.store.clone())),
+            staff: Arc::new(StaffService::new(self.store.clone(), self.clock.clone())),
             store: self.store.clone(),
             clock: self.clock.clone(),
             fax_webhooks: vec![FaxWebhook {
@@ -489,9 +506,22 @@ impl LocalRuntime {
         report
     }
 
+    /// One scheduled invocation of `notification-digest`, through its Lambda
+    /// handler.
+    pub async fn run_digests(&self) -> Result<tidings::services::DigestReport, LocalError> {
+        let event = LambdaEvent::new(serde_json::json!({}), Context::default());
+        let report = tidings_notification_digest::handler(&self.digests, event).await.map_err(|d| {
+            LocalError::Invocation { function: DIGEST_FUNCTION, error_type: d.error_type, message: d.error_message }
+        });
+        self.bus.idle().await;
+        report
+    }
+
     /// Moves the manual clock to `target`, running each schedule tick on the
     /// way that finds something due, and returns when all resulting work is
     /// done. Ticks with nothing due are skipped: they would find nothing.
+    /// The digest function runs when its work falls due (on AWS, within
+    /// its minute's schedule).
     pub async fn advance_to(&self, target: DateTime<Utc>) -> Result<Advance, LocalError> {
         let manual = self.manual_clock.as_ref().ok_or(LocalError::ClockNotManual)?;
         if target < manual.now() {
@@ -509,16 +539,27 @@ impl LocalRuntime {
                 Some(due) => first_tick_after_now.max(ceil_to_multiple(due.timestamp_millis(), every)),
                 None => i64::MAX,
             };
-            if next_tick > target.timestamp_millis() {
+            let staff_tick = match self.store.next_staff_due().await? {
+                Some(due) => due.timestamp_millis().max(now),
+                None => i64::MAX,
+            };
+            let tick_ms = next_tick.min(staff_tick);
+            if tick_ms > target.timestamp_millis() {
                 break;
             }
-            let tick = DateTime::from_timestamp_millis(next_tick).ok_or(LocalError::ClockBackwards)?;
+            let tick = DateTime::from_timestamp_millis(tick_ms).ok_or(LocalError::ClockBackwards)?;
             manual.set(tick);
-            let report = self.run_sweep().await?;
-            advance.ticks += 1;
-            advance.published += report.published;
-            advance.skipped += report.skipped;
-            advance.expired += report.expired;
+            if tick_ms == next_tick {
+                let report = self.run_sweep().await?;
+                advance.ticks += 1;
+                advance.published += report.published;
+                advance.skipped += report.skipped;
+                advance.expired += report.expired;
+            }
+            if tick_ms == staff_tick {
+                let report = self.run_digests().await?;
+                advance.staff_emails += report.emailed_at_once + report.digests;
+            }
         }
         manual.set(target);
         advance.now = target;
@@ -536,16 +577,28 @@ impl LocalRuntime {
         Ok(())
     }
 
-    /// Fires the sweep at its rate on the system clock, for `serve` without
-    /// a manual clock.
+    /// Fires the sweep and the digest function at their rates on the
+    /// system clock, for `serve` without a manual clock.
     pub async fn run_schedules(self: Arc<Self>) {
-        let mut interval = tokio::time::interval(self.sweep_every);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            interval.tick().await;
-            if let Err(err) = self.run_sweep().await {
-                tracing::warn!(error = %err, "scheduled sweep failed");
-            }
+        tokio::join!(
+            every(self.sweep_every, SWEEP_FUNCTION, || self.run_sweep()),
+            every(self.digest_every, DIGEST_FUNCTION, || self.run_digests()),
+        );
+    }
+}
+
+/// Runs `invoke` every `period`, as a schedule does, logging failures.
+async fn every<T, F: std::future::Future<Output = Result<T, LocalError>>>(
+    period: Duration,
+    function: &str,
+    invoke: impl Fn() -> F,
+) {
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(err) = invoke().await {
+            tracing::warn!(function, error = %err, "scheduled invocation failed");
         }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tidings::channels::staff_mail::{StaffMail, StaffMailer};
 use tidings::channels::{ChannelSender, Outgoing, ProviderMessageId, SendError};
 use tidings::domain::{Channel, Clock, RenderedContent};
 
@@ -48,18 +49,31 @@ pub struct OutboxEntry {
     pub document: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_bytes: Option<usize>,
+    /// A staff email (a notification or a digest), not a patient's
+    /// message.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub staff: bool,
 }
 
 impl OutboxEntry {
     pub fn new(channel: Channel, content: &RenderedContent, provider_id: &str, sent_at: DateTime<Utc>) -> Self {
         Self {
-            channel,
-            to: content.to.clone(),
             subject: content.subject.clone(),
-            body: content.body.clone(),
+            from: content.from.clone(),
+            ..Self::sent(channel, &content.to, &content.body, provider_id, sent_at)
+        }
+    }
+
+    /// What was sent, to whom, with nothing more yet.
+    fn sent(channel: Channel, to: &str, body: &str, provider_id: &str, sent_at: DateTime<Utc>) -> Self {
+        Self {
+            channel,
+            to: to.to_owned(),
+            subject: None,
+            body: body.to_owned(),
             message_id: provider_id.to_owned(),
             sent_at,
-            from: content.from.clone(),
+            from: None,
             html: None,
             reply_token: None,
             reply_to: None,
@@ -69,6 +83,7 @@ impl OutboxEntry {
             pages: None,
             document: None,
             document_bytes: None,
+            staff: false,
         }
     }
 }
@@ -134,6 +149,34 @@ impl ChannelSender for LocalSink {
                 reply_to: content.reply_token.as_ref().map(|token| format!("reply+{token}@{LOCAL_REPLY_DOMAIN}")),
                 attachments: content.attachments.iter().map(|a| a.filename.clone()).collect(),
                 ..OutboxEntry::new(self.channel, content, &message_id, self.clock.now())
+            })
+            .map_err(|e| SendError::Transient(format!("outbox_write_{:?}", e.kind())))?;
+        Ok(message_id)
+    }
+}
+
+/// Staff emails delivered into the outbox, marked `staff`.
+pub struct LocalStaffMailer {
+    outbox: Outbox,
+    clock: Arc<dyn Clock>,
+}
+
+impl LocalStaffMailer {
+    pub fn new(outbox: Outbox, clock: Arc<dyn Clock>) -> Self {
+        Self { outbox, clock }
+    }
+}
+
+#[async_trait]
+impl StaffMailer for LocalStaffMailer {
+    async fn send(&self, mail: StaffMail<'_>) -> Result<ProviderMessageId, SendError> {
+        let message_id = format!("local-{}", uuid::Uuid::new_v4());
+        self.outbox
+            .record(OutboxEntry {
+                subject: Some(mail.email.subject.clone()),
+                html: Some(mail.email.html.clone()),
+                staff: true,
+                ..OutboxEntry::sent(Channel::Email, mail.to.as_str(), &mail.email.text, &message_id, self.clock.now())
             })
             .map_err(|e| SendError::Transient(format!("outbox_write_{:?}", e.kind())))?;
         Ok(message_id)

@@ -210,8 +210,16 @@ fn sending_permissions_are_scoped() {
             assert_eq!(statement["NotResource"].as_str(), Some("arn:aws:sns:*:*:*"), "{id}");
         }
         if grants(statement, "ses:SendEmail") {
-            let from = &statement["Condition"]["StringLike"]["ses:FromAddress"];
-            assert!(!from.is_null(), "{id}: SES sends from any identity");
+            let exactly = &statement["Condition"]["StringEquals"]["ses:FromAddress"];
+            let like = &statement["Condition"]["StringLike"]["ses:FromAddress"];
+            assert!(!(exactly.is_null() && like.is_null()), "{id}: SES sends from any identity");
+            if id == "NotificationDigestFunction" {
+                assert_eq!(
+                    ref_target(exactly),
+                    Some("SenderEmail"),
+                    "staff emails come from the deployment's sender only"
+                );
+            }
         }
     }
 }

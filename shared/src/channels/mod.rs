@@ -13,6 +13,7 @@ pub mod ses_receipt;
 pub mod sms_inbound;
 pub mod sns;
 pub mod sns_events;
+pub mod staff_mail;
 
 use async_trait::async_trait;
 

@@ -155,7 +155,7 @@ pub fn from_tag_value(value: &str) -> Option<String> {
 
 /// A tag naming `id`, or `None` when its value would be too long for SES:
 /// the event still carries SES's message id, which the message keeps.
-fn id_tag(name: &str, id: &str) -> Result<Option<MessageTag>, SendError> {
+pub(crate) fn id_tag(name: &str, id: &str) -> Result<Option<MessageTag>, SendError> {
     let value = tag_value(id);
     if value.len() > MAX_TAG_VALUE_LEN {
         tracing::warn!(tag = name, id, "id too long for an SES tag; sent without it");
@@ -183,21 +183,45 @@ impl ChannelSender for SesEmailSender {
             .map_err(|_| SendError::Permanent("content_build".into()))?;
         let tags =
             [id_tag(ACCOUNT_TAG, outgoing.account_id.as_str())?, id_tag(MESSAGE_TAG, outgoing.message_id.as_str())?];
-        let output = self
-            .client
-            .send_email()
-            .from_email_address(addresses.from.as_str())
-            .destination(Destination::builder().to_addresses(addresses.to.as_str()).build())
-            .content(EmailContent::builder().raw(raw).build())
-            .set_email_tags(Some(tags.into_iter().flatten().collect()))
-            .set_configuration_set_name(self.configuration_set.clone())
-            .customize()
-            .config_override(aws_sdk_sesv2::Config::builder().retry_config(one_attempt()))
-            .send()
-            .await
-            .map_err(|e| classify_sdk_error(&e, PERMANENT))?;
-        output.message_id.ok_or_else(|| SendError::Unknown("no_message_id".into()))
+        let envelope = Envelope {
+            from: &addresses.from,
+            to: &addresses.to,
+            tags: tags.into_iter().flatten().collect(),
+            configuration_set: self.configuration_set.clone(),
+        };
+        send_once(&self.client, envelope, EmailContent::builder().raw(raw).build(), PERMANENT).await
     }
+}
+
+/// Who an SES email goes from and to, and what it is tagged with.
+pub(crate) struct Envelope<'a> {
+    pub from: &'a EmailAddress,
+    pub to: &'a EmailAddress,
+    pub tags: Vec<MessageTag>,
+    pub configuration_set: Option<String>,
+}
+
+/// One SendEmail call, made once: a retry after a timeout could send the
+/// email twice. `permanent` lists the error codes that will never pass.
+pub(crate) async fn send_once(
+    client: &Client,
+    envelope: Envelope<'_>,
+    content: EmailContent,
+    permanent: &[&str],
+) -> Result<ProviderMessageId, SendError> {
+    let output = client
+        .send_email()
+        .from_email_address(envelope.from.as_str())
+        .destination(Destination::builder().to_addresses(envelope.to.as_str()).build())
+        .content(content)
+        .set_email_tags(Some(envelope.tags))
+        .set_configuration_set_name(envelope.configuration_set)
+        .customize()
+        .config_override(aws_sdk_sesv2::Config::builder().retry_config(one_attempt()))
+        .send()
+        .await
+        .map_err(|e| classify_sdk_error(&e, permanent))?;
+    output.message_id.ok_or_else(|| SendError::Unknown("no_message_id".into()))
 }
 
 #[cfg(test)]

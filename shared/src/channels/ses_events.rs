@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::ses::{from_tag_value, ACCOUNT_TAG, MESSAGE_TAG};
-use crate::domain::{AccountId, MessageId};
+use super::staff_mail::USER_TAG;
+use crate::domain::{AccountId, MessageId, UserId};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -29,6 +30,9 @@ pub struct SesNotification {
 #[serde(rename_all = "camelCase")]
 pub struct SesMail {
     pub message_id: String,
+    /// When the email was sent.
+    #[serde(default)]
+    pub timestamp: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(default)]
     pub destination: Vec<String>,
     /// Configuration-set events only: the send's tags, by name.
@@ -103,6 +107,12 @@ impl SesNotification {
         let tag = |name: &str| self.mail.tags.get(name)?.first().and_then(|v| from_tag_value(v));
         Some((tag(ACCOUNT_TAG)?.parse().ok()?, tag(MESSAGE_TAG)?.parse().ok()?))
     }
+
+    /// The practice user a staff email went to (`staff_mail`'s tags).
+    pub fn tagged_user(&self) -> Option<(AccountId, UserId)> {
+        let tag = |name: &str| self.mail.tags.get(name)?.first().and_then(|v| from_tag_value(v));
+        Some((tag(ACCOUNT_TAG)?.parse().ok()?, tag(USER_TAG)?.parse().ok()?))
+    }
 }
 
 #[cfg(test)]
@@ -139,5 +149,21 @@ mod tests {
         assert_eq!(notification.event(), EmailEvent::Complained { addresses: vec!["ann@example.com".into()] });
         let (account, message) = notification.tagged_message().unwrap();
         assert_eq!((account.as_str(), message.as_str()), ("acct-1", "a1~reminder~1440"));
+        assert_eq!(notification.tagged_user(), None);
+    }
+
+    #[test]
+    fn a_staff_email_names_its_user_by_tag() {
+        let json = serde_json::json!({
+            "eventType": "Bounce",
+            "mail": {"messageId": "m-2", "timestamp": "2026-12-01T14:04:58.000Z",
+                     "tags": {"tidings_account": ["acct-1"], "tidings_user": ["front_5Fdesk"]}},
+            "bounce": {"bounceType": "Permanent", "bouncedRecipients": [{"emailAddress": "desk@riverside.example"}]}
+        });
+        let notification: SesNotification = serde_json::from_value(json).unwrap();
+        let (account, user) = notification.tagged_user().unwrap();
+        assert_eq!((account.as_str(), user.as_str()), ("acct-1", "front_desk"));
+        assert_eq!(notification.tagged_message(), None);
+        assert_eq!(notification.mail.timestamp.map(|t| t.to_rfc3339()).as_deref(), Some("2026-12-01T14:04:58+00:00"));
     }
 }

@@ -14,6 +14,11 @@ use super::schedule::local_instant;
 use super::staff::{Frequency, NotificationPreferences, Severity};
 use super::template::escape_html;
 
+/// How long after a window ends its digest is made, so that a
+/// notification whose time was taken as the window closed, and written a
+/// moment later, is in it.
+pub const SETTLE: Duration = Duration::seconds(10);
+
 /// The stretch of time one digest covers: notifications at or after
 /// `from` and before `until`. Named by its end, so that a digest for a
 /// window is made once whoever runs it.
@@ -28,13 +33,15 @@ impl DigestWindow {
     /// from where their last one ended (`last_until`; their creation, for
     /// a first): hourly, up to the last whole hour; daily, up to the last
     /// `daily_at` in their zone (DST-correct: the wall-clock time). None
-    /// when nothing is due, or for `immediate` and `off` users.
+    /// when nothing is due (a window is due [`SETTLE`] after it ends), or
+    /// for `immediate` and `off` users.
     pub fn due(
         preferences: &NotificationPreferences,
         zone: TimeZone,
         last_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Option<Self> {
+        let now = now - SETTLE;
         let until = match preferences.frequency {
             Frequency::Hourly => now.duration_trunc(Duration::hours(1)).ok()?,
             Frequency::Daily => {
@@ -49,6 +56,29 @@ impl DigestWindow {
             Frequency::Immediate | Frequency::Off => return None,
         };
         (until > last_until).then_some(Self { from: last_until, until })
+    }
+
+    /// When the first window ending after `after` ends: the next whole
+    /// hour, or the next `daily_at` in the user's zone. None for
+    /// `immediate` and `off` users, who have no digest.
+    pub fn next_end(
+        preferences: &NotificationPreferences,
+        zone: TimeZone,
+        after: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        match preferences.frequency {
+            Frequency::Hourly => Some(after.duration_trunc(Duration::hours(1)).ok()? + Duration::hours(1)),
+            Frequency::Daily => {
+                let day = after.with_timezone(&zone.tz()).date_naive();
+                let at_day = local_instant(zone, day.and_time(preferences.daily_at));
+                if at_day > after {
+                    Some(at_day)
+                } else {
+                    Some(local_instant(zone, day.succ_opt()?.and_time(preferences.daily_at)))
+                }
+            }
+            Frequency::Immediate | Frequency::Off => None,
+        }
     }
 
     /// The window's name in the user's records.
@@ -235,6 +265,26 @@ mod tests {
         assert_eq!(after.until, at("2026-11-02T16:00:00Z"), "everything since, up to the latest 08:00");
         assert_eq!(DigestWindow::due(&daily, la, after.until, at("2026-11-03T15:59:00Z")), None, "not yet 08:00");
         assert_eq!(DigestWindow::due(&preferences(Frequency::Immediate, "08:00"), la, before.until, after.until), None);
+        let at_eight = DigestWindow::due(&daily, la, after.until, at("2026-11-03T16:00:00Z"));
+        assert_eq!(at_eight, None, "a window settles before its digest is made");
+        let settled = DigestWindow::due(&daily, la, after.until, at("2026-11-03T16:00:00Z") + SETTLE);
+        assert_eq!(settled.map(|w| w.until), Some(at("2026-11-03T16:00:00Z")));
+    }
+
+    #[test]
+    fn the_next_window_ends_at_the_next_hour_or_wall_clock_time() {
+        let la: TimeZone = "America/Los_Angeles".parse().unwrap();
+        let daily = preferences(Frequency::Daily, "08:00");
+        // Saturday 31 Oct 08:00 PDT, then Monday 2 Nov 08:00 PST.
+        assert_eq!(DigestWindow::next_end(&daily, la, at("2026-10-31T14:00:00Z")), Some(at("2026-10-31T15:00:00Z")));
+        assert_eq!(DigestWindow::next_end(&daily, la, at("2026-11-01T15:00:00Z")), Some(at("2026-11-01T16:00:00Z")));
+        assert_eq!(DigestWindow::next_end(&daily, la, at("2026-11-01T16:00:00Z")), Some(at("2026-11-02T16:00:00Z")));
+        let hourly = preferences(Frequency::Hourly, "08:00");
+        assert_eq!(DigestWindow::next_end(&hourly, la, at("2026-12-03T10:00:00Z")), Some(at("2026-12-03T11:00:00Z")));
+        assert_eq!(DigestWindow::next_end(&preferences(Frequency::Off, "08:00"), la, at("2026-12-03T10:00:00Z")), None);
+        // What next_end names is what due finds due then.
+        let end = DigestWindow::next_end(&daily, la, at("2026-12-03T10:00:00Z")).unwrap();
+        assert_eq!(DigestWindow::due(&daily, la, at("2026-12-03T10:00:00Z"), end + SETTLE).map(|w| w.until), Some(end));
     }
 
     fn notification(kind: NotificationKind, minute: u32) -> Notification {

@@ -1,12 +1,13 @@
 //! The practice's users (staff) and what each wants to hear of the
 //! account's notifications: how often, and about which kinds.
 
-use chrono::NaiveTime;
+use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::contact::{EmailAddress, TimeZone};
 use super::ids::UserId;
 use super::notification::NotificationKind;
+use super::settings::AccountSettings;
 
 /// How often a user is emailed about notifications.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -77,6 +78,23 @@ pub struct PracticeUser {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<TimeZone>,
     pub notifications: NotificationPreferences,
+    /// When mail to `email` bounced for good: nothing more is sent to it
+    /// until the address changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_bounced_at: Option<DateTime<Utc>>,
+}
+
+impl PracticeUser {
+    /// The zone of their daily digest and of the times it shows: their
+    /// own, else the practice's.
+    pub fn zone(&self, settings: Option<&AccountSettings>) -> TimeZone {
+        self.time_zone.or(settings.map(|s| s.time_zone)).unwrap_or(TimeZone::UTC)
+    }
+
+    /// Whether they get digests (hourly or daily), so have windows.
+    pub fn digests(&self) -> bool {
+        matches!(self.notifications.frequency, Frequency::Hourly | Frequency::Daily)
+    }
 }
 
 #[cfg(test)]

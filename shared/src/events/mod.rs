@@ -5,7 +5,7 @@ pub mod eventbridge;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{AccountId, AppointmentId, Channel, MessageId, RecipientId, ReplyId};
+use crate::domain::{AccountId, AppointmentId, Channel, MessageId, Notification, RecipientId, ReplyId};
 
 /// `source` of every event Tidings puts on its bus.
 pub const SOURCE: &str = "tidings";
@@ -106,6 +106,26 @@ impl OptInNeeded {
 impl From<&OptInNeeded> for BusEvent {
     fn from(event: &OptInNeeded) -> Self {
         Self { detail_type: OptInNeeded::DETAIL_TYPE, detail: serde_json::to_value(event).unwrap_or_default() }
+    }
+}
+
+/// Something staff must know happened (the notification, as
+/// `GET /v1/notifications` shows it), for practice apps that show their
+/// own. Put by `notification-digest` once per notification, at least once:
+/// the notification's id tells a repeat. It carries no PHI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationRaised {
+    pub account_id: AccountId,
+    pub notification: Notification,
+}
+
+impl NotificationRaised {
+    pub const DETAIL_TYPE: &'static str = "NotificationRaised";
+}
+
+impl From<&NotificationRaised> for BusEvent {
+    fn from(event: &NotificationRaised) -> Self {
+        Self { detail_type: NotificationRaised::DETAIL_TYPE, detail: serde_json::to_value(event).unwrap_or_default() }
     }
 }
 

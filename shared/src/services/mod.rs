@@ -4,6 +4,7 @@
 pub mod consent;
 pub mod credit;
 pub mod delivery;
+pub mod digests;
 pub mod opt_in;
 pub mod outcomes;
 pub mod records;
@@ -17,6 +18,7 @@ pub mod voice_call;
 pub use consent::{CapturedConsent, ConsentError, ConsentPage, ConsentService};
 pub use credit::{CreditError, CreditService, CreditView, IdempotencyKey, PurchaseReceipt};
 pub use delivery::{Delivery, DeliveryConfig, DeliveryError, DeliveryOutcome, Price, RetryPolicy};
+pub use digests::{DigestError, DigestReport, StaffDigests};
 pub use opt_in::{OptInOutcome, OptInService};
 pub use outcomes::{OutcomeService, ReportOutcome};
 pub use records::{ClientAnswer, MessagesAbout, RecordsError, RecordsService, ReminderChanges, TemplatePreview};

@@ -10,8 +10,8 @@ use crate::channels::fax::{FaxStatus, FaxStatusEvent};
 use crate::channels::ses_events::{EmailEvent, SesNotification};
 use crate::channels::sns_events::{SmsDeliveryLog, SmsOutcome};
 use crate::domain::{
-    AccountId, Channel, Clock, Message, MessageId, MessageNotice, MessageStatus, NotificationKind, ProviderReport,
-    ReportedOutcome, StatusReason,
+    AccountId, Channel, Clock, Message, MessageId, MessageNotice, MessageStatus, Notification, NotificationKind,
+    ProviderReport, ReportedOutcome, StatusReason, UserId,
 };
 use crate::services::credit::CreditService;
 use crate::store::notifications::Suppression;
@@ -61,6 +61,9 @@ impl OutcomeService {
         if event == EmailEvent::Other {
             return Ok(ReportOutcome::Ignored);
         }
+        if let Some((account, user)) = notification.tagged_user() {
+            return self.staff_email_event(&account, &user, notification, &event).await;
+        }
         let found = match notification.tagged_message() {
             Some(found) => Some(found),
             None => self.find(Channel::Email, &notification.mail.message_id).await?,
@@ -101,6 +104,36 @@ impl OutcomeService {
         self.store.notify_once(&account, &failed.message, &notice, now).await?;
         tracing::info!(kind = notice.kind.as_str(), suppressed = suppress, "email outcome recorded");
         Ok(failed.outcome())
+    }
+
+    /// A staff email that bounced for good, or that its reader marked as
+    /// spam: the user is not emailed again until their address changes,
+    /// and staff are told (`detail` `staff`), once however often SES
+    /// reports it.
+    async fn staff_email_event(
+        &self,
+        account: &AccountId,
+        user: &UserId,
+        notification: &SesNotification,
+        event: &EmailEvent,
+    ) -> Result<ReportOutcome, StoreError> {
+        let (kind, addresses) = match event {
+            EmailEvent::Bounced { permanent: true, addresses, .. } => (NotificationKind::EmailBounced, addresses),
+            EmailEvent::Complained { addresses } => (NotificationKind::EmailComplaint, addresses),
+            _ => return Ok(ReportOutcome::Ignored),
+        };
+        let at = notification.mail.timestamp.unwrap_or_else(|| self.clock.now());
+        for address in addresses {
+            self.store.mark_user_bounced(account, user, address, self.clock.now()).await?;
+        }
+        let told = Notification {
+            id: format!("{}~staff~{}", kind.as_str(), notification.mail.message_id),
+            detail: Some("staff".into()),
+            ..Notification::new(kind, at)
+        };
+        let new = self.store.add_notification_once(account, &told).await?;
+        tracing::info!(kind = kind.as_str(), "staff email outcome recorded");
+        Ok(if new { ReportOutcome::Recorded } else { ReportOutcome::Ignored })
     }
 
     /// One SNS SMS delivery status log entry (from the `delivery-status`

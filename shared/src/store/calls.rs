@@ -38,7 +38,12 @@ impl Store {
 
     /// Up to `limit` calls whose deadline has come by `now`, earliest first.
     pub async fn due_call_deadlines(&self, now: DateTime<Utc>, limit: i32) -> Result<Vec<CallDeadline>, StoreError> {
-        self.due_in_partition(keys::CALLS_SHARD, "deadline", now, limit).await
+        Ok(self
+            .due_in_partition(keys::CALLS_SHARD, "deadline", now, limit)
+            .await?
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect())
     }
 
     /// Asks about the call again at `retry_at` (its end did not come yet);

@@ -99,15 +99,16 @@ impl Store {
     }
 
     /// Up to `limit` records of one of the due index's own partitions (not
-    /// the messages' shards) due at `now`, earliest first. The index keeps
-    /// keys only: each record is read from the table (few ever wait).
+    /// the messages' shards) due at `now`, earliest first, with their keys.
+    /// The index keeps keys only: each record is read from the table (few
+    /// ever wait).
     pub(crate) async fn due_in_partition<T: DeserializeOwned>(
         &self,
         partition: &str,
         attribute: &'static str,
         now: DateTime<Utc>,
         limit: i32,
-    ) -> Result<Vec<T>, StoreError> {
+    ) -> Result<Vec<(ItemKey, T)>, StoreError> {
         let output = self
             .client
             .query()
@@ -128,7 +129,7 @@ impl Store {
             };
             let key = ItemKey { pk: pk.clone(), sk: sk.clone() };
             if let Some((record, _)) = self.get::<T>(attribute, &key).await? {
-                due.push(record);
+                due.push((key, record));
             }
         }
         Ok(due)
@@ -138,7 +139,16 @@ impl Store {
     /// a parked report or a call's deadline).
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let own = [keys::REPORTS_SHARD.to_owned(), keys::CALLS_SHARD.to_owned()];
-        let shards = (0..keys::DUE_SHARD_COUNT).map(keys::due_shard_name).chain(own);
+        self.earliest_due((0..keys::DUE_SHARD_COUNT).map(keys::due_shard_name).chain(own)).await
+    }
+
+    /// The earliest moment the digest function has work: a notification
+    /// to raise, or a user's digest window ending.
+    pub async fn next_staff_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.earliest_due([keys::NOTICES_SHARD.to_owned(), keys::DIGESTS_SHARD.to_owned()].into_iter()).await
+    }
+
+    async fn earliest_due(&self, shards: impl Iterator<Item = String>) -> Result<Option<DateTime<Utc>>, StoreError> {
         let queries = shards.map(|shard| {
             self.client
                 .query()

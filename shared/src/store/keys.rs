@@ -14,6 +14,8 @@
 //! | message     | `ACCOUNT#{account}#MESSAGE#{id}`     | `MESSAGE`     |
 //! | template    | `ACCOUNT#{account}`                  | `TEMPLATE#{kind}#{channel}` |
 //! | user        | `ACCOUNT#{account}`                  | `USER#{id}`                 |
+//! | staff mailed | `ACCOUNT#{account}`                 | `STAFFMAIL#{user}#{notification}` |
+//! | digest sent | `ACCOUNT#{account}`                  | `DIGEST#{user}#{window end, epoch ms}` |
 //! | invoice     | `ACCOUNT#{account}#INVOICE#{id}`     | `INVOICE`     |
 //! | message cap | `ACCOUNT#{account}#RECIPIENT#{id}`   | `CAP#{period}` |
 //! | suppression | `ACCOUNT#{account}#RECIPIENT#{id}`   | `SUPPRESSED#{channel}` |
@@ -48,7 +50,9 @@
 //!   reports that came before their message could be found wait in a
 //!   partition of their own (`DUE#REPORTS`), due when they should be tried
 //!   again; calls in progress wait in `DUE#CALLS` until their deadline, when
-//!   the sweep ends them. Messages spread over the shards by a hash of their
+//!   the sweep ends them. Notifications wait in `DUE#NOTICES` until the
+//!   digest function raises them, and users with digests in `DUE#DIGESTS`
+//!   until their next window ends. Messages spread over the shards by a hash of their
 //!   key, so each shard takes 1/16 of the writes.
 //! - `by_subject` (include): partition `subject`
 //!   (`ACCOUNT#{account}#APPOINTMENT#{id}` or `…#INVOICE#{id}`), sort
@@ -309,6 +313,39 @@ pub fn call_deadline(account: &AccountId, id: &MessageId, transaction_id: &str) 
 
 /// The due index's partition of calls' deadlines.
 pub const CALLS_SHARD: &str = "DUE#CALLS";
+
+/// The due index's partition of notifications not yet raised: each is
+/// written there, and leaves once the digest function has put it on the
+/// bus and emailed those who hear of it at once.
+pub const NOTICES_SHARD: &str = "DUE#NOTICES";
+
+/// The due index's partition of users who get digests, each due when
+/// their next window ends.
+pub const DIGESTS_SHARD: &str = "DUE#DIGESTS";
+
+/// The claim on emailing one notification to one user at once, beside the
+/// account's users: a run that claims it sends; a run that finds it
+/// claimed does not.
+pub fn staff_mail(account: &AccountId, user: &UserId, notification: &str) -> ItemKey {
+    ItemKey { pk: format!("ACCOUNT#{account}"), sk: format!("STAFFMAIL#{user}#{notification}") }
+}
+
+/// The claim on one user's digest for the window ending at `until_ms`.
+pub fn digest(account: &AccountId, user: &UserId, until_ms: i64) -> ItemKey {
+    ItemKey { pk: format!("ACCOUNT#{account}"), sk: format!("DIGEST#{user}#{until_ms:013}") }
+}
+
+/// The account a notification's partition belongs to.
+pub fn account_of_notification(pk: &str) -> Option<AccountId> {
+    pk.strip_prefix("ACCOUNT#")?.strip_suffix("#NOTIFICATIONS")?.parse().ok()
+}
+
+/// The account and user of a user record's key.
+pub fn user_of(key: &ItemKey) -> Option<(AccountId, UserId)> {
+    let account = key.pk.strip_prefix("ACCOUNT#")?;
+    let user = key.sk.strip_prefix(USER_PREFIX)?;
+    Some((account.parse().ok()?, user.parse().ok()?))
+}
 
 /// A number the operator lets one account's calls connect recipients to
 /// (a call's "0"): only that account's calls may bridge to it.

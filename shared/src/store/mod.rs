@@ -39,7 +39,7 @@ pub use records::AppointmentLinks;
 pub use replies::{RouteTarget, ROUTE_RETENTION_DAYS};
 pub use sending::{CapSlot, ClaimedMessage, RenderContext, Settlement};
 pub use threads::{ConversationEntry, ConversationFrom, ConversationListing, ConversationPage};
-pub use users::{UserPage, MAX_USERS_PAGE};
+pub use users::{StaffEmailClaim, StaffMember, UserPage, MAX_USERS_PAGE};
 
 type Item = HashMap<String, AttributeValue>;
 

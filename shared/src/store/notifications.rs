@@ -51,8 +51,9 @@ impl Store {
         Ok(self.get::<SenderOwner>("sender", &keys::bridge_number(number.as_str())).await?.map(|(o, _)| o.account_id))
     }
 
-    /// A notification as stored: in the account's partition by time, and
-    /// findable by its id (`lookup`) to be marked read.
+    /// A notification as stored: in the account's partition by time,
+    /// findable by its id (`lookup`) to be marked read, and waiting in the
+    /// due index to be raised (`DUE#NOTICES`).
     pub(super) fn notification_item(
         &self,
         account: &AccountId,
@@ -62,11 +63,97 @@ impl Store {
         let mut item = with_key(to_item("notification", notification)?, &key);
         item.insert(keys::LOOKUP_KEY.to_owned(), s(keys::notification_ref(account, &notification.id)));
         item.insert(keys::LOOKUP_MS.to_owned(), n(notification.at.timestamp_millis()));
+        item.insert(keys::DUE_SHARD.to_owned(), s(keys::NOTICES_SHARD));
+        item.insert(keys::DUE_MS.to_owned(), n(notification.at.timestamp_millis()));
         Ok(item)
+    }
+
+    /// Up to `limit` notifications not yet raised by `now`, oldest first,
+    /// with their accounts.
+    pub async fn due_notices(
+        &self,
+        now: DateTime<Utc>,
+        limit: i32,
+    ) -> Result<Vec<(AccountId, Notification)>, StoreError> {
+        let due = self.due_in_partition::<Notification>(keys::NOTICES_SHARD, "notification", now, limit).await?;
+        Ok(due
+            .into_iter()
+            .filter_map(|(key, notice)| Some((keys::account_of_notification(&key.pk)?, notice)))
+            .collect())
+    }
+
+    /// A notification raised: it leaves the due index.
+    pub async fn notice_raised(&self, account: &AccountId, notification: &Notification) -> Result<(), StoreError> {
+        let key = keys::notification(account, notification.at.timestamp_millis(), &notification.id);
+        let update = ConditionalUpdate::on(key).remove("due_shard").remove("due_ms").condition("attribute_exists(PK)");
+        update.apply(self, aws_sdk_dynamodb::types::ReturnValue::None).await?;
+        Ok(())
+    }
+
+    /// Raises a notification again at `retry_at` (a staff email could not
+    /// go yet).
+    pub async fn postpone_notice(
+        &self,
+        account: &AccountId,
+        notification: &Notification,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let key = keys::notification(account, notification.at.timestamp_millis(), &notification.id);
+        self.postpone_in_partition(&key, retry_at).await
+    }
+
+    /// The account's notifications at or after `from` and before `until`,
+    /// oldest first: at most `max`, read a page at a time.
+    pub async fn notifications_between(
+        &self,
+        account: &AccountId,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        max: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        // `AT#{until}` sorts before every key of that millisecond, so
+        // BETWEEN takes [from, until).
+        let low = format!("AT#{:013}", from.timestamp_millis());
+        let high = format!("AT#{:013}", until.timestamp_millis());
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND SK BETWEEN :low AND :high")
+                .expression_attribute_values(":pk", s(keys::notifications_partition(account)))
+                .expression_attribute_values(":low", s(low.clone()))
+                .expression_attribute_values(":high", s(high.clone()))
+                .set_exclusive_start_key(start)
+                .limit(i32::try_from(max.saturating_sub(found.len()).clamp(1, 100)).unwrap_or(100))
+                .send()
+                .await
+                .map_err(|e| dynamo_error("Query", e))?;
+            for item in output.items.unwrap_or_default() {
+                found.push(from_item("notification", item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() || found.len() >= max {
+                return Ok(found);
+            }
+        }
     }
 
     pub async fn add_notification(&self, account: &AccountId, notification: &Notification) -> Result<(), StoreError> {
         self.put(self.notification_item(account, notification)?).await
+    }
+
+    /// Writes a notification named by what it is about (its id and time
+    /// taken from the event, not the clock), once: a redelivered event adds
+    /// nothing. Whether this call wrote it.
+    pub async fn add_notification_once(
+        &self,
+        account: &AccountId,
+        notification: &Notification,
+    ) -> Result<bool, StoreError> {
+        self.put_new(self.notification_item(account, notification)?).await
     }
 
     /// Marks a notification read; `false` when the account has none with

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::messages::MESSAGE_RETENTION_DAYS;
 use super::{from_item, keys, n, s, to_attribute, to_item, with_key, ConditionalUpdate};
 use super::{Item, Store, StoreError};
-use crate::domain::{AccountId, MessageId, Notification, RecipientId, Reply, ReplyId, ReplyRoute};
+use crate::domain::{AccountId, MessageId, RecipientId, Reply, ReplyId, ReplyRoute};
 
 /// How long a route stays usable after the last message sent on it: a
 /// reply to a months-old email still finds its practice.
@@ -83,16 +83,6 @@ impl Store {
             .name("#read", "read")
             .value(":read", aws_sdk_dynamodb::types::AttributeValue::Bool(true));
         Ok(update.apply(self, aws_sdk_dynamodb::types::ReturnValue::None).await?.is_some())
-    }
-
-    /// Tells staff about a reply, once: the notification is named by the
-    /// reply and its kind, so a redelivery adds nothing.
-    pub async fn notify_about_reply(
-        &self,
-        account: &AccountId,
-        notification: &Notification,
-    ) -> Result<bool, StoreError> {
-        self.put_new(self.notification_item(account, notification)?).await
     }
 }
 

@@ -34,7 +34,12 @@ impl Store {
 
     /// Up to `limit` parked reports due at `now`, oldest first.
     pub async fn due_reports(&self, now: DateTime<Utc>, limit: i32) -> Result<Vec<ParkedReport>, StoreError> {
-        self.due_in_partition(keys::REPORTS_SHARD, "report", now, limit).await
+        Ok(self
+            .due_in_partition(keys::REPORTS_SHARD, "report", now, limit)
+            .await?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
     }
 
     /// Tries a parked report again at `retry_at`.

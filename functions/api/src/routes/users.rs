@@ -37,6 +37,11 @@ pub struct UserView {
     #[schema(value_type = Option<String>)]
     pub time_zone: Option<TimeZone>,
     pub notifications: NotificationPreferences,
+    /// When mail to `email` bounced for good: the user is not emailed
+    /// again until their email changes.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_bounced_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<PracticeUser> for UserView {
@@ -47,6 +52,7 @@ impl From<PracticeUser> for UserView {
             display_name: user.display_name,
             time_zone: user.time_zone,
             notifications: user.notifications,
+            email_bounced_at: user.email_bounced_at,
         }
     }
 }
@@ -75,6 +81,7 @@ fn staff_error(err: StaffError) -> ApiError {
     match &err {
         StaffError::InvalidText(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", err.to_string()),
         StaffError::UnknownUser => ApiError::new(StatusCode::NOT_FOUND, "unknown_user", err.to_string()),
+        StaffError::Conflict => ApiError::new(StatusCode::CONFLICT, "conflict", err.to_string()),
         StaffError::Store(store) => store.into(),
     }
 }
@@ -83,7 +90,9 @@ fn staff_error(err: StaffError) -> ApiError {
     params(("id" = inline(UserId), Path, description = "The practice app's id of the user")),
     responses(
         (status = 200, body = UserView),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, description = "The user changed while being written", body = ErrorBody),
+        (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn put_user(
     State(state): State<ApiState>,
@@ -97,8 +106,9 @@ pub async fn put_user(
         display_name: body.display_name,
         time_zone: body.time_zone,
         notifications: body.notifications,
+        email_bounced_at: None,
     };
-    state.staff.put_user(&account, &user).await.map_err(staff_error)?;
+    let user = state.staff.put_user(&account, &user).await.map_err(staff_error)?;
     Ok(Json(user.into()))
 }
 

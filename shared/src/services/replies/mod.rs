@@ -274,7 +274,7 @@ impl ReplyService {
     ) -> Result<(), ReplyError> {
         let Some(recipient) = &reply.recipient_id else {
             let notification = Notification::of_reply(NotificationKind::UnmatchedReply, reply);
-            self.store.notify_about_reply(account, &notification).await?;
+            self.store.add_notification_once(account, &notification).await?;
             return Ok(());
         };
         match reply.action {
@@ -311,7 +311,7 @@ impl ReplyService {
             ReplyAction::ForStaff => {}
         }
         if let Some(kind) = reply.action.staff_notice() {
-            self.store.notify_about_reply(account, &Notification::of_reply(kind, reply)).await?;
+            self.store.add_notification_once(account, &Notification::of_reply(kind, reply)).await?;
         }
         Ok(())
     }
