@@ -13,7 +13,9 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use tidings::channels::fax::{FaxMedia, FaxWebhookVerifier};
 use tidings::domain::Clock;
-use tidings::services::{ConsentService, CreditService, OutcomeService, RecordsService, ReplyService, StaffService};
+use tidings::services::{
+    AdHocService, ConsentService, CreditService, OutcomeService, RecordsService, ReplyService, StaffService,
+};
 use tidings::store::Store;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -26,6 +28,7 @@ pub struct ApiState {
     pub replies: Arc<ReplyService>,
     pub consent: Arc<ConsentService>,
     pub staff: Arc<StaffService>,
+    pub ad_hoc: Arc<AdHocService>,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     /// One per configured fax provider.
@@ -101,6 +104,7 @@ impl Modify for CommonResponses {
         routes::appointments::put_appointment,
         routes::invoices::put_invoice,
         routes::messages::list_messages,
+        routes::messages::post_message,
         routes::messages::get_message,
         routes::templates::get_template,
         routes::templates::put_template,
@@ -188,6 +192,7 @@ fn account_routes() -> Vec<Route> {
         route(Verb::Put, "/v1/appointments/{id}", routes::appointments::put_appointment),
         route(Verb::Put, "/v1/invoices/{id}", routes::invoices::put_invoice),
         route(Verb::Get, "/v1/messages", routes::messages::list_messages),
+        route(Verb::Post, "/v1/messages", routes::messages::post_message),
         route(Verb::Get, "/v1/messages/{id}", routes::messages::get_message),
         route(Verb::Get, "/v1/templates/{kind}/{channel}", routes::templates::get_template),
         route(Verb::Put, "/v1/templates/{kind}/{channel}", routes::templates::put_template),

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use tidings::channels::fax::telnyx::{MediaHosts, TelnyxMedia, TelnyxWebhookVerifier};
 use tidings::domain::{Clock, PublicOrigin, SystemClock};
-use tidings::services::{ConsentService, OutcomeService, StaffService};
+use tidings::services::{AdHocService, ConsentService, OutcomeService, StaffService};
 use tidings::{config, lambda};
 use tidings_api::auth::{from_api_gateway_claims, OperatorScope, TokenClaims};
 use tidings_api::{ApiState, FaxWebhook};
@@ -35,6 +35,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         replies,
         consent: Arc::new(ConsentService::new(store.clone(), clock.clone(), consent_links)),
         staff: Arc::new(StaffService::new(store.clone(), clock.clone())),
+        ad_hoc: Arc::new(AdHocService::new(store.clone(), clock.clone())),
         outcomes: OutcomeService::new(store.clone(), clock.clone(), credit.clone()),
         credit,
         store,

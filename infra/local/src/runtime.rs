@@ -16,7 +16,7 @@ use tidings::channels::fax::FaxSender;
 use tidings::channels::ChannelSender;
 use tidings::domain::{Channel, Clock, ConsentLinks, PhoneNumber, PriceTable, SystemClock, Templates};
 use tidings::services::{
-    ConsentService, CreditService, Delivery, DeliveryConfig, InboundConfig, OptInService, OutcomeService,
+    AdHocService, ConsentService, CreditService, Delivery, DeliveryConfig, InboundConfig, OptInService, OutcomeService,
     RecordsService, ReminderSweep, ReplyService, RetryPolicy, StaffDigests, StaffService, SweepConfig, SweepReport,
     VoiceCall,
 };
@@ -312,6 +312,7 @@ impl LocalRuntime {
             replies: self.replies.clone(),
             consent: Arc::new(ConsentService::new(self.store.clone(), self.clock.clone(), self.consent_links.clone())),
             staff: Arc::new(StaffService::new(self.store.clone(), self.clock.clone())),
+            ad_hoc: Arc::new(AdHocService::new(self.store.clone(), self.clock.clone())),
             store: self.store.clone(),
             clock: self.clock.clone(),
             fax_webhooks: vec![FaxWebhook {

@@ -102,18 +102,20 @@ pub struct ReminderTiming {
 }
 
 impl ReminderTiming {
-    /// A recipient's messages are timed in their zone, else the practice's;
-    /// quiet hours (never beyond the deployment's `window`) hold SMS and
-    /// voice, and email only if the account says so. An account without
-    /// settings sends nothing (messaging is off), so UTC serves.
+    /// A recipient's messages on `channel` are timed in their zone, else
+    /// the practice's; quiet hours (never beyond the deployment's `window`)
+    /// hold SMS and voice, and email only if the account says so. An
+    /// account without settings sends nothing (messaging is off), so UTC
+    /// serves.
     pub fn for_recipient(
         settings: Option<&super::AccountSettings>,
         recipient: &super::Recipient,
+        channel: super::Channel,
         window: super::SendingWindow,
     ) -> Self {
         let zone = recipient.time_zone.or(settings.map(|s| s.time_zone)).unwrap_or(TimeZone::UTC);
         let quiet = settings.map_or(window.into(), |s| s.quiet_hours.within(window));
-        let held = match recipient.channel {
+        let held = match channel {
             super::Channel::Sms | super::Channel::Voice => true,
             super::Channel::Email => quiet.apply_to_email,
             super::Channel::Fax => false,

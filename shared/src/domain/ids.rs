@@ -147,6 +147,12 @@ impl ReplyId {
 }
 
 impl MessageId {
+    /// A message staff wrote, named by the idempotency key they sent it
+    /// with: the same key is the same message.
+    pub fn ad_hoc(key: &str) -> Self {
+        Self(format!("adhoc~{key}"))
+    }
+
     /// The answer to a keyword reply (STOP, START, HELP): one per reply.
     pub fn keyword_answer(reply: &ReplyId) -> Self {
         Self(format!("{reply}~answer"))

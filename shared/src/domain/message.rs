@@ -24,6 +24,9 @@ pub enum MessageKind {
     /// message when the account requires opt-in: its wording is fixed
     /// (CTIA's for a text), not templated.
     OptInRequest,
+    /// Written by staff (`POST /v1/messages`): its words are theirs, kept
+    /// on the message (`authored`), not templated.
+    AdHoc,
 }
 
 impl MessageKind {
@@ -35,12 +38,13 @@ impl MessageKind {
             MessageKind::LatePaymentNotice => "late_payment_notice",
             MessageKind::KeywordAnswer => "keyword_answer",
             MessageKind::OptInRequest => "opt_in_request",
+            MessageKind::AdHoc => "ad_hoc",
         }
     }
 
     /// Whether the kind is rendered from a template an account may change.
     pub fn is_templated(self) -> bool {
-        !matches!(self, MessageKind::KeywordAnswer | MessageKind::OptInRequest)
+        !matches!(self, MessageKind::KeywordAnswer | MessageKind::OptInRequest | MessageKind::AdHoc)
     }
 }
 
@@ -54,6 +58,7 @@ impl std::str::FromStr for MessageKind {
             "late_payment_notice" => Ok(MessageKind::LatePaymentNotice),
             "keyword_answer" => Ok(MessageKind::KeywordAnswer),
             "opt_in_request" => Ok(MessageKind::OptInRequest),
+            "ad_hoc" => Ok(MessageKind::AdHoc),
             _ => Err(()),
         }
     }
@@ -236,6 +241,21 @@ pub struct Message {
     /// What staff were to be told when the send was settled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notice: Option<MessageNotice>,
+    /// An ad-hoc message's words, as staff wrote them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authored: Option<Authored>,
+}
+
+/// What staff wrote: rendered as it is when the message goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authored {
+    /// Email's subject, or the fax cover's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    pub body: String,
+    /// Goes in quiet hours too (never past an opt-out).
+    #[serde(default)]
+    pub urgent: bool,
 }
 
 impl Message {
@@ -279,6 +299,7 @@ impl Message {
             attempts: 0,
             call: None,
             notice: None,
+            authored: None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Pure domain: no AWS or HTTP types here.
 
+pub mod ad_hoc;
 pub mod appointment;
 pub mod clock;
 pub mod consent;
@@ -39,7 +40,7 @@ pub use ids::{
 pub use invoice::{Currency, Invoice, InvoiceMessageSettings, InvoiceStatus};
 pub use keywords::{interpret_reply, ReplyMeaning, REPLY_READ_CHARS};
 pub use message::{
-    Attachment, CallRecord, Letterhead, Message, MessageKind, MessageStatus, RenderedContent, StatusReason,
+    Attachment, Authored, CallRecord, Letterhead, Message, MessageKind, MessageStatus, RenderedContent, StatusReason,
 };
 pub use notification::{MessageNotice, Notification, NotificationKind};
 pub use recipient::{Address, Channel, Language, Recipient, RecipientKind};

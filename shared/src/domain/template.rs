@@ -388,7 +388,7 @@ pub fn fields_of(kind: MessageKind) -> Vec<&'static str> {
         MessageKind::AppointmentReminder => APPOINTMENT_FIELDS.to_vec(),
         MessageKind::AppointmentNotice => [APPOINTMENT_FIELDS.as_slice(), &["change"]].concat(),
         MessageKind::BillingReminder | MessageKind::LatePaymentNotice => INVOICE_FIELDS.to_vec(),
-        MessageKind::KeywordAnswer | MessageKind::OptInRequest => Vec::new(),
+        MessageKind::KeywordAnswer | MessageKind::OptInRequest | MessageKind::AdHoc => Vec::new(),
     }
 }
 
@@ -466,7 +466,9 @@ impl Templates {
                 (BILLING_EMAIL_SUBJECT, BILLING_EMAIL_BODY, BILLING_SMS_BODY, BILLING_VOICE_BODY)
             }
             MessageKind::LatePaymentNotice => (LATE_EMAIL_SUBJECT, LATE_EMAIL_BODY, LATE_SMS_BODY, LATE_VOICE_BODY),
-            MessageKind::KeywordAnswer | MessageKind::OptInRequest => return Err(TemplateError::NotTemplated),
+            MessageKind::KeywordAnswer | MessageKind::OptInRequest | MessageKind::AdHoc => {
+                return Err(TemplateError::NotTemplated)
+            }
         };
         // A fax is a letter: the email's subject (on the cover) and text.
         Ok(match channel {

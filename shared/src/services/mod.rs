@@ -1,6 +1,7 @@
 //! Use-case services: what the functions do, independent of how they are
 //! invoked.
 
+pub mod ad_hoc;
 pub mod consent;
 pub mod credit;
 pub mod delivery;
@@ -15,6 +16,7 @@ pub mod sweep;
 mod testing;
 pub mod voice_call;
 
+pub use ad_hoc::{AdHocError, AdHocService, Written};
 pub use consent::{CapturedConsent, ConsentError, ConsentPage, ConsentService};
 pub use credit::{CreditError, CreditService, CreditView, IdempotencyKey, PurchaseReceipt};
 pub use delivery::{Delivery, DeliveryConfig, DeliveryError, DeliveryOutcome, Price, RetryPolicy};

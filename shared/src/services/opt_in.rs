@@ -84,7 +84,7 @@ impl OptInService {
         let due_at = (need.first_due_at - lead).max(now);
         // Out of quiet hours, as a reminder is: the last allowed moment
         // before, else the first after (the sweep holds it until then).
-        let timing = ReminderTiming::for_recipient(Some(&settings), &recipient, self.sending_window);
+        let timing = ReminderTiming::for_recipient(Some(&settings), &recipient, recipient.channel, self.sending_window);
         let due_at = match timing.quiet_hours.map(|q| q.place(due_at, now, need.first_due_at, timing.zone)) {
             Some(Placement::At(at)) => at,
             _ => due_at,

@@ -285,7 +285,8 @@ impl RecordsService {
             .as_ref()
             .map(|s| s.appointment_reminders.clone())
             .unwrap_or_else(AppointmentReminderSettings::default);
-        let timing = ReminderTiming::for_recipient(settings.as_ref(), &recipient, self.sending_window);
+        let timing =
+            ReminderTiming::for_recipient(settings.as_ref(), &recipient, recipient.channel, self.sending_window);
 
         let plan = appointment.plan_reminders(&reminder_settings, timing, now);
         let mut changes = ReminderChanges::default();

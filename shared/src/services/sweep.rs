@@ -395,10 +395,10 @@ impl ReminderSweep {
     ) -> Result<Result<Handled, Ended>, StoreError> {
         let message = &claimed.message;
         if message.not_after.is_some_and(|limit| now >= limit) {
-            let reason = match (message.reason, message.invoice_id.as_ref()) {
+            let reason = match (message.reason, message.appointment_id.as_ref()) {
                 (Some(StatusReason::AwaitingOptIn), _) => StatusReason::NoOptIn,
-                (_, Some(_)) => StatusReason::TooLate,
-                (_, None) => StatusReason::AppointmentStarted,
+                (_, Some(_)) => StatusReason::AppointmentStarted,
+                (_, None) => StatusReason::TooLate,
             };
             return Ok(Err((MessageStatus::Expired, reason)));
         }
@@ -422,22 +422,25 @@ impl ReminderSweep {
         let Some(recipient) = context.recipient.as_ref() else {
             return Ok(Err((MessageStatus::Skipped, StatusReason::NoAddress)));
         };
-        let Ok(address) = recipient.address() else {
+        // An automated message goes on the recipient's channel as it is
+        // now; one staff wrote, on the channel they chose.
+        let channel = if message.kind == MessageKind::AdHoc { message.channel } else { recipient.channel };
+        let Some(address) = recipient.address_on(channel) else {
             return Ok(Err((MessageStatus::Skipped, StatusReason::NoAddress)));
         };
         let suppressed = context
             .suppressed
             .as_ref()
-            .is_some_and(|s| recipient.channel == message.channel && s.address.eq_ignore_ascii_case(address.as_str()));
+            .is_some_and(|s| channel == message.channel && s.address.eq_ignore_ascii_case(address.as_str()));
         if suppressed {
             return Ok(Err((MessageStatus::Skipped, StatusReason::Suppressed)));
         }
         // The consent read with the context is the planned channel's; a
         // recipient who moved channel since is held to their new one's.
-        let consent = if recipient.channel == message.channel {
+        let consent = if channel == message.channel {
             context.consent.clone()
         } else {
-            self.store.consent(&claimed.account, &message.recipient_id, recipient.channel).await?
+            self.store.consent(&claimed.account, &message.recipient_id, channel).await?
         };
         if consent.as_ref().is_some_and(|consent| consent.forbids(address.as_str())) {
             return Ok(Err((MessageStatus::Skipped, StatusReason::OptedOut)));
@@ -452,7 +455,7 @@ impl ReminderSweep {
                 return Ok(Err((MessageStatus::Skipped, StatusReason::OptedOut)));
             }
         }
-        if message.kind != MessageKind::OptInRequest && settings.opt_in.applies_to(recipient.channel) && !consented {
+        if message.kind != MessageKind::OptInRequest && settings.opt_in.applies_to(channel) && !consented {
             // It waits for consent, until its moment passes (then it
             // expires); one with no such moment is looked at again later.
             // The recipient's request is announced (planned once).
@@ -460,7 +463,7 @@ impl ReminderSweep {
             let need = OptInNeeded {
                 account_id: claimed.account.clone(),
                 recipient_id: message.recipient_id.clone(),
-                channel: recipient.channel,
+                channel,
                 first_due_at: now,
             };
             return Ok(Ok(if self.store.hold_claimed(claimed, until, StatusReason::AwaitingOptIn).await? {
@@ -469,11 +472,13 @@ impl ReminderSweep {
                 Handled::TakenByOther
             }));
         }
-        let timing = ReminderTiming::for_recipient(Some(settings), recipient, self.config.sending_window);
+        let timing = ReminderTiming::for_recipient(Some(settings), recipient, channel, self.config.sending_window);
         let zone = timing.zone;
         // Planned inside the allowed hours, a message can still reach them
         // late (a retry, an outage, a recipient who moved zone or channel).
-        let allowed = timing.quiet_hours.map_or(now, |quiet| quiet.next_allowed(now, zone));
+        // Staff may mark what they write urgent: it goes at once.
+        let urgent = message.authored.as_ref().is_some_and(|a| a.urgent);
+        let allowed = timing.quiet_hours.filter(|_| !urgent).map_or(now, |quiet| quiet.next_allowed(now, zone));
         if allowed > now {
             if message.not_after.is_some_and(|limit| allowed >= limit) {
                 return Ok(Err((MessageStatus::Skipped, StatusReason::QuietHours)));
@@ -493,11 +498,15 @@ impl ReminderSweep {
             }
             MessageKind::KeywordAnswer => Ok(Subject::AsRendered),
             MessageKind::OptInRequest => Ok(Subject::OptIn),
+            MessageKind::AdHoc => Ok(Subject::Authored),
         };
         let (fields, told) = match subject {
             Ok(Subject::Render(fields, told)) => (fields, told),
             Ok(Subject::AsRendered) => return Ok(Ok(Handled::Ready(ready(claimed, message.channel)))),
             Ok(Subject::OptIn) => return self.request_opt_in(claimed, settings, recipient, &address, now).await,
+            Ok(Subject::Authored) => {
+                return self.render_authored(claimed, settings, recipient, channel, &address, now).await
+            }
             Err(ended) => return Ok(Err(ended)),
         };
         // The template fetched is the planned channel's; a recipient who
@@ -517,7 +526,7 @@ impl ReminderSweep {
                 Ok(rendered) => rendered,
                 Err(err) => return Ok(Ok(self.fail_render(claimed, recipient.channel, &err, now).await?)),
             };
-        let content = addressed(rendered, message, settings, recipient, told.as_ref());
+        let content = addressed(rendered, message, settings, (recipient, recipient.channel), told.as_ref());
         if !self.store.store_rendered(claimed, recipient.channel, &content, now).await? {
             return Ok(Ok(Handled::TakenByOther));
         }
@@ -562,7 +571,7 @@ impl ReminderSweep {
             html: text.html,
             ..RenderedContent::default()
         };
-        let content = addressed(rendered, message, settings, recipient, None);
+        let content = addressed(rendered, message, settings, (recipient, channel), None);
         if !self.store.store_rendered(claimed, channel, &content, now).await? {
             return Ok(Ok(Handled::TakenByOther));
         }
@@ -581,6 +590,39 @@ impl ReminderSweep {
         };
         // A grant that came since the consent was read stands.
         self.store.mark_consent_requested(account, &recipient.id, &requested).await?;
+        Ok(Ok(Handled::Ready(ready(claimed, channel))))
+    }
+
+    /// Renders what staff wrote on the channel they chose: a text starts
+    /// with the practice's name (carriers want the sender named), an email
+    /// without a subject gets one naming the practice.
+    async fn render_authored(
+        &self,
+        claimed: &ClaimedMessage,
+        settings: &AccountSettings,
+        recipient: &Recipient,
+        channel: Channel,
+        address: &Address,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Handled, Ended>, StoreError> {
+        let Some(authored) = claimed.message.authored.as_ref() else {
+            return Ok(Ok(self.fail_render(claimed, channel, &TemplateError::NotTemplated, now).await?));
+        };
+        let practice = &settings.practice_name;
+        let body = match channel {
+            Channel::Sms if !authored.body.starts_with(practice.as_str()) => format!("{practice}: {}", authored.body),
+            _ => authored.body.clone(),
+        };
+        let subject = match channel {
+            Channel::Email => Some(authored.subject.clone().unwrap_or_else(|| format!("Message from {practice}"))),
+            Channel::Fax => authored.subject.clone(),
+            Channel::Sms | Channel::Voice => None,
+        };
+        let rendered = RenderedContent { to: address.as_str().to_owned(), subject, body, ..RenderedContent::default() };
+        let content = addressed(rendered, &claimed.message, settings, (recipient, channel), None);
+        if !self.store.store_rendered(claimed, channel, &content, now).await? {
+            return Ok(Ok(Handled::TakenByOther));
+        }
         Ok(Ok(Handled::Ready(ready(claimed, channel))))
     }
 
@@ -615,10 +657,9 @@ fn addressed(
     rendered: RenderedContent,
     message: &Message,
     settings: &AccountSettings,
-    recipient: &Recipient,
+    (recipient, channel): (&Recipient, Channel),
     told: Option<&(AppointmentId, NoticeState)>,
 ) -> RenderedContent {
-    let channel = recipient.channel;
     let letterhead = Letterhead {
         practice_name: settings.practice_name.clone(),
         practice_phone: settings.practice_phone.to_string(),
@@ -691,6 +732,8 @@ enum Subject {
     AsRendered,
     /// An opt-in request: fixed wording, not a template.
     OptIn,
+    /// What staff wrote, as they wrote it.
+    Authored,
 }
 
 /// Fields of a reminder or notice, or why its appointment no longer wants it.

@@ -4,15 +4,17 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tidings::domain::ad_hoc::{AdHocKey, AdHocMessage};
+use tidings::domain::Authored;
 use tidings::domain::{
     AppointmentId, CallRecord, Channel, InvoiceId, Message, MessageId, MessageKind, MessageStatus, RecipientId,
     StatusReason,
 };
-use tidings::services::MessagesAbout;
+use tidings::services::{AdHocError, MessagesAbout};
 
 use crate::auth::AuthenticatedAccount;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::{cursor_schema, parse_id};
+use crate::routes::{cursor_schema, parse_id, ApiJson};
 use crate::ApiState;
 
 /// The most messages one page holds.
@@ -111,12 +113,79 @@ pub async fn get_message(
             "no message with this id exists in the account",
         )
     })?;
-    Ok(Json(MessageDetail {
-        cost_cents: message.cost_cents(),
-        attempts: message.attempts,
-        call: message.call.clone(),
-        message: message.into(),
-    }))
+    Ok(Json(MessageDetail::from(message)))
+}
+
+/// A message staff write (`POST /v1/messages`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdHocBody {
+    #[schema(value_type = String, example = "c-101")]
+    pub recipient_id: String,
+    /// The recipient's own channel when absent.
+    pub channel: Option<Channel>,
+    /// An email's subject (else one naming the practice), or the fax
+    /// cover's; texts and calls have none.
+    #[schema(max_length = 200)]
+    pub subject: Option<String>,
+    #[schema(min_length = 1, max_length = 5000)]
+    pub body: String,
+    /// When it goes (default now): held by quiet hours like any message.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub send_at: Option<DateTime<Utc>>,
+    /// Goes in quiet hours too; never past an opt-out.
+    #[serde(default)]
+    pub urgent: bool,
+    /// The same key again is the same message (409 with other content).
+    #[schema(min_length = 1, max_length = 100, pattern = "^[A-Za-z0-9._:-]+$")]
+    pub idempotency_key: String,
+}
+
+fn ad_hoc_error(err: AdHocError) -> ApiError {
+    use axum::http::StatusCode;
+    match &err {
+        AdHocError::Invalid(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", err.to_string()),
+        AdHocError::UnknownRecipient => ApiError::new(StatusCode::NOT_FOUND, "unknown_recipient", err.to_string()),
+        AdHocError::MissingAddress(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "missing_address", err.to_string())
+        }
+        AdHocError::KeyReused => ApiError::new(StatusCode::CONFLICT, "idempotency_key_reused", err.to_string()),
+        AdHocError::Store(store) => store.into(),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/messages", tag = "routes", request_body = AdHocBody,
+    responses(
+        (status = 202, description = "Written, and going when due (the same request again: the same message)",
+            body = MessageDetail),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, description = "The recipient is unknown", body = ErrorBody),
+        (status = 409, description = "The idempotency key named another message", body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn post_message(
+    State(state): State<ApiState>,
+    AuthenticatedAccount(account): AuthenticatedAccount,
+    ApiJson(body): ApiJson<AdHocBody>,
+) -> Result<(axum::http::StatusCode, Json<MessageDetail>), ApiError> {
+    let key: AdHocKey = body.idempotency_key.parse().map_err(|e| ad_hoc_error(AdHocError::Invalid(e)))?;
+    let authored = Authored { subject: body.subject, body: body.body, urgent: body.urgent };
+    let request =
+        AdHocMessage::new(key, parse_id("recipient_id", &body.recipient_id)?, body.channel, authored, body.send_at)
+            .map_err(|e| ad_hoc_error(AdHocError::Invalid(e)))?;
+    let written = state.ad_hoc.send(&account, &request).await.map_err(ad_hoc_error)?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(MessageDetail::from(written.message))))
+}
+
+impl From<Message> for MessageDetail {
+    fn from(message: Message) -> Self {
+        Self {
+            cost_cents: message.cost_cents(),
+            attempts: message.attempts,
+            call: message.call.clone(),
+            message: message.into(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
