@@ -326,10 +326,8 @@ mod tests {
         let indexes: Vec<_> = table.global_secondary_indexes.iter().map(|i| i.index_name.as_str()).collect();
         assert_eq!(indexes, ["due", "by_subject", "by_recipient", "by_status", "lookup", "thread"]);
         assert_eq!(table.time_to_live_specification.as_ref().unwrap().attribute_name, "expires_at");
-        assert_eq!(
-            template.schedules,
-            [ScheduleDecl { function: "reminder-sweep".into(), every: Duration::from_secs(60) }]
-        );
+        let every_minute = |function: &str| ScheduleDecl { function: function.into(), every: Duration::from_secs(60) };
+        assert_eq!(template.schedules, [every_minute("notification-digest"), every_minute("reminder-sweep")]);
         let mut routes: Vec<_> = template.routes.iter().map(|r| (r.function.as_str(), r.channels.clone())).collect();
         routes.sort();
         let channel = |name: &str| vec![name.to_owned()];
