@@ -47,7 +47,12 @@ async fn an_ad_hoc_text_costs_credit_and_goes_once_per_key() {
         "the same request: the same message"
     );
     let other = app.post("acct", "/v1/messages", ad_hoc("ben", "k-1", "Something else")).await;
-    assert_eq!((other.status, other.body["error"]["code"].as_str()), (409, Some("idempotency_key_reused")), "{}", other.body);
+    assert_eq!(
+        (other.status, other.body["error"]["code"].as_str()),
+        (409, Some("idempotency_key_reused")),
+        "{}",
+        other.body
+    );
 
     app.move_clock(t0() + Duration::minutes(1)).await;
     let outbox = app.outbox().await;
@@ -132,7 +137,12 @@ async fn a_message_goes_on_the_channel_staff_chose_and_bad_requests_change_nothi
     ];
     for (body, status, code) in refusals {
         let answer = app.post("acct", "/v1/messages", body.clone()).await;
-        assert_eq!((answer.status, answer.body["error"]["code"].as_str()), (status, Some(code)), "{body}: {}", answer.body);
+        assert_eq!(
+            (answer.status, answer.body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {}",
+            answer.body
+        );
     }
     let listed = app.get("acct", "/v1/messages?recipient_id=ann").await.body;
     assert_eq!(listed["messages"].as_array().unwrap().len(), 2, "{listed}");

@@ -53,6 +53,9 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
             json!({"subject": "Your visit", "body": "Hello {{ first_name }}"})
         }
         ("post", "/v1/credit/purchases") => json!({"amount_cents": 1000, "idempotency_key": "k1"}),
+        ("post", "/v1/forms") => {
+            json!({"recipient_id": "r1", "title": "Intake", "form_url": "https://forms.riverside.example/intake"})
+        }
         ("post", "/v1/messages") => json!({"recipient_id": "r1", "body": "Please call us.", "idempotency_key": "k1"}),
         ("put", "/v1/users/{id}") => json!({
             "email": "frontdesk@riverside.example", "display_name": "Front desk", "time_zone": "America/Los_Angeles",

@@ -14,7 +14,8 @@ use axum::{Json, Router};
 use tidings::channels::fax::{FaxMedia, FaxWebhookVerifier};
 use tidings::domain::Clock;
 use tidings::services::{
-    AdHocService, ConsentService, CreditService, OutcomeService, RecordsService, ReplyService, StaffService,
+    AdHocService, ConsentService, CreditService, FormService, OutcomeService, RecordsService, ReplyService,
+    StaffService,
 };
 use tidings::store::Store;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -29,6 +30,7 @@ pub struct ApiState {
     pub consent: Arc<ConsentService>,
     pub staff: Arc<StaffService>,
     pub ad_hoc: Arc<AdHocService>,
+    pub forms: Arc<FormService>,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     /// One per configured fax provider.
@@ -119,12 +121,19 @@ impl Modify for CommonResponses {
         routes::replies::list_replies,
         routes::replies::mark_read,
         routes::replies::get_attachment,
+        routes::forms::post_form,
+        routes::forms::get_form,
+        routes::forms::submitted,
+        routes::forms::revoke,
+        routes::forms::verify,
         routes::users::put_user,
         routes::users::list_users,
         routes::users::delete_user,
         routes::webhooks::fax_status,
         routes::consent_page::show,
         routes::consent_page::confirm,
+        routes::form_page::show,
+        routes::form_page::enter_code,
         openapi
     ),
     modifiers(&BearerAuth, &CommonResponses)
@@ -207,6 +216,11 @@ fn account_routes() -> Vec<Route> {
         route(Verb::Get, "/v1/replies", routes::replies::list_replies),
         route(Verb::Post, "/v1/replies/{id}/read", routes::replies::mark_read),
         route(Verb::Get, "/v1/replies/{id}/attachments/{attachment_id}", routes::replies::get_attachment),
+        route(Verb::Post, "/v1/forms", routes::forms::post_form),
+        route(Verb::Get, "/v1/forms/{id}", routes::forms::get_form),
+        route(Verb::Post, "/v1/forms/{id}/submitted", routes::forms::submitted),
+        route(Verb::Post, "/v1/forms/{id}/revoke", routes::forms::revoke),
+        route(Verb::Get, "/v1/forms/{id}/verify", routes::forms::verify),
         route(Verb::Put, "/v1/users/{id}", routes::users::put_user),
         route(Verb::Get, "/v1/users", routes::users::list_users),
         route(Verb::Delete, "/v1/users/{id}", routes::users::delete_user),
@@ -221,6 +235,8 @@ fn public_routes() -> Vec<Route> {
         route(Verb::Post, "/webhooks/fax/{provider}", routes::webhooks::fax_status),
         route(Verb::Get, "/consent/{token}", routes::consent_page::show),
         route(Verb::Post, "/consent/{token}", routes::consent_page::confirm),
+        route(Verb::Get, "/f/{token}", routes::form_page::show),
+        route(Verb::Post, "/f/{token}", routes::form_page::enter_code),
     ]
 }
 

@@ -1,8 +1,9 @@
 use std::sync::Arc;
 
 use tidings::channels::fax::telnyx::{MediaHosts, TelnyxMedia, TelnyxWebhookVerifier};
+use tidings::domain::form::FormTokens;
 use tidings::domain::{Clock, PublicOrigin, SystemClock};
-use tidings::services::{AdHocService, ConsentService, OutcomeService, StaffService};
+use tidings::services::{AdHocService, ConsentService, FormService, OutcomeService, StaffService};
 use tidings::{config, lambda};
 use tidings_api::auth::{from_api_gateway_claims, OperatorScope, TokenClaims};
 use tidings_api::{ApiState, FaxWebhook};
@@ -27,6 +28,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     // The consent page only checks links (the sweep makes them on the
     // API's address), so it needs no base address of its own.
     let consent_links = lambda::consent_links_from_env(&aws, PublicOrigin::default()).await?;
+    // Forms' access tokens are signed with the same key under their own
+    // issuer; links are made on the address requests reach the API by (the
+    // API cannot name its own address in the template: a cycle).
+    let link_key = lambda::secret_string(&aws, "CONSENT_LINK_KEY_SECRET_ARN").await?;
+    let form_tokens = FormTokens::new(link_key.as_bytes(), PublicOrigin::default())?;
     let records = lambda::records_from_env(&aws, &store)?;
     // The fax provider's webhook brings inbound faxes as well as reports.
     let replies = Arc::new(lambda::replies_from_env(&aws, &store, records.clone())?);
@@ -36,6 +42,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         consent: Arc::new(ConsentService::new(store.clone(), clock.clone(), consent_links)),
         staff: Arc::new(StaffService::new(store.clone(), clock.clone())),
         ad_hoc: Arc::new(AdHocService::new(store.clone(), clock.clone())),
+        forms: Arc::new(FormService::new(store.clone(), clock.clone(), form_tokens)),
         outcomes: OutcomeService::new(store.clone(), clock.clone(), credit.clone()),
         credit,
         store,

@@ -14,11 +14,12 @@ use tidings::channels::email_inbound::AttachmentLimits;
 use tidings::channels::fax::telnyx::TelnyxWebhookVerifier;
 use tidings::channels::fax::FaxSender;
 use tidings::channels::ChannelSender;
+use tidings::domain::form::FormTokens;
 use tidings::domain::{Channel, Clock, ConsentLinks, PhoneNumber, PriceTable, SystemClock, Templates};
 use tidings::services::{
-    AdHocService, ConsentService, CreditService, Delivery, DeliveryConfig, InboundConfig, OptInService, OutcomeService,
-    RecordsService, ReminderSweep, ReplyService, RetryPolicy, StaffDigests, StaffService, SweepConfig, SweepReport,
-    VoiceCall,
+    AdHocService, ConsentService, CreditService, Delivery, DeliveryConfig, FormService, InboundConfig, OptInService,
+    OutcomeService, RecordsService, ReminderSweep, ReplyService, RetryPolicy, StaffDigests, StaffService, SweepConfig,
+    SweepReport, VoiceCall,
 };
 use tidings::store::Store;
 use tidings_api::{ApiState, FaxWebhook};
@@ -144,6 +145,8 @@ pub struct LocalRuntime {
     pub origin: LocalOrigin,
     /// Signs and checks the consent links of opt-in emails.
     consent_links: ConsentLinks,
+    /// Signs and checks forms' access tokens.
+    form_tokens: FormTokens,
     /// Local S3: inbound emails and replies' documents.
     pub blobs: Arc<FolderBlobs>,
     /// Removed with the runtime: local S3 of an in-memory run.
@@ -182,6 +185,9 @@ impl LocalRuntime {
         let origin = LocalOrigin::default();
         let consent_links = ConsentLinks::new(consent_key.bytes(), origin.0.clone())
             .map_err(|e| LocalError::Wiring(format!("consent links: {e}")))?;
+        // As on AWS: forms' tokens signed with the links' key.
+        let form_tokens = FormTokens::new(consent_key.bytes(), origin.0.clone())
+            .map_err(|e| LocalError::Wiring(format!("form tokens: {e}")))?;
 
         let number = |n: &str| n.parse::<PhoneNumber>().map_err(|_| LocalError::Wiring(format!("number {n}")));
         let late_bus = LateBus::default();
@@ -288,6 +294,7 @@ impl LocalRuntime {
             _scratch: scratch,
             origin,
             consent_links,
+            form_tokens,
             store,
             clock,
             manual_clock,
@@ -313,6 +320,7 @@ impl LocalRuntime {
             consent: Arc::new(ConsentService::new(self.store.clone(), self.clock.clone(), self.consent_links.clone())),
             staff: Arc::new(StaffService::new(self.store.clone(), self.clock.clone())),
             ad_hoc: Arc::new(AdHocService::new(self.store.clone(), self.clock.clone())),
+            forms: Arc::new(FormService::new(self.store.clone(), self.clock.clone(), self.form_tokens.clone())),
             store: self.store.clone(),
             clock: self.clock.clone(),
             fax_webhooks: vec![FaxWebhook {

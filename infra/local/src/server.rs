@@ -230,6 +230,20 @@ async fn events(State(runtime): State<Arc<LocalRuntime>>) -> Json<Vec<EventView>
     Json(events.collect())
 }
 
+/// A stand-in for a practice app's own form, where a form's page sends
+/// the recipient with the right code (`form_url`
+/// `http://127.0.0.1:PORT/local/form`): it says it was reached, and with
+/// which token (check it with `GET /v1/forms/{id}/verify`).
+async fn practice_form(
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Html<String> {
+    let token = if query.contains_key("access_token") { "with an access token" } else { "without an access token" };
+    axum::response::Html(format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>The practice's form</title></head>\
+         <body><h1>The practice's form</h1><p>Reached {token}.</p></body></html>"
+    ))
+}
+
 /// The whole local app: `/v1` (token required), `/webhooks` (signed by
 /// the provider), and `/local` (open: it is the developer's own machine).
 pub fn app(runtime: Arc<LocalRuntime>) -> Result<Router, LocalError> {
@@ -241,6 +255,7 @@ pub fn app(runtime: Arc<LocalRuntime>) -> Result<Router, LocalError> {
         .route("/local/outbox", get(outbox))
         .route("/local/clock", post(move_clock))
         .route("/local/events", get(events))
+        .route("/local/form", get(practice_form))
         .route("/local/voice/{message_id}/digits", post(answer_call))
         .route("/local/fax/{fax_id}/status", post(report_fax))
         .route("/local/fax/inbound", post(inbound_fax).layer(DefaultBodyLimit::max(INBOUND_FAX_BODY_LIMIT)))

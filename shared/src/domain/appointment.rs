@@ -113,7 +113,7 @@ impl ReminderTiming {
         channel: super::Channel,
         window: super::SendingWindow,
     ) -> Self {
-        let zone = recipient.time_zone.or(settings.map(|s| s.time_zone)).unwrap_or(TimeZone::UTC);
+        let zone = recipient.zone(settings);
         let quiet = settings.map_or(window.into(), |s| s.quiet_hours.within(window));
         let held = match channel {
             super::Channel::Sms | super::Channel::Voice => true,

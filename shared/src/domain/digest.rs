@@ -161,6 +161,8 @@ fn described(kind: NotificationKind) -> &'static str {
         NotificationKind::NewReply => "A new message to read",
         NotificationKind::UnmatchedReply => "A message from an unknown sender",
         NotificationKind::ExpiredNoOptIn => "A message expired waiting for opt-in",
+        NotificationKind::FormSubmitted => "A form was submitted",
+        NotificationKind::FormLocked => "A form link was locked after five wrong codes",
     }
 }
 

@@ -124,6 +124,11 @@ external_id!(
     &[]
 );
 external_id!(
+    /// A form request Tidings made (`POST /v1/forms`): a UUID.
+    FormId,
+    &[]
+);
+external_id!(
     /// A message Tidings created. Deterministic where the message follows
     /// from a record (a reminder is named by its appointment, offset and
     /// start) so that replayed upserts find the same message.
@@ -146,7 +151,19 @@ impl ReplyId {
     }
 }
 
+impl FormId {
+    /// A new form's id: a UUID (always a valid id).
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+}
+
 impl MessageId {
+    /// The message that carries a form's link and access code.
+    pub fn form_request(form: &FormId) -> Self {
+        Self(format!("{form}~form"))
+    }
+
     /// A message staff wrote, named by the idempotency key they sent it
     /// with: the same key is the same message.
     pub fn ad_hoc(key: &str) -> Self {

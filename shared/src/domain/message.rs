@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ids::{AppointmentId, InvoiceId, MessageId, RecipientId};
+use super::ids::{AppointmentId, FormId, InvoiceId, MessageId, RecipientId};
 use super::notification::MessageNotice;
 use super::recipient::Channel;
 
@@ -27,6 +27,9 @@ pub enum MessageKind {
     /// Written by staff (`POST /v1/messages`): its words are theirs, kept
     /// on the message (`authored`), not templated.
     AdHoc,
+    /// A form's link and access code (`POST /v1/forms`), in the practice's
+    /// template.
+    FormRequest,
 }
 
 impl MessageKind {
@@ -39,7 +42,20 @@ impl MessageKind {
             MessageKind::KeywordAnswer => "keyword_answer",
             MessageKind::OptInRequest => "opt_in_request",
             MessageKind::AdHoc => "ad_hoc",
+            MessageKind::FormRequest => "form_request",
         }
+    }
+
+    /// Whether the kind is one of the automated messages that caps count
+    /// (what staff send themselves is not).
+    pub fn is_automated(self) -> bool {
+        matches!(
+            self,
+            MessageKind::AppointmentReminder
+                | MessageKind::AppointmentNotice
+                | MessageKind::BillingReminder
+                | MessageKind::LatePaymentNotice
+        )
     }
 
     /// Whether the kind is rendered from a template an account may change.
@@ -59,6 +75,7 @@ impl std::str::FromStr for MessageKind {
             "keyword_answer" => Ok(MessageKind::KeywordAnswer),
             "opt_in_request" => Ok(MessageKind::OptInRequest),
             "ad_hoc" => Ok(MessageKind::AdHoc),
+            "form_request" => Ok(MessageKind::FormRequest),
             _ => Err(()),
         }
     }
@@ -128,6 +145,9 @@ pub enum StatusReason {
     NothingChanged,
     /// The invoice was paid, voided, changed or had its reminders turned off.
     InvoiceChanged,
+    /// The form's link ended (submitted, revoked, expired or locked) before
+    /// the message carrying it went.
+    FormEnded,
     /// The recipient already had the account's daily or weekly limit.
     CapReached,
     /// The account turned this kind of message off after it was planned.
@@ -244,6 +264,9 @@ pub struct Message {
     /// An ad-hoc message's words, as staff wrote them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authored: Option<Authored>,
+    /// The form whose link and code a form request carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form_id: Option<FormId>,
 }
 
 /// What staff wrote: rendered as it is when the message goes.
@@ -300,6 +323,7 @@ impl Message {
             call: None,
             notice: None,
             authored: None,
+            form_id: None,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod consent_link;
 pub mod contact;
 pub mod credit;
 pub mod digest;
+pub mod form;
 pub mod ids;
 pub mod invoice;
 pub mod keywords;
@@ -35,7 +36,7 @@ pub use credit::{
     PricingError, PurchaseAmount,
 };
 pub use ids::{
-    AccountId, AppointmentId, InvalidId, InvoiceId, MessageId, NotificationId, RecipientId, ReplyId, UserId,
+    AccountId, AppointmentId, FormId, InvalidId, InvoiceId, MessageId, NotificationId, RecipientId, ReplyId, UserId,
 };
 pub use invoice::{Currency, Invoice, InvoiceMessageSettings, InvoiceStatus};
 pub use keywords::{interpret_reply, ReplyMeaning, REPLY_READ_CHARS};

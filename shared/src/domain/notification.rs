@@ -40,6 +40,10 @@ pub enum NotificationKind {
     UnmatchedReply,
     /// A message expired while it waited for its recipient to opt in.
     ExpiredNoOptIn,
+    /// A recipient submitted a form (`POST /v1/forms/{id}/submitted`).
+    FormSubmitted,
+    /// Five wrong access codes locked a form's link.
+    FormLocked,
 }
 
 impl NotificationKind {
@@ -57,10 +61,12 @@ impl NotificationKind {
             | NotificationKind::RenderFailed
             | NotificationKind::LowBalance
             | NotificationKind::ExpiredNoOptIn
-            | NotificationKind::CallNotAnswered => Severity::Warning,
-            NotificationKind::OptedOut | NotificationKind::NewReply | NotificationKind::UnmatchedReply => {
-                Severity::Info
-            }
+            | NotificationKind::CallNotAnswered
+            | NotificationKind::FormLocked => Severity::Warning,
+            NotificationKind::OptedOut
+            | NotificationKind::NewReply
+            | NotificationKind::UnmatchedReply
+            | NotificationKind::FormSubmitted => Severity::Info,
         }
     }
 
@@ -80,6 +86,8 @@ impl NotificationKind {
             NotificationKind::NewReply => "new_reply",
             NotificationKind::UnmatchedReply => "unmatched_reply",
             NotificationKind::ExpiredNoOptIn => "expired_no_opt_in",
+            NotificationKind::FormSubmitted => "form_submitted",
+            NotificationKind::FormLocked => "form_locked",
         }
     }
 }

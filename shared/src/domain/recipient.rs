@@ -124,6 +124,13 @@ pub struct MissingAddress {
 }
 
 impl Recipient {
+    /// The zone their messages are timed in: their own, else the
+    /// practice's (UTC for an account without settings, which sends
+    /// nothing).
+    pub fn zone(&self, settings: Option<&super::AccountSettings>) -> super::TimeZone {
+        self.time_zone.or(settings.map(|s| s.time_zone)).unwrap_or(super::TimeZone::UTC)
+    }
+
     /// Where `channel` reaches this recipient, if they have the address.
     pub fn address_on(&self, channel: Channel) -> Option<Address> {
         match channel {

@@ -64,6 +64,32 @@ was due on {{ due_date }} and is still open. If you have already paid, thank you
 const LATE_SMS_BODY: &str = "{{ practice_name }}: {{ first_name }}, {{ amount_due }} due {{ due_date }} is still open.\
 {% if pay_link %} Pay: {{ pay_link }}{% else %} Questions: {{ practice_phone }}{% endif %}";
 
+const FORM_EMAIL_SUBJECT: &str = "{{ practice_name }}: {{ form_title }}";
+const FORM_EMAIL_BODY: &str = "Hello {{ first_name }},\n\n\
+{{ practice_name }} asks you to fill in {{ form_title }}.\n\n\
+Open {{ form_link }} and enter your access code: {{ access_code }}\n\n\
+The link works until {{ expires_on }}. Questions: {{ practice_phone }}.\n\n{{ practice_name }}";
+const FORM_SMS_BODY: &str = "{{ practice_name }}: {{ first_name }}, please fill in {{ form_title }}: {{ form_link }} \
+Access code {{ access_code }}. Until {{ expires_on }}.";
+const FORM_VOICE_BODY: &str = "Hello {{ first_name }}. This is {{ practice_name }}. We sent you a link to \
+{{ form_title }}. Your access code is {{ access_code }}.";
+
+/// The merge fields of a form request: its link and access code.
+#[derive(Debug, Clone, Serialize)]
+pub struct FormFields {
+    pub first_name: String,
+    pub practice_name: String,
+    pub practice_phone: String,
+    pub form_title: String,
+    pub form_link: String,
+    pub access_code: String,
+    /// "December 17, 2026", in the recipient's language
+    pub expires_on: String,
+}
+
+pub const FORM_FIELDS: [&str; 7] =
+    ["first_name", "practice_name", "practice_phone", "form_title", "form_link", "access_code", "expires_on"];
+
 /// The merge fields of a billing reminder or late-payment notice.
 #[derive(Debug, Clone, Serialize)]
 pub struct InvoiceFields {
@@ -388,6 +414,7 @@ pub fn fields_of(kind: MessageKind) -> Vec<&'static str> {
         MessageKind::AppointmentReminder => APPOINTMENT_FIELDS.to_vec(),
         MessageKind::AppointmentNotice => [APPOINTMENT_FIELDS.as_slice(), &["change"]].concat(),
         MessageKind::BillingReminder | MessageKind::LatePaymentNotice => INVOICE_FIELDS.to_vec(),
+        MessageKind::FormRequest => FORM_FIELDS.to_vec(),
         MessageKind::KeywordAnswer | MessageKind::OptInRequest | MessageKind::AdHoc => Vec::new(),
     }
 }
@@ -466,6 +493,7 @@ impl Templates {
                 (BILLING_EMAIL_SUBJECT, BILLING_EMAIL_BODY, BILLING_SMS_BODY, BILLING_VOICE_BODY)
             }
             MessageKind::LatePaymentNotice => (LATE_EMAIL_SUBJECT, LATE_EMAIL_BODY, LATE_SMS_BODY, LATE_VOICE_BODY),
+            MessageKind::FormRequest => (FORM_EMAIL_SUBJECT, FORM_EMAIL_BODY, FORM_SMS_BODY, FORM_VOICE_BODY),
             MessageKind::KeywordAnswer | MessageKind::OptInRequest | MessageKind::AdHoc => {
                 return Err(TemplateError::NotTemplated)
             }

@@ -371,8 +371,7 @@ impl RecordsService {
             self.store.get_recipient(account, &invoice.recipient_id).await?.ok_or(RecordsError::UnknownRecipient)?;
         let settings = self.store.get_settings(account).await?;
         let now = self.clock.now();
-        let zone =
-            recipient.time_zone.or(settings.as_ref().map(|s| s.time_zone)).unwrap_or(crate::domain::TimeZone::UTC);
+        let zone = recipient.zone(settings.as_ref());
         let invoice_settings = settings.as_ref().map(|s| s.invoice_messages).unwrap_or_default();
         let plan = invoice.plan_messages(&invoice_settings, zone, now);
         let messages = plan

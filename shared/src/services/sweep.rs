@@ -13,7 +13,7 @@ use crate::domain::appointment::ReminderTiming;
 use crate::domain::consent::{answered_by, MAX_EVIDENCE_CHARS};
 use crate::domain::credit::SWEEP_PERIOD_MINUTES;
 use crate::domain::invoice::format_amount;
-use crate::domain::template::{html_of, long_date};
+use crate::domain::template::{html_of, long_date, FormFields};
 use crate::domain::{
     AccountId, AccountSettings, Address, AppointmentFields, AppointmentId, AppointmentStatus, Channel, Clock, Consent,
     ConsentEvidence, ConsentLinkClaims, ConsentLinks, ConsentState, Invoice, InvoiceFields, InvoiceStatus, Letterhead,
@@ -499,6 +499,7 @@ impl ReminderSweep {
             MessageKind::KeywordAnswer => Ok(Subject::AsRendered),
             MessageKind::OptInRequest => Ok(Subject::OptIn),
             MessageKind::AdHoc => Ok(Subject::Authored),
+            MessageKind::FormRequest => self.form_fields(claimed, settings, recipient, now).await?,
         };
         let (fields, told) = match subject {
             Ok(Subject::Render(fields, told)) => (fields, told),
@@ -516,10 +517,12 @@ impl ReminderSweep {
         } else {
             self.store.get_template(&claimed.account, message.kind, recipient.channel).await?
         };
-        match self.within_caps(claimed, settings, zone, now).await? {
-            CapSlot::Taken => {}
-            CapSlot::Reached => return Ok(Err((MessageStatus::Skipped, StatusReason::CapReached))),
-            CapSlot::ClaimLost => return Ok(Ok(Handled::TakenByOther)),
+        if message.kind.is_automated() {
+            match self.within_caps(claimed, settings, zone, now).await? {
+                CapSlot::Taken => {}
+                CapSlot::Reached => return Ok(Err((MessageStatus::Skipped, StatusReason::CapReached))),
+                CapSlot::ClaimLost => return Ok(Ok(Handled::TakenByOther)),
+            }
         }
         let rendered =
             match self.templates.render(message.kind, recipient.channel, template.as_ref(), &address, &fields) {
@@ -624,6 +627,38 @@ impl ReminderSweep {
             return Ok(Ok(Handled::TakenByOther));
         }
         Ok(Ok(Handled::Ready(ready(claimed, channel))))
+    }
+
+    /// A form request's fields: its form's link and code, while the link is
+    /// live (one submitted, revoked, locked or expired meanwhile is not
+    /// sent).
+    async fn form_fields(
+        &self,
+        claimed: &ClaimedMessage,
+        settings: &AccountSettings,
+        recipient: &Recipient,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Subject, Ended>, StoreError> {
+        let form = match &claimed.message.form_id {
+            Some(id) => self.store.get_form(&claimed.account, id).await?,
+            None => None,
+        };
+        let Some(form) = form.filter(|form| form.status(now).is_live()) else {
+            return Ok(Err((MessageStatus::Withdrawn, StatusReason::FormEnded)));
+        };
+        let fields = FormFields {
+            first_name: recipient.first_name.clone(),
+            practice_name: settings.practice_name.clone(),
+            practice_phone: settings.practice_phone.to_string(),
+            form_title: form.title,
+            form_link: form.link,
+            access_code: form.access_code,
+            expires_on: long_date(
+                form.expires_at.with_timezone(&recipient.zone(Some(settings)).tz()).date_naive(),
+                &recipient.language,
+            ),
+        };
+        Ok(Ok(Subject::Render(json(&fields), None)))
     }
 
     /// A message its template cannot render (broken, out of fuel, over its

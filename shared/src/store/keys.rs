@@ -16,6 +16,7 @@
 //! | user        | `ACCOUNT#{account}`                  | `USER#{id}`                 |
 //! | staff mailed | `ACCOUNT#{account}`                 | `STAFFMAIL#{user}#{notification}` |
 //! | digest sent | `ACCOUNT#{account}`                  | `DIGEST#{user}#{window end, epoch ms}` |
+//! | form        | `ACCOUNT#{account}#FORM#{id}`        | `FORM`        |
 //! | invoice     | `ACCOUNT#{account}#INVOICE#{id}`     | `INVOICE`     |
 //! | message cap | `ACCOUNT#{account}#RECIPIENT#{id}`   | `CAP#{period}` |
 //! | suppression | `ACCOUNT#{account}#RECIPIENT#{id}`   | `SUPPRESSED#{channel}` |
@@ -105,7 +106,8 @@
 //! | a thread or the inbox, a page         | Query `thread` / `lookup` / `by_status`, newest first, then BatchGetItem |
 
 use crate::domain::{
-    AccountId, AppointmentId, Channel, InvoiceId, MessageId, MessageKind, MessageStatus, RecipientId, ReplyId, UserId,
+    AccountId, AppointmentId, Channel, FormId, InvoiceId, MessageId, MessageKind, MessageStatus, RecipientId, ReplyId,
+    UserId,
 };
 
 pub const PK: &str = "PK";
@@ -333,6 +335,21 @@ pub fn staff_mail(account: &AccountId, user: &UserId, notification: &str) -> Ite
 /// The claim on one user's digest for the window ending at `until_ms`.
 pub fn digest(account: &AccountId, user: &UserId, until_ms: i64) -> ItemKey {
     ItemKey { pk: format!("ACCOUNT#{account}"), sk: format!("DIGEST#{user}#{until_ms:013}") }
+}
+
+/// A form's link: what it opens and where it stands.
+pub fn form(account: &AccountId, id: &FormId) -> ItemKey {
+    ItemKey { pk: format!("ACCOUNT#{account}#FORM#{id}"), sk: "FORM".into() }
+}
+
+/// A form found by its link's token (`lookup`).
+pub fn form_link_ref(token: &str) -> String {
+    format!("FORMLINK#{token}")
+}
+
+/// The account of a form's key.
+pub fn account_of_form(pk: &str) -> Option<AccountId> {
+    pk.strip_prefix("ACCOUNT#")?.split_once("#FORM#")?.0.parse().ok()
 }
 
 /// The account a notification's partition belongs to.

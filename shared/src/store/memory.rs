@@ -18,7 +18,7 @@ use super::calls::CallDeadline;
 use super::keys::{self, ItemKey};
 use super::notifications::Suppression;
 use super::ports::{
-    AppointmentRecords, BalanceSettings, CallDeadlines, Caps, Claims, Consents, DueWork, InvoiceRecords,
+    AppointmentRecords, BalanceSettings, CallDeadlines, Caps, Claims, Consents, DueWork, FormRecords, InvoiceRecords,
     MessageListings, MessagePlanning, Notifying, RecipientRecords, Rendering, SenderRegistry, SettingsRecords,
     TemplateRecords,
 };
@@ -26,10 +26,11 @@ use super::{
     condition_failed, AppointmentLinks, CapSlot, ClaimedMessage, DueCursor, DuePage, Item, ListingFrom, MessageListing,
     MessagePage, RenderContext, Settlement, StoreError,
 };
+use crate::domain::form::Form;
 use crate::domain::{
-    AccountId, AccountSettings, Appointment, AppointmentId, Channel, Consent, CreditSettings, Invoice, InvoiceId,
-    Message, MessageId, MessageKind, MessageNotice, MessageStatus, NoticeState, Notification, NotificationKind,
-    Recipient, RecipientId, RenderedContent, StatusReason, TemplateSource,
+    AccountId, AccountSettings, Appointment, AppointmentId, Channel, Consent, CreditSettings, FormId, Invoice,
+    InvoiceId, Message, MessageId, MessageKind, MessageNotice, MessageStatus, NoticeState, Notification,
+    NotificationKind, Recipient, RecipientId, RenderedContent, StatusReason, TemplateSource,
 };
 
 /// A message and what its record keeps besides.
@@ -67,6 +68,7 @@ struct Tables {
     notifications: Vec<(AccountId, Notification)>,
     /// Each call's deadline, and when it is due (asked again) next.
     deadlines: HashMap<ItemKey, (CallDeadline, DateTime<Utc>)>,
+    forms: HashMap<ItemKey, Form>,
 }
 
 impl Tables {
@@ -481,6 +483,13 @@ impl CallDeadlines for MemoryStore {
     ) -> Result<(), StoreError> {
         self.tables().deadlines.remove(&keys::call_deadline(account, message_id, transaction_id));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl FormRecords for MemoryStore {
+    async fn get_form(&self, account: &AccountId, id: &FormId) -> Result<Option<Form>, StoreError> {
+        Ok(self.tables().forms.get(&keys::form(account, id)).cloned())
     }
 }
 

@@ -5,6 +5,7 @@ pub mod calls;
 mod consent;
 pub mod credit;
 mod due;
+mod forms;
 pub mod keys;
 mod listing;
 #[cfg(test)]

@@ -12,10 +12,11 @@ use super::{
     AppointmentLinks, CapSlot, ClaimedMessage, DueCursor, DuePage, ListingFrom, MessagePage, RenderContext, Settlement,
     Store, StoreError,
 };
+use crate::domain::form::Form;
 use crate::domain::{
-    AccountId, AccountSettings, Appointment, AppointmentId, Channel, Consent, CreditSettings, Invoice, InvoiceId,
-    Message, MessageId, MessageKind, MessageNotice, MessageStatus, NoticeState, Notification, Recipient, RecipientId,
-    RenderedContent, StatusReason, TemplateSource,
+    AccountId, AccountSettings, Appointment, AppointmentId, Channel, Consent, CreditSettings, FormId, Invoice,
+    InvoiceId, Message, MessageId, MessageKind, MessageNotice, MessageStatus, NoticeState, Notification, Recipient,
+    RecipientId, RenderedContent, StatusReason, TemplateSource,
 };
 
 /// Declares a port and implements it for [`Store`] by calling the inherent
@@ -40,6 +41,13 @@ macro_rules! port {
             })*
         }
     };
+}
+
+port! {
+    /// Reading a form's link (a form request renders it while it is live).
+    pub trait FormRecords {
+        async fn get_form(&self, account: &AccountId, id: &FormId) -> Result<Option<Form>, StoreError>;
+    }
 }
 
 port! {
@@ -301,12 +309,21 @@ port! {
 
 /// What the reminder sweep uses.
 pub trait SweepStore:
-    DueWork + Claims + Rendering + Caps + Consents + TemplateRecords + Notifying + CallDeadlines
+    DueWork + Claims + Rendering + Caps + Consents + TemplateRecords + Notifying + CallDeadlines + FormRecords
 {
 }
 
 impl<T> SweepStore for T where
-    T: DueWork + Claims + Rendering + Caps + Consents + TemplateRecords + Notifying + CallDeadlines + ?Sized
+    T: DueWork
+        + Claims
+        + Rendering
+        + Caps
+        + Consents
+        + TemplateRecords
+        + Notifying
+        + CallDeadlines
+        + FormRecords
+        + ?Sized
 {
 }
 

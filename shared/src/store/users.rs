@@ -2,12 +2,12 @@
 //! page at a time in id order, with where their digests have got to and
 //! the claims on the emails they are sent.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::keys::{self, ItemKey};
-use super::{from_item, key_item, n, s, to_item, with_key, ConditionalUpdate, Store, StoreError};
+use super::{from_item, key_item, n, s, to_attribute, to_item, with_key, ConditionalUpdate, Store, StoreError};
 use crate::domain::{AccountId, PracticeUser, UserId};
 
 /// The most users of one account the digest function reads.
@@ -78,7 +78,7 @@ impl Store {
             None => request.condition_expression("attribute_not_exists(PK)"),
             Some(until) => request
                 .condition_expression("digest_until = :previous")
-                .expression_attribute_values(":previous", to_attribute(&until)?),
+                .expression_attribute_values(":previous", to_attribute("user", &until)?),
         };
         Ok(super::conditional("PutItem", request.send().await)?.is_some())
     }
@@ -127,8 +127,8 @@ impl Store {
             .set("digest_until = :until")
             .set("due_ms = :next")
             .condition("digest_until = :from")
-            .value(":until", to_attribute(&until)?)
-            .value(":from", to_attribute(&from)?)
+            .value(":until", to_attribute("user", &until)?)
+            .value(":from", to_attribute("user", &from)?)
             .value(":next", n(next_at.timestamp_millis()));
         Ok(update.apply(self, ReturnValue::None).await?.is_some())
     }
@@ -156,7 +156,7 @@ impl Store {
             .set("email_bounced_at = :at")
             .condition("email = :address")
             .condition("attribute_not_exists(email_bounced_at)")
-            .value(":at", to_attribute(&at)?)
+            .value(":at", to_attribute("user", &at)?)
             .value(":address", s(address));
         Ok(update.apply(self, ReturnValue::None).await?.is_some())
     }
@@ -223,9 +223,4 @@ impl Store {
         let next = users.last().filter(|_| more).map(|user| user.id.clone());
         Ok(UserPage { users, next })
     }
-}
-
-/// A value as the record holds it, for a condition on it.
-fn to_attribute<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
-    serde_dynamo::to_attribute_value(value).map_err(|_| StoreError::Corrupt("user"))
 }
