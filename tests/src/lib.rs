@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use tidings_local::bus::BusOptions;
 use tidings_local::{server, LocalOptions, LocalRuntime};
 
+pub mod browser;
 pub mod faults;
 pub mod provider;
 
