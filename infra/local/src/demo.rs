@@ -220,6 +220,33 @@ impl Timeline {
         Ok(())
     }
 
+    /// The recipient opens the form's link, gives a wrong code and then
+    /// the right one, and the practice app marks the form submitted.
+    async fn open_form(&self, practice: &Practice, form: &Value) -> Result<(), LocalError> {
+        let link = form["link"].as_str().unwrap_or_default();
+        let path = link.find("/f/").map_or(link, |at| &link[at..]);
+        let code = form["access_code"].as_str().unwrap_or_default();
+        let now = self.runtime.clock.now();
+        for entered in ["000000", code] {
+            let request = Request::builder()
+                .method(Method::POST)
+                .uri(path)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(format!("access_code={entered}")))
+                .map_err(|e| LocalError::Wiring(e.to_string()))?;
+            let response = self.app.clone().oneshot(request).await.map_err(|e| LocalError::Wiring(e.to_string()))?;
+            let what = match response.status().as_u16() {
+                303 => "the right code: on to the practice's form, with an access token".to_owned(),
+                status => format!("a wrong code: the page asks again ({status})"),
+            };
+            self.say(now, practice.label, format!("c-101 opened the form's link and entered {what}"));
+        }
+        let id = form["id"].as_str().unwrap_or_default();
+        let submitted = self.post(practice, &format!("/v1/forms/{id}/submitted"), json!({})).await?;
+        self.say(now, practice.label, format!("the practice app marked the form {}", submitted["status"]));
+        Ok(())
+    }
+
     async fn advance(&mut self, practices: &[Practice], to: DateTime<Utc>) -> Result<(), LocalError> {
         let mut at = self.runtime.clock.now();
         // Step by the hour so the timeline interleaves with the edits.
@@ -240,6 +267,8 @@ pub async fn run() -> Result<(), LocalError> {
         .with_timezone(&Utc);
     let runtime =
         Arc::new(LocalRuntime::start(LocalOptions { manual_clock: Some(start), ..LocalOptions::default() }).await?);
+    // Links in messages (a form's) name the address `serve` listens on.
+    runtime.origin.set(std::net::SocketAddr::from(([127, 0, 0, 1], 8080)));
     let token = |account: &str, operator: bool| {
         account
             .parse()
@@ -430,6 +459,18 @@ pub async fn run() -> Result<(), LocalError> {
     }
     timeline.report_changes(&practices).await?;
     timeline.book(&practices, 0, "a-6", "c-100", tomorrow(16, 30), "booked").await?;
+    // Staff write to Ann, and send Ben the new-patient form.
+    let written = json!({"recipient_id": "c-100", "subject": "Your lab results",
+                         "body": "Your lab results are in. Please call us to go over them.",
+                         "idempotency_key": "demo-results"});
+    timeline.post(riverside, "/v1/messages", written).await?;
+    timeline.say(runtime.clock.now(), riverside.label, "staff wrote c-100 an email (ad hoc)");
+    let form_url = format!("{}/local/form", runtime.origin.get().unwrap_or("http://127.0.0.1:8080"));
+    let asked = json!({"recipient_id": "c-101", "title": "New patient intake", "form_url": form_url});
+    let form = timeline.post(riverside, "/v1/forms", asked).await?;
+    timeline.say(runtime.clock.now(), riverside.label, "sent c-101 the new patient intake form (link and code)");
+    timeline.advance(&practices, start + Duration::hours(4) + Duration::minutes(5)).await?;
+    timeline.open_form(riverside, &form).await?;
     timeline.advance(&practices, start + Duration::hours(5)).await?;
     timeline.book(&practices, 0, "a-5", "c-101", tomorrow(15, 0), "cancelled").await?;
     timeline.advance(&practices, tomorrow(18, 0)).await?;
