@@ -53,6 +53,9 @@ fn valid_body(method: &str, path: &str) -> Option<Value> {
             json!({"subject": "Your visit", "body": "Hello {{ first_name }}"})
         }
         ("post", "/v1/credit/purchases") => json!({"amount_cents": 1000, "idempotency_key": "k1"}),
+        ("put", "/v1/recipients/{id}/contacts/{contact_id}") => {
+            json!({"relationship": "guardian", "copy_on": ["appointment_reminder"]})
+        }
         ("post", "/v1/forms") => {
             json!({"recipient_id": "r1", "title": "Intake", "form_url": "https://forms.riverside.example/intake"})
         }
@@ -325,6 +328,8 @@ fn concrete_path(doc: &Value, path: &str, operation: &Value, replace: Option<(&s
             _ => match schema["enum"].get(0).and_then(Value::as_str) {
                 Some(first) => first.to_owned(),
                 None if path.starts_with("/webhooks/fax/") => "telnyx".to_owned(),
+                // A contact is another recipient than its client.
+                None if name == "contact_id" => "p2".to_owned(),
                 None => "p1".to_owned(),
             },
         };
@@ -456,7 +461,9 @@ async fn probe(app: &TestApp, doc: &Value, method: &str, path: &str, operation: 
 async fn the_document_lists_every_route_and_the_router_enforces_what_it_declares() {
     let app = spawn_app().await;
     app.given_practice("acct").await;
-    app.given_email_client("acct", "r1").await;
+    for recipient in ["r1", "p1", "p2"] {
+        app.given_email_client("acct", recipient).await;
+    }
     let account = "acct".parse().unwrap();
     app.runtime.store.register_sender(Channel::Sms, "Riverside", &account).await.unwrap();
     let doc = app.get("acct", "/v1/openapi.json").await.body;

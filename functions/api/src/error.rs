@@ -136,6 +136,8 @@ impl From<RecordsError> for ApiError {
                 Self::new(StatusCode::NOT_FOUND, "unknown_recipient", err.to_string())
             }
             RecordsError::UnknownInvoice => Self::new(StatusCode::NOT_FOUND, "unknown_invoice", err.to_string()),
+            RecordsError::UnknownContact => Self::new(StatusCode::NOT_FOUND, "unknown_contact", err.to_string()),
+            RecordsError::InvalidContactLink(_) => unprocessable("invalid_field"),
             RecordsError::InvalidCursor(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_cursor", err.to_string()),
             RecordsError::UnknownAppointment => {
                 Self::new(StatusCode::NOT_FOUND, "unknown_appointment", err.to_string())

@@ -159,6 +159,11 @@ impl FormId {
 }
 
 impl MessageId {
+    /// A contact's copy of a client's message.
+    pub fn copy(original: &MessageId, contact: &RecipientId) -> Self {
+        Self(format!("{original}~to~{contact}"))
+    }
+
     /// The message that carries a form's link and access code.
     pub fn form_request(form: &FormId) -> Self {
         Self(format!("{form}~form"))

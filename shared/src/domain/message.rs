@@ -267,6 +267,9 @@ pub struct Message {
     /// The form whose link and code a form request carries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub form_id: Option<FormId>,
+    /// A contact's copy of a client's message: whose it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<super::copies::CopyOf>,
 }
 
 /// What staff wrote: rendered as it is when the message goes.
@@ -324,6 +327,7 @@ impl Message {
             notice: None,
             authored: None,
             form_id: None,
+            copy_of: None,
         }
     }
 }

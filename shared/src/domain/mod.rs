@@ -6,6 +6,7 @@ pub mod clock;
 pub mod consent;
 pub mod consent_link;
 pub mod contact;
+pub mod copies;
 pub mod credit;
 pub mod digest;
 pub mod form;

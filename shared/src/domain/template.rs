@@ -64,6 +64,17 @@ was due on {{ due_date }} and is still open. If you have already paid, thank you
 const LATE_SMS_BODY: &str = "{{ practice_name }}: {{ first_name }}, {{ amount_due }} due {{ due_date }} is still open.\
 {% if pay_link %} Pay: {{ pay_link }}{% else %} Questions: {{ practice_phone }}{% endif %}";
 
+const COPY_REMINDER_EMAIL_SUBJECT: &str = "Appointment reminder for {{ client_first_name }} from {{ practice_name }}";
+const COPY_REMINDER_EMAIL_BODY: &str = "Hello {{ first_name }},\n\n\
+As {{ client_first_name }}'s {{ relationship }}, you get a copy of their reminders: {{ client_first_name }} has an \
+appointment with {{ provider }} on {{ date }} at {{ time }}, at {{ location }}.\n\n\
+To change it, please call {{ practice_phone }}.\n\n\
+{{ practice_name }}\n";
+const COPY_REMINDER_SMS_BODY: &str = "{{ practice_name }}: {{ first_name }}, a reminder that {{ client_first_name }} \
+has an appointment with {{ provider }} {{ date_short }} at {{ time }}. Questions: {{ practice_phone }}.";
+const COPY_REMINDER_VOICE_BODY: &str = "Hello {{ first_name }}. This is {{ practice_name }} with a reminder that \
+{{ client_first_name }} has an appointment with {{ provider }} on {{ date }} at {{ time }}.";
+
 const FORM_EMAIL_SUBJECT: &str = "{{ practice_name }}: {{ form_title }}";
 const FORM_EMAIL_BODY: &str = "Hello {{ first_name }},\n\n\
 {{ practice_name }} asks you to fill in {{ form_title }}.\n\n\
@@ -111,6 +122,12 @@ pub const INVOICE_FIELDS: [&str; 6] =
 #[derive(Debug, Clone, Serialize)]
 pub struct AppointmentFields {
     pub first_name: String,
+    /// Whose appointment it is: the client's first name (in the client's
+    /// own message, the same as `first_name`).
+    pub client_first_name: String,
+    /// The recipient's relationship to the client (`guardian`, …), or
+    /// `self` in the client's own message.
+    pub relationship: String,
     pub practice_name: String,
     pub practice_phone: String,
     pub provider: String,
@@ -396,8 +413,18 @@ impl std::io::Write for CappedOutput {
 }
 
 /// The merge fields every message about an appointment offers.
-pub const APPOINTMENT_FIELDS: [&str; 8] =
-    ["first_name", "practice_name", "practice_phone", "provider", "location", "date", "date_short", "time"];
+pub const APPOINTMENT_FIELDS: [&str; 10] = [
+    "first_name",
+    "client_first_name",
+    "relationship",
+    "practice_name",
+    "practice_phone",
+    "provider",
+    "location",
+    "date",
+    "date_short",
+    "time",
+];
 
 /// A notice's fields: the appointment's, and what `change` it tells
 /// (`booked`, `changed` or `cancelled`).
@@ -426,6 +453,8 @@ impl AppointmentFields {
         let (date, date_short, time) = Self::appointment_time(start.and_utc(), zone, &Language::english());
         Self {
             first_name: "Alex".into(),
+            client_first_name: "Alex".into(),
+            relationship: "self".into(),
             practice_name: "Riverside Clinic".into(),
             practice_phone: "+12025550143".into(),
             provider: "Dr. Rivera".into(),
@@ -499,6 +528,25 @@ impl Templates {
             }
         };
         // A fax is a letter: the email's subject (on the cover) and text.
+        Ok(match channel {
+            Channel::Email | Channel::Fax => TemplateSource { subject: Some(subject.into()), body: email.into() },
+            Channel::Sms => TemplateSource { subject: None, body: sms.into() },
+            Channel::Voice => TemplateSource { subject: None, body: voice.into() },
+        })
+    }
+
+    /// The built-in variant of a kind on a channel for a contact copied on a
+    /// client's message: it says whose appointment it is.
+    pub fn contact_source(&self, kind: MessageKind, channel: Channel) -> Result<TemplateSource, TemplateError> {
+        let (subject, email, sms, voice) = match kind {
+            MessageKind::AppointmentReminder => (
+                COPY_REMINDER_EMAIL_SUBJECT,
+                COPY_REMINDER_EMAIL_BODY,
+                COPY_REMINDER_SMS_BODY,
+                COPY_REMINDER_VOICE_BODY,
+            ),
+            _ => return Err(TemplateError::NotTemplated),
+        };
         Ok(match channel {
             Channel::Email | Channel::Fax => TemplateSource { subject: Some(subject.into()), body: email.into() },
             Channel::Sms => TemplateSource { subject: None, body: sms.into() },
@@ -611,6 +659,8 @@ mod tests {
             AppointmentFields::appointment_time(start, "America/New_York".parse().unwrap(), &Language::english());
         AppointmentFields {
             first_name: "Ann".into(),
+            client_first_name: "Ann".into(),
+            relationship: "self".into(),
             practice_name: "Riverside Clinic".into(),
             practice_phone: "+12025550143".into(),
             provider: "Dr. Ruiz".into(),

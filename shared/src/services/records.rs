@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::appointment::{PlannedReminder, ReminderTiming};
+use crate::domain::copies::{ContactLink, CopyOf, InvalidContactLink};
 use crate::domain::recipient::MissingAddress;
 use crate::domain::settings::SettingsError;
 use crate::domain::text::{self, InvalidText};
@@ -45,6 +46,10 @@ pub enum RecordsError {
     UnknownInvoice,
     #[error("no recipient with this id exists in the account")]
     UnknownRecipientFilter,
+    #[error(transparent)]
+    InvalidContactLink(#[from] InvalidContactLink),
+    #[error("the client has no contact with this id")]
+    UnknownContact,
     #[error("dates more than {HORIZON_YEARS} years away are refused")]
     TooFar,
     #[error("amount_cents must be a positive whole number of cents")]
@@ -296,14 +301,18 @@ impl RecordsService {
         let recipient_changed =
             previous.as_ref().is_some_and(|(stored, _)| stored.recipient_id != appointment.recipient_id);
 
-        let messages: Vec<Message> =
+        let mut messages: Vec<Message> =
             plan.iter().map(|planned| reminder_message(appointment, &recipient, planned, now)).collect();
+        messages.extend(
+            self.reminder_copies(account, appointment, &recipient, &reminder_settings, settings.as_ref(), now).await?,
+        );
+        let planned_ids = messages.iter().map(|m| m.id.clone()).collect();
         let reconciled = self
             .reconcile(account, &links.reminder_ids, messages, recipient_changed, StatusReason::AppointmentChanged)
             .await?;
         changes.scheduled = reconciled.scheduled;
         changes.withdrawn = reconciled.withdrawn;
-        links.reminder_ids = plan.into_iter().map(|p| p.message_id).collect();
+        links.reminder_ids = planned_ids;
         let notices = settings.as_ref().map(|s| s.appointment_notices).unwrap_or_default();
         if notices.enabled {
             let (id, due) = self
@@ -322,6 +331,67 @@ impl RecordsService {
         let first_due = scheduled.map(|m| m.due_at).chain(changes.notice_due_at).min();
         self.announce_opt_in(account, settings.as_ref(), &recipient, first_due).await?;
         Ok(Some(changes))
+    }
+
+    /// Makes `link.contact_id` a contact of `link.client_id` (both must
+    /// be recipients of the account), copied on what `copy_on` names from
+    /// the client's next planning on (an appointment's next upsert).
+    pub async fn put_contact(&self, account: &AccountId, link: &ContactLink) -> Result<(), RecordsError> {
+        for id in [&link.client_id, &link.contact_id] {
+            self.store.get_recipient(account, id).await?.ok_or(RecordsError::UnknownRecipientFilter)?;
+        }
+        Ok(self.store.put_contact_link(account, link).await?)
+    }
+
+    pub async fn contacts(&self, account: &AccountId, client: &RecipientId) -> Result<Vec<ContactLink>, RecordsError> {
+        self.store.get_recipient(account, client).await?.ok_or(RecordsError::UnknownRecipientFilter)?;
+        Ok(self.store.contact_links(account, client).await?)
+    }
+
+    /// Stops copying a contact; copies already planned stay.
+    pub async fn delete_contact(
+        &self,
+        account: &AccountId,
+        client: &RecipientId,
+        contact: &RecipientId,
+    ) -> Result<(), RecordsError> {
+        match self.store.delete_contact_link(account, client, contact).await? {
+            true => Ok(()),
+            false => Err(RecordsError::UnknownContact),
+        }
+    }
+
+    /// The copies of a client's reminders for each contact copied on them:
+    /// planned in the contact's own zone and quiet hours, on their own
+    /// channel, named by the client's reminder (so they are withdrawn and
+    /// moved with it).
+    async fn reminder_copies(
+        &self,
+        account: &AccountId,
+        appointment: &Appointment,
+        client: &Recipient,
+        reminder_settings: &AppointmentReminderSettings,
+        settings: Option<&AccountSettings>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Message>, RecordsError> {
+        let mut copies = Vec::new();
+        let links = self.store.contact_links(account, &client.id).await?;
+        for link in links.into_iter().filter(|link| link.copies(MessageKind::AppointmentReminder)) {
+            let Some(contact) = self.store.get_recipient(account, &link.contact_id).await? else { continue };
+            let timing = ReminderTiming::for_recipient(settings, &contact, contact.channel, self.sending_window);
+            for planned in appointment.plan_reminders(reminder_settings, timing, now) {
+                let mut copy = reminder_message(appointment, &contact, &planned, now);
+                copy.id = MessageId::copy(&planned.message_id, &contact.id);
+                copy.copy_of = Some(CopyOf {
+                    client_id: client.id.clone(),
+                    client_first_name: client.first_name.clone(),
+                    relationship: link.relationship,
+                    message_id: planned.message_id,
+                });
+                copies.push(copy);
+            }
+        }
+        Ok(copies)
     }
 
     /// Brings a record's messages in line with its new plan: what the plan

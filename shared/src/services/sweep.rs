@@ -512,7 +512,13 @@ impl ReminderSweep {
         };
         // The template fetched is the planned channel's; a recipient who
         // changed channel since is rendered with their new channel's.
-        let template = if recipient.channel == message.channel {
+        let template = if message.copy_of.is_some() {
+            // A copy reads as one: the contact variant, never the client's.
+            match self.templates.contact_source(message.kind, recipient.channel) {
+                Ok(source) => Some(source),
+                Err(err) => return Ok(Ok(self.fail_render(claimed, recipient.channel, &err, now).await?)),
+            }
+        } else if recipient.channel == message.channel {
             context.template.clone()
         } else {
             self.store.get_template(&claimed.account, message.kind, recipient.channel).await?
@@ -703,7 +709,10 @@ fn addressed(
     // A reply by keypad confirms or cancels an appointment still booked:
     // not on a cancellation's notice, not about an invoice.
     let cancelled = told.is_some_and(|(_, state)| state.status == AppointmentStatus::Cancelled);
-    let about_appointment = matches!(message.kind, MessageKind::AppointmentReminder | MessageKind::AppointmentNotice);
+    // A contact's copy takes no keypad answer: the appointment is the
+    // client's to confirm.
+    let about_appointment = matches!(message.kind, MessageKind::AppointmentReminder | MessageKind::AppointmentNotice)
+        && message.copy_of.is_none();
     RenderedContent {
         from: settings.senders.on(channel),
         html: rendered.html.clone().or_else(|| (channel == Channel::Email).then(|| html_of(&rendered.body))),
@@ -780,13 +789,21 @@ fn appointment_fields(
     zone: TimeZone,
     now: DateTime<Utc>,
 ) -> Result<Subject, Ended> {
-    let Some(appointment) = context.appointment.as_ref().filter(|a| a.recipient_id == message.recipient_id) else {
+    // A contact's copy is about the client's appointment.
+    let client = message.copy_of.as_ref().map_or(&message.recipient_id, |copy| &copy.client_id);
+    let Some(appointment) = context.appointment.as_ref().filter(|a| &a.recipient_id == client) else {
         return Err((MessageStatus::Withdrawn, StatusReason::AppointmentChanged));
     };
     let fields_of = |starts_at, provider: &str, location: &str| {
         let (date, date_short, time) = AppointmentFields::appointment_time(starts_at, zone, &recipient.language);
+        let (client_first_name, relationship) = match &message.copy_of {
+            Some(copy) => (copy.client_first_name.clone(), copy.relationship.as_str()),
+            None => (recipient.first_name.clone(), "self"),
+        };
         AppointmentFields {
             first_name: recipient.first_name.clone(),
+            client_first_name,
+            relationship: relationship.to_owned(),
             practice_name: settings.practice_name.clone(),
             practice_phone: settings.practice_phone.to_string(),
             provider: provider.to_owned(),

@@ -17,6 +17,7 @@
 //! | staff mailed | `ACCOUNT#{account}`                 | `STAFFMAIL#{user}#{notification}` |
 //! | digest sent | `ACCOUNT#{account}`                  | `DIGEST#{user}#{window end, epoch ms}` |
 //! | form        | `ACCOUNT#{account}#FORM#{id}`        | `FORM`        |
+//! | contact of a client | `ACCOUNT#{account}#RECIPIENT#{client}` | `CONTACT#{contact}` |
 //! | invoice     | `ACCOUNT#{account}#INVOICE#{id}`     | `INVOICE`     |
 //! | message cap | `ACCOUNT#{account}#RECIPIENT#{id}`   | `CAP#{period}` |
 //! | suppression | `ACCOUNT#{account}#RECIPIENT#{id}`   | `SUPPRESSED#{channel}` |
@@ -335,6 +336,13 @@ pub fn staff_mail(account: &AccountId, user: &UserId, notification: &str) -> Ite
 /// The claim on one user's digest for the window ending at `until_ms`.
 pub fn digest(account: &AccountId, user: &UserId, until_ms: i64) -> ItemKey {
     ItemKey { pk: format!("ACCOUNT#{account}"), sk: format!("DIGEST#{user}#{until_ms:013}") }
+}
+
+pub const CONTACT_PREFIX: &str = "CONTACT#";
+
+/// A contact of a client, beside the client.
+pub fn contact_link(account: &AccountId, client: &RecipientId, contact: &RecipientId) -> ItemKey {
+    ItemKey { pk: format!("ACCOUNT#{account}#RECIPIENT#{client}"), sk: format!("{CONTACT_PREFIX}{contact}") }
 }
 
 /// A form's link: what it opens and where it stands.

@@ -18,14 +18,15 @@ use super::calls::CallDeadline;
 use super::keys::{self, ItemKey};
 use super::notifications::Suppression;
 use super::ports::{
-    AppointmentRecords, BalanceSettings, CallDeadlines, Caps, Claims, Consents, DueWork, FormRecords, InvoiceRecords,
-    MessageListings, MessagePlanning, Notifying, RecipientRecords, Rendering, SenderRegistry, SettingsRecords,
-    TemplateRecords,
+    AppointmentRecords, BalanceSettings, CallDeadlines, Caps, Claims, Consents, ContactLinks, DueWork, FormRecords,
+    InvoiceRecords, MessageListings, MessagePlanning, Notifying, RecipientRecords, Rendering, SenderRegistry,
+    SettingsRecords, TemplateRecords,
 };
 use super::{
     condition_failed, AppointmentLinks, CapSlot, ClaimedMessage, DueCursor, DuePage, Item, ListingFrom, MessageListing,
     MessagePage, RenderContext, Settlement, StoreError,
 };
+use crate::domain::copies::ContactLink;
 use crate::domain::form::Form;
 use crate::domain::{
     AccountId, AccountSettings, Appointment, AppointmentId, Channel, Consent, CreditSettings, FormId, Invoice,
@@ -69,6 +70,7 @@ struct Tables {
     /// Each call's deadline, and when it is due (asked again) next.
     deadlines: HashMap<ItemKey, (CallDeadline, DateTime<Utc>)>,
     forms: HashMap<ItemKey, Form>,
+    contacts: HashMap<ItemKey, ContactLink>,
 }
 
 impl Tables {
@@ -483,6 +485,32 @@ impl CallDeadlines for MemoryStore {
     ) -> Result<(), StoreError> {
         self.tables().deadlines.remove(&keys::call_deadline(account, message_id, transaction_id));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ContactLinks for MemoryStore {
+    async fn put_contact_link(&self, account: &AccountId, link: &ContactLink) -> Result<(), StoreError> {
+        self.tables().contacts.insert(keys::contact_link(account, &link.client_id, &link.contact_id), link.clone());
+        Ok(())
+    }
+
+    async fn delete_contact_link(
+        &self,
+        account: &AccountId,
+        client: &RecipientId,
+        contact: &RecipientId,
+    ) -> Result<bool, StoreError> {
+        Ok(self.tables().contacts.remove(&keys::contact_link(account, client, contact)).is_some())
+    }
+
+    async fn contact_links(&self, account: &AccountId, client: &RecipientId) -> Result<Vec<ContactLink>, StoreError> {
+        let partition = keys::contact_link(account, client, client).pk;
+        let tables = self.tables();
+        let mut links: Vec<ContactLink> =
+            tables.contacts.iter().filter(|(key, _)| key.pk == partition).map(|(_, link)| link.clone()).collect();
+        links.sort_by(|a, b| a.contact_id.as_str().cmp(b.contact_id.as_str()));
+        Ok(links)
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod calls;
 mod consent;
+mod contacts;
 pub mod credit;
 mod due;
 mod forms;

@@ -12,6 +12,7 @@ use super::{
     AppointmentLinks, CapSlot, ClaimedMessage, DueCursor, DuePage, ListingFrom, MessagePage, RenderContext, Settlement,
     Store, StoreError,
 };
+use crate::domain::copies::ContactLink;
 use crate::domain::form::Form;
 use crate::domain::{
     AccountId, AccountSettings, Appointment, AppointmentId, Channel, Consent, CreditSettings, FormId, Invoice,
@@ -41,6 +42,24 @@ macro_rules! port {
             })*
         }
     };
+}
+
+port! {
+    /// Who is copied on a client's messages.
+    pub trait ContactLinks {
+        async fn put_contact_link(&self, account: &AccountId, link: &ContactLink) -> Result<(), StoreError>;
+        async fn contact_links(
+            &self,
+            account: &AccountId,
+            client: &RecipientId,
+        ) -> Result<Vec<ContactLink>, StoreError>;
+        async fn delete_contact_link(
+            &self,
+            account: &AccountId,
+            client: &RecipientId,
+            contact: &RecipientId,
+        ) -> Result<bool, StoreError>;
+    }
 }
 
 port! {
@@ -330,6 +349,7 @@ impl<T> SweepStore for T where
 /// What the records service uses.
 pub trait RecordsStore:
     Consents
+    + ContactLinks
     + SettingsRecords
     + TemplateRecords
     + SenderRegistry
@@ -344,6 +364,7 @@ pub trait RecordsStore:
 
 impl<T> RecordsStore for T where
     T: Consents
+        + ContactLinks
         + SettingsRecords
         + TemplateRecords
         + SenderRegistry

@@ -6,6 +6,7 @@
 pub mod appointments;
 pub mod consent;
 pub mod consent_page;
+pub mod contacts;
 pub mod credit;
 pub mod form_page;
 pub mod forms;
