@@ -86,6 +86,53 @@ async fn a_guardian_gets_their_own_copy_of_the_reminder_withdrawn_and_moved_with
 }
 
 #[tokio::test]
+async fn a_caregiver_copied_on_billing_gets_their_own_reminder_withdrawn_when_paid() {
+    let app = spawn_app().await;
+    app.given_settings_with(
+        "acct",
+        json!({"invoice_messages": {"billing_reminders": true, "days_before": 1, "late_payment_notices": false,
+                                    "days_after": 0, "repeat_every_days": 7, "max_notices": 1}}),
+    )
+    .await;
+    app.given_sms_client("acct", "ben").await;
+    let carl = json!({"kind": "contact", "first_name": "Carl", "last_name": "Lee", "channel": "sms",
+                      "phone": "+12025550122"});
+    app.put("acct", "/v1/recipients/carl", carl).await;
+    let link = json!({"relationship": "caregiver", "copy_on": ["billing_reminder"]});
+    assert_eq!(app.put("acct", "/v1/recipients/ben/contacts/carl", link).await.status, 200);
+    let invoice = |status: &str| {
+        json!({"recipient_id": "ben", "amount_cents": 8500, "currency": "USD", "due_date": "2026-12-05",
+               "status": status})
+    };
+    app.put("acct", "/v1/invoices/i1", invoice("open")).await;
+    let messages = app.get("acct", "/v1/messages?invoice_id=i1").await.body["messages"].as_array().unwrap().clone();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    // The day before it is due, at 10:00 in New York.
+    app.move_clock(t0() + Duration::days(3) + Duration::hours(1)).await;
+    let outbox = app.outbox().await;
+    let copy = outbox.iter().find(|m| m["to"] == "+12025550122").expect("Carl's copy");
+    assert!(copy["body"].as_str().unwrap().contains("Carl, for Ben: $85.00 is due"), "{copy}");
+
+    app.put(
+        "acct",
+        "/v1/invoices/i2",
+        json!({"recipient_id": "ben", "amount_cents": 100, "currency": "USD",
+                                              "due_date": "2026-12-20", "status": "open"}),
+    )
+    .await;
+    app.put(
+        "acct",
+        "/v1/invoices/i2",
+        json!({"recipient_id": "ben", "amount_cents": 100, "currency": "USD",
+                                              "due_date": "2026-12-20", "status": "paid"}),
+    )
+    .await;
+    let paid = app.get("acct", "/v1/messages?invoice_id=i2").await.body["messages"].as_array().unwrap().clone();
+    assert_eq!(paid.len(), 2);
+    assert!(paid.iter().all(|m| m["status"] == "withdrawn"), "{paid:?}");
+}
+
+#[tokio::test]
 async fn a_contact_link_names_two_recipients_of_the_account_and_automated_kinds() {
     let app = spawn_app().await;
     app.given_practice("acct").await;

@@ -75,6 +75,25 @@ has an appointment with {{ provider }} {{ date_short }} at {{ time }}. Questions
 const COPY_REMINDER_VOICE_BODY: &str = "Hello {{ first_name }}. This is {{ practice_name }} with a reminder that \
 {{ client_first_name }} has an appointment with {{ provider }} on {{ date }} at {{ time }}.";
 
+const COPY_BILLING_EMAIL_SUBJECT: &str = "{{ practice_name }}: payment due {{ due_date }} for {{ client_first_name }}";
+const COPY_BILLING_EMAIL_BODY: &str = "Hello {{ first_name }},\n\n\
+As {{ client_first_name }}'s {{ relationship }}, you get a copy of their billing reminders: {{ amount_due }} is due \
+on {{ due_date }}.\n\n{% if pay_link %}Pay online: {{ pay_link }}\n\n{% endif %}\
+Questions: {{ practice_phone }}.\n\n{{ practice_name }}\n";
+const COPY_BILLING_SMS_BODY: &str = "{{ practice_name }}: {{ first_name }}, for {{ client_first_name }}: \
+{{ amount_due }} is due {{ due_date }}.{% if pay_link %} Pay: {{ pay_link }}{% endif %}";
+const COPY_BILLING_VOICE_BODY: &str = "Hello {{ first_name }}. This is {{ practice_name }}. For \
+{{ client_first_name }}, {{ amount_due }} is due on {{ due_date }}.";
+const COPY_LATE_EMAIL_SUBJECT: &str = "{{ practice_name }}: payment overdue for {{ client_first_name }}";
+const COPY_LATE_EMAIL_BODY: &str = "Hello {{ first_name }},\n\n\
+As {{ client_first_name }}'s {{ relationship }}, you get a copy of their payment notices: {{ amount_due }} due \
+{{ due_date }} is still open.\n\n{% if pay_link %}Pay online: {{ pay_link }}\n\n{% endif %}\
+Questions: {{ practice_phone }}.\n\n{{ practice_name }}\n";
+const COPY_LATE_SMS_BODY: &str = "{{ practice_name }}: {{ first_name }}, for {{ client_first_name }}: \
+{{ amount_due }} due {{ due_date }} is still open.{% if pay_link %} Pay: {{ pay_link }}{% endif %}";
+const COPY_LATE_VOICE_BODY: &str = "Hello {{ first_name }}. This is {{ practice_name }}. For \
+{{ client_first_name }}, {{ amount_due }} due {{ due_date }} is still open.";
+
 const FORM_EMAIL_SUBJECT: &str = "{{ practice_name }}: {{ form_title }}";
 const FORM_EMAIL_BODY: &str = "Hello {{ first_name }},\n\n\
 {{ practice_name }} asks you to fill in {{ form_title }}.\n\n\
@@ -105,6 +124,9 @@ pub const FORM_FIELDS: [&str; 7] =
 #[derive(Debug, Clone, Serialize)]
 pub struct InvoiceFields {
     pub first_name: String,
+    /// Whose invoice it is (as for appointments).
+    pub client_first_name: String,
+    pub relationship: String,
     pub practice_name: String,
     pub practice_phone: String,
     /// "$125.50"
@@ -115,8 +137,16 @@ pub struct InvoiceFields {
     pub pay_link: String,
 }
 
-pub const INVOICE_FIELDS: [&str; 6] =
-    ["first_name", "practice_name", "practice_phone", "amount_due", "due_date", "pay_link"];
+pub const INVOICE_FIELDS: [&str; 8] = [
+    "first_name",
+    "client_first_name",
+    "relationship",
+    "practice_name",
+    "practice_phone",
+    "amount_due",
+    "due_date",
+    "pay_link",
+];
 
 /// The merge fields of any message about an appointment.
 #[derive(Debug, Clone, Serialize)]
@@ -545,6 +575,12 @@ impl Templates {
                 COPY_REMINDER_SMS_BODY,
                 COPY_REMINDER_VOICE_BODY,
             ),
+            MessageKind::BillingReminder => {
+                (COPY_BILLING_EMAIL_SUBJECT, COPY_BILLING_EMAIL_BODY, COPY_BILLING_SMS_BODY, COPY_BILLING_VOICE_BODY)
+            }
+            MessageKind::LatePaymentNotice => {
+                (COPY_LATE_EMAIL_SUBJECT, COPY_LATE_EMAIL_BODY, COPY_LATE_SMS_BODY, COPY_LATE_VOICE_BODY)
+            }
             _ => return Err(TemplateError::NotTemplated),
         };
         Ok(match channel {
@@ -807,11 +843,47 @@ mod tests {
     }
 
     #[test]
+    fn a_contact_s_copy_says_whose_it_is_on_every_channel() {
+        let templates = Templates::default();
+        let mut appointment = fields();
+        (appointment.first_name, appointment.relationship) = ("Gina".into(), "guardian".into());
+        let invoice = InvoiceFields {
+            first_name: "Gina".into(),
+            client_first_name: "Ann".into(),
+            relationship: "guardian".into(),
+            practice_name: "Riverside Clinic".into(),
+            practice_phone: "+12025550143".into(),
+            amount_due: "$125.50".into(),
+            due_date: "December 15, 2026".into(),
+            pay_link: String::new(),
+        };
+        let to = Address::Email("gina@example.com".parse().unwrap());
+        for channel in [Channel::Email, Channel::Sms, Channel::Voice, Channel::Fax] {
+            for kind in [MessageKind::AppointmentReminder, MessageKind::BillingReminder, MessageKind::LatePaymentNotice]
+            {
+                let source = templates.contact_source(kind, channel).unwrap();
+                templates.validate(kind, channel, &source).unwrap();
+                let out = match kind {
+                    MessageKind::AppointmentReminder => {
+                        templates.render(kind, channel, Some(&source), &to, &appointment)
+                    }
+                    _ => templates.render(kind, channel, Some(&source), &to, &invoice),
+                }
+                .unwrap();
+                assert!(out.body.contains("Gina") && out.body.contains("Ann"), "{kind:?} {channel:?}: {}", out.body);
+            }
+        }
+        assert!(templates.contact_source(MessageKind::AdHoc, Channel::Email).is_err());
+    }
+
+    #[test]
     fn invoice_messages_carry_amount_due_date_and_pay_link() {
         let templates = Templates::default();
         let to = Address::Phone("+12025550143".parse().unwrap());
         let mut fields = InvoiceFields {
             first_name: "Ann".into(),
+            client_first_name: "Ann".into(),
+            relationship: "self".into(),
             practice_name: "Riverside Clinic".into(),
             practice_phone: "+12025550143".into(),
             amount_due: "$125.50".into(),

@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::appointment::{PlannedReminder, ReminderTiming};
 use crate::domain::copies::{ContactLink, CopyOf, InvalidContactLink};
+use crate::domain::invoice::PlannedInvoiceMessage;
 use crate::domain::recipient::MissingAddress;
 use crate::domain::settings::SettingsError;
 use crate::domain::text::{self, InvalidText};
@@ -380,15 +381,7 @@ impl RecordsService {
             let Some(contact) = self.store.get_recipient(account, &link.contact_id).await? else { continue };
             let timing = ReminderTiming::for_recipient(settings, &contact, contact.channel, self.sending_window);
             for planned in appointment.plan_reminders(reminder_settings, timing, now) {
-                let mut copy = reminder_message(appointment, &contact, &planned, now);
-                copy.id = MessageId::copy(&planned.message_id, &contact.id);
-                copy.copy_of = Some(CopyOf {
-                    client_id: client.id.clone(),
-                    client_first_name: client.first_name.clone(),
-                    relationship: link.relationship,
-                    message_id: planned.message_id,
-                });
-                copies.push(copy);
+                copies.push(copy_of(reminder_message(appointment, &contact, &planned, now), client, &link));
             }
         }
         Ok(copies)
@@ -444,30 +437,25 @@ impl RecordsService {
         let zone = recipient.zone(settings.as_ref());
         let invoice_settings = settings.as_ref().map(|s| s.invoice_messages).unwrap_or_default();
         let plan = invoice.plan_messages(&invoice_settings, zone, now);
-        let messages = plan
-            .iter()
-            .map(|planned| Message {
-                status: if planned.skipped.is_some() { MessageStatus::Skipped } else { MessageStatus::Scheduled },
-                reason: planned.skipped,
-                invoice_id: Some(invoice.id.clone()),
-                not_after: planned.not_after,
-                ..Message::new(
-                    planned.message_id.clone(),
-                    planned.kind,
-                    recipient.channel,
-                    recipient.id.clone(),
-                    planned.due_at,
-                    now,
-                )
-            })
-            .collect();
+        let mut messages: Vec<Message> =
+            plan.iter().map(|planned| invoice_message(invoice, &recipient, planned, now)).collect();
+        // Each contact copied on these kinds gets their own, timed in
+        // their own zone and named by the client's.
+        for link in self.store.contact_links(account, &recipient.id).await? {
+            let Some(contact) = self.store.get_recipient(account, &link.contact_id).await? else { continue };
+            let contact_plan = invoice.plan_messages(&invoice_settings, contact.zone(settings.as_ref()), now);
+            for planned in contact_plan.iter().filter(|planned| link.copies(planned.kind)) {
+                messages.push(copy_of(invoice_message(invoice, &contact, planned, now), &recipient, &link));
+            }
+        }
+        let planned_ids: Vec<MessageId> = messages.iter().map(|m| m.id.clone()).collect();
         let (previous_ids, recipient_changed) = match &previous {
             Some((stored, ids)) => (ids.as_slice(), stored.recipient_id != invoice.recipient_id),
             None => (&[][..], false),
         };
         let changes =
             self.reconcile(account, previous_ids, messages, recipient_changed, StatusReason::InvoiceChanged).await?;
-        self.store.put_invoice(account, invoice, plan.into_iter().map(|p| p.message_id).collect()).await?;
+        self.store.put_invoice(account, invoice, planned_ids).await?;
         let first_due =
             changes.scheduled.iter().filter(|m| m.status == MessageStatus::Scheduled).map(|m| m.due_at).min();
         self.announce_opt_in(account, settings.as_ref(), &recipient, first_due).await?;
@@ -593,6 +581,42 @@ impl RecordsService {
 
     pub async fn message(&self, account: &AccountId, id: &MessageId) -> Result<Option<Message>, RecordsError> {
         Ok(self.store.get_message(account, id).await?)
+    }
+}
+
+/// A message planned for a contact as the copy of the client's message of
+/// the same id: renamed after it, and saying whose it is.
+fn copy_of(mut message: Message, client: &Recipient, link: &ContactLink) -> Message {
+    let original = message.id.clone();
+    message.id = MessageId::copy(&original, &link.contact_id);
+    message.copy_of = Some(CopyOf {
+        client_id: client.id.clone(),
+        client_first_name: client.first_name.clone(),
+        relationship: link.relationship,
+        message_id: original,
+    });
+    message
+}
+
+fn invoice_message(
+    invoice: &Invoice,
+    recipient: &Recipient,
+    planned: &PlannedInvoiceMessage,
+    now: DateTime<Utc>,
+) -> Message {
+    Message {
+        status: if planned.skipped.is_some() { MessageStatus::Skipped } else { MessageStatus::Scheduled },
+        reason: planned.skipped,
+        invoice_id: Some(invoice.id.clone()),
+        not_after: planned.not_after,
+        ..Message::new(
+            planned.message_id.clone(),
+            planned.kind,
+            recipient.channel,
+            recipient.id.clone(),
+            planned.due_at,
+            now,
+        )
     }
 }
 

@@ -789,21 +789,16 @@ fn appointment_fields(
     zone: TimeZone,
     now: DateTime<Utc>,
 ) -> Result<Subject, Ended> {
-    // A contact's copy is about the client's appointment.
-    let client = message.copy_of.as_ref().map_or(&message.recipient_id, |copy| &copy.client_id);
-    let Some(appointment) = context.appointment.as_ref().filter(|a| &a.recipient_id == client) else {
+    let Some(appointment) = context.appointment.as_ref().filter(|a| &a.recipient_id == client_of(message)) else {
         return Err((MessageStatus::Withdrawn, StatusReason::AppointmentChanged));
     };
     let fields_of = |starts_at, provider: &str, location: &str| {
         let (date, date_short, time) = AppointmentFields::appointment_time(starts_at, zone, &recipient.language);
-        let (client_first_name, relationship) = match &message.copy_of {
-            Some(copy) => (copy.client_first_name.clone(), copy.relationship.as_str()),
-            None => (recipient.first_name.clone(), "self"),
-        };
+        let (client_first_name, relationship) = whose(message, recipient);
         AppointmentFields {
             first_name: recipient.first_name.clone(),
             client_first_name,
-            relationship: relationship.to_owned(),
+            relationship,
             practice_name: settings.practice_name.clone(),
             practice_phone: settings.practice_phone.to_string(),
             provider: provider.to_owned(),
@@ -862,8 +857,7 @@ fn invoice_fields(
     settings: &AccountSettings,
     recipient: &Recipient,
 ) -> Result<Subject, Ended> {
-    let wanted =
-        |i: &&Invoice| i.recipient_id == message.recipient_id && i.status == InvoiceStatus::Open && i.reminders;
+    let wanted = |i: &&Invoice| &i.recipient_id == client_of(message) && i.status == InvoiceStatus::Open && i.reminders;
     let Some(invoice) = context.invoice.as_ref().filter(wanted) else {
         return Err((MessageStatus::Withdrawn, StatusReason::InvoiceChanged));
     };
@@ -874,8 +868,11 @@ fn invoice_fields(
     if !turned_on {
         return Err((MessageStatus::Skipped, StatusReason::TurnedOff));
     }
+    let (client_first_name, relationship) = whose(message, recipient);
     let fields = InvoiceFields {
         first_name: recipient.first_name.clone(),
+        client_first_name,
+        relationship,
         practice_name: settings.practice_name.clone(),
         practice_phone: settings.practice_phone.to_string(),
         amount_due: format_amount(invoice.amount_cents, &invoice.currency),
@@ -883,6 +880,21 @@ fn invoice_fields(
         pay_link: invoice.pay_url.clone().unwrap_or_default(),
     };
     Ok(Subject::Render(json(&fields), None))
+}
+
+/// Whose record a message is about: the client's own, or the client a
+/// contact's copy names.
+fn client_of(message: &Message) -> &crate::domain::RecipientId {
+    message.copy_of.as_ref().map_or(&message.recipient_id, |copy| &copy.client_id)
+}
+
+/// The client's first name and the recipient's relationship to them
+/// (`self` in the client's own message).
+fn whose(message: &Message, recipient: &Recipient) -> (String, String) {
+    match &message.copy_of {
+        Some(copy) => (copy.client_first_name.clone(), copy.relationship.as_str().to_owned()),
+        None => (recipient.first_name.clone(), "self".to_owned()),
+    }
 }
 
 /// Field structs of strings always serialise.
