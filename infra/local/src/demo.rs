@@ -178,6 +178,10 @@ impl Timeline {
                     Some("keyword_answer") => "answer to a keyword".to_owned(),
                     _ => format!("reminder -{}min", id.split('~').nth(2).unwrap_or("?")),
                 };
+                let what = match id.split_once("~to~") {
+                    Some((_, contact)) => format!("{what} (copy to {contact})"),
+                    None => what,
+                };
                 let due: DateTime<Utc> = message["due_at"].as_str().and_then(|d| d.parse().ok()).unwrap_or_default();
                 let at = [&message["sent_at"], &message["claimed_at"]]
                     .iter()
@@ -388,6 +392,14 @@ pub async fn run() -> Result<(), LocalError> {
         timeline.put(&practices[index], &format!("/v1/recipients/{id}"), body).await?;
         timeline.say(start, practices[index].label, format!("recipient {id} prefers {channel}"));
     }
+
+    // Cara's guardian is copied on her reminders.
+    let guardian = json!({"kind": "contact", "first_name": "Gwen", "last_name": "Sample", "channel": "email",
+                          "email": "gwen@example.com"});
+    timeline.put(riverside, "/v1/recipients/g-100", guardian).await?;
+    let link = json!({"relationship": "guardian", "copy_on": ["appointment_reminder"]});
+    timeline.put(riverside, "/v1/recipients/c-102/contacts/g-100", link).await?;
+    timeline.say(start, riverside.label, "contact g-100 (Cara's guardian) is copied on c-102's reminders");
 
     let tomorrow = |h: u32, m: u32| {
         New_York.with_ymd_and_hms(2026, 12, 8, h, m, 0).single().map(|t| t.with_timezone(&Utc)).unwrap_or(start)
