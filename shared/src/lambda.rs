@@ -14,7 +14,7 @@ use crate::channels::chime::control::ChimeCallControl;
 use crate::channels::s3::{S3Blobs, DOWNLOAD_LINK_TTL};
 use crate::channels::{CallControl, ChannelSender};
 use crate::config::{self, ConfigError};
-use crate::domain::{ConsentLinks, PublicOrigin, SystemClock, Templates};
+use crate::domain::{Channel, ConsentLinks, PublicOrigin, SystemClock, Templates};
 use crate::events::eventbridge::EventBridgePublisher;
 use crate::events::{EventPublisher, MessageReady};
 use crate::services::{
@@ -195,14 +195,19 @@ pub fn credit_from_env(aws: &SdkConfig, store: &Store) -> Result<CreditService, 
 }
 
 /// The whole life of a delivery function once its channel's sender is
-/// built: the delivery service over the function's table, run on each
-/// `MessageReady` its rule sends.
+/// built: the delivery service over the function's table (reading staff's
+/// attachments from the bucket, for the channels that carry them), run on
+/// each `MessageReady` its rule sends.
 pub async fn run_delivery(aws: &SdkConfig, sender: Arc<dyn ChannelSender>) -> Result<(), lambda_runtime::Error> {
     let store = store_from_env(aws)?;
     let config =
         DeliveryConfig { lease: config::claim_lease()?, prices: config::prices()?, retry: RetryPolicy::default() };
     let credit = credit_from_env(aws, &store)?;
-    let delivery = Delivery::new(store, sender, Arc::new(SystemClock), credit, config);
+    let carries_files = matches!(sender.channel(), Channel::Email | Channel::Fax);
+    let mut delivery = Delivery::new(store, sender, Arc::new(SystemClock), credit, config);
+    if carries_files {
+        delivery = delivery.with_attachments(blobs_from_env(aws)?);
+    }
     lambda_runtime::run(lambda_runtime::service_fn(|event| deliver_message_ready(&delivery, event))).await
 }
 

@@ -147,3 +147,88 @@ async fn a_message_goes_on_the_channel_staff_chose_and_bad_requests_change_nothi
     let listed = app.get("acct", "/v1/messages?recipient_id=ann").await.body;
     assert_eq!(listed["messages"].as_array().unwrap().len(), 2, "{listed}");
 }
+
+/// A real PDF: a fax letter as Tidings renders one (a cover and a page).
+fn a_pdf() -> Vec<u8> {
+    let content = tidings::domain::RenderedContent {
+        to: "+12025550188".into(),
+        body: "Lab results: within normal range.".into(),
+        ..tidings::domain::RenderedContent::default()
+    };
+    tidings::channels::fax::pdf::render(&content).unwrap().bytes
+}
+
+fn attachment(filename: &str, content_type: &str, data: &[u8]) -> Value {
+    use base64::Engine as _;
+    json!({"filename": filename, "content_type": content_type,
+           "content_base64": base64::engine::general_purpose::STANDARD.encode(data)})
+}
+
+#[tokio::test]
+async fn documents_go_with_an_email_and_after_a_fax_s_letter_and_are_kept_apart_from_the_message() {
+    let app = spawn_app().await;
+    app.given_practice("acct").await;
+    app.put(
+        "acct",
+        "/v1/recipients/dr",
+        json!({"kind": "contact", "first_name": "Dr.", "last_name": "Ruiz",
+                                                "channel": "fax", "fax": "+12025550188",
+                                                "email": "ruiz@clinic.example"}),
+    )
+    .await;
+    let pdf = a_pdf();
+    let email = json!({"recipient_id": "dr", "channel": "email", "subject": "Referral", "body": "Please see attached.",
+                       "attachments": [attachment("referral.pdf", "application/pdf", &pdf),
+                                       attachment("scan.png", "image/png", b"\x89PNG\r\n\x1a\nrest")],
+                       "idempotency_key": "ref-1"});
+    let email_id = written(&app, email).await;
+    let fax = json!({"recipient_id": "dr", "subject": "Referral", "body": "Please see the attached results.",
+                     "attachments": [attachment("results.pdf", "application/pdf", &pdf)], "idempotency_key": "ref-2"});
+    let fax_id = written(&app, fax).await;
+    app.move_clock(t0() + Duration::minutes(1)).await;
+    let outbox = app.outbox().await;
+    let mail = outbox.iter().find(|m| m["channel"] == "email").expect("the email went");
+    assert_eq!(mail["attachments"], json!(["referral.pdf", "scan.png"]), "{mail}");
+    let faxed = outbox.iter().find(|m| m["channel"] == "fax").expect("the fax went");
+    let attached = tidings::channels::fax::pdf::page_count(&tidings::domain::RenderedContent {
+        to: "+12025550188".into(),
+        body: String::new(),
+        ..tidings::domain::RenderedContent::default()
+    })
+    .unwrap();
+    assert!(faxed["pages"].as_u64().unwrap() > u64::from(attached), "the letter and the attached pages: {faxed}");
+    for id in [email_id, fax_id] {
+        assert_eq!(message(&app, &id).await["status"], "sent");
+    }
+
+    // The same key with another file is another message's content.
+    let other = json!({"recipient_id": "dr", "channel": "email", "subject": "Referral", "body": "Please see attached.",
+                       "attachments": [attachment("referral.pdf", "application/pdf", b"%PDF-1.4 other")],
+                       "idempotency_key": "ref-1"});
+    let reused = app.post("acct", "/v1/messages", other).await;
+    assert_eq!(reused.status, 409, "{}", reused.body);
+
+    let refusals = [
+        json!({"recipient_id": "dr", "body": "Hi", "idempotency_key": "x-1",
+               "attachments": [attachment("scan.png", "image/png", b"png")]}),
+        json!({"recipient_id": "dr", "channel": "email", "body": "Hi", "idempotency_key": "x-2",
+               "attachments": [attachment("notes.txt", "text/plain", b"text")]}),
+        json!({"recipient_id": "dr", "channel": "email", "body": "Hi", "idempotency_key": "x-3",
+               "attachments": [{"filename": "a.pdf", "content_type": "application/pdf", "content_base64": "not base64!"}]}),
+        json!({"recipient_id": "dr", "channel": "email", "body": "Hi", "idempotency_key": "x-4",
+               "attachments": [attachment("big.pdf", "application/pdf", &vec![b'x'; 3 * 1024 * 1024 + 1])]}),
+    ];
+    for body in refusals {
+        let answer = app.post("acct", "/v1/messages", body).await;
+        assert_eq!(
+            (answer.status, answer.body["error"]["code"].as_str()),
+            (422, Some("invalid_field")),
+            "{}",
+            answer.body
+        );
+    }
+    app.given_sms_client("acct", "ben").await;
+    let by_text = json!({"recipient_id": "ben", "body": "Hi", "idempotency_key": "x-5",
+                         "attachments": [attachment("a.pdf", "application/pdf", &pdf)]});
+    assert_eq!(app.post("acct", "/v1/messages", by_text).await.status, 422);
+}

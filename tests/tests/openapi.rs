@@ -361,9 +361,14 @@ async fn probe(app: &TestApp, doc: &Value, method: &str, path: &str, operation: 
     // Bodies: the valid one, another content type, malformed, too large.
     // A DELETE carries no body.
     if method != "get" && method != "delete" {
-        let oversize = format!(r#"{{"pad": "{}"}}"#, "x".repeat(300 * 1024)).into_bytes();
+        // Messages take attachments: their bound is larger.
+        let limit = match (method, path) {
+            ("post", "/v1/messages") => tidings_api::routes::messages::MAX_AD_HOC_BODY_BYTES,
+            _ => tidings_api::MAX_BODY_BYTES,
+        };
+        let oversize = format!(r#"{{"pad": "{}"}}"#, "x".repeat(limit + 44 * 1024)).into_bytes();
         route.expect(
-            "with a body over 256 KB",
+            "with a body over its bound",
             &call(app, method, &target, Some("application/json"), Some(oversize)).await,
             413,
         );

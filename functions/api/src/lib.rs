@@ -195,6 +195,14 @@ fn route<H: Handler<T, ApiState>, T: 'static>(verb: Verb, path: &'static str, ha
     Route { verb, path, handler: on(verb.filter(), handler) }
 }
 
+impl Route {
+    /// A larger body than [`MAX_BODY_BYTES`] for this route alone.
+    fn taking(mut self, max_body_bytes: usize) -> Self {
+        self.handler = self.handler.layer(DefaultBodyLimit::max(max_body_bytes));
+        self
+    }
+}
+
 /// The account's routes; both routers are built from these lists, so what
 /// [`served_routes`] says is what is served.
 fn account_routes() -> Vec<Route> {
@@ -204,7 +212,8 @@ fn account_routes() -> Vec<Route> {
         route(Verb::Put, "/v1/appointments/{id}", routes::appointments::put_appointment),
         route(Verb::Put, "/v1/invoices/{id}", routes::invoices::put_invoice),
         route(Verb::Get, "/v1/messages", routes::messages::list_messages),
-        route(Verb::Post, "/v1/messages", routes::messages::post_message),
+        route(Verb::Post, "/v1/messages", routes::messages::post_message)
+            .taking(routes::messages::MAX_AD_HOC_BODY_BYTES),
         route(Verb::Get, "/v1/messages/{id}", routes::messages::get_message),
         route(Verb::Get, "/v1/templates/{kind}/{channel}", routes::templates::get_template),
         route(Verb::Put, "/v1/templates/{kind}/{channel}", routes::templates::put_template),

@@ -41,7 +41,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         replies,
         consent: Arc::new(ConsentService::new(store.clone(), clock.clone(), consent_links)),
         staff: Arc::new(StaffService::new(store.clone(), clock.clone())),
-        ad_hoc: Arc::new(AdHocService::new(store.clone(), clock.clone())),
+        ad_hoc: Arc::new(AdHocService::new(store.clone(), clock.clone(), lambda::blobs_from_env(&aws)?)),
         forms: Arc::new(FormService::new(store.clone(), clock.clone(), form_tokens)),
         outcomes: OutcomeService::new(store.clone(), clock.clone(), credit.clone()),
         credit,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Method, Request};
 use axum::Router;
+use base64::Engine as _;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use serde_json::{json, Value};
@@ -210,6 +211,9 @@ impl Timeline {
             .unwrap_or_else(|_| "•••".into());
             let size = match entry.pages {
                 Some(pages) => format!("{pages} pages"),
+                None if !entry.attachments.is_empty() => {
+                    format!("{} chars, attached {}", entry.body.len(), entry.attachments.join(", "))
+                }
                 None => format!("{} chars", entry.body.len()),
             };
             let what = if entry.staff { "staff email" } else { entry.channel.as_str() };
@@ -472,11 +476,19 @@ pub async fn run() -> Result<(), LocalError> {
     timeline.report_changes(&practices).await?;
     timeline.book(&practices, 0, "a-6", "c-100", tomorrow(16, 30), "booked").await?;
     // Staff write to Ann, and send Ben the new-patient form.
+    let results = tidings::domain::RenderedContent {
+        to: "ann@example.com".into(),
+        body: "Lab results: all within the normal range.".into(),
+        ..tidings::domain::RenderedContent::default()
+    };
+    let pdf = tidings::channels::fax::pdf::render(&results).map_err(|e| LocalError::Wiring(e.to_string()))?.bytes;
     let written = json!({"recipient_id": "c-100", "subject": "Your lab results",
-                         "body": "Your lab results are in. Please call us to go over them.",
+                         "body": "Your lab results are in (attached). Please call us to go over them.",
+                         "attachments": [{"filename": "results.pdf", "content_type": "application/pdf",
+                                          "content_base64": base64::engine::general_purpose::STANDARD.encode(&pdf)}],
                          "idempotency_key": "demo-results"});
     timeline.post(riverside, "/v1/messages", written).await?;
-    timeline.say(runtime.clock.now(), riverside.label, "staff wrote c-100 an email (ad hoc)");
+    timeline.say(runtime.clock.now(), riverside.label, "staff wrote c-100 an email with a PDF (ad hoc)");
     let form_url = format!("{}/local/form", runtime.origin.get().unwrap_or("http://127.0.0.1:8080"));
     let asked = json!({"recipient_id": "c-101", "title": "New patient intake", "form_url": form_url});
     let form = timeline.post(riverside, "/v1/forms", asked).await?;

@@ -210,13 +210,27 @@ impl LocalRuntime {
                 )),
             ),
         ];
+        // Local S3: a folder beside the database (a scratch folder when the
+        // database is in memory).
+        let (blobs_dir, scratch) = match &options.data {
+            Some(path) => (path.with_extension("blobs"), None),
+            None => {
+                let scratch = tempfile::tempdir()?;
+                (scratch.path().to_owned(), Some(scratch))
+            }
+        };
+        let blobs = Arc::new(FolderBlobs::new(blobs_dir));
         let mut functions: HashMap<String, Arc<dyn LocalFunction>> = HashMap::new();
         for (name, stand_in) in senders {
             let sender =
                 options.senders.iter().find(|o| o.0.channel() == stand_in.channel()).map_or(stand_in, |o| o.0.clone());
             let config =
                 DeliveryConfig { lease: options.sweep.lease, prices: options.prices.clone(), retry: options.retry };
-            let delivery = Delivery::new(store.clone(), sender, clock.clone(), credit.clone(), config);
+            let carries_files = matches!(sender.channel(), Channel::Email | Channel::Fax);
+            let mut delivery = Delivery::new(store.clone(), sender, clock.clone(), credit.clone(), config);
+            if carries_files {
+                delivery = delivery.with_attachments(blobs.clone());
+            }
             functions.insert(name.to_owned(), Arc::new(DeliveryFunction(Arc::new(delivery))));
         }
         let opt_in = OptInService::new(store.clone(), clock.clone(), options.sweep.sending_window);
@@ -252,16 +266,6 @@ impl LocalRuntime {
             credit.clone(),
             Arc::new(bus.clone()),
         ));
-        // Local S3: a folder beside the database (a scratch folder when the
-        // database is in memory).
-        let (blobs_dir, scratch) = match &options.data {
-            Some(path) => (path.with_extension("blobs"), None),
-            None => {
-                let scratch = tempfile::tempdir()?;
-                (scratch.path().to_owned(), Some(scratch))
-            }
-        };
-        let blobs = Arc::new(FolderBlobs::new(blobs_dir));
         let inbound = InboundConfig {
             reply_domain: Some(LOCAL_REPLY_DOMAIN.into()),
             inbound_email_prefix: INBOUND_EMAIL_PREFIX.into(),
@@ -319,7 +323,7 @@ impl LocalRuntime {
             replies: self.replies.clone(),
             consent: Arc::new(ConsentService::new(self.store.clone(), self.clock.clone(), self.consent_links.clone())),
             staff: Arc::new(StaffService::new(self.store.clone(), self.clock.clone())),
-            ad_hoc: Arc::new(AdHocService::new(self.store.clone(), self.clock.clone())),
+            ad_hoc: Arc::new(AdHocService::new(self.store.clone(), self.clock.clone(), self.blobs.clone())),
             forms: Arc::new(FormService::new(self.store.clone(), self.clock.clone(), self.form_tokens.clone())),
             store: self.store.clone(),
             clock: self.clock.clone(),

@@ -335,6 +335,13 @@ fn bucket_permissions_are_scoped_to_their_prefixes() {
         grant("ApiFunction", "s3:GetObject", "${RepliesBucket.Arn}/attachments/*"),
         grant("ApiFunction", "s3:PutObject", "${RepliesBucket.Arn}/attachments/*"),
         grant("ApiFunction", "s3:ListBucket", "${RepliesBucket.Arn}"),
+        // Documents staff attach: kept by the API, read by the channels
+        // that carry them.
+        grant("ApiFunction", "s3:PutObject", "${RepliesBucket.Arn}/outbound/*"),
+        grant("DeliverEmailFunction", "s3:GetObject", "${RepliesBucket.Arn}/outbound/*"),
+        grant("DeliverEmailFunction", "s3:ListBucket", "${RepliesBucket.Arn}"),
+        grant("DeliverFaxFunction", "s3:GetObject", "${RepliesBucket.Arn}/outbound/*"),
+        grant("DeliverFaxFunction", "s3:ListBucket", "${RepliesBucket.Arn}"),
         // Raw email read, documents kept; nothing else.
         grant("IngestRepliesFunction", "s3:GetObject", "${RepliesBucket.Arn}/inbound/*"),
         grant("IngestRepliesFunction", "s3:PutObject", "${RepliesBucket.Arn}/attachments/*"),

@@ -19,6 +19,8 @@ const MAX_SEGMENT_LEN: usize = 255;
 const MAX_ATTACHMENT_ID_LEN: usize = 64;
 /// Where reply attachments (inbound faxes among them) are kept.
 const ATTACHMENTS: &str = "attachments";
+/// Where documents staff attach to messages are kept.
+pub const OUTBOUND: &str = "outbound";
 
 /// Where a stored file lives: `/`-separated segments of `[A-Za-z0-9_.=-]`,
 /// none empty, none `.`, no `..` anywhere, no leading `/`, at most 1024
@@ -50,6 +52,22 @@ impl BlobKey {
             return Err(BlobKeyError::Invalid);
         }
         Self::checked(format!("{ATTACHMENTS}/{}/{}/{attachment_id}", encode(account.as_str()), encode(reply_id)))
+    }
+
+    /// `outbound/{account}/{message}/{sha256}`: a document staff attached
+    /// to a message, named by its content (so a repeated request with
+    /// another file never overwrites the first). Ids base64url-encoded, as
+    /// for attachments.
+    pub fn outbound(account: &AccountId, message_id: &str, sha256: &str) -> Result<Self, BlobKeyError> {
+        if message_id.is_empty() || sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(BlobKeyError::Invalid);
+        }
+        Self::checked(format!("{OUTBOUND}/{}/{}/{sha256}", encode(account.as_str()), encode(message_id)))
+    }
+
+    /// A key as a stored record names it, checked again.
+    pub fn stored(key: &str) -> Result<Self, BlobKeyError> {
+        Self::checked(key.to_owned())
     }
 
     /// Where SES's receipt rule stored an inbound email: its object key

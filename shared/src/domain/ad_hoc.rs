@@ -17,6 +17,15 @@ pub const MAX_DAYS_AHEAD: i64 = 365;
 /// before it expires `too_late`.
 pub const LIFETIME: Duration = Duration::days(7);
 const MAX_KEY_CHARS: usize = 100;
+/// What one message's attachments may weigh together, decoded: the whole
+/// request, base64 and all, stays under Lambda's 6 MB payload.
+pub const MAX_ATTACHMENT_BYTES: usize = 3 * 1024 * 1024;
+pub const MAX_ATTACHMENTS: usize = 10;
+const MAX_FILENAME_CHARS: usize = 100;
+/// What an email may carry; a fax carries PDFs only (merged after the
+/// letter).
+const EMAIL_TYPES: [&str; 3] = ["application/pdf", "image/png", "image/jpeg"];
+const FAX_TYPES: [&str; 1] = ["application/pdf"];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidAdHoc {
@@ -28,6 +37,49 @@ pub enum InvalidAdHoc {
     IdempotencyKey,
     #[error("send_at must be within {MAX_DAYS_AHEAD} days")]
     SendAt,
+    #[error("attachments go by email or fax only")]
+    AttachmentsChannel,
+    #[error(
+        "attachments: at most {MAX_ATTACHMENTS}, {MAX_ATTACHMENT_BYTES} bytes together, each named (1 to \
+         {MAX_FILENAME_CHARS} characters, no path) and of a type the channel takes (email: PDF, PNG, JPEG; \
+         fax: PDF)"
+    )]
+    Attachment,
+}
+
+/// A document staff attach, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentUpload {
+    pub filename: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
+}
+
+impl AttachmentUpload {
+    /// Checks a message's attachments for `channel`.
+    pub fn check_all(uploads: &[Self], channel: Channel) -> Result<(), InvalidAdHoc> {
+        if uploads.is_empty() {
+            return Ok(());
+        }
+        let types: &[&str] = match channel {
+            Channel::Email => &EMAIL_TYPES,
+            Channel::Fax => &FAX_TYPES,
+            Channel::Sms | Channel::Voice => return Err(InvalidAdHoc::AttachmentsChannel),
+        };
+        let total: usize = uploads.iter().map(|upload| upload.data.len()).sum();
+        let named = |name: &str| {
+            let chars = name.chars().count();
+            (1..=MAX_FILENAME_CHARS).contains(&chars)
+                && !name.starts_with('.')
+                && !name.chars().any(|c| c.is_control() || matches!(c, '/' | '\\' | '"'))
+        };
+        let fine = uploads.len() <= MAX_ATTACHMENTS
+            && total <= MAX_ATTACHMENT_BYTES
+            && uploads
+                .iter()
+                .all(|u| named(&u.filename) && !u.data.is_empty() && types.contains(&u.content_type.as_str()));
+        fine.then_some(()).ok_or(InvalidAdHoc::Attachment)
+    }
 }
 
 /// The key that makes a repeated request create one message: it names the
@@ -55,6 +107,7 @@ pub struct AdHocMessage {
     pub channel: Option<Channel>,
     pub authored: Authored,
     pub send_at: Option<DateTime<Utc>>,
+    pub attachments: Vec<AttachmentUpload>,
 }
 
 impl AdHocMessage {
@@ -75,7 +128,7 @@ impl AdHocMessage {
                 return Err(InvalidAdHoc::Subject);
             }
         }
-        Ok(Self { key, recipient_id, channel, authored, send_at })
+        Ok(Self { key, recipient_id, channel, authored, send_at, attachments: Vec::new() })
     }
 
     pub fn id(&self) -> MessageId {
@@ -97,7 +150,7 @@ mod tests {
     use super::*;
 
     fn authored(subject: Option<&str>, body: &str) -> Authored {
-        Authored { subject: subject.map(str::to_owned), body: body.into(), urgent: false }
+        Authored { subject: subject.map(str::to_owned), body: body.into(), urgent: false, attachments: Vec::new() }
     }
 
     fn message(subject: Option<&str>, body: &str) -> Result<AdHocMessage, InvalidAdHoc> {
@@ -114,6 +167,33 @@ mod tests {
         assert_eq!("a/b".parse::<AdHocKey>(), Err(InvalidAdHoc::IdempotencyKey));
         assert_eq!("".parse::<AdHocKey>(), Err(InvalidAdHoc::IdempotencyKey));
         assert_eq!(message(None, "Hi").unwrap().id().as_str(), "adhoc~k-1");
+    }
+
+    #[test]
+    fn attachments_are_bounded_and_of_a_type_the_channel_takes() {
+        let file = |name: &str, kind: &str, bytes: usize| AttachmentUpload {
+            filename: name.into(),
+            content_type: kind.into(),
+            data: vec![1; bytes],
+        };
+        let pdf = file("results.pdf", "application/pdf", 10);
+        let png = file("scan.png", "image/png", 10);
+        assert_eq!(AttachmentUpload::check_all(&[pdf.clone(), png.clone()], Channel::Email), Ok(()));
+        assert_eq!(AttachmentUpload::check_all(std::slice::from_ref(&pdf), Channel::Fax), Ok(()));
+        assert_eq!(AttachmentUpload::check_all(&[png], Channel::Fax), Err(InvalidAdHoc::Attachment));
+        assert_eq!(
+            AttachmentUpload::check_all(std::slice::from_ref(&pdf), Channel::Sms),
+            Err(InvalidAdHoc::AttachmentsChannel)
+        );
+        assert_eq!(AttachmentUpload::check_all(&[], Channel::Sms), Ok(()));
+        let big = file("big.pdf", "application/pdf", MAX_ATTACHMENT_BYTES + 1);
+        assert_eq!(AttachmentUpload::check_all(&[big], Channel::Email), Err(InvalidAdHoc::Attachment));
+        for name in ["../x.pdf", ".hidden.pdf", "", "a\nb.pdf"] {
+            let named = file(name, "application/pdf", 10);
+            assert_eq!(AttachmentUpload::check_all(&[named], Channel::Email), Err(InvalidAdHoc::Attachment), "{name}");
+        }
+        let text = file("notes.txt", "text/plain", 10);
+        assert_eq!(AttachmentUpload::check_all(&[text], Channel::Email), Err(InvalidAdHoc::Attachment));
     }
 
     #[test]

@@ -282,6 +282,21 @@ pub struct Authored {
     /// Goes in quiet hours too (never past an opt-out).
     #[serde(default)]
     pub urgent: bool,
+    /// Email attachments, or PDFs a fax carries after its letter.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<StoredAttachment>,
+}
+
+/// A document kept in S3 for a message, named by its content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAttachment {
+    pub filename: String,
+    pub content_type: String,
+    /// The object key.
+    pub key: String,
+    pub bytes: u64,
+    /// SHA-256 of the content, hex.
+    pub sha256: String,
 }
 
 impl Message {
@@ -380,6 +395,11 @@ pub struct RenderedContent {
     pub keypad_reply: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Attachment>,
+    /// Documents kept in S3 that go with the message: read by the
+    /// delivery function into `attachments` when it sends (a message
+    /// record holds at most 400 KB).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachment_files: Vec<StoredAttachment>,
 }
 
 /// The practice and the person a message is addressed to, as a fax cover

@@ -43,6 +43,7 @@ pub use invoice::{Currency, Invoice, InvoiceMessageSettings, InvoiceStatus};
 pub use keywords::{interpret_reply, ReplyMeaning, REPLY_READ_CHARS};
 pub use message::{
     Attachment, Authored, CallRecord, Letterhead, Message, MessageKind, MessageStatus, RenderedContent, StatusReason,
+    StoredAttachment,
 };
 pub use notification::{MessageNotice, Notification, NotificationKind};
 pub use recipient::{Address, Channel, Language, Recipient, RecipientKind};

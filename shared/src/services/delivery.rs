@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::channels::blobs::{BlobError, BlobKey, BlobStore};
 use crate::channels::fax::pdf;
 use crate::channels::{ChannelSender, Outgoing, SendError};
 use crate::domain::{
-    Channel, Clock, Message, MessageKind, MessageNotice, MessageStatus, NotificationKind, PhoneNumber, PriceTable,
-    PricingError, RenderedContent, StatusReason,
+    Attachment, Channel, Clock, Message, MessageKind, MessageNotice, MessageStatus, NotificationKind, PhoneNumber,
+    PriceTable, PricingError, RenderedContent, StatusReason,
 };
 use crate::events::MessageReady;
 use crate::services::credit::{CreditError, CreditService};
@@ -50,6 +51,8 @@ pub enum DeliveryError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Credit(#[from] CreditError),
+    #[error("an attachment could not be read: {0}")]
+    Attachment(#[from] BlobError),
 }
 
 impl DeliveryError {
@@ -58,6 +61,7 @@ impl DeliveryError {
             DeliveryError::WrongChannel { .. } => false,
             DeliveryError::Store(err) => err.is_retryable(),
             DeliveryError::Credit(err) => err.is_retryable(),
+            DeliveryError::Attachment(err) => matches!(err, BlobError::Unavailable(_)),
         }
     }
 }
@@ -98,6 +102,8 @@ pub struct Delivery {
     clock: Arc<dyn Clock>,
     credit: CreditService,
     config: DeliveryConfig,
+    /// Where documents staff attached are kept (email and fax).
+    blobs: Option<Arc<dyn BlobStore>>,
 }
 
 /// What a message costs, or why it cannot go at all.
@@ -150,7 +156,31 @@ impl Delivery {
         credit: CreditService,
         config: DeliveryConfig,
     ) -> Self {
-        Self { store, sender, clock, credit, config }
+        Self { store, sender, clock, credit, config, blobs: None }
+    }
+
+    /// Reads attachments kept in S3 into what is sent.
+    pub fn with_attachments(mut self, blobs: Arc<dyn BlobStore>) -> Self {
+        self.blobs = Some(blobs);
+        self
+    }
+
+    /// The content with its kept documents read in; `None` when one is
+    /// gone (or this function keeps none): it can never go as written.
+    async fn with_files(&self, content: &RenderedContent) -> Result<Option<RenderedContent>, BlobError> {
+        use base64::Engine as _;
+        let Some(blobs) = &self.blobs else { return Ok(None) };
+        let mut full = content.clone();
+        for file in &content.attachment_files {
+            let Ok(key) = BlobKey::stored(&file.key) else { return Ok(None) };
+            let Some(data) = blobs.get(&key).await? else { return Ok(None) };
+            full.attachments.push(Attachment {
+                filename: file.filename.clone(),
+                content_type: file.content_type.clone(),
+                data_base64: base64::engine::general_purpose::STANDARD.encode(data),
+            });
+        }
+        Ok(Some(full))
     }
 
     pub fn channel(&self) -> Channel {
@@ -208,6 +238,31 @@ impl Delivery {
                 let ended = Settlement::ended(MessageStatus::Expired, StatusReason::AppointmentStarted);
                 self.settle(event, &message, ended).await?;
                 return Ok(DeliveryOutcome::Expired);
+            }
+        };
+        let with_files;
+        let content = if content.attachment_files.is_empty() {
+            content
+        } else {
+            match self.with_files(content).await {
+                Ok(Some(full)) => {
+                    with_files = full;
+                    &with_files
+                }
+                Ok(None) => {
+                    let code = "attachment_missing";
+                    let failed = Settlement::ended(MessageStatus::Failed, StatusReason::RenderError)
+                        .telling(MessageNotice::new(NotificationKind::DeliveryFailed, code));
+                    self.settle(event, &message, failed).await?;
+                    return Ok(DeliveryOutcome::Failed { code: code.to_owned() });
+                }
+                Err(err) => {
+                    // Nothing was sent: give the send back for the retry.
+                    if let Err(release) = self.store.release_send(account, id, token, now, None).await {
+                        tracing::warn!(error = %release, "send not given back; the recovery pass ends it");
+                    }
+                    return Err(err.into());
+                }
             }
         };
         let cost = match Price::of(message.kind, self.channel(), content, &self.config.prices) {

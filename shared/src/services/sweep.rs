@@ -627,7 +627,13 @@ impl ReminderSweep {
             Channel::Fax => authored.subject.clone(),
             Channel::Sms | Channel::Voice => None,
         };
-        let rendered = RenderedContent { to: address.as_str().to_owned(), subject, body, ..RenderedContent::default() };
+        let rendered = RenderedContent {
+            to: address.as_str().to_owned(),
+            subject,
+            body,
+            attachment_files: authored.attachments.clone(),
+            ..RenderedContent::default()
+        };
         let content = addressed(rendered, &claimed.message, settings, (recipient, channel), None);
         if !self.store.store_rendered(claimed, channel, &content, now).await? {
             return Ok(Ok(Handled::TakenByOther));

@@ -4,7 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tidings::domain::ad_hoc::{AdHocKey, AdHocMessage};
+use tidings::domain::ad_hoc::{AdHocKey, AdHocMessage, AttachmentUpload, InvalidAdHoc, MAX_ATTACHMENT_BYTES};
 use tidings::domain::Authored;
 use tidings::domain::{
     AppointmentId, CallRecord, Channel, InvoiceId, Message, MessageId, MessageKind, MessageStatus, RecipientId,
@@ -116,6 +116,24 @@ pub async fn get_message(
     Ok(Json(MessageDetail::from(message)))
 }
 
+/// What a message with attachments may weigh, as JSON: its documents
+/// base64-encoded, and the rest.
+pub const MAX_AD_HOC_BODY_BYTES: usize = MAX_ATTACHMENT_BYTES / 3 * 4 + 256 * 1024;
+
+/// A document to send with a message.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentBody {
+    #[schema(example = "results.pdf", min_length = 1, max_length = 100)]
+    pub filename: String,
+    /// `application/pdf`, `image/png` or `image/jpeg` by email; PDF only by
+    /// fax.
+    #[schema(example = "application/pdf")]
+    pub content_type: String,
+    /// The document, base64 (standard alphabet).
+    pub content_base64: String,
+}
+
 /// A message staff write (`POST /v1/messages`).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -136,6 +154,10 @@ pub struct AdHocBody {
     /// Goes in quiet hours too; never past an opt-out.
     #[serde(default)]
     pub urgent: bool,
+    /// By email or fax only: at most 10, 3 MB together (decoded), kept in
+    /// S3 and sent with the message (a fax's PDFs after its letter).
+    #[serde(default)]
+    pub attachments: Vec<AttachmentBody>,
     /// The same key again is the same message (409 with other content).
     #[schema(min_length = 1, max_length = 100, pattern = "^[A-Za-z0-9._:-]+$")]
     pub idempotency_key: String,
@@ -150,6 +172,7 @@ fn ad_hoc_error(err: AdHocError) -> ApiError {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "missing_address", err.to_string())
         }
         AdHocError::KeyReused => ApiError::new(StatusCode::CONFLICT, "idempotency_key_reused", err.to_string()),
+        AdHocError::Blobs(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", err.to_string()),
         AdHocError::Store(store) => store.into(),
     }
 }
@@ -161,6 +184,8 @@ fn ad_hoc_error(err: AdHocError) -> ApiError {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, description = "The recipient is unknown", body = ErrorBody),
         (status = 409, description = "The idempotency key named another message", body = ErrorBody),
+        (status = 413, description = "The body is over 4,352 KB (attachments' 3 MB, base64, and the rest)",
+            body = ErrorBody),
         (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn post_message(
@@ -169,10 +194,18 @@ pub async fn post_message(
     ApiJson(body): ApiJson<AdHocBody>,
 ) -> Result<(axum::http::StatusCode, Json<MessageDetail>), ApiError> {
     let key: AdHocKey = body.idempotency_key.parse().map_err(|e| ad_hoc_error(AdHocError::Invalid(e)))?;
-    let authored = Authored { subject: body.subject, body: body.body, urgent: body.urgent };
-    let request =
+    let authored = Authored { subject: body.subject, body: body.body, urgent: body.urgent, attachments: Vec::new() };
+    let mut request =
         AdHocMessage::new(key, parse_id("recipient_id", &body.recipient_id)?, body.channel, authored, body.send_at)
             .map_err(|e| ad_hoc_error(AdHocError::Invalid(e)))?;
+    for attachment in body.attachments {
+        use base64::Engine as _;
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(attachment.content_base64.as_bytes())
+            .map_err(|_| ad_hoc_error(AdHocError::Invalid(InvalidAdHoc::Attachment)))?;
+        let upload = AttachmentUpload { filename: attachment.filename, content_type: attachment.content_type, data };
+        request.attachments.push(upload);
+    }
     let written = state.ad_hoc.send(&account, &request).await.map_err(ad_hoc_error)?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(MessageDetail::from(written.message))))
 }
