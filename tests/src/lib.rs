@@ -143,6 +143,10 @@ impl TestApp {
         self.send(self.http.get(format!("{}{path}", self.address)).bearer_auth(self.token(account))).await
     }
 
+    pub async fn delete(&self, account: &str, path: &str) -> Answer {
+        self.send(self.http.delete(format!("{}{path}", self.address)).bearer_auth(self.token(account))).await
+    }
+
     pub async fn messages(&self, account: &str, appointment: &str) -> Vec<Value> {
         let answer = self.get(account, &format!("/v1/messages?appointment_id={appointment}")).await;
         assert_eq!(answer.status, 200, "{}", answer.body);

@@ -73,14 +73,7 @@ async fn a_guardian_gets_their_own_copy_of_the_reminder_withdrawn_and_moved_with
     assert!(statuses.contains(&"withdrawn") && statuses.contains(&"scheduled"), "{statuses:?}");
 
     // No longer copied: the next booking has no copy.
-    let removed = app
-        .http
-        .delete(format!("{}/v1/recipients/ben/contacts/gina", app.address))
-        .bearer_auth(app.token("acct"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(removed.status(), 204);
+    assert_eq!(app.delete("acct", "/v1/recipients/ben/contacts/gina").await.status, 204);
     app.book("acct", "a4", "ben", later + Duration::days(1)).await;
     assert_eq!(app.messages("acct", "a4").await.len(), 1);
 }
@@ -150,12 +143,5 @@ async fn a_contact_link_names_two_recipients_of_the_account_and_automated_kinds(
         assert_eq!(answer.status, status, "{path} {body}: {}", answer.body);
     }
     assert_eq!(app.get("acct", "/v1/recipients/ben/contacts").await.body["contacts"], json!([]));
-    let missing = app
-        .http
-        .delete(format!("{}/v1/recipients/ben/contacts/gina", app.address))
-        .bearer_auth(app.token("acct"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(missing.status(), 404);
+    assert_eq!(app.delete("acct", "/v1/recipients/ben/contacts/gina").await.status, 404);
 }
