@@ -79,6 +79,34 @@ async fn a_guardian_gets_their_own_copy_of_the_reminder_withdrawn_and_moved_with
 }
 
 #[tokio::test]
+async fn a_guardian_copied_on_notices_is_told_what_the_client_was_told() {
+    let app = spawn_app().await;
+    app.given_settings_with("acct", json!({"appointment_notices": {"enabled": true, "debounce_minutes": 3}})).await;
+    app.given_sms_client("acct", "ben").await;
+    let gina = json!({"kind": "contact", "first_name": "Gina", "last_name": "Lee", "channel": "email",
+                      "email": "gina@example.com"});
+    app.put("acct", "/v1/recipients/gina", gina).await;
+    let link = json!({"relationship": "guardian", "copy_on": ["appointment_notice"]});
+    assert_eq!(app.put("acct", "/v1/recipients/ben/contacts/gina", link).await.status, 200);
+
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a1", "ben", start).await;
+    app.move_clock(t0() + Duration::minutes(5)).await;
+    let copies: Vec<Value> = app.outbox().await.into_iter().filter(|m| m["to"] == "gina@example.com").collect();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert_eq!(copies[0]["subject"], "Ben's appointment with Riverside Clinic: booked");
+    assert!(copies[0]["body"].as_str().unwrap().contains("As Ben's guardian"), "{}", copies[0]);
+
+    app.cancel("acct", "a1", "ben", start).await;
+    app.move_clock(t0() + Duration::minutes(10)).await;
+    let copies: Vec<Value> = app.outbox().await.into_iter().filter(|m| m["to"] == "gina@example.com").collect();
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert_eq!(copies[1]["subject"], "Ben's appointment with Riverside Clinic: cancelled");
+    let texts = app.outbox().await.into_iter().filter(|m| m["channel"] == "sms").count();
+    assert_eq!(texts, 2, "Ben's own notices: booked, then cancelled");
+}
+
+#[tokio::test]
 async fn a_caregiver_copied_on_billing_gets_their_own_reminder_withdrawn_when_paid() {
     let app = spawn_app().await;
     app.given_settings_with(

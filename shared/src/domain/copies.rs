@@ -4,8 +4,10 @@
 //! quiet hours, named by the client's and following it (withdrawn or moved
 //! with it).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::appointment::NoticeChange;
 use super::ids::{MessageId, RecipientId};
 use super::message::MessageKind;
 
@@ -71,6 +73,16 @@ impl ContactLink {
     pub fn copies(&self, kind: MessageKind) -> bool {
         self.copy_on.contains(&kind)
     }
+}
+
+/// What a client's notice told, kept on a contact's copy of it: the copy
+/// tells the same, whatever the client was told since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeCopy {
+    pub change: NoticeChange,
+    pub starts_at: DateTime<Utc>,
+    pub provider: String,
+    pub location: String,
 }
 
 /// What a copy keeps of the message it copies: whose it is, and how the

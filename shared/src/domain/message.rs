@@ -270,6 +270,9 @@ pub struct Message {
     /// A contact's copy of a client's message: whose it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_of: Option<super::copies::CopyOf>,
+    /// A copy of a notice: what the client's notice told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_notice: Option<super::copies::NoticeCopy>,
 }
 
 /// What staff wrote: rendered as it is when the message goes.
@@ -343,6 +346,7 @@ impl Message {
             authored: None,
             form_id: None,
             copy_of: None,
+            copied_notice: None,
         }
     }
 }

@@ -75,6 +75,24 @@ has an appointment with {{ provider }} {{ date_short }} at {{ time }}. Questions
 const COPY_REMINDER_VOICE_BODY: &str = "Hello {{ first_name }}. This is {{ practice_name }} with a reminder that \
 {{ client_first_name }} has an appointment with {{ provider }} on {{ date }} at {{ time }}.";
 
+const COPY_NOTICE_EMAIL_SUBJECT: &str = "{{ client_first_name }}'s appointment with {{ practice_name }}: {{ change }}";
+const COPY_NOTICE_EMAIL_BODY: &str = "Hello {{ first_name }},\n\n\
+As {{ client_first_name }}'s {{ relationship }}, you get a copy of their appointment notices: \
+{% if change == 'cancelled' %}the appointment with {{ provider }} on {{ date }} at {{ time }} is cancelled.\
+{% elif change == 'changed' %}the appointment with {{ provider }} is now on {{ date }} at {{ time }}, at {{ location }}.\
+{% else %}an appointment with {{ provider }} is booked for {{ date }} at {{ time }}, at {{ location }}.{% endif %}\n\n\
+Questions? Please call {{ practice_phone }}.\n\n\
+{{ practice_name }}\n";
+const COPY_NOTICE_SMS_BODY: &str = "{{ practice_name }}: {{ first_name }}, {{ client_first_name }}'s appointment \
+with {{ provider }} {% if change == 'cancelled' %}{{ date_short }} at {{ time }} is cancelled\
+{% elif change == 'changed' %}is now {{ date_short }} at {{ time }}\
+{% else %}is booked for {{ date_short }} at {{ time }}{% endif %}. Call {{ practice_phone }} with questions.";
+const COPY_NOTICE_VOICE_BODY: &str = "Hello {{ first_name }}. This is {{ practice_name }}. \
+{{ client_first_name }}'s appointment with {{ provider }} \
+{% if change == 'cancelled' %}on {{ date }} at {{ time }} is cancelled.\
+{% elif change == 'changed' %}is now on {{ date }} at {{ time }}.\
+{% else %}is booked for {{ date }} at {{ time }}.{% endif %}";
+
 const COPY_BILLING_EMAIL_SUBJECT: &str = "{{ practice_name }}: payment due {{ due_date }} for {{ client_first_name }}";
 const COPY_BILLING_EMAIL_BODY: &str = "Hello {{ first_name }},\n\n\
 As {{ client_first_name }}'s {{ relationship }}, you get a copy of their billing reminders: {{ amount_due }} is due \
@@ -575,6 +593,9 @@ impl Templates {
                 COPY_REMINDER_SMS_BODY,
                 COPY_REMINDER_VOICE_BODY,
             ),
+            MessageKind::AppointmentNotice => {
+                (COPY_NOTICE_EMAIL_SUBJECT, COPY_NOTICE_EMAIL_BODY, COPY_NOTICE_SMS_BODY, COPY_NOTICE_VOICE_BODY)
+            }
             MessageKind::BillingReminder => {
                 (COPY_BILLING_EMAIL_SUBJECT, COPY_BILLING_EMAIL_BODY, COPY_BILLING_SMS_BODY, COPY_BILLING_VOICE_BODY)
             }

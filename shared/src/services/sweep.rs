@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::channels::{CallControl, CallEnding};
 use crate::domain::appointment::ReminderTiming;
 use crate::domain::consent::{answered_by, MAX_EVIDENCE_CHARS};
+use crate::domain::copies::{CopyOf, NoticeCopy};
 use crate::domain::credit::SWEEP_PERIOD_MINUTES;
 use crate::domain::invoice::format_amount;
 use crate::domain::template::{html_of, long_date, FormFields};
@@ -535,13 +536,16 @@ impl ReminderSweep {
                 Ok(rendered) => rendered,
                 Err(err) => return Ok(Ok(self.fail_render(claimed, recipient.channel, &err, now).await?)),
             };
-        let content = addressed(rendered, message, settings, (recipient, recipient.channel), told.as_ref());
+        let content = addressed(rendered, message, settings, (recipient, recipient.channel), told.as_deref());
         if !self.store.store_rendered(claimed, recipient.channel, &content, now).await? {
             return Ok(Ok(Handled::TakenByOther));
         }
-        if let Some((appointment, state)) = told {
+        if let Some(told) = told {
+            // Before the mark: a run that dies here renders it again, and
+            // copies once (they are named by the notice).
+            self.copy_notice(claimed, recipient, &told, now).await?;
             // The next notice is measured against what this one tells.
-            self.store.set_notified(&claimed.account, &appointment, &state).await?;
+            self.store.set_notified(&claimed.account, &told.appointment, &told.state).await?;
         }
         Ok(Ok(Handled::Ready(ready(claimed, recipient.channel))))
     }
@@ -641,6 +645,35 @@ impl ReminderSweep {
         Ok(Ok(Handled::Ready(ready(claimed, channel))))
     }
 
+    /// Each contact copied on the client's notices gets their own, telling
+    /// what the client's tells, on their own channel and terms.
+    async fn copy_notice(
+        &self,
+        claimed: &ClaimedMessage,
+        client: &Recipient,
+        told: &Told,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (account, notice) = (&claimed.account, &claimed.message);
+        let links = self.store.contact_links(account, &client.id).await?;
+        for link in links.iter().filter(|link| link.copies(MessageKind::AppointmentNotice)) {
+            let Some(contact) = self.store.get_recipient(account, &link.contact_id).await? else { continue };
+            let id = MessageId::copy(&notice.id, &contact.id);
+            let mut copy = Message::new(id, MessageKind::AppointmentNotice, contact.channel, contact.id, now, now);
+            copy.appointment_id = notice.appointment_id.clone();
+            copy.not_after = notice.not_after;
+            copy.copy_of = Some(CopyOf {
+                client_id: client.id.clone(),
+                client_first_name: client.first_name.clone(),
+                relationship: link.relationship,
+                message_id: notice.id.clone(),
+            });
+            copy.copied_notice = Some(told.shown.clone());
+            self.store.create_message(account, &copy).await?;
+        }
+        Ok(())
+    }
+
     /// A form request's fields: its form's link and code, while the link is
     /// live (one submitted, revoked, locked or expired meanwhile is not
     /// sent).
@@ -705,7 +738,7 @@ fn addressed(
     message: &Message,
     settings: &AccountSettings,
     (recipient, channel): (&Recipient, Channel),
-    told: Option<&(AppointmentId, NoticeState)>,
+    told: Option<&Told>,
 ) -> RenderedContent {
     let letterhead = Letterhead {
         practice_name: settings.practice_name.clone(),
@@ -714,7 +747,7 @@ fn addressed(
     };
     // A reply by keypad confirms or cancels an appointment still booked:
     // not on a cancellation's notice, not about an invoice.
-    let cancelled = told.is_some_and(|(_, state)| state.status == AppointmentStatus::Cancelled);
+    let cancelled = told.is_some_and(|told| told.state.status == AppointmentStatus::Cancelled);
     // A contact's copy takes no keypad answer: the appointment is the
     // client's to confirm.
     let about_appointment = matches!(message.kind, MessageKind::AppointmentReminder | MessageKind::AppointmentNotice)
@@ -777,13 +810,21 @@ const OPT_IN_RECHECK_DAYS: i64 = 30;
 /// What a claimed message goes out with.
 enum Subject {
     /// Merge fields to render, and for a notice what it tells.
-    Render(serde_json::Value, Option<(AppointmentId, NoticeState)>),
+    Render(serde_json::Value, Option<Box<Told>>),
     /// The content an earlier claim rendered, whose send did not happen.
     AsRendered,
     /// An opt-in request: fixed wording, not a template.
     OptIn,
     /// What staff wrote, as they wrote it.
     Authored,
+}
+
+/// What a client's notice tells: the appointment's state the next notice
+/// is measured against, and what it shows (its contacts' copies show it).
+struct Told {
+    appointment: AppointmentId,
+    state: NoticeState,
+    shown: NoticeCopy,
 }
 
 /// Fields of a reminder or notice, or why its appointment no longer wants it.
@@ -832,6 +873,11 @@ fn appointment_fields(
     if !settings.appointment_notices.enabled {
         return Err((MessageStatus::Skipped, StatusReason::TurnedOff));
     }
+    if let Some(shown) = &message.copied_notice {
+        // A contact's copy tells what the client's notice told.
+        let fields = fields_of(shown.starts_at, &shown.provider, &shown.location);
+        return Ok(Subject::Render(json(&NoticeFields { appointment: fields, change: shown.change.as_str() }), None));
+    }
     let state = appointment.notice_state();
     match NoticeChange::between(context.notified.as_ref(), &state) {
         // This notice told it already (it set `notified`) but did not get
@@ -845,12 +891,15 @@ fn appointment_fields(
             // A cancellation names the appointment the recipient was told of,
             // not an edit made in the same burst that they never heard about.
             let told = context.notified.as_ref().filter(|_| change == NoticeChange::Cancelled);
-            let fields = match told {
-                Some(told) => fields_of(told.starts_at, &told.provider, &told.location),
-                None => fields_of(appointment.starts_at, &appointment.provider, &appointment.location),
+            let (starts_at, provider, location) = match told {
+                Some(told) => (told.starts_at, &told.provider, &told.location),
+                None => (appointment.starts_at, &appointment.provider, &appointment.location),
             };
-            let fields = NoticeFields { appointment: fields, change: change.as_str() };
-            Ok(Subject::Render(json(&fields), Some((appointment.id.clone(), state))))
+            let fields =
+                NoticeFields { appointment: fields_of(starts_at, provider, location), change: change.as_str() };
+            let shown = NoticeCopy { change, starts_at, provider: provider.clone(), location: location.clone() };
+            let told = Told { appointment: appointment.id.clone(), state, shown };
+            Ok(Subject::Render(json(&fields), Some(Box::new(told))))
         }
     }
 }

@@ -328,7 +328,18 @@ port! {
 
 /// What the reminder sweep uses.
 pub trait SweepStore:
-    DueWork + Claims + Rendering + Caps + Consents + TemplateRecords + Notifying + CallDeadlines + FormRecords
+    DueWork
+    + Claims
+    + Rendering
+    + Caps
+    + Consents
+    + TemplateRecords
+    + Notifying
+    + CallDeadlines
+    + FormRecords
+    + ContactLinks
+    + RecipientRecords
+    + MessagePlanning
 {
 }
 
@@ -342,6 +353,9 @@ impl<T> SweepStore for T where
         + Notifying
         + CallDeadlines
         + FormRecords
+        + ContactLinks
+        + RecipientRecords
+        + MessagePlanning
         + ?Sized
 {
 }

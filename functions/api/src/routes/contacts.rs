@@ -20,9 +20,8 @@ use crate::ApiState;
 pub struct ContactBody {
     pub relationship: Relationship,
     /// The client's automated messages the contact gets a copy of
-    /// (repeats count once): `appointment_reminder`, `billing_reminder`,
-    /// `late_payment_notice` (`appointment_notice` is accepted, but notices
-    /// are not copied yet).
+    /// (repeats count once): `appointment_reminder`, `appointment_notice`,
+    /// `billing_reminder`, `late_payment_notice`.
     #[serde(default)]
     pub copy_on: Vec<MessageKind>,
 }
