@@ -98,6 +98,8 @@ impl FormService {
         let now = self.clock.now();
         let current = self.get(account, id).await?;
         if current.status == status {
+            // Told again, once: a first call may have died before it told.
+            self.tell(account, &current).await?;
             return Ok(current);
         }
         if !current.status(now).is_live() {
@@ -108,13 +110,27 @@ impl FormService {
             let now_is = self.get(account, id).await?;
             return if now_is.status == status { Ok(now_is) } else { Err(FormError::Ended(now_is.status)) };
         };
-        if status == FormStatus::Submitted {
-            let notification = Notification::new(NotificationKind::FormSubmitted, now)
-                .about(&ended.recipient_id, &ended.message_id, ended.channel)
-                .detail(ended.id.as_str());
-            self.store.add_notification(account, &notification).await?;
-        }
+        self.tell(account, &ended).await?;
         Ok(ended)
+    }
+
+    /// Tells staff a form was submitted or locked: named by the form and
+    /// timed by its end, so telling again adds nothing.
+    async fn tell(&self, account: &AccountId, form: &Form) -> Result<(), StoreError> {
+        let (kind, at) = match form.status {
+            FormStatus::Submitted => (NotificationKind::FormSubmitted, form.submitted_at),
+            FormStatus::Locked => (NotificationKind::FormLocked, form.locked_at),
+            _ => return Ok(()),
+        };
+        let Some(at) = at else { return Ok(()) };
+        let notification = Notification {
+            id: format!("{}~{}", kind.as_str(), form.id),
+            ..Notification::new(kind, at)
+                .about(&form.recipient_id, &form.message_id, form.channel)
+                .detail(form.id.as_str())
+        };
+        self.store.add_notification_once(account, &notification).await?;
+        Ok(())
     }
 
     /// Whether `token` is a live access token to this form.
@@ -163,10 +179,7 @@ impl FormService {
             return Ok(FormPage::WrongCode { practice_name, title: form.title, tries_left: MAX_WRONG_CODES - wrong });
         }
         if let Some(locked) = self.store.end_form(&account, &form.id, FormStatus::Locked, now).await? {
-            let notification = Notification::new(NotificationKind::FormLocked, now)
-                .about(&locked.recipient_id, &locked.message_id, locked.channel)
-                .detail(locked.id.as_str());
-            self.store.add_notification(&account, &notification).await?;
+            self.tell(&account, &locked).await?;
         }
         Ok(FormPage::Ended { practice_name, status: FormStatus::Locked })
     }
