@@ -116,9 +116,11 @@ pub async fn aws_config() -> SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await
 }
 
-/// The table named by `TABLE_NAME`.
+/// The table named by `TABLE_NAME`, its due messages spread over
+/// `DUE_SHARDS` shards.
 pub fn store_from_env(aws: &SdkConfig) -> Result<Store, ConfigError> {
-    Ok(Store::new(aws_sdk_dynamodb::Client::new(aws), config::required("TABLE_NAME")?))
+    let shards = config::parsed("DUE_SHARDS", crate::store::keys::DueShards::default())?;
+    Ok(Store::new(aws_sdk_dynamodb::Client::new(aws), config::required("TABLE_NAME")?).with_due_shards(shards))
 }
 
 /// The string of the Secrets Manager secret whose ARN `arn_variable`

@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use tidings::channels::SendError;
 use tidings::domain::{AccountId, Channel, LedgerKind, Message, MessageStatus, StatusReason};
-use tidings::store::Store;
+use tidings::store::{ContextKeys, Store};
 use tidings_e2e::faults::{FaultMode, Faults, ScriptedProvider, SCRIPTED_FAX_PROVIDER};
 use tidings_e2e::{spawn_app_with, t0, TestApp};
 use tidings_local::embedded::{client_for, RequestCounter};
@@ -281,10 +281,8 @@ async fn live(life: &Life, fault: Option<(usize, FaultMode)>) -> Aftermath {
     let most_told_of_one_kind = told.chunk_by(|a, b| a == b).map(<[&str]>::len).max().unwrap_or(0);
     let suppressed = match life.report {
         Some(Report::Bounce) => {
-            let context = store
-                .render_context(&account, &message.recipient_id, (None, None), (message.kind, Channel::Email))
-                .await
-                .unwrap();
+            let wanted = ContextKeys::of(&account, &message);
+            let context = store.render_contexts(&[wanted]).await.unwrap().remove(0);
             Some(context.suppressed.is_some())
         }
         _ => None,

@@ -280,12 +280,12 @@ async fn the_store_runs_on_moto_dynamodb_from_the_template_declaration() {
     assert!(!store.create_message(&account, &scheduled("m0", due)).await.unwrap(), "a replay writes nothing");
 
     let mut found = Vec::new();
-    for shard in 0..tidings::store::keys::DUE_SHARD_COUNT {
+    for shard in store.due_shards().await.all() {
         found.extend(store.due_messages(shard, due, 100, None).await.unwrap().due);
     }
     assert_eq!(found.len(), 5);
     let mut none_due = 0;
-    for shard in 0..tidings::store::keys::DUE_SHARD_COUNT {
+    for shard in store.due_shards().await.all() {
         none_due += store.due_messages(shard, due - Duration::seconds(1), 100, None).await.unwrap().due.len();
     }
     assert_eq!(none_due, 0);
@@ -314,7 +314,7 @@ async fn the_store_runs_on_moto_dynamodb_from_the_template_declaration() {
     let listed = store.messages_for_appointment(&account, &"a1".parse().unwrap()).await.unwrap();
     assert_eq!(listed.len(), 5);
     let mut remaining = 0;
-    for shard in 0..tidings::store::keys::DUE_SHARD_COUNT {
+    for shard in store.due_shards().await.all() {
         remaining += store.due_messages(shard, due + Duration::hours(1), 100, None).await.unwrap().due.len();
     }
     assert_eq!(remaining, 4, "the sent message left the sparse due index");

@@ -197,7 +197,8 @@ impl EventPublisher for LocalBus {
                     // never see zero while an invocation is pending.
                     let in_flight = InFlight::start(&self.in_flight);
                     tokio::spawn(async move {
-                        invoke_with_retries(function.as_ref(), &name, envelope).await;
+                        let invocation = invoke_with_retries(function.as_ref(), &name, envelope);
+                        crate::embedded::INVOKED_FUNCTION.scope(name.clone(), invocation).await;
                         drop(in_flight);
                     });
                 }

@@ -2,23 +2,40 @@
 //! backed by a SQLite file, reached through the ordinary aws-sdk-dynamodb
 //! client, so the store runs the very code it runs on AWS.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use tokio::sync::oneshot;
 
-/// Counts every HTTP request the client sends (retries included).
+tokio::task_local! {
+    /// The local function an invocation runs (the bus and the scheduler
+    /// set it around each), so that requests are counted per function as
+    /// each Lambda would make them.
+    pub static INVOKED_FUNCTION: String;
+}
+
+/// Counts every HTTP request the client sends (retries included), in all
+/// and per function invoked.
 #[derive(Debug, Default, Clone)]
-pub struct RequestCounter(Arc<AtomicU64>);
+pub struct RequestCounter {
+    total: Arc<AtomicU64>,
+    per_function: Arc<Mutex<HashMap<String, u64>>>,
+}
 
 impl RequestCounter {
     pub fn count(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Requests made while `function` ran.
+    pub fn of(&self, function: &str) -> u64 {
+        self.per_function.lock().unwrap_or_else(|e| e.into_inner()).get(function).copied().unwrap_or(0)
     }
 }
 
@@ -33,7 +50,10 @@ impl Intercept for RequestCounter {
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.total.fetch_add(1, Ordering::Relaxed);
+        if let Ok(function) = INVOKED_FUNCTION.try_with(String::clone) {
+            *self.per_function.lock().unwrap_or_else(|e| e.into_inner()).entry(function).or_default() += 1;
+        }
         Ok(())
     }
 }

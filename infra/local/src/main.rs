@@ -59,8 +59,9 @@ enum Command {
     Demo,
     /// Measure sweep-and-deliver throughput on a fresh embedded store.
     Bench {
-        #[arg(long, default_value_t = 10_000)]
-        reminders: usize,
+        /// Reminders of 200 practices due in the same minute.
+        #[arg(long, default_value_t = 20_000)]
+        burst: usize,
         /// Instead: a multi-account load of all four kinds at the sweep's
         /// real interval, with per-kind lateness.
         #[arg(long)]
@@ -125,12 +126,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("  {:<29} {:>6} {:>9} {:>9}", kind.kind, kind.sent, kind.p50_seconds, kind.p99_seconds);
             }
         }
-        Command::Bench { reminders, .. } => {
-            let figures = bench::run(reminders).await?;
-            println!("delivered                       {}", figures.delivered);
-            println!("messages per second             {:.0}", figures.messages_per_second);
-            println!("DynamoDB requests per message   {:.2}", figures.requests_per_message);
-            println!("embedded single-item writes/s   {:.0}", figures.raw_writes_per_second);
+        Command::Bench { burst, .. } => {
+            let f = bench::run(burst).await?;
+            println!("reminders due in one minute     {} of 200 practices", f.reminders);
+            println!("delivered                       {} ({} emails, {} texts)", f.delivered, f.emails, f.texts);
+            println!("due to last hand-off            {:.1} s", f.handed_off_seconds);
+            println!("due to last delivery            {:.1} s", f.drained_seconds);
+            println!("messages per second             {:.0}", f.messages_per_second());
+            println!("sweep runs, rounds, errors      {}, {}, {}", f.sweep_runs, f.sweep_rounds, f.sweep_errors);
+            println!("busiest account in a round      {:.1} %", f.busiest_account_permille as f64 / 10.0);
+            println!("DynamoDB requests per message   sweep {:.2}", f.sweep_requests_per_message);
+            println!(
+                "                                email {:.2} (delivery {:.2})",
+                f.requests_per_email(),
+                f.email_delivery_requests
+            );
+            println!(
+                "                                SMS   {:.2} (delivery {:.2})",
+                f.requests_per_text(),
+                f.sms_delivery_requests
+            );
+            println!("embedded single-item writes/s   {:.0}", f.raw_writes_per_second);
+            println!(
+                "write-bound rate at {:.2}/msg    {:.0} messages/s; reached {:.0} %",
+                f.requests_per_message(),
+                f.write_bound_messages_per_second(),
+                100.0 * f.messages_per_second() / f.write_bound_messages_per_second()
+            );
         }
     }
     Ok(())

@@ -28,7 +28,7 @@ use crate::auth::TokenKey;
 use crate::blobs::FolderBlobs;
 use crate::bus::{BusOptions, DeliveryFunction, LateBus, LocalBus, LocalFunction, OptInFunction};
 use crate::clock::ManualClock;
-use crate::embedded::{EmbeddedDynamo, EmbeddedError};
+use crate::embedded::{EmbeddedDynamo, EmbeddedError, INVOKED_FUNCTION};
 use crate::fax::{InboundMedia, LocalFaxMedia, LocalFaxProvider, LocalFaxSigner, LocalOrigin};
 use crate::sinks::{LocalSink, LocalStaffMailer, Outbox, LOCAL_REPLY_DOMAIN};
 use crate::template::{Template, TemplateError};
@@ -508,15 +508,22 @@ impl LocalRuntime {
     /// One scheduled invocation of `reminder-sweep`, through its Lambda
     /// handler, and everything it set off.
     pub async fn run_sweep(&self) -> Result<SweepReport, LocalError> {
+        let report = self.sweep_without_waiting().await;
+        self.bus.idle().await;
+        report
+    }
+
+    /// One invocation of `reminder-sweep`, returning once it has handed its
+    /// messages over (their deliveries may still be running).
+    pub async fn sweep_without_waiting(&self) -> Result<SweepReport, LocalError> {
         // The schedule's Input, as template.yaml writes it.
         let event = LambdaEvent::new(serde_json::json!({}), Context::default());
-        let report = tidings_reminder_sweep::handler(&self.sweep, event).await.map_err(|d| LocalError::Invocation {
+        let invocation = tidings_reminder_sweep::handler(&self.sweep, event);
+        INVOKED_FUNCTION.scope(SWEEP_FUNCTION.to_owned(), invocation).await.map_err(|d| LocalError::Invocation {
             function: SWEEP_FUNCTION,
             error_type: d.error_type,
             message: d.error_message,
-        });
-        self.bus.idle().await;
-        report
+        })
     }
 
     /// One scheduled invocation of `notification-digest`, through its Lambda

@@ -105,6 +105,14 @@ impl Outbox {
         Ok(Self { entries: Arc::new(Mutex::new(entries)), file: Some(file) })
     }
 
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn entries(&self) -> Vec<OutboxEntry> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

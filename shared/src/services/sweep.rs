@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, Duration, Utc};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::channels::{CallControl, CallEnding};
 use crate::domain::appointment::ReminderTiming;
@@ -24,13 +25,18 @@ use crate::domain::{
 };
 use crate::events::{BusEvent, EventPublisher, MessageReady, OptInNeeded, PublishError};
 use crate::services::outcomes::OutcomeService;
-use crate::store::keys::DUE_SHARD_COUNT;
+use crate::store::keys::DueShards;
 use crate::store::ports::SweepStore;
-use crate::store::{CapSlot, ClaimedMessage, DueCursor, RenderContext, Settlement, StoreError};
+use crate::store::{
+    CapSlot, ClaimedMessage, ContextKeys, DueCursor, DueMessage, RenderContext, Rendered, Settlement, StoreError,
+};
 
 /// Parked reports are rare (a report that beat its message's settlement or
 /// the index's lag); a run applies at most this many.
 const REPORTS_PER_RUN: i32 = 100;
+/// Messages stored per `store_rendered` call (a transaction of up to 100
+/// writes: each message and its reply route).
+const TRANSACTION_MESSAGES: usize = 50;
 /// Calls at their deadline a run ends at most (the rest wait a minute).
 const CALLS_PER_RUN: i32 = 100;
 /// How long after its deadline a call is still asked to end.
@@ -42,14 +48,19 @@ pub struct SweepConfig {
     /// Longer than a delivery function's timeout, so that a slow send is
     /// never doubled.
     pub lease: Duration,
-    /// The most messages one invocation handles; the rest wait a tick.
-    pub max_messages: usize,
-    /// Messages read per shard per round.
+    /// How long one invocation goes on taking rounds of due work: no round
+    /// starts after it (so it lies a round's length inside the function's
+    /// timeout). Zero: one round a run.
+    pub time_budget: std::time::Duration,
+    /// The most messages one round takes, shared between accounts.
+    pub round_size: usize,
+    /// Messages read per shard per page.
     pub page_size: i32,
-    /// Messages claimed and rendered at once.
+    /// Requests a round has in flight at once: reads, rendering writes,
+    /// publishing.
     pub concurrency: usize,
-    /// The most due keys one invocation reads looking for every account's
-    /// work (see [`ReminderSweep::select_due`]).
+    /// The most due keys one round reads looking for every account's work
+    /// (see [`ReminderSweep::select_due`]).
     pub scan_limit: usize,
     /// The deployment's widest sending hours: an account's quiet hours are
     /// narrowed to them however they were saved.
@@ -60,7 +71,9 @@ impl Default for SweepConfig {
     fn default() -> Self {
         Self {
             lease: Duration::minutes(5),
-            max_messages: 2_000,
+            // The function's timeout is 55 s; a round of 2,000 takes a few.
+            time_budget: std::time::Duration::from_secs(40),
+            round_size: 2_000,
             page_size: 100,
             concurrency: 16,
             scan_limit: 20_000,
@@ -70,8 +83,12 @@ impl Default for SweepConfig {
 }
 
 /// The sweep reads on until the due work it found would let no account
-/// fill more than this fraction of a run (`max_messages / 10`).
+/// fill more than this fraction of a round (`round_size / 10`).
 const ACCOUNT_SHARE_DIVISOR: usize = 10;
+/// Messages whose records one BatchGetItem reads (about four keys each).
+const CONTEXTS_PER_READ: usize = 20;
+/// BatchGetItem's limit.
+const MESSAGES_PER_READ: usize = 100;
 
 /// What one sweep did: the figures only, no PHI.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -90,8 +107,23 @@ pub struct SweepReport {
     pub reports_applied: usize,
     /// Calls asked to end at their length cap.
     pub calls_ended: usize,
-    /// Whether due work was left for the next tick.
+    /// Rounds of due work taken.
+    pub rounds: usize,
+    /// The largest share of a round one account took, in per mille.
+    pub busiest_account_permille: usize,
+    /// Messages (or shard pages) a store error left for later: a message's
+    /// claim is written with what it says, so one that failed stays due,
+    /// or is taken again when its lease ends.
+    pub errors: usize,
+    /// Whether due work was left for the next run.
     pub more_due: bool,
+}
+
+impl SweepReport {
+    /// Messages the run moved on (handed over, ended, held or recovered).
+    fn moved(&self) -> usize {
+        self.published + self.skipped + self.expired + self.withdrawn + self.postponed + self.recovered
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +147,9 @@ impl SweepError {
 
 enum Handled {
     Ready(MessageReady),
+    /// Rendered: ready once what it says is stored (with its claim), and
+    /// what comes after is done.
+    Render(Box<ToStore>),
     /// Held for the end of quiet hours.
     Postponed,
     /// Held until the recipient opts in: their request is announced.
@@ -123,6 +158,20 @@ enum Handled {
     TakenByOther,
     /// A send that never settled, ended as of unknown outcome.
     Recovered,
+}
+
+/// A rendered message and what follows its storing.
+struct ToStore {
+    rendered: Rendered,
+    after: AfterStoring,
+}
+
+enum AfterStoring {
+    Nothing,
+    /// A notice: its contacts' copies, then what it told.
+    Told(Recipient, Box<Told>),
+    /// An opt-in request: the recipient's consent is now `requested`.
+    Requested(Consent),
 }
 
 pub struct ReminderSweep {
@@ -179,57 +228,101 @@ impl ReminderSweep {
         self
     }
 
-    /// Takes the due work [`Self::select_due`] chooses and handles it in
-    /// batches. Claimed messages leave the due range (their `due_ms`
-    /// becomes the lease's end), so a later run sees only work nobody holds.
+    /// Takes rounds of the due work [`Self::select_due`] chooses until
+    /// none is left or the time budget is spent. A round's messages leave
+    /// the due range as they are claimed (their `due_ms` becomes the
+    /// lease's end), so the next round, or another run, sees only work
+    /// nobody holds. A message a store error stopped is counted and left
+    /// for later; the run goes on with the others. Events that could not
+    /// be published fail the run once it has done what it could.
     pub async fn run(&self) -> Result<SweepReport, SweepError> {
-        let now = self.clock.now();
+        let started = std::time::Instant::now();
         let mut report = SweepReport::default();
+        let now = self.clock.now();
         if let Some(outcomes) = &self.reports {
-            report.reports_applied = outcomes.apply_parked(REPORTS_PER_RUN).await?;
+            match outcomes.apply_parked(REPORTS_PER_RUN).await {
+                Ok(applied) => report.reports_applied = applied,
+                Err(err) => self.failed(&mut report, &err, "parked reports left for the next run"),
+            }
         }
         if let Some(calls) = &self.calls {
-            report.calls_ended = self.end_calls(calls.as_ref(), now).await?;
+            match self.end_calls(calls.as_ref(), now).await {
+                Ok(ended) => report.calls_ended = ended,
+                Err(err) => self.failed(&mut report, &err, "calls at their cap left for the next run"),
+            }
         }
-        let (due, more_due) = self.select_due(now).await?;
-        report.more_due = more_due;
-        let batch = (self.config.page_size.max(1) as usize) * DUE_SHARD_COUNT as usize;
-        for round in due.chunks(batch) {
-            self.handle_round(round.to_vec(), now, &mut report).await?;
+        let shards = self.store.due_shards().await;
+        loop {
+            let now = self.clock.now();
+            let moved_before = report.moved();
+            let (due, more_due) = self.select_due(shards, now, &mut report).await?;
+            report.more_due = more_due;
+            if due.is_empty() {
+                break;
+            }
+            report.rounds += 1;
+            self.handle_round(due, now, &mut report).await?;
+            // A round that moved nothing (the index lagging behind claims,
+            // or the store failing) would only find the same again.
+            let stalled = report.moved() == moved_before;
+            if !more_due || stalled || started.elapsed() >= self.config.time_budget {
+                break;
+            }
         }
         Ok(report)
     }
 
-    /// The due work this run takes, and whether due work is left.
+    fn failed(&self, report: &mut SweepReport, err: &StoreError, what: &'static str) {
+        tracing::warn!(error = %err, "{what}");
+        report.errors += 1;
+    }
+
+    /// The due work a round takes, and whether due work is left.
     ///
     /// One account's burst must not starve the others, and the due index
     /// is ordered by due time per shard, so a burst due first fills every
-    /// page. The sweep reads every shard page by page until the work found
-    /// would let no account fill more than a tenth of the run, or until
-    /// `scan_limit` keys are read, or until nothing more is due. Then the
-    /// accounts found take turns, one message each, until `max_messages`:
-    /// an account gets the whole run only when nobody else has work in
-    /// reach. What is not taken is left due, unclaimed, for the next run.
-    /// An account whose work lies beyond `scan_limit` keys of others' waits
-    /// until they drain below that (each run takes `max_messages`).
-    async fn select_due(&self, now: DateTime<Utc>) -> Result<(Vec<(AccountId, MessageId)>, bool), StoreError> {
-        let budget = self.config.max_messages;
+    /// page. The sweep reads every shard page by page, all shards at once,
+    /// until the work found would let no account fill more than a tenth of
+    /// the round, or until `scan_limit` keys are read, or until nothing
+    /// more is due. Then the accounts found take turns, one message each,
+    /// until `round_size`: an account gets the whole round only when nobody
+    /// else has work in reach. What is not taken is left due, unclaimed,
+    /// for the next round. A shard whose page cannot be read is left for
+    /// the next round; when none can be, the store is down and the run
+    /// fails.
+    async fn select_due(
+        &self,
+        shards: DueShards,
+        now: DateTime<Utc>,
+        report: &mut SweepReport,
+    ) -> Result<(Vec<(AccountId, MessageId)>, bool), StoreError> {
+        let budget = self.config.round_size.max(1);
         let share = (budget / ACCOUNT_SHARE_DIVISOR).max(1);
         // Each account's due messages, accounts in the order found.
         let mut found: Vec<(AccountId, Vec<MessageId>)> = Vec::new();
         let mut position: HashMap<AccountId, usize> = HashMap::new();
         let mut scanned = 0;
-        let mut unread: Vec<(u32, Option<DueCursor>)> = (0..DUE_SHARD_COUNT).map(|shard| (shard, None)).collect();
+        let mut pages_read = 0;
+        let mut unread: Vec<(u32, Option<DueCursor>)> = shards.all().map(|shard| (shard, None)).collect();
+        let mut skipped_shards = false;
         while !unread.is_empty() {
-            let pages = futures::future::join_all(
-                unread
-                    .iter()
-                    .map(|(shard, after)| self.store.due_messages(*shard, now, self.config.page_size, after.as_ref())),
-            )
-            .await;
+            let reads: Vec<_> = unread
+                .iter()
+                .map(|(shard, after)| self.store.due_messages(*shard, now, self.config.page_size, after.as_ref()))
+                .collect();
+            let pages: Vec<_> = in_flight(reads, self.config.concurrency).await;
             let mut still_unread = Vec::new();
+            let mut first_error = None;
             for ((shard, _), page) in unread.iter().zip(pages) {
-                let page = page?;
+                let page = match page {
+                    Ok(page) => page,
+                    Err(err) => {
+                        skipped_shards = true;
+                        first_error.get_or_insert(err);
+                        continue;
+                    }
+                };
+                pages_read += 1;
                 scanned += page.due.len();
                 for (account, id) in page.due {
                     let at = *position.entry(account.clone()).or_insert_with(|| {
@@ -240,6 +333,12 @@ impl ReminderSweep {
                 }
                 still_unread.extend(page.next.map(|cursor| (*shard, Some(cursor))));
             }
+            if let Some(err) = first_error {
+                if pages_read == 0 {
+                    return Err(err);
+                }
+                self.failed(report, &err, "a due shard left for the next round");
+            }
             unread = still_unread;
             let fair: usize = found.iter().map(|(_, ids)| ids.len().min(share)).sum();
             if fair >= budget || scanned >= self.config.scan_limit {
@@ -249,39 +348,75 @@ impl ReminderSweep {
         let mut turns: Vec<(AccountId, std::vec::IntoIter<MessageId>)> =
             found.into_iter().map(|(account, ids)| (account, ids.into_iter())).collect();
         let mut taken = Vec::with_capacity(budget.min(scanned));
+        let mut taken_per_account = vec![0; turns.len()];
         while taken.len() < budget {
             let before = taken.len();
-            for (account, ids) in &mut turns {
+            for ((account, ids), count) in turns.iter_mut().zip(taken_per_account.iter_mut()) {
                 if taken.len() == budget {
                     break;
                 }
-                taken.extend(ids.next().map(|id| (account.clone(), id)));
+                if let Some(id) = ids.next() {
+                    taken.push((account.clone(), id));
+                    *count += 1;
+                }
             }
             if taken.len() == before {
                 break;
             }
         }
-        let more_due = !unread.is_empty() || taken.len() < scanned;
+        let busiest = taken_per_account.into_iter().max().unwrap_or(0);
+        let permille = busiest * 1000 / taken.len().max(1);
+        report.busiest_account_permille = report.busiest_account_permille.max(permille);
+        let more_due = !unread.is_empty() || taken.len() < scanned || skipped_shards;
         Ok((taken, more_due))
     }
 
+    /// One round: its messages read (100 to a request) with the records
+    /// they are rendered from (shared records read once), rendered, and
+    /// stored with their claims (50 to a transaction); then their events
+    /// published, 10 to a PutEvents call, several calls at once.
     async fn handle_round(
         &self,
         due: Vec<(AccountId, MessageId)>,
         now: DateTime<Utc>,
         report: &mut SweepReport,
     ) -> Result<(), SweepError> {
-        let results: Vec<Result<Handled, StoreError>> = stream::iter(due)
-            .map(|(account, id)| async move { self.handle(&account, &id, now).await })
-            .buffer_unordered(self.config.concurrency)
-            .collect()
-            .await;
+        let concurrency = self.config.concurrency.max(1);
+        let reads: Vec<_> = due
+            .chunks(MESSAGES_PER_READ)
+            .map(|chunk| async move { (chunk.len(), self.store.read_due(chunk, now, self.config.lease).await) })
+            .collect();
+        let reads = in_flight(reads, concurrency).await;
+        let mut claimable = Vec::new();
+        let mut results: Vec<Result<Handled, StoreError>> = Vec::new();
+        for (len, read) in reads {
+            match read {
+                Ok(read) => {
+                    for message in read {
+                        match message {
+                            DueMessage::Claimable(claimed) => claimable.push(claimed),
+                            DueMessage::StuckSend(account, id) => results.push(self.recover(&account, &id, now).await),
+                            DueMessage::Gone => report.taken_by_others += 1,
+                        }
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "due messages left for the next round");
+                    report.errors += len;
+                }
+            }
+        }
+        let chunks: Vec<_> = claimable.chunks(CONTEXTS_PER_READ).map(|chunk| self.prepare_chunk(chunk, now)).collect();
+        let rendered = in_flight(chunks, concurrency).await;
+        results.extend(rendered.into_iter().flatten());
+
+        let mut to_store = Vec::new();
         let mut ready = Vec::new();
         let mut needs = Vec::new();
-        let mut first_error = None;
         for result in results {
             match result {
                 Ok(Handled::Ready(event)) => ready.push(event),
+                Ok(Handled::Render(render)) => to_store.push(*render),
                 Ok(Handled::Ended(MessageStatus::Expired)) => report.expired += 1,
                 Ok(Handled::Ended(MessageStatus::Withdrawn)) => report.withdrawn += 1,
                 Ok(Handled::Ended(_)) => report.skipped += 1,
@@ -292,12 +427,10 @@ impl ReminderSweep {
                     report.postponed += 1;
                     needs.push(need);
                 }
-                Err(err) => {
-                    tracing::warn!(error = %err, "message left for its lease to run out");
-                    first_error.get_or_insert(err);
-                }
+                Err(err) => self.failed(report, &err, "message left for its lease to run out"),
             }
         }
+        ready.extend(self.store_all(to_store, now, report).await);
         // Publish what is ready even if some messages failed: they retry on
         // their own after the lease.
         if !ready.is_empty() {
@@ -311,20 +444,104 @@ impl ReminderSweep {
                 tracing::warn!(error = %err, "opt-in needs not announced again");
             }
         }
-        match first_error {
-            Some(err) => Err(err.into()),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
-    async fn handle(&self, account: &AccountId, id: &MessageId, now: DateTime<Utc>) -> Result<Handled, StoreError> {
-        let Some(claimed) = self.store.claim(account, id, now, self.config.lease).await? else {
-            return self.recover(account, id, now).await;
+    /// Reads what a chunk of claimable messages is rendered from, in one
+    /// request (or two), and decides each.
+    async fn prepare_chunk(&self, chunk: &[ClaimedMessage], now: DateTime<Utc>) -> Vec<Result<Handled, StoreError>> {
+        let wanted: Vec<ContextKeys> =
+            chunk.iter().map(|claimed| ContextKeys::of(&claimed.account, &claimed.message)).collect();
+        let contexts = match self.store.render_contexts(&wanted).await {
+            Ok(contexts) => contexts,
+            Err(err) => return chunk.iter().map(|_| Err(err.clone())).collect(),
         };
-        let span = tracing::info_span!("message", message_id = %id, kind = ?claimed.message.kind);
+        let handled: Vec<_> =
+            chunk.iter().zip(contexts).map(|(claimed, context)| self.handle(claimed, context, now)).collect();
+        in_flight(handled, self.config.concurrency).await
+    }
+
+    /// Stores what each rendered message says, with its claim, and does
+    /// what follows; the events of those stored.
+    async fn store_all(
+        &self,
+        to_store: Vec<ToStore>,
+        now: DateTime<Utc>,
+        report: &mut SweepReport,
+    ) -> Vec<MessageReady> {
+        let rendered: Vec<Rendered> = to_store.iter().map(|one| one.rendered.clone()).collect();
+        let concurrency = self.config.concurrency.max(1);
+        let writes: Vec<_> = rendered
+            .chunks(TRANSACTION_MESSAGES)
+            .map(|chunk| async move { (chunk.len(), self.store.store_rendered(chunk, now).await) })
+            .collect();
+        let writes = in_flight(writes, concurrency).await;
+        let mut stored = Vec::with_capacity(to_store.len());
+        for (len, write) in writes {
+            match write {
+                Ok(written) => stored.extend(written.into_iter().map(Some)),
+                Err(err) => {
+                    tracing::warn!(error = %err, "rendered messages left for their lease to run out");
+                    report.errors += len;
+                    stored.extend(std::iter::repeat_n(None, len));
+                }
+            }
+        }
+        let afterwards: Vec<_> = to_store
+            .into_iter()
+            .zip(stored)
+            .map(|(one, stored)| async move {
+                match stored {
+                    Some(true) => self.after_storing(&one, now).await.map(|()| Some(Some(ready(&one)))),
+                    Some(false) => Ok(Some(None)),
+                    // Its write failed: counted already.
+                    None => Ok(None),
+                }
+            })
+            .collect();
+        let afterwards = in_flight(afterwards, concurrency).await;
+        let mut events = Vec::new();
+        for after in afterwards {
+            match after {
+                Ok(Some(Some(event))) => events.push(event),
+                Ok(Some(None)) => report.taken_by_others += 1,
+                Ok(None) => {}
+                Err(err) => self.failed(report, &err, "message left for its lease to run out"),
+            }
+        }
+        events
+    }
+
+    async fn after_storing(&self, one: &ToStore, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let claimed = &one.rendered.claimed;
+        match &one.after {
+            AfterStoring::Nothing => {}
+            AfterStoring::Told(recipient, told) => {
+                // Before the mark: a run that dies here renders it again,
+                // and copies once (they are named by the notice).
+                self.copy_notice(claimed, recipient, told, now).await?;
+                // The next notice is measured against what this one tells.
+                self.store.set_notified(&claimed.account, &told.appointment, &told.state).await?;
+            }
+            AfterStoring::Requested(requested) => {
+                // A grant that came since the consent was read stands.
+                self.store.mark_consent_requested(&claimed.account, &claimed.message.recipient_id, requested).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        claimed: &ClaimedMessage,
+        context: RenderContext,
+        now: DateTime<Utc>,
+    ) -> Result<Handled, StoreError> {
+        let span = tracing::info_span!("message", message_id = %claimed.message.id, kind = ?claimed.message.kind);
+        let prepared = self.prepare(claimed, context, now).instrument(span.clone()).await?;
         let _entered = span.enter();
-        match self.prepare(&claimed, now).await? {
-            Ok(event) => Ok(event),
+        match prepared {
+            Ok(handled) => Ok(handled),
             Err((status, reason)) => {
                 tracing::info!(status = status.as_str(), reason = ?reason, "message ended at claim");
                 let mut ended = Settlement::ended(status, reason);
@@ -333,9 +550,12 @@ impl ReminderSweep {
                 if let Some(notice) = &notice {
                     ended = ended.telling(notice.clone());
                 }
-                let settled = self.store.settle(account, id, &claimed.claim_token, &ended).await?;
-                if let (true, Some(notice)) = (settled, notice) {
-                    self.store.notify_once(account, &claimed.message, &notice, now).await?;
+                drop(_entered);
+                if !self.store.end_claimed(claimed, &ended).await? {
+                    return Ok(Handled::TakenByOther);
+                }
+                if let Some(notice) = notice {
+                    self.store.notify_once(&claimed.account, &claimed.message, &notice, now).await?;
                 }
                 Ok(Handled::Ended(status))
             }
@@ -392,6 +612,7 @@ impl ReminderSweep {
     async fn prepare(
         &self,
         claimed: &ClaimedMessage,
+        context: RenderContext,
         now: DateTime<Utc>,
     ) -> Result<Result<Handled, Ended>, StoreError> {
         let message = &claimed.message;
@@ -406,17 +627,8 @@ impl ReminderSweep {
         if message.kind == MessageKind::KeywordAnswer {
             // Written with its words, answering a text that just came: no
             // quiet hours, caps or opt-out hold it (it may confirm one).
-            return Ok(Ok(Handled::Ready(ready(claimed, message.channel))));
+            return Ok(Ok(self.as_rendered(claimed).await?));
         }
-        let context = self
-            .store
-            .render_context(
-                &claimed.account,
-                &message.recipient_id,
-                (message.appointment_id.as_ref(), message.invoice_id.as_ref()),
-                (message.kind, message.channel),
-            )
-            .await?;
         let Some(settings) = context.settings.as_ref().filter(|s| s.messaging_enabled) else {
             return Ok(Err((MessageStatus::Skipped, StatusReason::MessagingDisabled)));
         };
@@ -504,7 +716,7 @@ impl ReminderSweep {
         };
         let (fields, told) = match subject {
             Ok(Subject::Render(fields, told)) => (fields, told),
-            Ok(Subject::AsRendered) => return Ok(Ok(Handled::Ready(ready(claimed, message.channel)))),
+            Ok(Subject::AsRendered) => return Ok(Ok(self.as_rendered(claimed).await?)),
             Ok(Subject::OptIn) => return self.request_opt_in(claimed, settings, recipient, &address, now).await,
             Ok(Subject::Authored) => {
                 return self.render_authored(claimed, settings, recipient, channel, &address, now).await
@@ -524,30 +736,49 @@ impl ReminderSweep {
         } else {
             self.store.get_template(&claimed.account, message.kind, recipient.channel).await?
         };
-        if message.kind.is_automated() {
-            match self.within_caps(claimed, settings, zone, now).await? {
+        let counted;
+        let claimed = if message.kind.is_automated() && needs_cap_slot(claimed, settings) {
+            // A cap slot is taken under a written claim, so that two sweeps
+            // that read the message cannot both count it.
+            let Some(written) = self.store.write_claim(claimed).await? else {
+                return Ok(Ok(Handled::TakenByOther));
+            };
+            counted = written;
+            match self.within_caps(&counted, settings, zone, now).await? {
                 CapSlot::Taken => {}
                 CapSlot::Reached => return Ok(Err((MessageStatus::Skipped, StatusReason::CapReached))),
                 CapSlot::ClaimLost => return Ok(Ok(Handled::TakenByOther)),
             }
-        }
+            &counted
+        } else {
+            claimed
+        };
         let rendered =
             match self.templates.render(message.kind, recipient.channel, template.as_ref(), &address, &fields) {
                 Ok(rendered) => rendered,
                 Err(err) => return Ok(Ok(self.fail_render(claimed, recipient.channel, &err, now).await?)),
             };
         let content = addressed(rendered, message, settings, (recipient, recipient.channel), told.as_deref());
-        if !self.store.store_rendered(claimed, recipient.channel, &content, now).await? {
-            return Ok(Ok(Handled::TakenByOther));
-        }
-        if let Some(told) = told {
-            // Before the mark: a run that dies here renders it again, and
-            // copies once (they are named by the notice).
-            self.copy_notice(claimed, recipient, &told, now).await?;
-            // The next notice is measured against what this one tells.
-            self.store.set_notified(&claimed.account, &told.appointment, &told.state).await?;
-        }
-        Ok(Ok(Handled::Ready(ready(claimed, recipient.channel))))
+        let after = match told {
+            Some(told) => AfterStoring::Told(recipient.clone(), told),
+            None => AfterStoring::Nothing,
+        };
+        Ok(Ok(to_store(claimed, recipient.channel, content, after)))
+    }
+
+    /// A message that goes as it was written (a keyword answer, or a notice
+    /// rendered by a claim whose send did not happen): its claim is all
+    /// there is to write.
+    async fn as_rendered(&self, claimed: &ClaimedMessage) -> Result<Handled, StoreError> {
+        Ok(match self.store.write_claim(claimed).await? {
+            Some(written) => Handled::Ready(MessageReady {
+                account_id: written.account,
+                message_id: written.message.id,
+                channel: written.message.channel,
+                claim_token: written.claim_token,
+            }),
+            None => Handled::TakenByOther,
+        })
     }
 }
 
@@ -585,9 +816,6 @@ impl ReminderSweep {
             ..RenderedContent::default()
         };
         let content = addressed(rendered, message, settings, (recipient, channel), None);
-        if !self.store.store_rendered(claimed, channel, &content, now).await? {
-            return Ok(Ok(Handled::TakenByOther));
-        }
         let requested = Consent {
             channel,
             state: ConsentState::Requested,
@@ -601,9 +829,7 @@ impl ReminderSweep {
             },
             policy_version: settings.opt_in.privacy_policy_version.clone(),
         };
-        // A grant that came since the consent was read stands.
-        self.store.mark_consent_requested(account, &recipient.id, &requested).await?;
-        Ok(Ok(Handled::Ready(ready(claimed, channel))))
+        Ok(Ok(to_store(claimed, channel, content, AfterStoring::Requested(requested))))
     }
 
     /// Renders what staff wrote on the channel they chose: a text starts
@@ -639,10 +865,7 @@ impl ReminderSweep {
             ..RenderedContent::default()
         };
         let content = addressed(rendered, &claimed.message, settings, (recipient, channel), None);
-        if !self.store.store_rendered(claimed, channel, &content, now).await? {
-            return Ok(Ok(Handled::TakenByOther));
-        }
-        Ok(Ok(Handled::Ready(ready(claimed, channel))))
+        Ok(Ok(to_store(claimed, channel, content, AfterStoring::Nothing)))
     }
 
     /// Each contact copied on the client's notices gets their own, telling
@@ -719,7 +942,7 @@ impl ReminderSweep {
         tracing::warn!(code = err.code(), "message not rendered");
         let (account, message) = (&claimed.account, &claimed.message);
         let failed = Settlement::ended(MessageStatus::Failed, StatusReason::RenderError);
-        if !self.store.settle(account, &message.id, &claimed.claim_token, &failed).await? {
+        if !self.store.end_claimed(claimed, &failed).await? {
             return Ok(Handled::TakenByOther);
         }
         let notification = Notification::new(NotificationKind::RenderFailed, now)
@@ -766,13 +989,30 @@ fn addressed(
     }
 }
 
-fn ready(claimed: &ClaimedMessage, channel: Channel) -> MessageReady {
+/// Runs `work` with at most `concurrency` of it in flight, answers in order.
+async fn in_flight<F: std::future::Future>(work: Vec<F>, concurrency: usize) -> Vec<F::Output> {
+    stream::iter(work).buffered(concurrency.max(1)).collect().await
+}
+
+fn to_store(claimed: &ClaimedMessage, channel: Channel, content: RenderedContent, after: AfterStoring) -> Handled {
+    Handled::Render(Box::new(ToStore { rendered: Rendered { claimed: claimed.clone(), channel, content }, after }))
+}
+
+/// The event that hands a stored message to its channel's function.
+fn ready(stored: &ToStore) -> MessageReady {
+    let Rendered { claimed, channel, .. } = &stored.rendered;
     MessageReady {
         account_id: claimed.account.clone(),
         message_id: claimed.message.id.clone(),
-        channel,
+        channel: *channel,
         claim_token: claimed.claim_token.clone(),
     }
+}
+
+/// Whether the message is still to be counted against the recipient's
+/// caps (an earlier claim may have counted it).
+fn needs_cap_slot(claimed: &ClaimedMessage, settings: &AccountSettings) -> bool {
+    !claimed.cap_counted && (settings.caps.per_day.is_some() || settings.caps.per_week.is_some())
 }
 
 impl ReminderSweep {
@@ -786,9 +1026,6 @@ impl ReminderSweep {
         now: DateTime<Utc>,
     ) -> Result<CapSlot, StoreError> {
         let caps = settings.caps;
-        if claimed.cap_counted || (caps.per_day.is_none() && caps.per_week.is_none()) {
-            return Ok(CapSlot::Taken);
-        }
         let local = now.with_timezone(&zone.tz()).date_naive();
         let week = local.iso_week();
         let limits = [
@@ -1344,7 +1581,12 @@ mod tests {
     async fn one_accounts_burst_does_not_crowd_out_another_account() {
         // Pages of one key: the other account's message lies pages deep in
         // its shard, behind the busy account's.
-        let config = SweepConfig { max_messages: 10, page_size: 1, ..SweepConfig::default() };
+        let config = SweepConfig {
+            round_size: 10,
+            page_size: 1,
+            time_budget: std::time::Duration::ZERO,
+            ..SweepConfig::default()
+        };
         let rig = Rig::bare(config);
         let busy: AccountId = "busy".parse().unwrap();
         for i in 0..100 {

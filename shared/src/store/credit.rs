@@ -436,7 +436,7 @@ impl Store {
             .value(":scheduled", status(MessageStatus::Scheduled))
             .value(":held", status(MessageStatus::Held))
             .value(":account_status", s(keys::account_status(account, MessageStatus::Scheduled)))
-            .value(":shard", s(keys::due_shard(&key)))
+            .value(":shard", s(self.due_shards.of(&key)))
             .value(":now", n(now.timestamp_millis()))
             .value(":queue", s(keys::credit_queue(account)));
         Ok(update.apply(self, ReturnValue::None).await?.is_some())

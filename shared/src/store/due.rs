@@ -139,7 +139,7 @@ impl Store {
     /// a parked report or a call's deadline).
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let own = [keys::REPORTS_SHARD.to_owned(), keys::CALLS_SHARD.to_owned()];
-        self.earliest_due((0..keys::DUE_SHARD_COUNT).map(keys::due_shard_name).chain(own)).await
+        self.earliest_due(self.due_shards.all().map(keys::due_shard_name).chain(own)).await
     }
 
     /// The earliest moment the digest function has work: a notification

@@ -42,7 +42,7 @@
 //! second per account, each a three-item transaction).
 //!
 //! Indexes:
-//! - `due` (sparse, keys only): partition `due_shard` (`DUE#00`..`DUE#15`),
+//! - `due` (sparse, keys only): partition `due_shard` (`DUE#00`..`DUE#15` by default, [`DueShards`]),
 //!   sort `due_ms` (epoch milliseconds, a number). Only live messages
 //!   (scheduled or claimed) carry these attributes; a final status removes
 //!   them, so the index holds exactly the work still to do. A claimed
@@ -131,7 +131,66 @@ pub const THREAD_INDEX: &str = "thread";
 pub const THREAD_KEY: &str = "thread_key";
 pub const THREAD_AT: &str = "thread_at";
 
-pub const DUE_SHARD_COUNT: u32 = 16;
+/// How many partitions the due index spreads messages over. A deployment
+/// may raise it (`DueShards` in template.yaml) but never lower it: messages
+/// already due stay in the shards they were written to, all of which a
+/// higher count still reads; a lower count would stop reading some.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueShards(u32);
+
+impl DueShards {
+    /// Enough that 100,000 messages a minute stay under a partition's write
+    /// limit (docs/scale.md).
+    pub const DEFAULT: DueShards = DueShards(16);
+    /// A sweep queries every shard each round: past this, the empty ones
+    /// cost more than the partitions they spare.
+    pub const MAX: u32 = 256;
+
+    pub fn count(self) -> u32 {
+        self.0
+    }
+
+    /// Every shard, as the sweep reads them.
+    pub fn all(self) -> impl Iterator<Item = u32> {
+        0..self.0
+    }
+
+    /// The shard a message's key belongs to. FNV-1a alone leaves the low
+    /// bits of its hash depending on the low bits of each byte only (ids
+    /// that differ in their high bits landed on half the shards), so its
+    /// hash is finished with MurmurHash3's mixer, in which every bit of
+    /// the input moves every bit of the output.
+    pub fn of(self, key: &ItemKey) -> String {
+        let fnv = key
+            .pk
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+        let mut mixed = fnv ^ (fnv >> 33);
+        mixed = mixed.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        mixed ^= mixed >> 33;
+        mixed = mixed.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        mixed ^= mixed >> 33;
+        due_shard_name((mixed % u64::from(self.0)) as u32)
+    }
+}
+
+impl Default for DueShards {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl std::str::FromStr for DueShards {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let count: u32 = value.parse().map_err(|_| format!("{value:?} is not a whole number"))?;
+        if !(Self::DEFAULT.0..=Self::MAX).contains(&count) {
+            return Err(format!("{count}: between {} and {}", Self::DEFAULT.0, Self::MAX));
+        }
+        Ok(Self(count))
+    }
+}
 
 /// The primary key of one record.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -408,14 +467,6 @@ pub fn appointment_subject(account: &AccountId, id: &AppointmentId) -> String {
 
 /// The due-index shard of a message. FNV-1a: stable across builds and
 /// platforms, which `std`'s hasher does not promise.
-pub fn due_shard(key: &ItemKey) -> String {
-    let hash = key
-        .pk
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
-    due_shard_name((hash % u64::from(DUE_SHARD_COUNT)) as u32)
-}
-
 pub fn due_shard_name(shard: u32) -> String {
     format!("DUE#{shard:02}")
 }
@@ -440,16 +491,49 @@ mod tests {
         assert_eq!(account_of_message(&key.pk), Some((account, id)));
     }
 
+    /// No shard takes more than 1.25x its fair share of `ids`' writes.
+    fn assert_even(shards: DueShards, ids: impl Iterator<Item = (AccountId, MessageId)>) {
+        let mut counts: HashMap<String, u32> = HashMap::new();
+        let mut total = 0;
+        for (account, id) in ids {
+            *counts.entry(shards.of(&message(&account, &id))).or_default() += 1;
+            total += 1;
+        }
+        assert_eq!(counts.len(), shards.count() as usize, "{counts:?}");
+        let fair = total / shards.count();
+        assert!(counts.values().all(|&n| n < fair * 5 / 4), "{counts:?}");
+    }
+
     #[test]
     fn shards_spread_evenly() {
         let account: AccountId = "acct".parse().unwrap();
-        let mut counts: HashMap<String, u32> = HashMap::new();
-        for i in 0..16_000 {
-            let id: MessageId = format!("m{i}").parse().unwrap();
-            *counts.entry(due_shard(&message(&account, &id))).or_default() += 1;
-        }
-        assert_eq!(counts.len(), DUE_SHARD_COUNT as usize);
-        // No shard takes more than 1.25x its fair share of the writes.
-        assert!(counts.values().all(|&n| n < 1250), "{counts:?}");
+        assert_even(DueShards::DEFAULT, (0..16_000).map(|i| (account.clone(), format!("m{i}").parse().unwrap())));
+    }
+
+    /// Keys that differ only in the high bits of their bytes (`a`, `q`:
+    /// 0x61, 0x71), as the bench's ids do: once they all fell on half the
+    /// shards.
+    #[test]
+    fn keys_differing_in_high_bits_spread_over_every_shard() {
+        let ids = (0..32_000).map(|i| {
+            let account: AccountId = format!("{}{}", if i % 2 == 0 { 'a' } else { 'q' }, i % 200).parse().unwrap();
+            (account, format!("r{}~reminder~1440~{}", i % 50, i / 2).parse().unwrap())
+        });
+        assert_even(DueShards::DEFAULT, ids);
+    }
+
+    #[test]
+    fn a_raised_shard_count_spreads_over_every_shard() {
+        let shards: DueShards = "64".parse().unwrap();
+        let account: AccountId = "acct".parse().unwrap();
+        assert_even(shards, (0..64_000).map(|i| (account.clone(), format!("m{i}").parse().unwrap())));
+    }
+
+    #[test]
+    fn a_shard_count_is_at_least_the_default_and_bounded() {
+        assert!("8".parse::<DueShards>().is_err());
+        assert!("257".parse::<DueShards>().is_err());
+        assert!("sixteen".parse::<DueShards>().is_err());
+        assert_eq!("32".parse::<DueShards>().map(DueShards::count), Ok(32));
     }
 }

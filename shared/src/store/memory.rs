@@ -23,15 +23,15 @@ use super::ports::{
     SettingsRecords, TemplateRecords,
 };
 use super::{
-    condition_failed, AppointmentLinks, CapSlot, ClaimedMessage, DueCursor, DuePage, Item, ListingFrom, MessageListing,
-    MessagePage, RenderContext, Settlement, StoreError,
+    condition_failed, AppointmentLinks, CapSlot, ClaimedMessage, ContextKeys, DueCursor, DueMessage, DuePage, Item,
+    ListingFrom, MessageListing, MessagePage, RenderContext, Rendered, Settlement, StoreError, UnwrittenClaim,
 };
 use crate::domain::copies::ContactLink;
 use crate::domain::form::Form;
 use crate::domain::{
     AccountId, AccountSettings, Appointment, AppointmentId, Channel, Consent, CreditSettings, FormId, Invoice,
     InvoiceId, Message, MessageId, MessageKind, MessageNotice, MessageStatus, NoticeState, Notification,
-    NotificationKind, Recipient, RecipientId, RenderedContent, StatusReason, TemplateSource,
+    NotificationKind, Recipient, RecipientId, StatusReason, TemplateSource,
 };
 
 /// A message and what its record keeps besides.
@@ -47,6 +47,29 @@ struct StoredMessage {
 impl StoredMessage {
     fn held_by(&self, claim_token: &str) -> bool {
         self.message.status == MessageStatus::Claimed && self.message.claim_token.as_deref() == Some(claim_token)
+    }
+
+    /// Whether `claimed` holds it: its claim written, or still to be and
+    /// the message as it was read.
+    fn holds(&self, claimed: &ClaimedMessage) -> bool {
+        self.held_by(&claimed.claim_token)
+            || claimed.unwritten.is_some_and(|unwritten| {
+                self.claimable() && self.due.map(|due| due.timestamp_millis()) == Some(unwritten.seen_due_ms)
+            })
+    }
+
+    fn claimable(&self) -> bool {
+        self.message.status.is_live() && self.send_started_at.is_none()
+    }
+
+    /// Writes the claim `claimed` read, if it is not written yet.
+    fn write_claim(&mut self, claimed: &ClaimedMessage) {
+        if let Some(unwritten) = claimed.unwritten {
+            self.message.status = MessageStatus::Claimed;
+            self.message.claim_token = Some(claimed.claim_token.clone());
+            self.message.claimed_at = Some(unwritten.at);
+            self.due = Some(unwritten.until);
+        }
     }
 }
 
@@ -171,6 +194,10 @@ fn cursor_position(cursor: &DueCursor) -> Option<(i64, String)> {
 
 #[async_trait]
 impl DueWork for MemoryStore {
+    async fn due_shards(&self) -> keys::DueShards {
+        keys::DueShards::DEFAULT
+    }
+
     async fn due_messages(
         &self,
         shard: u32,
@@ -184,7 +211,7 @@ impl DueWork for MemoryStore {
         let mut due: Vec<(DateTime<Utc>, &ItemKey)> = tables
             .messages
             .iter()
-            .filter(|(key, _)| keys::due_shard(key) == shard)
+            .filter(|(key, _)| keys::DueShards::DEFAULT.of(key) == shard)
             .filter_map(|(key, stored)| stored.due.filter(|at| *at <= now).map(|at| (at, key)))
             .collect();
         due.sort_by(|a, b| (a.0, &a.1.pk).cmp(&(b.0, &b.1.pk)));
@@ -205,32 +232,48 @@ impl DueWork for MemoryStore {
 
 #[async_trait]
 impl Claims for MemoryStore {
-    async fn claim(
+    async fn read_due(
         &self,
-        account: &AccountId,
-        id: &MessageId,
+        due: &[(AccountId, MessageId)],
         now: DateTime<Utc>,
         lease: Duration,
-    ) -> Result<Option<ClaimedMessage>, StoreError> {
+    ) -> Result<Vec<DueMessage>, StoreError> {
         let mut tables = self.tables();
-        let Some(stored) = tables.message(account, id) else { return Ok(None) };
-        let claimable = stored.message.status.is_live()
-            && stored.due.is_some_and(|due| due <= now)
-            && stored.send_started_at.is_none();
-        if !claimable {
+        Ok(due
+            .iter()
+            .map(|(account, id)| match tables.message(account, id) {
+                Some(stored) if stored.due.is_some_and(|due| due <= now) => {
+                    if stored.message.status == MessageStatus::Claimed && stored.send_started_at.is_some() {
+                        DueMessage::StuckSend(account.clone(), id.clone())
+                    } else if stored.claimable() {
+                        DueMessage::Claimable(ClaimedMessage {
+                            account: account.clone(),
+                            message: stored.message.clone(),
+                            claim_token: uuid::Uuid::new_v4().to_string(),
+                            cap_counted: stored.cap_counted,
+                            unwritten: stored.due.map(|due| UnwrittenClaim {
+                                seen_due_ms: due.timestamp_millis(),
+                                at: now,
+                                until: now + lease,
+                            }),
+                        })
+                    } else {
+                        DueMessage::Gone
+                    }
+                }
+                _ => DueMessage::Gone,
+            })
+            .collect())
+    }
+
+    async fn write_claim(&self, claimed: &ClaimedMessage) -> Result<Option<ClaimedMessage>, StoreError> {
+        let mut tables = self.tables();
+        let Some(stored) = tables.message(&claimed.account, &claimed.message.id) else { return Ok(None) };
+        if !stored.holds(claimed) {
             return Ok(None);
         }
-        let claim_token = uuid::Uuid::new_v4().to_string();
-        stored.message.status = MessageStatus::Claimed;
-        stored.message.claim_token = Some(claim_token.clone());
-        stored.message.claimed_at = Some(now);
-        stored.due = Some(now + lease);
-        Ok(Some(ClaimedMessage {
-            account: account.clone(),
-            message: stored.message.clone(),
-            claim_token,
-            cap_counted: stored.cap_counted,
-        }))
+        stored.write_claim(claimed);
+        Ok(Some(ClaimedMessage { unwritten: None, ..claimed.clone() }))
     }
 
     async fn hold_claimed(
@@ -241,7 +284,7 @@ impl Claims for MemoryStore {
     ) -> Result<bool, StoreError> {
         let mut tables = self.tables();
         let Some(stored) = tables.message(&claimed.account, &claimed.message.id) else { return Ok(false) };
-        if !stored.held_by(&claimed.claim_token) {
+        if !stored.holds(claimed) {
             return Ok(false);
         }
         stored.message.status = MessageStatus::Held;
@@ -252,18 +295,10 @@ impl Claims for MemoryStore {
         Ok(true)
     }
 
-    async fn settle(
-        &self,
-        account: &AccountId,
-        id: &MessageId,
-        claim_token: &str,
-        settlement: &Settlement,
-    ) -> Result<bool, StoreError> {
-        // Refunds go with sends, and this store keeps no balance.
-        assert!(settlement.refund.is_none(), "the memory store settles without refunds");
+    async fn end_claimed(&self, claimed: &ClaimedMessage, settlement: &Settlement) -> Result<bool, StoreError> {
         let mut tables = self.tables();
-        let Some(stored) = tables.message(account, id) else { return Ok(false) };
-        if !stored.held_by(claim_token) {
+        let Some(stored) = tables.message(&claimed.account, &claimed.message.id) else { return Ok(false) };
+        if !stored.holds(claimed) {
             return Ok(false);
         }
         let message = &mut stored.message;
@@ -304,45 +339,47 @@ impl Claims for MemoryStore {
 
 #[async_trait]
 impl Rendering for MemoryStore {
-    async fn render_context(
-        &self,
-        account: &AccountId,
-        recipient: &RecipientId,
-        subject: (Option<&AppointmentId>, Option<&InvoiceId>),
-        template: (MessageKind, Channel),
-    ) -> Result<RenderContext, StoreError> {
+    async fn render_contexts(&self, messages: &[ContextKeys]) -> Result<Vec<RenderContext>, StoreError> {
         let tables = self.tables();
-        let (appointment, invoice) = subject;
-        let appointment = appointment.and_then(|id| tables.appointments.get(&keys::appointment(account, id)));
-        Ok(RenderContext {
-            settings: tables.settings.get(&keys::settings(account)).cloned(),
-            recipient: tables.recipients.get(&keys::recipient(account, recipient)).cloned(),
-            appointment: appointment.map(|(appointment, _)| appointment.clone()),
-            notified: appointment.and_then(|(_, links)| links.notified.clone()),
-            invoice: invoice
-                .and_then(|id| tables.invoices.get(&keys::invoice(account, id)))
-                .map(|(invoice, _)| invoice.clone()),
-            template: tables.templates.get(&keys::template(account, template.0, template.1)).cloned(),
-            suppressed: tables.suppressions.get(&keys::suppression(account, recipient, template.1)).cloned(),
-            consent: tables.consents.get(&keys::consent(account, recipient, template.1)).cloned(),
-        })
+        Ok(messages
+            .iter()
+            .map(|wanted| {
+                let (account, recipient, channel) = (&wanted.account, &wanted.recipient, wanted.channel);
+                let appointment =
+                    wanted.appointment.as_ref().and_then(|id| tables.appointments.get(&keys::appointment(account, id)));
+                RenderContext {
+                    settings: tables.settings.get(&keys::settings(account)).cloned(),
+                    recipient: tables.recipients.get(&keys::recipient(account, recipient)).cloned(),
+                    appointment: appointment.map(|(appointment, _)| appointment.clone()),
+                    notified: appointment.and_then(|(_, links)| links.notified.clone()),
+                    invoice: wanted
+                        .invoice
+                        .as_ref()
+                        .and_then(|id| tables.invoices.get(&keys::invoice(account, id)))
+                        .map(|(invoice, _)| invoice.clone()),
+                    template: tables.templates.get(&keys::template(account, wanted.kind, channel)).cloned(),
+                    suppressed: tables.suppressions.get(&keys::suppression(account, recipient, channel)).cloned(),
+                    consent: tables.consents.get(&keys::consent(account, recipient, channel)).cloned(),
+                }
+            })
+            .collect())
     }
 
-    async fn store_rendered(
-        &self,
-        claimed: &ClaimedMessage,
-        channel: Channel,
-        content: &RenderedContent,
-        _now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    async fn store_rendered(&self, rendered: &[Rendered], _now: DateTime<Utc>) -> Result<Vec<bool>, StoreError> {
         let mut tables = self.tables();
-        let Some(stored) = tables.message(&claimed.account, &claimed.message.id) else { return Ok(false) };
-        if !stored.held_by(&claimed.claim_token) {
-            return Ok(false);
-        }
-        stored.message.content = Some(content.clone());
-        stored.message.channel = channel;
-        Ok(true)
+        Ok(rendered
+            .iter()
+            .map(|Rendered { claimed, channel, content }| {
+                let Some(stored) = tables.message(&claimed.account, &claimed.message.id) else { return false };
+                if !stored.holds(claimed) {
+                    return false;
+                }
+                stored.write_claim(claimed);
+                stored.message.content = Some(content.clone());
+                stored.message.channel = *channel;
+                true
+            })
+            .collect())
     }
 
     async fn set_notified(

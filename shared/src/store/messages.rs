@@ -27,7 +27,7 @@ impl Store {
         item.insert(keys::RECIPIENT_KEY.to_owned(), s(keys::recipient_messages(account, &message.recipient_id)));
         item.insert(keys::ACCOUNT_STATUS.to_owned(), s(keys::account_status(account, message.status)));
         if message.status.is_live() {
-            item.insert(keys::DUE_SHARD.to_owned(), s(keys::due_shard(&key)));
+            item.insert(keys::DUE_SHARD.to_owned(), s(self.due_shards.of(&key)));
             item.insert(keys::DUE_MS.to_owned(), n(message.due_at.timestamp_millis()));
         }
         if message.content.is_some() {

@@ -39,13 +39,15 @@ pub use listing::{InvalidCursor, ListingFrom, MessageListing, MessagePage, MAX_C
 pub use messages::MESSAGE_RETENTION_DAYS;
 pub use records::AppointmentLinks;
 pub use replies::{RouteTarget, ROUTE_RETENTION_DAYS};
-pub use sending::{CapSlot, ClaimedMessage, RenderContext, Settlement};
+pub use sending::{
+    CapSlot, ClaimedMessage, ContextKeys, DueMessage, RenderContext, Rendered, Settlement, UnwrittenClaim,
+};
 pub use threads::{ConversationEntry, ConversationFrom, ConversationListing, ConversationPage};
 pub use users::{StaffEmailClaim, StaffMember, UserPage, MAX_USERS_PAGE};
 
 type Item = HashMap<String, AttributeValue>;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// Only the operation and DynamoDB's error code: its message text may
     /// quote key or attribute values, which can be PHI.
@@ -267,11 +269,23 @@ enum Transacted {
 pub struct Store {
     client: Client,
     table: String,
+    due_shards: keys::DueShards,
 }
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), due_shards: keys::DueShards::default() }
+    }
+
+    /// Spreads due messages over `shards` (the deployment's `DUE_SHARDS`).
+    pub fn with_due_shards(mut self, shards: keys::DueShards) -> Self {
+        self.due_shards = shards;
+        self
+    }
+
+    /// How many shards the due index's messages are spread over.
+    pub async fn due_shards(&self) -> keys::DueShards {
+        self.due_shards
     }
 
     async fn get<T: DeserializeOwned>(

@@ -9,15 +9,15 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::calls::CallDeadline;
 use super::{
-    AppointmentLinks, CapSlot, ClaimedMessage, DueCursor, DuePage, ListingFrom, MessagePage, RenderContext, Settlement,
-    Store, StoreError,
+    AppointmentLinks, CapSlot, ClaimedMessage, ContextKeys, DueCursor, DueMessage, DuePage, ListingFrom, MessagePage,
+    RenderContext, Rendered, Settlement, Store, StoreError,
 };
 use crate::domain::copies::ContactLink;
 use crate::domain::form::Form;
 use crate::domain::{
     AccountId, AccountSettings, Appointment, AppointmentId, Channel, Consent, CreditSettings, FormId, Invoice,
     InvoiceId, Message, MessageId, MessageKind, MessageNotice, MessageStatus, NoticeState, Notification, Recipient,
-    RecipientId, RenderedContent, StatusReason, TemplateSource,
+    RecipientId, StatusReason, TemplateSource,
 };
 
 /// Declares a port and implements it for [`Store`] by calling the inherent
@@ -72,6 +72,7 @@ port! {
 port! {
     /// Finding the messages that are due, shard by shard.
     pub trait DueWork {
+        async fn due_shards(&self) -> super::keys::DueShards;
         async fn due_messages(
             &self,
             shard: u32,
@@ -86,26 +87,20 @@ port! {
     /// A claim and how it ends short of a send: held for quiet hours,
     /// settled, or recovered once its send never settled.
     pub trait Claims {
-        async fn claim(
+        async fn read_due(
             &self,
-            account: &AccountId,
-            id: &MessageId,
+            due: &[(AccountId, MessageId)],
             now: DateTime<Utc>,
             lease: Duration,
-        ) -> Result<Option<ClaimedMessage>, StoreError>;
+        ) -> Result<Vec<DueMessage>, StoreError>;
+        async fn write_claim(&self, claimed: &ClaimedMessage) -> Result<Option<ClaimedMessage>, StoreError>;
         async fn hold_claimed(
             &self,
             claimed: &ClaimedMessage,
             due: DateTime<Utc>,
             reason: StatusReason,
         ) -> Result<bool, StoreError>;
-        async fn settle(
-            &self,
-            account: &AccountId,
-            id: &MessageId,
-            claim_token: &str,
-            settlement: &Settlement,
-        ) -> Result<bool, StoreError>;
+        async fn end_claimed(&self, claimed: &ClaimedMessage, settlement: &Settlement) -> Result<bool, StoreError>;
         async fn recover_stuck_send(
             &self,
             account: &AccountId,
@@ -119,20 +114,8 @@ port! {
     /// What a claimed message is rendered from, and what rendering it
     /// records: its content, and for a notice what it told.
     pub trait Rendering {
-        async fn render_context(
-            &self,
-            account: &AccountId,
-            recipient: &RecipientId,
-            subject: (Option<&AppointmentId>, Option<&InvoiceId>),
-            template: (MessageKind, Channel),
-        ) -> Result<RenderContext, StoreError>;
-        async fn store_rendered(
-            &self,
-            claimed: &ClaimedMessage,
-            channel: Channel,
-            content: &RenderedContent,
-            now: DateTime<Utc>,
-        ) -> Result<bool, StoreError>;
+        async fn render_contexts(&self, messages: &[ContextKeys]) -> Result<Vec<RenderContext>, StoreError>;
+        async fn store_rendered(&self, rendered: &[Rendered], now: DateTime<Utc>) -> Result<Vec<bool>, StoreError>;
         async fn set_notified(
             &self,
             account: &AccountId,

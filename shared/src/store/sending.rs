@@ -26,13 +26,142 @@ pub struct ClaimedMessage {
     pub claim_token: String,
     /// Whether an earlier claim already counted the message against caps.
     pub cap_counted: bool,
+    /// Set while the claim is still to be written: the sweep reads due
+    /// messages and renders them first, and the write that stores what a
+    /// message says (or how it ended) claims it too, on condition that it
+    /// is as it was read. One write instead of two.
+    pub unwritten: Option<UnwrittenClaim>,
 }
 
+/// A claim read but not yet written.
+#[derive(Debug, Clone, Copy)]
+pub struct UnwrittenClaim {
+    /// The message's `due_ms` as read: every change that matters to a
+    /// claim (a move, a hold, another claim) changes it.
+    pub seen_due_ms: i64,
+    pub at: DateTime<Utc>,
+    /// Where its lease ends once written.
+    pub until: DateTime<Utc>,
+}
+
+/// A due message as the sweep read it.
+#[derive(Debug, Clone)]
+pub enum DueMessage {
+    /// Claimable: to be rendered, and claimed by the write that stores it.
+    Claimable(ClaimedMessage),
+    /// A send that started and never settled before its lease ran out.
+    StuckSend(AccountId, MessageId),
+    /// Claimed by another sweep, or no longer due (the index lags).
+    Gone,
+}
+
+/// What a claimed message says, to be stored before it is handed over.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub claimed: ClaimedMessage,
+    pub channel: Channel,
+    pub content: RenderedContent,
+}
+
+/// The records a message is rendered from, named by the message.
+#[derive(Debug, Clone)]
+pub struct ContextKeys {
+    pub account: AccountId,
+    pub recipient: RecipientId,
+    pub appointment: Option<AppointmentId>,
+    pub invoice: Option<InvoiceId>,
+    pub kind: MessageKind,
+    pub channel: Channel,
+}
+
+impl ContextKeys {
+    pub fn of(account: &AccountId, message: &Message) -> Self {
+        Self {
+            account: account.clone(),
+            recipient: message.recipient_id.clone(),
+            appointment: message.appointment_id.clone(),
+            invoice: message.invoice_id.clone(),
+            kind: message.kind,
+            channel: message.channel,
+        }
+    }
+
+    fn wanted(&self) -> Vec<keys::ItemKey> {
+        let (account, recipient) = (&self.account, &self.recipient);
+        let mut wanted = vec![
+            keys::settings(account),
+            keys::recipient(account, recipient),
+            keys::template(account, self.kind, self.channel),
+            keys::suppression(account, recipient, self.channel),
+            keys::consent(account, recipient, self.channel),
+        ];
+        wanted.extend(self.appointment.as_ref().map(|id| keys::appointment(account, id)));
+        wanted.extend(self.invoice.as_ref().map(|id| keys::invoice(account, id)));
+        wanted
+    }
+}
+
+/// What a message item says about its claim, beside the message.
 #[derive(Debug, Default, Deserialize)]
-struct CapMark {
+struct ClaimMarks {
     #[serde(default)]
     cap_counted: bool,
+    #[serde(default)]
+    send_started_at: Option<serde_json::Value>,
+    #[serde(default)]
+    due_ms: Option<i64>,
 }
+
+/// At most this much rendered content goes in one transaction (whose limit
+/// is 4 MB in all).
+const RENDERED_BYTES_PER_TRANSACTION: usize = 2 << 20;
+/// TransactWriteItems' limit on actions.
+const ACTIONS_PER_TRANSACTION: usize = 100;
+
+impl ConditionalUpdate {
+    /// The claim's fields, for a write that claims a message.
+    fn claiming(
+        self,
+        account: &AccountId,
+        token: &str,
+        at: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        Ok(self
+            .set("#status = :claimed")
+            .set("account_status = :account_status")
+            .set("claim_token = :token")
+            .set("due_ms = :lease_until")
+            .set("claimed_at = :now_iso")
+            .name("#status", "status")
+            .value(":claimed", status(MessageStatus::Claimed))
+            .value(":token", s(token))
+            .value(":lease_until", n(until.timestamp_millis()))
+            .value(":account_status", s(keys::account_status(account, MessageStatus::Claimed)))
+            .value(":now_iso", to_attribute("message", &at)?))
+    }
+
+    /// Conditions the update on `claimed` holding the message: its claim is
+    /// written, or it is still to be written and the message is as read.
+    fn held_by(self, claimed: &ClaimedMessage) -> Self {
+        let written = "#status = :claimed AND claim_token = :token";
+        let update = self
+            .name("#status", "status")
+            .value(":claimed", status(MessageStatus::Claimed))
+            .value(":token", s(&claimed.claim_token));
+        match claimed.unwritten {
+            None => update.condition(written),
+            Some(unwritten) => update
+                .condition(format!("({written}) OR ({CLAIMABLE} AND due_ms = :seen_due_ms)"))
+                .value(":scheduled", status(MessageStatus::Scheduled))
+                .value(":held", status(MessageStatus::Held))
+                .value(":seen_due_ms", n(unwritten.seen_due_ms)),
+        }
+    }
+}
+
+/// A message any sweep may claim (once it is due).
+const CLAIMABLE: &str = "#status IN (:scheduled, :held, :claimed) AND attribute_not_exists(send_started_at)";
 
 /// What taking a cap slot came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,59 +257,106 @@ impl Store {
     ) -> Result<Option<ClaimedMessage>, StoreError> {
         let claim_token = uuid::Uuid::new_v4().to_string();
         let update = ConditionalUpdate::on(keys::message(account, id))
-            .set("#status = :claimed")
-            .set("account_status = :account_status")
-            .set("claim_token = :token")
-            .set("due_ms = :lease_until")
-            .set("claimed_at = :now_iso")
-            .condition(
-                "#status IN (:scheduled, :held, :claimed) AND due_ms <= :now AND attribute_not_exists(send_started_at)",
-            )
-            .name("#status", "status")
-            .value(":claimed", status(MessageStatus::Claimed))
+            .claiming(account, &claim_token, now, now + lease)?
+            .condition(format!("{CLAIMABLE} AND due_ms <= :now"))
             .value(":scheduled", status(MessageStatus::Scheduled))
             .value(":held", status(MessageStatus::Held))
-            .value(":token", s(&claim_token))
-            .value(":lease_until", n((now + lease).timestamp_millis()))
-            .value(":account_status", s(keys::account_status(account, MessageStatus::Claimed)))
-            .value(":now", n(now.timestamp_millis()))
-            .value(":now_iso", to_attribute("message", &now)?);
+            .value(":now", n(now.timestamp_millis()));
         match update.apply(self, ReturnValue::AllNew).await? {
             Some(item) => {
-                let mark: CapMark = from_item("message", item.clone())?;
+                let marks: ClaimMarks = from_item("message", item.clone())?;
                 let message = from_item("message", item)?;
                 Ok(Some(ClaimedMessage {
                     account: account.clone(),
                     message,
                     claim_token,
-                    cap_counted: mark.cap_counted,
+                    cap_counted: marks.cap_counted,
+                    unwritten: None,
                 }))
             }
             None => Ok(None),
         }
     }
 
-    /// Reads the settings, recipient and appointment a message is rendered
-    /// from, in one BatchGetItem.
-    pub async fn render_context(
+    /// Reads due messages (at most 100, one BatchGetItem) for the sweep to
+    /// render before it claims them; each claimable one comes with a claim
+    /// to write, of `lease` from `now`.
+    pub async fn read_due(
         &self,
-        account: &AccountId,
-        recipient: &RecipientId,
-        subject: (Option<&AppointmentId>, Option<&InvoiceId>),
-        template: (MessageKind, Channel),
-    ) -> Result<RenderContext, StoreError> {
-        let (appointment, invoice) = subject;
-        let mut wanted = vec![
-            keys::settings(account),
-            keys::recipient(account, recipient),
-            keys::template(account, template.0, template.1),
-            keys::suppression(account, recipient, template.1),
-            keys::consent(account, recipient, template.1),
-        ];
-        wanted.extend(appointment.map(|id| keys::appointment(account, id)));
-        wanted.extend(invoice.map(|id| keys::invoice(account, id)));
-        let mut context = RenderContext::default();
+        due: &[(AccountId, MessageId)],
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Vec<DueMessage>, StoreError> {
+        let wanted: Vec<_> = due.iter().map(|(account, id)| keys::message(account, id)).collect();
+        let mut found: std::collections::HashMap<String, super::Item> = std::collections::HashMap::new();
         for item in self.batch_get(&wanted).await? {
+            if let Some(AttributeValue::S(pk)) = item.get(keys::PK) {
+                found.insert(pk.clone(), item);
+            }
+        }
+        let mut read = Vec::with_capacity(due.len());
+        for ((account, id), key) in due.iter().zip(&wanted) {
+            let Some(item) = found.remove(&key.pk) else {
+                read.push(DueMessage::Gone);
+                continue;
+            };
+            let marks: ClaimMarks = from_item("message", item.clone())?;
+            let message: Message = from_item("message", item)?;
+            let now_ms = now.timestamp_millis();
+            let due_ms = marks.due_ms.filter(|due_ms| *due_ms <= now_ms);
+            read.push(match (due_ms, marks.send_started_at.is_some(), message.status) {
+                (Some(_), true, MessageStatus::Claimed) => DueMessage::StuckSend(account.clone(), id.clone()),
+                (Some(seen_due_ms), false, MessageStatus::Scheduled | MessageStatus::Held | MessageStatus::Claimed) => {
+                    DueMessage::Claimable(ClaimedMessage {
+                        account: account.clone(),
+                        message,
+                        claim_token: uuid::Uuid::new_v4().to_string(),
+                        cap_counted: marks.cap_counted,
+                        unwritten: Some(UnwrittenClaim { seen_due_ms, at: now, until: now + lease }),
+                    })
+                }
+                _ => DueMessage::Gone,
+            });
+        }
+        Ok(read)
+    }
+
+    /// Writes a claim read but not yet written, alone (for the work that
+    /// needs it held first); the claim as written, or `None` when the
+    /// message changed since it was read.
+    pub async fn write_claim(&self, claimed: &ClaimedMessage) -> Result<Option<ClaimedMessage>, StoreError> {
+        let Some(unwritten) = claimed.unwritten else { return Ok(Some(claimed.clone())) };
+        let update = ConditionalUpdate::on(keys::message(&claimed.account, &claimed.message.id))
+            .claiming(&claimed.account, &claimed.claim_token, unwritten.at, unwritten.until)?
+            .held_by(claimed);
+        Ok(update.apply(self, ReturnValue::None).await?.map(|_| ClaimedMessage { unwritten: None, ..claimed.clone() }))
+    }
+
+    /// Reads what each message is rendered from: the settings, recipient,
+    /// subject, template, suppression and consent, each record once however
+    /// many messages share it, 100 keys to a BatchGetItem.
+    pub async fn render_contexts(&self, messages: &[ContextKeys]) -> Result<Vec<RenderContext>, StoreError> {
+        let wanted: Vec<Vec<keys::ItemKey>> = messages.iter().map(ContextKeys::wanted).collect();
+        let mut unique: Vec<keys::ItemKey> = wanted.iter().flatten().cloned().collect();
+        unique.sort_by(|a, b| (&a.pk, &a.sk).cmp(&(&b.pk, &b.sk)));
+        unique.dedup();
+        let reads = unique.chunks(100).map(|chunk| self.batch_get(chunk));
+        let mut found: std::collections::HashMap<keys::ItemKey, super::Item> = std::collections::HashMap::new();
+        for item in futures::future::try_join_all(reads).await?.into_iter().flatten() {
+            if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) = (item.get(keys::PK), item.get(keys::SK))
+            {
+                found.insert(keys::ItemKey { pk: pk.clone(), sk: sk.clone() }, item);
+            }
+        }
+        wanted.iter().map(|keys| RenderContext::from_items(keys.iter().filter_map(|key| found.get(key)))).collect()
+    }
+}
+
+impl RenderContext {
+    fn from_items<'a>(items: impl Iterator<Item = &'a super::Item>) -> Result<Self, StoreError> {
+        let mut context = RenderContext::default();
+        for item in items {
+            let item = item.clone();
             match item.get(keys::SK) {
                 Some(AttributeValue::S(sk)) if sk == "SETTINGS" => {
                     context.settings = Some(from_item("settings", item)?)
@@ -208,7 +384,9 @@ impl Store {
         }
         Ok(context)
     }
+}
 
+impl Store {
     /// Holds a claimed message until `due`, for `reason` (quiet hours began
     /// since it was planned); it stays in the due index and goes then.
     pub async fn hold_claimed(
@@ -224,62 +402,96 @@ impl Store {
             .set("due_ms = :due_ms")
             .set("due_at = :due_at")
             .remove("claim_token")
-            .condition("#status = :claimed AND claim_token = :token")
-            .name("#status", "status")
+            .held_by(claimed)
             .value(":account_status", s(keys::account_status(&claimed.account, MessageStatus::Held)))
             .value(":held", status(MessageStatus::Held))
             .value(":reason", to_attribute("message", &reason)?)
-            .value(":claimed", status(MessageStatus::Claimed))
-            .value(":token", s(&claimed.claim_token))
             .value(":due_ms", n(due.timestamp_millis()))
             .value(":due_at", to_attribute("message", &due)?);
         Ok(update.apply(self, ReturnValue::None).await?.is_some())
     }
 
-    /// Stores what a claimed message will say, as rendered at claim time,
-    /// and puts it in its recipient's thread; in the same transaction, the
-    /// route its replies will take (`ReplyRoute::of_sent`) points at it.
-    pub async fn store_rendered(
+    /// Stores what each claimed message will say, as rendered, and puts it
+    /// in its recipient's thread; with it, the route its replies will take
+    /// (`ReplyRoute::of_sent`) points at it. A claim not yet written is
+    /// written by the same write. Up to 50 messages go in one transaction;
+    /// one whose claim no longer holds is left out and the rest written.
+    /// Per message, in order, whether it was stored.
+    pub async fn store_rendered(&self, rendered: &[Rendered], now: DateTime<Utc>) -> Result<Vec<bool>, StoreError> {
+        let mut stored = vec![false; rendered.len()];
+        for group in transaction_groups(rendered) {
+            let mut left = group;
+            while !left.is_empty() {
+                let mut request = self.client.transact_write_items();
+                // Each message's update, and its route's put after it.
+                let mut updates = Vec::with_capacity(left.len());
+                for &at in &left {
+                    updates.push(request_len(&request));
+                    for item in self.rendered_items(&rendered[at], now)? {
+                        request = request.transact_items(item);
+                    }
+                }
+                match self.transact(request).await? {
+                    Transacted::Applied => {
+                        left.iter().for_each(|&at| stored[at] = true);
+                        break;
+                    }
+                    Transacted::ConditionFailed(failed) => {
+                        let kept: Vec<usize> = left
+                            .iter()
+                            .zip(&updates)
+                            .filter(|(_, update)| !failed.get(**update).copied().unwrap_or(true))
+                            .map(|(at, _)| *at)
+                            .collect();
+                        if kept.len() == left.len() {
+                            return Err(condition_failed_elsewhere());
+                        }
+                        left = kept;
+                    }
+                }
+            }
+        }
+        Ok(stored)
+    }
+
+    /// The writes that store one rendered message: its update, then its
+    /// reply route's put, if it has one.
+    fn rendered_items(
         &self,
-        claimed: &ClaimedMessage,
-        channel: Channel,
-        content: &RenderedContent,
+        rendered: &Rendered,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, StoreError> {
+        let Rendered { claimed, channel, content } = rendered;
         let (account, message) = (&claimed.account, &claimed.message);
-        let update = ConditionalUpdate::on(keys::message(account, &message.id))
+        let mut update = ConditionalUpdate::on(keys::message(account, &message.id))
             .set("content = :content")
             .set("channel = :channel")
             .set("thread_key = :thread_key")
             .set("thread_at = :thread_at")
-            .condition("#status = :claimed AND claim_token = :token")
-            .name("#status", "status")
-            .value(":claimed", status(MessageStatus::Claimed))
-            .value(":token", s(&claimed.claim_token))
+            .held_by(claimed)
             .value(":content", to_attribute("message", content)?)
-            .value(":channel", to_attribute("message", &channel)?)
+            .value(":channel", to_attribute("message", channel)?)
             .value(":thread_key", s(keys::thread(account, &message.recipient_id)))
             .value(":thread_at", n(now.timestamp_millis()));
-        let Some(route) = ReplyRoute::of_sent(channel, content) else {
-            return Ok(update.apply(self, ReturnValue::None).await?.is_some());
-        };
-        let target = RouteTarget {
-            account_id: account.clone(),
-            recipient_id: message.recipient_id.clone(),
-            message_id: message.id.clone(),
-            at: now,
-        };
-        let route = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(self.route_item(&route, &target)?))
-            .build()
-            .map_err(|_| StoreError::Corrupt("route"))?;
-        let request = self
-            .client
-            .transact_write_items()
-            .transact_items(update.transact_item(&self.table)?)
-            .transact_items(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(route).build());
-        Ok(matches!(self.transact(request).await?, Transacted::Applied))
+        if let Some(unwritten) = claimed.unwritten {
+            update = update.claiming(account, &claimed.claim_token, unwritten.at, unwritten.until)?;
+        }
+        let mut items = vec![update.transact_item(&self.table)?];
+        if let Some(route) = ReplyRoute::of_sent(*channel, content) {
+            let target = RouteTarget {
+                account_id: account.clone(),
+                recipient_id: message.recipient_id.clone(),
+                message_id: message.id.clone(),
+                at: now,
+            };
+            let put = aws_sdk_dynamodb::types::Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(self.route_item(&route, &target)?))
+                .build()
+                .map_err(|_| StoreError::Corrupt("route"))?;
+            items.push(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build());
+        }
+        Ok(items)
     }
 
     /// Takes one slot of a recipient's daily and weekly message limits, both
@@ -406,7 +618,7 @@ impl Store {
             .name("#status", "status")
             .value(":claimed", status(MessageStatus::Claimed))
             .value(":token", s(claim_token))
-            .value(":shard", s(keys::due_shard(&key)))
+            .value(":shard", s(self.due_shards.of(&key)))
             .value(":retry_at", n(retry_at.timestamp_millis()));
         self.move_with_refund(account, id, claim_token, update, refund).await
     }
@@ -420,16 +632,32 @@ impl Store {
         claim_token: &str,
         settlement: &Settlement,
     ) -> Result<bool, StoreError> {
+        let update = Self::settlement(account, id, settlement)?
+            .condition("#status = :claimed AND claim_token = :token")
+            .value(":claimed", status(MessageStatus::Claimed))
+            .value(":token", s(claim_token));
+        self.move_with_refund(account, id, claim_token, update, settlement.refund).await
+    }
+
+    /// Records how a message the sweep claimed ended before it was handed
+    /// over (its claim written or not): nothing was reserved for it.
+    pub async fn end_claimed(&self, claimed: &ClaimedMessage, settlement: &Settlement) -> Result<bool, StoreError> {
+        let update = Self::settlement(&claimed.account, &claimed.message.id, settlement)?.held_by(claimed);
+        Ok(update.apply(self, ReturnValue::None).await?.is_some())
+    }
+
+    fn settlement(
+        account: &AccountId,
+        id: &MessageId,
+        settlement: &Settlement,
+    ) -> Result<ConditionalUpdate, StoreError> {
         let mut update = ConditionalUpdate::on(keys::message(account, id))
             .set("#status = :status")
             .set("account_status = :account_status")
             .set("reason = :reason")
             .remove(keys::DUE_SHARD)
             .remove(keys::DUE_MS)
-            .condition("#status = :claimed AND claim_token = :token")
             .name("#status", "status")
-            .value(":claimed", status(MessageStatus::Claimed))
-            .value(":token", s(claim_token))
             .value(":status", status(settlement.status))
             .value(":account_status", s(keys::account_status(account, settlement.status)))
             .value(":reason", to_attribute("message", &settlement.reason)?);
@@ -449,6 +677,44 @@ impl Store {
         if let Some(notice) = &settlement.notice {
             update = update.set("notice = :notice").value(":notice", to_attribute("message", notice)?);
         }
-        self.move_with_refund(account, id, claim_token, update, settlement.refund).await
+        Ok(update)
     }
+}
+
+/// The transactions `rendered` is written in, as indexes into it: each
+/// within DynamoDB's limits, and naming each reply route once (two
+/// messages to one number in a round share its route; the later wins).
+fn transaction_groups(rendered: &[Rendered]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(Vec<usize>, usize, usize, std::collections::HashSet<String>)> = Vec::new();
+    for (at, one) in rendered.iter().enumerate() {
+        let route = ReplyRoute::of_sent(one.channel, &one.content).map(|route| route.key());
+        let actions = 1 + usize::from(route.is_some());
+        let bytes = one.content.body.len() + one.content.html.as_ref().map_or(0, String::len) + 1024;
+        let fits = |(_, taken, size, routes): &&mut (Vec<usize>, usize, usize, std::collections::HashSet<String>)| {
+            taken + actions <= ACTIONS_PER_TRANSACTION
+                && size + bytes <= RENDERED_BYTES_PER_TRANSACTION
+                && route.as_ref().is_none_or(|route| !routes.contains(route))
+        };
+        match groups.iter_mut().find(|group| fits(group)) {
+            Some((members, taken, size, routes)) => {
+                members.push(at);
+                *taken += actions;
+                *size += bytes;
+                routes.extend(route);
+            }
+            None => groups.push((vec![at], actions, bytes, route.into_iter().collect())),
+        }
+    }
+    groups.into_iter().map(|(members, ..)| members).collect()
+}
+
+fn request_len(
+    request: &aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder,
+) -> usize {
+    request.get_transact_items().as_ref().map_or(0, Vec::len)
+}
+
+/// A transaction cancelled for a condition none of its updates failed.
+fn condition_failed_elsewhere() -> StoreError {
+    StoreError::Dynamo { operation: "TransactWriteItems", code: "ConditionalCheckFailed".into(), retryable: true }
 }
