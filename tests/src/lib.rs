@@ -303,3 +303,19 @@ pub async fn moto_data() -> Value {
         .await
         .expect("moto data is JSON")
 }
+
+/// Claims a due message as the sweep does: read, then its claim written.
+/// `None` when it is not claimable at `at`, or another claim came first.
+pub async fn claim_due(
+    store: &tidings::store::Store,
+    account: &tidings::domain::AccountId,
+    id: &tidings::domain::MessageId,
+    at: DateTime<Utc>,
+    lease: chrono::Duration,
+) -> Option<tidings::store::ClaimedMessage> {
+    let read = store.read_due(&[(account.clone(), id.clone())], at, lease).await.unwrap().remove(0);
+    match read {
+        tidings::store::DueMessage::Claimable(read) => store.write_claim(&read).await.unwrap(),
+        _ => None,
+    }
+}

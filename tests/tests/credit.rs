@@ -6,7 +6,8 @@
 use chrono::Duration;
 use serde_json::{json, Value};
 use tidings::domain::PriceTable;
-use tidings_e2e::{spawn_app_with, t0, TestApp};
+use tidings::store::credit::Reservation;
+use tidings_e2e::{claim_due, spawn_app_with, t0, TestApp};
 use tidings_local::LocalOptions;
 
 /// A dollar a segment: one purchase of the minimum buys exactly ten texts.
@@ -216,6 +217,33 @@ async fn low_balance_and_top_up_fire_once_per_crossing() {
     assert_eq!(top_ups, 2);
 }
 
+/// Sends clear of every threshold read no balance (a reservation asks that
+/// the balance stay above them); a threshold raised meanwhile is heeded.
+#[tokio::test]
+async fn a_threshold_raised_between_sends_is_heeded_by_the_next_send() {
+    let app = app_with_dollar_texts().await;
+    let with_low = |cents: u64| {
+        json!({
+            "appointment_reminders": {"enabled": true, "offsets_minutes": [1440]},
+            "credit": {"low_balance_alert_cents": cents},
+        })
+    };
+    app.given_settings_with("acct", with_low(100)).await;
+    given_sms_clients(&app, "acct", 2).await;
+    app.given_credit("acct", 1_000).await;
+    let start = t0() + Duration::days(2);
+    app.book("acct", "a0", "r0", start).await;
+    app.book("acct", "a1", "r1", start + Duration::minutes(10)).await;
+    app.move_clock(start - Duration::days(1) + Duration::minutes(1)).await;
+    assert_eq!(credit_balance(&app).await, 900);
+
+    app.given_settings_with("acct", with_low(850)).await;
+    app.move_clock(start - Duration::days(1) + Duration::minutes(11)).await;
+    assert_eq!(credit_balance(&app).await, 800);
+    let notifications = app.get("acct", "/v1/notifications").await.body["notifications"].as_array().cloned().unwrap();
+    assert_eq!(notifications.iter().filter(|n| n["kind"] == "low_balance").count(), 1, "{notifications:?}");
+}
+
 #[tokio::test]
 async fn a_text_over_the_segment_limit_fails_before_any_credit_is_spent() {
     let app = app_with_dollar_texts().await;
@@ -282,22 +310,31 @@ async fn a_reservation_left_by_an_earlier_claim_is_refunded_before_the_next_one(
     let lease = Duration::minutes(5);
 
     // The first claim reserves, its answer is lost, and the send is given back.
-    let first = store.claim(&account, &id, due, lease).await.unwrap().expect("claimed");
+    let first = claim_due(store, &account, &id, due, lease).await.expect("claimed");
     store.start_send(&account, &id, &first.claim_token, due, lease).await.unwrap().expect("started");
     let channel = tidings::domain::Channel::Sms;
-    assert!(store.reserve_credit(&account, &id, &first.claim_token, 100, channel, due).await.unwrap());
+    assert_ne!(
+        store.reserve_credit(&account, &id, &first.claim_token, 100, channel, due).await.unwrap(),
+        Reservation::Short
+    );
     assert!(store.release_send(&account, &id, &first.claim_token, due, None).await.unwrap());
     // The same claim's retry finds its reservation and takes no more.
     store.start_send(&account, &id, &first.claim_token, due, lease).await.unwrap().expect("started again");
-    assert!(store.reserve_credit(&account, &id, &first.claim_token, 100, channel, due).await.unwrap());
+    assert_ne!(
+        store.reserve_credit(&account, &id, &first.claim_token, 100, channel, due).await.unwrap(),
+        Reservation::Short
+    );
     assert_eq!(credit(&app, "acct").await["balance_cents"], 900);
     assert!(store.release_send(&account, &id, &first.claim_token, due, None).await.unwrap());
 
     // A later claim: the orphan is refunded, then its own reservation made.
     let later = due + lease;
-    let second = store.claim(&account, &id, later, lease).await.unwrap().expect("claimed again");
+    let second = claim_due(store, &account, &id, later, lease).await.expect("claimed again");
     store.start_send(&account, &id, &second.claim_token, later, lease).await.unwrap().expect("started");
-    assert!(store.reserve_credit(&account, &id, &second.claim_token, 100, channel, later).await.unwrap());
+    assert_ne!(
+        store.reserve_credit(&account, &id, &second.claim_token, 100, channel, later).await.unwrap(),
+        Reservation::Short
+    );
 
     let credit = credit(&app, "acct").await;
     assert_eq!(credit["balance_cents"], 900, "one live reservation: {credit}");

@@ -15,7 +15,7 @@ use tidings::domain::{
 };
 use tidings::events::eventbridge::EventBridgePublisher;
 use tidings::events::{BusEvent, EventPublisher, MessageReady};
-use tidings::store::Store;
+use tidings::store::{DueMessage, Store};
 use tidings_e2e::{moto_config, moto_data};
 use tidings_local::template::Template;
 
@@ -292,8 +292,15 @@ async fn the_store_runs_on_moto_dynamodb_from_the_template_declaration() {
     assert_eq!(store.next_due().await.unwrap(), Some(due));
 
     // Eight concurrent claims of one message: exactly one wins.
-    let id = "m0".parse().unwrap();
-    let claims = (0..8).map(|_| store.claim(&account, &id, due, Duration::minutes(5)));
+    let id: tidings::domain::MessageId = "m0".parse().unwrap();
+    let mut read = Vec::new();
+    for _ in 0..8 {
+        match store.read_due(&[(account.clone(), id.clone())], due, Duration::minutes(5)).await.unwrap().remove(0) {
+            DueMessage::Claimable(claimable) => read.push(claimable),
+            other => panic!("not claimable: {other:?}"),
+        }
+    }
+    let claims = read.iter().map(|claimable| store.write_claim(claimable));
     let winners: Vec<_> = futures::future::join_all(claims).await.into_iter().filter_map(Result::unwrap).collect();
     assert_eq!(winners.len(), 1);
     let winner = &winners[0];

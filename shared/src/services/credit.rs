@@ -155,10 +155,13 @@ impl CreditService {
         Ok(released)
     }
 
-    /// After credit was taken: the low-balance and empty alerts and the auto
-    /// top-up request, each once per crossing of its threshold.
+    /// After credit was taken near a threshold: the low-balance and empty
+    /// alerts and the auto top-up request, each once per crossing of its
+    /// threshold. The headroom read here lets the sends after it skip this
+    /// while the balance stays clear of every threshold.
     pub async fn after_spend(&self, account: &AccountId) -> Result<(), CreditError> {
         let balance = self.store.balance(account).await?;
+        self.store.set_headroom(account, &balance).await?;
         let low = balance.low_balance_alert_cents;
         if below(&balance, low)
             && !balance.low_alerted

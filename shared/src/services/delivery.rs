@@ -14,7 +14,7 @@ use crate::domain::{
 };
 use crate::events::MessageReady;
 use crate::services::credit::{CreditError, CreditService};
-use crate::store::credit::HeldForCredit;
+use crate::store::credit::{HeldForCredit, Reservation};
 use crate::store::{Refund, Settlement, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -347,12 +347,16 @@ impl Delivery {
     /// the message is now held for credit.
     async fn pay(&self, event: &MessageReady, message: &Message, cost: u64) -> Result<bool, DeliveryError> {
         let (account, id, token) = (&event.account_id, &event.message_id, event.claim_token.as_str());
-        if self.store.reserve_credit(account, id, token, cost, self.channel(), self.clock.now()).await? {
-            if let Err(err) = self.credit.after_spend(account).await {
-                // The alerts wait for the next send; this one is paid for.
-                tracing::warn!(error = %err, "balance alerts not raised");
+        match self.store.reserve_credit(account, id, token, cost, self.channel(), self.clock.now()).await? {
+            Reservation::Quiet => return Ok(true),
+            Reservation::NearThreshold => {
+                if let Err(err) = self.credit.after_spend(account).await {
+                    // The alerts wait for the next send; this one is paid for.
+                    tracing::warn!(error = %err, "balance alerts not raised");
+                }
+                return Ok(true);
             }
-            return Ok(true);
+            Reservation::Short => {}
         }
         if self.store.hold_for_credit(account, id, token, cost, message.due_at).await? {
             tracing::info!(cost_cents = cost, "held for credit");

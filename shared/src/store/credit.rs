@@ -32,7 +32,36 @@ pub struct Balance {
     pub empty_alerted: bool,
     #[serde(default)]
     pub top_up_requested: bool,
+    /// When the thresholds were last changed (epoch ms): the headroom a
+    /// send recomputes is kept only if they did not change meanwhile.
+    #[serde(default)]
+    pub settings_version: Option<i64>,
 }
+
+impl Balance {
+    /// The lowest balance at which no alert can be due: the low-balance
+    /// threshold, the top-up trigger, and above zero.
+    pub fn quiet_floor(&self) -> i64 {
+        let trigger = self.top_up.map_or(0, |top_up| top_up.trigger_cents);
+        signed(self.low_balance_alert_cents.max(trigger))
+    }
+}
+
+/// How a reservation went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Taken, and the balance stays above every threshold: nothing to check.
+    Quiet,
+    /// Taken; the balance is at or near a threshold (or its headroom is not
+    /// known): the alerts are to be checked.
+    NearThreshold,
+    /// Too little credit: nothing taken.
+    Short,
+}
+
+/// A headroom never computed reads as this, far below any cost, so that
+/// the first send after it looks at the alerts and computes it.
+const HEADROOM_UNKNOWN: i64 = -1_000_000_000_000;
 
 fn default_low_balance() -> u64 {
     CreditSettings::default().low_balance_alert_cents
@@ -93,18 +122,44 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// Moves the balance by `delta`, and its headroom (the balance over
+    /// [`Balance::quiet_floor`]) with it. A spend of `cost` takes the
+    /// balance to zero at most; `quiet` also asks that it stay above the
+    /// floor, so that no alert can be due and nobody need read the balance.
     fn balance_add(
         &self,
         account: &AccountId,
         delta: i64,
-        floor: Option<u64>,
+        cost: Option<(u64, bool)>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let mut update =
-            ConditionalUpdate::on(keys::balance(account)).add("balance_cents :delta").value(":delta", n(delta));
-        if let Some(cost) = floor {
+        let mut update = ConditionalUpdate::on(keys::balance(account))
+            .add("balance_cents :delta")
+            .set("headroom_cents = if_not_exists(headroom_cents, :unknown) + :delta")
+            .value(":delta", n(delta))
+            .value(":unknown", n(HEADROOM_UNKNOWN));
+        if let Some((cost, quiet)) = cost {
             update = update.condition("balance_cents >= :cost").value(":cost", cents(cost));
+            if quiet {
+                update = update.condition("headroom_cents > :cost");
+            }
         }
         update.transact_item(&self.table)
+    }
+
+    /// Records the headroom computed from `read`, unless the balance or its
+    /// thresholds changed since it was read (the next send computes it then).
+    pub async fn set_headroom(&self, account: &AccountId, read: &Balance) -> Result<(), StoreError> {
+        let mut update = ConditionalUpdate::on(keys::balance(account))
+            .set("headroom_cents = :headroom")
+            .condition("balance_cents = :read")
+            .value(":headroom", n(read.balance_cents - read.quiet_floor()))
+            .value(":read", n(read.balance_cents));
+        update = match read.settings_version {
+            Some(version) => update.condition("settings_version = :version").value(":version", n(version)),
+            None => update.condition("attribute_not_exists(settings_version)"),
+        };
+        update.apply(self, ReturnValue::None).await?;
+        Ok(())
     }
 
     /// The account's balance (zero for an account that never bought any).
@@ -119,10 +174,14 @@ impl Store {
             Some(top_up) => super::to_attribute("balance", top_up)?,
             None => AttributeValue::Null(true),
         };
+        // New thresholds, a new floor: the next send computes the headroom.
         let update = ConditionalUpdate::on(keys::balance(account))
             .set("balance_cents = if_not_exists(balance_cents, :zero)")
             .set("low_balance_alert_cents = :low")
             .set("top_up = :top_up")
+            .set("settings_version = :version")
+            .remove("headroom_cents")
+            .value(":version", n(Utc::now().timestamp_millis()))
             .value(":zero", n(0))
             .value(":low", cents(settings.low_balance_alert_cents))
             .value(":top_up", top_up);
@@ -143,9 +202,12 @@ impl Store {
         cost: u64,
         channel: Channel,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Reservation, StoreError> {
+        // First asking that the balance stay clear of every threshold; then,
+        // should it not, for the reservation alone.
+        let mut quiet = true;
         // At most one orphan to give back, then the reservation itself.
-        for _ in 0..2 {
+        for _ in 0..3 {
             let mark = ConditionalUpdate::on(keys::message(account, message))
                 .set("reserved_cents = :cost")
                 .set("reserved_claim = :token")
@@ -161,12 +223,19 @@ impl Store {
             let request = self
                 .client
                 .transact_write_items()
-                .transact_items(self.balance_add(account, entry.amount_cents, Some(cost))?)
+                .transact_items(self.balance_add(account, entry.amount_cents, Some((cost, quiet)))?)
                 .transact_items(mark.transact_item(&self.table)?)
                 .transact_items(self.ledger_put(account, &entry)?);
             match self.transact(request).await? {
-                Transacted::Applied => return Ok(true),
-                Transacted::ConditionFailed(failed) if failed.first() == Some(&true) => return Ok(false),
+                Transacted::Applied if quiet => return Ok(Reservation::Quiet),
+                Transacted::Applied => return Ok(Reservation::NearThreshold),
+                Transacted::ConditionFailed(failed) if failed.first() == Some(&true) => {
+                    if !quiet {
+                        return Ok(Reservation::Short);
+                    }
+                    quiet = false;
+                    continue;
+                }
                 Transacted::ConditionFailed(_) => {}
             }
             // The message's condition: this claim already paid (an earlier
@@ -174,7 +243,7 @@ impl Store {
             // still live, or the claim has no send under way.
             let Some(current) = self.get_message(account, message).await? else { break };
             match current.live_reservation.as_deref() {
-                Some(claim) if claim == claim_token => return Ok(true),
+                Some(claim) if claim == claim_token => return Ok(Reservation::NearThreshold),
                 Some(orphan) if current.claim_token.as_deref() == Some(claim_token) => {
                     let amount = current.reserved_cents.unwrap_or(0);
                     let orphan = orphan.to_owned();

@@ -246,38 +246,6 @@ impl Settlement {
 }
 
 impl Store {
-    /// Claims a due message for `lease`. Exactly one of any number of
-    /// concurrent callers wins; a claim whose lease ran out may be taken again.
-    pub async fn claim(
-        &self,
-        account: &AccountId,
-        id: &MessageId,
-        now: DateTime<Utc>,
-        lease: Duration,
-    ) -> Result<Option<ClaimedMessage>, StoreError> {
-        let claim_token = uuid::Uuid::new_v4().to_string();
-        let update = ConditionalUpdate::on(keys::message(account, id))
-            .claiming(account, &claim_token, now, now + lease)?
-            .condition(format!("{CLAIMABLE} AND due_ms <= :now"))
-            .value(":scheduled", status(MessageStatus::Scheduled))
-            .value(":held", status(MessageStatus::Held))
-            .value(":now", n(now.timestamp_millis()));
-        match update.apply(self, ReturnValue::AllNew).await? {
-            Some(item) => {
-                let marks: ClaimMarks = from_item("message", item.clone())?;
-                let message = from_item("message", item)?;
-                Ok(Some(ClaimedMessage {
-                    account: account.clone(),
-                    message,
-                    claim_token,
-                    cap_counted: marks.cap_counted,
-                    unwritten: None,
-                }))
-            }
-            None => Ok(None),
-        }
-    }
-
     /// Reads due messages (at most 100, one BatchGetItem) for the sweep to
     /// render before it claims them; each claimable one comes with a claim
     /// to write, of `lease` from `now`.
