@@ -7,6 +7,7 @@ use chrono::Duration;
 use serde_json::{json, Value};
 use tidings::domain::PriceTable;
 use tidings::store::credit::Reservation;
+use tidings::store::Attempt;
 use tidings_e2e::{claim_due, spawn_app_with, t0, TestApp};
 use tidings_local::LocalOptions;
 
@@ -317,7 +318,7 @@ async fn a_reservation_left_by_an_earlier_claim_is_refunded_before_the_next_one(
         store.reserve_credit(&account, &id, &first.claim_token, 100, channel, due).await.unwrap(),
         Reservation::Short
     );
-    assert!(store.release_send(&account, &id, &first.claim_token, due, None).await.unwrap());
+    assert!(store.release_send(&account, &id, &first.claim_token, (due, Attempt::Counted), None).await.unwrap());
     // The same claim's retry finds its reservation and takes no more.
     store.start_send(&account, &id, &first.claim_token, due, lease).await.unwrap().expect("started again");
     assert_ne!(
@@ -325,7 +326,7 @@ async fn a_reservation_left_by_an_earlier_claim_is_refunded_before_the_next_one(
         Reservation::Short
     );
     assert_eq!(credit(&app, "acct").await["balance_cents"], 900);
-    assert!(store.release_send(&account, &id, &first.claim_token, due, None).await.unwrap());
+    assert!(store.release_send(&account, &id, &first.claim_token, (due, Attempt::Counted), None).await.unwrap());
 
     // A later claim: the orphan is refunded, then its own reservation made.
     let later = due + lease;

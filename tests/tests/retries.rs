@@ -102,13 +102,13 @@ impl Rig {
     }
 }
 
-fn throttled() -> SendError {
-    SendError::Transient("Throttling".into())
+fn outage() -> SendError {
+    SendError::Transient("ServiceUnavailable".into())
 }
 
 #[tokio::test]
 async fn a_send_that_fails_for_now_is_retried_with_doubling_backoff_and_paid_once() {
-    let rig = rig(vec![throttled(), throttled()]).await;
+    let rig = rig(vec![outage(), outage()]).await;
     let due = t0() + Duration::days(1);
     let first = rig.attempt_at(due).await;
     assert_eq!(first, [DeliveryOutcome::RetryScheduled { at: due + Duration::seconds(30) }]);
@@ -128,7 +128,7 @@ async fn a_send_that_fails_for_now_is_retried_with_doubling_backoff_and_paid_onc
 
 #[tokio::test]
 async fn after_five_failed_attempts_the_message_fails_and_staff_are_told() {
-    let rig = rig(vec![throttled(); 9]).await;
+    let rig = rig(vec![outage(); 9]).await;
     let mut at = t0() + Duration::days(1);
     for _ in 0..4 {
         let outcomes = rig.attempt_at(at).await;
@@ -136,7 +136,7 @@ async fn after_five_failed_attempts_the_message_fails_and_staff_are_told() {
         at = next;
     }
     let last = rig.attempt_at(at).await;
-    assert_eq!(last, [DeliveryOutcome::Failed { code: "Throttling".into() }]);
+    assert_eq!(last, [DeliveryOutcome::Failed { code: "ServiceUnavailable".into() }]);
     let message = rig.message().await;
     assert_eq!((message["status"].as_str(), message["reason"].as_str()), (Some("failed"), Some("retries_exhausted")));
     assert_eq!(rig.balance().await, STARTING_CREDIT_CENTS as i64);
@@ -144,6 +144,29 @@ async fn after_five_failed_attempts_the_message_fails_and_staff_are_told() {
     assert_eq!(notes.as_array().unwrap().len(), 1);
     assert_eq!(notes[0]["kind"], "delivery_failed");
     assert!(rig.attempt_at(at + Duration::hours(1)).await.is_empty(), "never tried again");
+}
+
+/// A provider over its rate (or ours) is not a failed message: it waits a
+/// little, its credit given back meanwhile, and however often that happens
+/// its attempts are not spent.
+#[tokio::test]
+async fn a_throttled_send_waits_without_spending_an_attempt_however_often() {
+    let rig = rig(vec![SendError::Throttled("Throttling".into()); 8]).await;
+    let mut at = t0() + Duration::days(1);
+    for _ in 0..8 {
+        let outcomes = rig.attempt_at(at).await;
+        let [DeliveryOutcome::Throttled { at: next }] = outcomes[..] else { panic!("{outcomes:?}") };
+        assert_eq!(next, at + Duration::seconds(20));
+        assert_eq!(rig.balance().await, STARTING_CREDIT_CENTS as i64, "nothing held while it waits");
+        at = next;
+    }
+    let sent = rig.attempt_at(at).await;
+    assert_eq!(sent, [DeliveryOutcome::Sent { provider_message_id: "provider-1".into() }]);
+    let message = rig.message().await;
+    assert_eq!((message["status"].as_str(), message["attempts"].as_u64()), (Some("sent"), Some(1)));
+    assert_eq!(rig.balance().await, STARTING_CREDIT_CENTS as i64 - 2);
+    let notes = rig.app.get("acct", "/v1/notifications").await.body["notifications"].clone();
+    assert!(notes.as_array().unwrap().is_empty(), "nothing for staff: {notes}");
 }
 
 #[tokio::test]

@@ -23,9 +23,13 @@ use crate::domain::{AccountId, Channel, MessageId, RenderedContent};
 /// address or body: those are PHI.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// Worth trying again: throttling, a network fault, a provider outage.
+    /// Worth trying again: a network fault, a provider outage.
     #[error("transient delivery failure: {0}")]
     Transient(String),
+    /// The provider asks to slow down (its send rate, or ours, is spent):
+    /// nothing is wrong with the message, which waits and goes later.
+    #[error("delivery throttled: {0}")]
+    Throttled(String),
     /// Will fail every time: a bad address, a rejected message.
     #[error("delivery refused: {0}")]
     Permanent(String),
@@ -140,7 +144,21 @@ where
     };
     if permanent_codes.contains(&code.as_str()) {
         SendError::Permanent(code)
+    } else if THROTTLING_CODES.contains(&code.as_str()) {
+        SendError::Throttled(code)
     } else {
         SendError::Transient(code)
     }
 }
+
+/// The codes AWS services answer a caller over its rate with (SES's
+/// sending rate, SNS's SMS rate, Chime's call rate, any API's throttle).
+const THROTTLING_CODES: [&str; 7] = [
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "ThrottledClientException",
+    "TooManyRequestsException",
+    "MaxSendRateExceeded",
+    "RequestLimitExceeded",
+];

@@ -15,7 +15,7 @@ use crate::domain::{
 use crate::events::MessageReady;
 use crate::services::credit::{CreditError, CreditService};
 use crate::store::credit::{HeldForCredit, Reservation};
-use crate::store::{Refund, Settlement, Store, StoreError};
+use crate::store::{Attempt, Refund, Settlement, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
@@ -35,6 +35,11 @@ pub enum DeliveryOutcome {
     HeldForCredit,
     /// The provider failed for now: the sweep tries again at `at`.
     RetryScheduled {
+        at: DateTime<Utc>,
+    },
+    /// The provider asked to slow down: the message waits until `at`, its
+    /// reservation given back and the attempt not counted.
+    Throttled {
         at: DateTime<Utc>,
     },
     /// The provider may have taken it: not sent again, staff told.
@@ -65,6 +70,10 @@ impl DeliveryError {
         }
     }
 }
+
+/// How long a send the provider throttled waits: within a sweep period,
+/// so that it goes with the next run's work.
+const THROTTLED_PAUSE: Duration = Duration::seconds(20);
 
 /// How often, and how far apart, a send that failed for now is tried again.
 #[derive(Debug, Clone, Copy)]
@@ -258,7 +267,9 @@ impl Delivery {
                 }
                 Err(err) => {
                     // Nothing was sent: give the send back for the retry.
-                    if let Err(release) = self.store.release_send(account, id, token, now, None).await {
+                    if let Err(release) =
+                        self.store.release_send(account, id, token, (now, Attempt::Counted), None).await
+                    {
                         tracing::warn!(error = %release, "send not given back; the recovery pass ends it");
                     }
                     return Err(err.into());
@@ -284,7 +295,9 @@ impl Delivery {
                     // that the retry of this event can make it. A
                     // reservation that went through all the same is found
                     // by that retry (or refunded by a later claim's).
-                    if let Err(release) = self.store.release_send(account, id, token, now, None).await {
+                    if let Err(release) =
+                        self.store.release_send(account, id, token, (now, Attempt::Counted), None).await
+                    {
                         tracing::warn!(error = %release, "send not given back; the recovery pass ends it");
                     }
                     return Err(err);
@@ -320,6 +333,14 @@ impl Delivery {
                 tracing::warn!(code = %code, "provider outcome unknown: not sent again");
                 Ok(DeliveryOutcome::Unknown { code })
             }
+            Err(SendError::Throttled(code)) => {
+                // The provider's rate is spent, not the message's chances.
+                let at = now + THROTTLED_PAUSE;
+                self.store.release_send(account, id, token, (at, Attempt::GivenBack), refund).await?;
+                self.refunded(event, refund).await;
+                tracing::info!(code = %code, "provider throttled: waits without spending an attempt");
+                Ok(DeliveryOutcome::Throttled { at })
+            }
             Err(SendError::Transient(code)) => {
                 let attempts = message.attempts.max(1);
                 if attempts >= self.config.retry.max_attempts {
@@ -335,7 +356,7 @@ impl Delivery {
                 // sweep claims and sends it again; refunded in the same
                 // transaction, so the next send pays afresh.
                 let at = now + self.config.retry.backoff(attempts);
-                self.store.release_send(account, id, token, at, refund).await?;
+                self.store.release_send(account, id, token, (at, Attempt::Counted), refund).await?;
                 self.refunded(event, refund).await;
                 tracing::info!(code = %code, attempts, "provider failed for now: retry scheduled");
                 Ok(DeliveryOutcome::RetryScheduled { at })

@@ -277,7 +277,7 @@ impl StaffDigests {
         let mail = StaffMail { account_id: account, user_id: &user.id, to: &user.email, email: &email };
         match self.mailer.send(mail).await {
             Ok(_) => Ok(Mailed::Now),
-            Err(SendError::Transient(code)) => {
+            Err(SendError::Transient(code) | SendError::Throttled(code)) => {
                 tracing::warn!(code, "staff email not sent yet");
                 self.store.release_staff_email(account, claim).await?;
                 Ok(Mailed::Later)

@@ -40,7 +40,7 @@ pub use messages::MESSAGE_RETENTION_DAYS;
 pub use records::AppointmentLinks;
 pub use replies::{RouteTarget, ROUTE_RETENTION_DAYS};
 pub use sending::{
-    CapSlot, ClaimedMessage, ContextKeys, DueMessage, RenderContext, Rendered, Settlement, UnwrittenClaim,
+    Attempt, CapSlot, ClaimedMessage, ContextKeys, DueMessage, RenderContext, Rendered, Settlement, UnwrittenClaim,
 };
 pub use threads::{ConversationEntry, ConversationFrom, ConversationListing, ConversationPage};
 pub use users::{StaffEmailClaim, StaffMember, UserPage, MAX_USERS_PAGE};

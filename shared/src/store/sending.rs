@@ -190,6 +190,14 @@ pub struct RenderContext {
     pub consent: Option<Consent>,
 }
 
+/// Whether a send given back counts against the message's attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    Counted,
+    /// Not its fault (the provider's rate was spent): not counted.
+    GivenBack,
+}
+
 /// How a claimed message ended.
 #[derive(Debug, Clone)]
 pub struct Settlement {
@@ -574,11 +582,15 @@ impl Store {
         account: &AccountId,
         id: &MessageId,
         claim_token: &str,
-        retry_at: DateTime<Utc>,
+        (retry_at, attempt): (DateTime<Utc>, Attempt),
         refund: Option<Refund>,
     ) -> Result<bool, StoreError> {
         let key = keys::message(account, id);
-        let update = ConditionalUpdate::on(key.clone())
+        let mut update = ConditionalUpdate::on(key.clone());
+        if attempt == Attempt::GivenBack {
+            update = update.set("attempts = attempts - :one").value(":one", n(1));
+        }
+        let update = update
             .set("due_shard = :shard")
             .set("due_ms = :retry_at")
             .remove("send_started_at")

@@ -185,7 +185,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn throttling_and_permission_faults_stay_transient() {
+    async fn throttling_is_throttled_and_a_permission_fault_transient() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .respond_with(error(429, "ThrottledClientException"))
@@ -194,7 +194,7 @@ mod tests {
             .await;
         Mock::given(method("POST")).respond_with(error(403, "ForbiddenException")).mount(&server).await;
 
-        assert_eq!(send(&server, &content(None)).await, Err(SendError::Transient("ThrottledClientException".into())));
+        assert_eq!(send(&server, &content(None)).await, Err(SendError::Throttled("ThrottledClientException".into())));
         assert_eq!(send(&server, &content(None)).await, Err(SendError::Transient("ForbiddenException".into())));
     }
 }

@@ -193,9 +193,10 @@ fn status_error(status: StatusCode, body: &[u8]) -> SendError {
         Some(api_code) => format!("telnyx_{}_{api_code}", status.as_u16()),
         None => format!("telnyx_{}", status.as_u16()),
     };
-    let retryable =
-        matches!(status, StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS | StatusCode::UNAUTHORIZED);
-    if status.is_client_error() && !retryable {
+    let retryable = matches!(status, StatusCode::REQUEST_TIMEOUT | StatusCode::UNAUTHORIZED);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        SendError::Throttled(code)
+    } else if status.is_client_error() && !retryable {
         SendError::Permanent(code)
     } else {
         SendError::Transient(code)
@@ -504,14 +505,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn outages_throttling_and_a_rejected_key_are_transient() {
-        for (status, code) in
-            [(503, "telnyx_503"), (500, "telnyx_500"), (429, "telnyx_429"), (408, "telnyx_408"), (401, "telnyx_401")]
-        {
+    async fn outages_and_a_rejected_key_are_transient_and_too_many_requests_throttled() {
+        for (status, code) in [(503, "telnyx_503"), (500, "telnyx_500"), (408, "telnyx_408"), (401, "telnyx_401")] {
             let server = MockServer::start().await;
             mount_upload(&server, ResponseTemplate::new(status).set_body_string("<html>busy</html>")).await;
             assert_eq!(send(&server).await, Err(SendError::Transient(code.into())), "status {status}");
         }
+        let server = MockServer::start().await;
+        mount_upload(&server, ResponseTemplate::new(429).set_body_string("<html>slow down</html>")).await;
+        assert_eq!(send(&server).await, Err(SendError::Throttled("telnyx_429".into())));
     }
 
     #[tokio::test]
