@@ -34,6 +34,25 @@ where
     }
 }
 
+/// Messages a second each channel's provider takes (`SEND_RATE_EMAIL`,
+/// `_SMS`, `_VOICE`, `_FAX`; template.yaml's `…SendRate` parameters).
+pub fn send_rates() -> Result<crate::domain::SendRates, ConfigError> {
+    let defaults = crate::domain::SendRates::default();
+    let rate = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
+        let rate = parsed(name, default)?;
+        if rate < 1 {
+            return Err(ConfigError::Invalid(name, "must be at least 1".into()));
+        }
+        Ok(rate)
+    };
+    Ok(crate::domain::SendRates {
+        email: rate("SEND_RATE_EMAIL", defaults.email)?,
+        sms: rate("SEND_RATE_SMS", defaults.sms)?,
+        voice: rate("SEND_RATE_VOICE", defaults.voice)?,
+        fax: rate("SEND_RATE_FAX", defaults.fax)?,
+    })
+}
+
 /// The claim lease shared by the sweep and the delivery functions.
 pub fn claim_lease() -> Result<Duration, ConfigError> {
     let seconds: i64 = parsed("CLAIM_LEASE_SECONDS", 300)?;

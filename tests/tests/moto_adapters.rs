@@ -296,7 +296,7 @@ async fn the_store_runs_on_moto_dynamodb_from_the_template_declaration() {
     let mut read = Vec::new();
     for _ in 0..8 {
         match store.read_due(&[(account.clone(), id.clone())], due, Duration::minutes(5)).await.unwrap().remove(0) {
-            DueMessage::Claimable(claimable) => read.push(claimable),
+            DueMessage::Claimable(claimable) => read.push(*claimable),
             other => panic!("not claimable: {other:?}"),
         }
     }

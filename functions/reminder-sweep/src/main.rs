@@ -19,6 +19,7 @@ async fn main() -> Result<(), Error> {
         SweepConfig {
             lease: config::claim_lease()?,
             sending_window: config::sending_window()?,
+            send_rates: config::send_rates()?,
             ..SweepConfig::default()
         },
     )

@@ -21,16 +21,23 @@ tokio::task_local! {
 }
 
 /// Counts every HTTP request the client sends (retries included), in all
-/// and per function invoked.
+/// and per function invoked, and the items they write (a transaction of
+/// fifty messages is one request and a hundred writes).
 #[derive(Debug, Default, Clone)]
 pub struct RequestCounter {
     total: Arc<AtomicU64>,
     per_function: Arc<Mutex<HashMap<String, u64>>>,
+    item_writes: Arc<AtomicU64>,
 }
 
 impl RequestCounter {
     pub fn count(&self) -> u64 {
         self.total.load(Ordering::Relaxed)
+    }
+
+    /// Items written by every request so far.
+    pub fn item_writes(&self) -> u64 {
+        self.item_writes.load(Ordering::Relaxed)
     }
 
     /// Requests made while `function` ran.
@@ -46,15 +53,31 @@ impl Intercept for RequestCounter {
 
     fn read_before_transmit(
         &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.total.fetch_add(1, Ordering::Relaxed);
+        let request = context.request();
+        let operation = request.headers().get("x-amz-target").and_then(|target| target.rsplit('.').next());
+        self.item_writes.fetch_add(items_written(operation, request.body().bytes()), Ordering::Relaxed);
         if let Ok(function) = INVOKED_FUNCTION.try_with(String::clone) {
             *self.per_function.lock().unwrap_or_else(|e| e.into_inner()).entry(function).or_default() += 1;
         }
         Ok(())
+    }
+}
+
+/// How many items a request of `operation` with `body` writes.
+fn items_written(operation: Option<&str>, body: Option<&[u8]>) -> u64 {
+    let body = || body.and_then(|body| serde_json::from_slice::<serde_json::Value>(body).ok()).unwrap_or_default();
+    match operation {
+        Some("PutItem" | "UpdateItem" | "DeleteItem") => 1,
+        Some("TransactWriteItems") => body()["TransactItems"].as_array().map_or(0, |items| items.len() as u64),
+        Some("BatchWriteItem") => body()["RequestItems"]
+            .as_object()
+            .map_or(0, |tables| tables.values().filter_map(|writes| writes.as_array()).map(|w| w.len() as u64).sum()),
+        _ => 0,
     }
 }
 

@@ -147,10 +147,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 f.sms_delivery_requests
             );
             println!("embedded single-item writes/s   {:.0}", f.raw_writes_per_second);
+            println!("item writes per message         {:.2}", f.item_writes_per_message);
             println!(
-                "write-bound rate at {:.2}/msg    {:.0} messages/s; reached {:.0} %",
-                f.requests_per_message(),
+                "write-bound rate                {:.0} messages/s at {:.2} writes each; reached {:.0} %",
                 f.write_bound_messages_per_second(),
+                f.item_writes_per_message,
                 100.0 * f.messages_per_second() / f.write_bound_messages_per_second()
             );
         }

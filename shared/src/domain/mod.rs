@@ -19,6 +19,7 @@ pub mod recipient;
 pub mod replies;
 pub mod report;
 pub mod schedule;
+pub mod send_rate;
 pub mod settings;
 pub mod sms;
 pub mod staff;
@@ -52,6 +53,7 @@ pub use replies::{
 };
 pub use report::{ProviderReport, ReportedOutcome};
 pub use schedule::{Placement, QuietHours, SendingWindow};
+pub use send_rate::{SendAllowance, SendRates};
 pub use settings::{AccountSettings, AppointmentNoticeSettings, AppointmentReminderSettings, MessageCaps, Senders};
 pub use sms::{sms_length, SmsEncoding, SmsLength};
 pub use staff::{Frequency, NotificationPreferences, PracticeUser, Severity};

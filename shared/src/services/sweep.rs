@@ -20,8 +20,8 @@ use crate::domain::{
     AccountId, AccountSettings, Address, AppointmentFields, AppointmentId, AppointmentStatus, Channel, Clock, Consent,
     ConsentEvidence, ConsentLinkClaims, ConsentLinks, ConsentState, Invoice, InvoiceFields, InvoiceStatus, Letterhead,
     Message, MessageId, MessageKind, MessageNotice, MessageStatus, NoticeChange, NoticeFields, NoticeState,
-    Notification, NotificationKind, OptInRequestText, Recipient, RenderedContent, SendingWindow, StatusReason,
-    TemplateError, Templates, TimeZone,
+    Notification, NotificationKind, OptInRequestText, Recipient, RenderedContent, SendAllowance, SendRates,
+    SendingWindow, StatusReason, TemplateError, Templates, TimeZone,
 };
 use crate::events::{BusEvent, EventPublisher, MessageReady, OptInNeeded, PublishError};
 use crate::services::outcomes::OutcomeService;
@@ -65,6 +65,9 @@ pub struct SweepConfig {
     /// The deployment's widest sending hours: an account's quiet hours are
     /// narrowed to them however they were saved.
     pub sending_window: SendingWindow,
+    /// What each channel's provider takes: a run hands over at most a
+    /// period's worth of each.
+    pub send_rates: SendRates,
 }
 
 impl Default for SweepConfig {
@@ -78,6 +81,7 @@ impl Default for SweepConfig {
             concurrency: 16,
             scan_limit: 20_000,
             sending_window: SendingWindow::default(),
+            send_rates: SendRates::default(),
         }
     }
 }
@@ -107,6 +111,9 @@ pub struct SweepReport {
     pub reports_applied: usize,
     /// Calls asked to end at their length cap.
     pub calls_ended: usize,
+    /// Messages left due, unclaimed, because their channel's rate for this
+    /// period was spent.
+    pub deferred_for_rate: usize,
     /// Rounds of due work taken.
     pub rounds: usize,
     /// The largest share of a round one account took, in per mille.
@@ -252,16 +259,17 @@ impl ReminderSweep {
             }
         }
         let shards = self.store.due_shards().await;
+        let mut allowance = SendAllowance::for_period(&self.config.send_rates);
         loop {
             let now = self.clock.now();
             let moved_before = report.moved();
             let (due, more_due) = self.select_due(shards, now, &mut report).await?;
-            report.more_due = more_due;
+            report.more_due = more_due || report.deferred_for_rate > 0;
             if due.is_empty() {
                 break;
             }
             report.rounds += 1;
-            self.handle_round(due, now, &mut report).await?;
+            self.handle_round(due, now, &mut allowance, &mut report).await?;
             // A round that moved nothing (the index lagging behind claims,
             // or the store failing) would only find the same again.
             let stalled = report.moved() == moved_before;
@@ -379,6 +387,7 @@ impl ReminderSweep {
         &self,
         due: Vec<(AccountId, MessageId)>,
         now: DateTime<Utc>,
+        allowance: &mut SendAllowance,
         report: &mut SweepReport,
     ) -> Result<(), SweepError> {
         let concurrency = self.config.concurrency.max(1);
@@ -394,7 +403,7 @@ impl ReminderSweep {
                 Ok(read) => {
                     for message in read {
                         match message {
-                            DueMessage::Claimable(claimed) => claimable.push(claimed),
+                            DueMessage::Claimable(claimed) => claimable.push(*claimed),
                             DueMessage::StuckSend(account, id) => results.push(self.recover(&account, &id, now).await),
                             DueMessage::Gone => report.taken_by_others += 1,
                         }
@@ -406,9 +415,22 @@ impl ReminderSweep {
                 }
             }
         }
+        // Past its channel's rate, a message stays due for the next period
+        // (by the channel it was planned on: a recipient rarely moves).
+        claimable.retain(|claimed| {
+            let within = allowance.take(claimed.message.channel);
+            report.deferred_for_rate += usize::from(!within);
+            report.more_due |= !within;
+            within
+        });
         let chunks: Vec<_> = claimable.chunks(CONTEXTS_PER_READ).map(|chunk| self.prepare_chunk(chunk, now)).collect();
-        let rendered = in_flight(chunks, concurrency).await;
-        results.extend(rendered.into_iter().flatten());
+        let rendered = in_flight(chunks, concurrency).await.into_iter().flatten();
+        for (claimed, result) in claimable.iter().zip(rendered) {
+            if !matches!(result, Ok(Handled::Ready(_) | Handled::Render(_))) {
+                allowance.give_back(claimed.message.channel);
+            }
+            results.push(result);
+        }
 
         let mut to_store = Vec::new();
         let mut ready = Vec::new();
@@ -1575,6 +1597,28 @@ mod tests {
         assert_eq!((told[0].kind, told[0].message_id.as_ref()), (NotificationKind::DeliveryUnknown, Some(&id)));
         // Never sent again.
         assert_eq!(rig.run(due() + rig.config.lease * 3).await, SweepReport::default());
+    }
+
+    /// Texts at one a second: a run hands over a minute's worth, and the
+    /// rest wait, unclaimed and unrendered, for the next run.
+    #[tokio::test]
+    async fn a_run_hands_over_no_more_than_a_period_of_its_channels_rate() {
+        let mut rig = Rig::new(json!({})).await;
+        rig.config.send_rates = SendRates { sms: 1, ..SendRates::default() };
+        let mut ids = Vec::new();
+        for i in 0..61 {
+            ids.push(rig.book(&format!("a{i}"), start() + Duration::seconds(i)).await);
+        }
+        let all_due = due() + Duration::minutes(2);
+
+        let first = rig.run(all_due).await;
+        assert_eq!((first.published, first.deferred_for_rate, first.more_due), (60, 1, true), "{first:?}");
+        let waiting: Vec<_> = ids.iter().filter(|id| rig.message(id).content.is_none()).collect();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(rig.status(waiting[0]).0, MessageStatus::Scheduled, "not claimed");
+
+        let second = rig.run(all_due + Duration::minutes(1)).await;
+        assert_eq!((second.published, second.deferred_for_rate, second.more_due), (1, 0, false), "{second:?}");
     }
 
     #[tokio::test]

@@ -246,7 +246,7 @@ impl Claims for MemoryStore {
                     if stored.message.status == MessageStatus::Claimed && stored.send_started_at.is_some() {
                         DueMessage::StuckSend(account.clone(), id.clone())
                     } else if stored.claimable() {
-                        DueMessage::Claimable(ClaimedMessage {
+                        DueMessage::Claimable(Box::new(ClaimedMessage {
                             account: account.clone(),
                             message: stored.message.clone(),
                             claim_token: uuid::Uuid::new_v4().to_string(),
@@ -256,7 +256,7 @@ impl Claims for MemoryStore {
                                 at: now,
                                 until: now + lease,
                             }),
-                        })
+                        }))
                     } else {
                         DueMessage::Gone
                     }

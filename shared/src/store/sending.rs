@@ -48,7 +48,7 @@ pub struct UnwrittenClaim {
 #[derive(Debug, Clone)]
 pub enum DueMessage {
     /// Claimable: to be rendered, and claimed by the write that stores it.
-    Claimable(ClaimedMessage),
+    Claimable(Box<ClaimedMessage>),
     /// A send that started and never settled before its lease ran out.
     StuckSend(AccountId, MessageId),
     /// Claimed by another sweep, or no longer due (the index lags).
@@ -283,13 +283,13 @@ impl Store {
             read.push(match (due_ms, marks.send_started_at.is_some(), message.status) {
                 (Some(_), true, MessageStatus::Claimed) => DueMessage::StuckSend(account.clone(), id.clone()),
                 (Some(seen_due_ms), false, MessageStatus::Scheduled | MessageStatus::Held | MessageStatus::Claimed) => {
-                    DueMessage::Claimable(ClaimedMessage {
+                    DueMessage::Claimable(Box::new(ClaimedMessage {
                         account: account.clone(),
                         message,
                         claim_token: uuid::Uuid::new_v4().to_string(),
                         cap_counted: marks.cap_counted,
                         unwritten: Some(UnwrittenClaim { seen_due_ms, at: now, until: now + lease }),
-                    })
+                    }))
                 }
                 _ => DueMessage::Gone,
             });

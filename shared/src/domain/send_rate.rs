@@ -1,0 +1,108 @@
+//! How fast the deployment's providers take messages, per channel: the
+//! sweep hands over no more in a period than they can send in it, so the
+//! rest waits in the due index (unclaimed, unrendered, nothing reserved)
+//! rather than in a queue of events whose claims run out.
+
+use super::credit::SWEEP_PERIOD_MINUTES;
+use super::Channel;
+
+/// Messages a second each channel's provider takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendRates {
+    pub email: u32,
+    pub sms: u32,
+    pub voice: u32,
+    pub fax: u32,
+}
+
+impl Default for SendRates {
+    /// What an AWS account starts with once out of the sandbox: SES's 14
+    /// emails a second, SNS's 20 texts a second; a call and a fax a second.
+    fn default() -> Self {
+        Self { email: 14, sms: 20, voice: 1, fax: 1 }
+    }
+}
+
+impl SendRates {
+    /// No limit a test or a bench would reach.
+    pub const UNLIMITED: SendRates = SendRates { email: u32::MAX, sms: u32::MAX, voice: u32::MAX, fax: u32::MAX };
+
+    pub fn per_second(&self, channel: Channel) -> u32 {
+        match channel {
+            Channel::Email => self.email,
+            Channel::Sms => self.sms,
+            Channel::Voice => self.voice,
+            Channel::Fax => self.fax,
+        }
+    }
+
+    /// The most messages on `channel` one sweep period may hand over.
+    pub fn per_period(&self, channel: Channel) -> usize {
+        let seconds = SWEEP_PERIOD_MINUTES * 60;
+        usize::try_from(u64::from(self.per_second(channel)).saturating_mul(seconds)).unwrap_or(usize::MAX)
+    }
+}
+
+/// What is left of each channel's allowance in one sweep run.
+#[derive(Debug, Clone)]
+pub struct SendAllowance {
+    left: [usize; 4],
+}
+
+impl SendAllowance {
+    pub fn for_period(rates: &SendRates) -> Self {
+        Self { left: CHANNELS.map(|channel| rates.per_period(channel)) }
+    }
+
+    /// Takes one message's place on `channel`; `false` when none is left.
+    pub fn take(&mut self, channel: Channel) -> bool {
+        let left = &mut self.left[slot(channel)];
+        let taken = *left > 0;
+        *left = left.saturating_sub(1);
+        taken
+    }
+
+    /// Gives back a place taken for a message that was not handed over.
+    pub fn give_back(&mut self, channel: Channel) {
+        let left = &mut self.left[slot(channel)];
+        *left = left.saturating_add(1);
+    }
+}
+
+const CHANNELS: [Channel; 4] = [Channel::Email, Channel::Sms, Channel::Voice, Channel::Fax];
+
+fn slot(channel: Channel) -> usize {
+    match channel {
+        Channel::Email => 0,
+        Channel::Sms => 1,
+        Channel::Voice => 2,
+        Channel::Fax => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_period_allows_a_minute_of_each_channels_rate() {
+        let rates = SendRates::default();
+        assert_eq!(rates.per_period(Channel::Email), 14 * 60);
+        assert_eq!(rates.per_period(Channel::Sms), 20 * 60);
+        assert_eq!(SendRates::UNLIMITED.per_period(Channel::Fax), u32::MAX as usize * 60);
+    }
+
+    #[test]
+    fn an_allowance_runs_out_per_channel_and_takes_back_what_was_not_sent() {
+        let mut allowance = SendAllowance::for_period(&SendRates { email: 0, sms: 1, voice: 0, fax: 0 });
+        assert!(!allowance.take(Channel::Email));
+        let sms_per_period = 60;
+        for _ in 0..sms_per_period {
+            assert!(allowance.take(Channel::Sms));
+        }
+        assert!(!allowance.take(Channel::Sms));
+        allowance.give_back(Channel::Sms);
+        assert!(allowance.take(Channel::Sms));
+        assert!(!allowance.take(Channel::Sms));
+    }
+}
