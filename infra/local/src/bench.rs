@@ -79,7 +79,7 @@ impl BurstFigures {
     }
 }
 
-fn wiring(what: &str) -> LocalError {
+pub(crate) fn wiring(what: &str) -> LocalError {
     LocalError::Wiring(format!("bench: {what}"))
 }
 

@@ -14,7 +14,7 @@ use tidings::domain::{
     RecipientKind,
 };
 
-use crate::bench::on_fresh_store;
+use crate::bench::{on_fresh_store, wiring};
 use crate::runtime::{LocalError, LocalRuntime};
 
 const ZONES: [&str; 4] = ["America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"];
@@ -36,10 +36,6 @@ pub struct MixedFigures {
     pub messages_per_second: f64,
     pub ticks: usize,
     pub per_kind: Vec<KindFigures>,
-}
-
-fn wiring(what: &str) -> LocalError {
-    LocalError::Wiring(format!("bench: {what}"))
 }
 
 fn percentile(sorted: &[i64], p: f64) -> i64 {

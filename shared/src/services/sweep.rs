@@ -560,28 +560,33 @@ impl ReminderSweep {
         now: DateTime<Utc>,
     ) -> Result<Handled, StoreError> {
         let span = tracing::info_span!("message", message_id = %claimed.message.id, kind = ?claimed.message.kind);
-        let prepared = self.prepare(claimed, context, now).instrument(span.clone()).await?;
-        let _entered = span.enter();
-        match prepared {
+        match self.prepare(claimed, context, now).instrument(span.clone()).await? {
             Ok(handled) => Ok(handled),
-            Err((status, reason)) => {
-                tracing::info!(status = status.as_str(), reason = ?reason, "message ended at claim");
-                let mut ended = Settlement::ended(status, reason);
-                let notice = (reason == StatusReason::NoOptIn)
-                    .then(|| MessageNotice::new(NotificationKind::ExpiredNoOptIn, "no_opt_in"));
-                if let Some(notice) = &notice {
-                    ended = ended.telling(notice.clone());
-                }
-                drop(_entered);
-                if !self.store.end_claimed(claimed, &ended).await? {
-                    return Ok(Handled::TakenByOther);
-                }
-                if let Some(notice) = notice {
-                    self.store.notify_once(&claimed.account, &claimed.message, &notice, now).await?;
-                }
-                Ok(Handled::Ended(status))
-            }
+            Err(ended) => self.end(claimed, ended, now).instrument(span).await,
         }
+    }
+
+    /// Ends a message that will not go out, telling staff what it says to.
+    async fn end(
+        &self,
+        claimed: &ClaimedMessage,
+        (status, reason): Ended,
+        now: DateTime<Utc>,
+    ) -> Result<Handled, StoreError> {
+        tracing::info!(status = status.as_str(), reason = ?reason, "message ended at claim");
+        let mut ended = Settlement::ended(status, reason);
+        let notice = (reason == StatusReason::NoOptIn)
+            .then(|| MessageNotice::new(NotificationKind::ExpiredNoOptIn, "no_opt_in"));
+        if let Some(notice) = &notice {
+            ended = ended.telling(notice.clone());
+        }
+        if !self.store.end_claimed(claimed, &ended).await? {
+            return Ok(Handled::TakenByOther);
+        }
+        if let Some(notice) = notice {
+            self.store.notify_once(&claimed.account, &claimed.message, &notice, now).await?;
+        }
+        Ok(Handled::Ended(status))
     }
 
     /// Asks each call past its deadline to end. Chime runs the request

@@ -32,10 +32,10 @@ pub struct Balance {
     pub empty_alerted: bool,
     #[serde(default)]
     pub top_up_requested: bool,
-    /// When the thresholds were last changed (epoch ms): the headroom a
-    /// send recomputes is kept only if they did not change meanwhile.
+    /// Names the thresholds' last change: the headroom a send recomputes
+    /// is kept only if they did not change meanwhile.
     #[serde(default)]
-    pub settings_version: Option<i64>,
+    pub settings_version: Option<String>,
 }
 
 impl Balance {
@@ -154,8 +154,8 @@ impl Store {
             .condition("balance_cents = :read")
             .value(":headroom", n(read.balance_cents - read.quiet_floor()))
             .value(":read", n(read.balance_cents));
-        update = match read.settings_version {
-            Some(version) => update.condition("settings_version = :version").value(":version", n(version)),
+        update = match &read.settings_version {
+            Some(version) => update.condition("settings_version = :version").value(":version", s(version)),
             None => update.condition("attribute_not_exists(settings_version)"),
         };
         update.apply(self, ReturnValue::None).await?;
@@ -181,7 +181,7 @@ impl Store {
             .set("top_up = :top_up")
             .set("settings_version = :version")
             .remove("headroom_cents")
-            .value(":version", n(Utc::now().timestamp_millis()))
+            .value(":version", s(uuid::Uuid::new_v4().simple().to_string()))
             .value(":zero", n(0))
             .value(":low", cents(settings.low_balance_alert_cents))
             .value(":top_up", top_up);
