@@ -35,6 +35,12 @@ cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# Each function alone, with only the shared crate's features it asks for:
+# the workspace build turns every feature on, which would hide a function
+# that uses an adapter without asking for it.
+for manifest in functions/*/Cargo.toml; do
+  cargo clippy --quiet --manifest-path "$manifest" -- -D warnings
+done
 
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p target

@@ -120,6 +120,7 @@ pub fn sending_window() -> Result<crate::domain::SendingWindow, ConfigError> {
 /// `reply+TOKEN@` domain), `INBOUND_EMAIL_PREFIX` (the receipt rule's
 /// object key prefix, default `inbound/`), `MAX_ATTACHMENT_BYTES` (each
 /// attachment, default 10 MiB) and `MAX_ATTACHMENTS` (a message, default 10).
+#[cfg(feature = "replies")]
 pub fn inbound() -> Result<crate::services::InboundConfig, ConfigError> {
     let defaults = crate::channels::email_inbound::AttachmentLimits::default();
     Ok(crate::services::InboundConfig {

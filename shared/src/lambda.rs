@@ -7,20 +7,20 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use tracing::Instrument;
 
+#[cfg(any(feature = "eventbridge", feature = "chime", feature = "s3"))]
 use std::sync::Arc;
 
-use crate::channels::blobs::BlobStore;
-use crate::channels::chime::control::ChimeCallControl;
-use crate::channels::s3::{S3Blobs, DOWNLOAD_LINK_TTL};
-use crate::channels::{CallControl, ChannelSender};
 use crate::config::{self, ConfigError};
-use crate::domain::{Channel, ConsentLinks, PublicOrigin, SystemClock, Templates};
-use crate::events::eventbridge::EventBridgePublisher;
-use crate::events::{EventPublisher, MessageReady};
-use crate::services::{
-    CreditService, Delivery, DeliveryConfig, DeliveryOutcome, RecordsService, ReplyService, RetryPolicy,
-};
+use crate::events::MessageReady;
+use crate::services::{Delivery, DeliveryOutcome};
 use crate::store::Store;
+#[cfg(feature = "eventbridge")]
+use crate::{
+    channels::{blobs::BlobStore, ChannelSender},
+    domain::SystemClock,
+    events::EventPublisher,
+    services::{CreditService, DeliveryConfig, RecordsService, RetryPolicy},
+};
 
 /// JSON logs without ANSI colours or timestamps (Lambda adds its own).
 /// Spans carry ids and counts only: no PHI is ever logged. `RUST_LOG` is
@@ -126,6 +126,7 @@ pub fn store_from_env(aws: &SdkConfig) -> Result<Store, ConfigError> {
 /// The string of the Secrets Manager secret whose ARN `arn_variable`
 /// names, read once at start and kept for the container's lifetime: keys
 /// live in Secrets Manager, not in the environment.
+#[cfg(feature = "secrets")]
 pub async fn secret_string(aws: &SdkConfig, arn_variable: &'static str) -> Result<String, lambda_runtime::Error> {
     let secret = aws_sdk_secretsmanager::Client::new(aws)
         .get_secret_value()
@@ -138,21 +139,26 @@ pub async fn secret_string(aws: &SdkConfig, arn_variable: &'static str) -> Resul
 
 /// The consent links' key (`CONSENT_LINK_KEY_SECRET_ARN`), making links on
 /// `origin` (the API's public address).
+#[cfg(feature = "secrets")]
 pub async fn consent_links_from_env(
     aws: &SdkConfig,
-    origin: PublicOrigin,
-) -> Result<ConsentLinks, lambda_runtime::Error> {
+    origin: crate::domain::PublicOrigin,
+) -> Result<crate::domain::ConsentLinks, lambda_runtime::Error> {
     let key = secret_string(aws, "CONSENT_LINK_KEY_SECRET_ARN").await?;
-    Ok(ConsentLinks::new(key.as_bytes(), origin)?)
+    Ok(crate::domain::ConsentLinks::new(key.as_bytes(), origin)?)
 }
 
 /// The bus named by `EVENT_BUS_NAME`.
+#[cfg(feature = "eventbridge")]
 pub fn publisher_from_env(aws: &SdkConfig) -> Result<Arc<dyn EventPublisher>, ConfigError> {
-    Ok(Arc::new(EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(aws), config::required("EVENT_BUS_NAME")?)))
+    let client = aws_sdk_eventbridge::Client::new(aws);
+    Ok(Arc::new(crate::events::eventbridge::EventBridgePublisher::new(client, config::required("EVENT_BUS_NAME")?)))
 }
 
 /// Ends calls of the deployment's SIP media application.
-pub fn call_control_from_env(aws: &SdkConfig) -> Result<Arc<dyn CallControl>, ConfigError> {
+#[cfg(feature = "chime")]
+pub fn call_control_from_env(aws: &SdkConfig) -> Result<Arc<dyn crate::channels::CallControl>, ConfigError> {
+    use crate::channels::chime::control::ChimeCallControl;
     let client = aws_sdk_chimesdkvoice::Client::new(aws);
     Ok(Arc::new(ChimeCallControl::new(client, config::required("SIP_MEDIA_APPLICATION_ID")?)))
 }
@@ -160,8 +166,9 @@ pub fn call_control_from_env(aws: &SdkConfig) -> Result<Arc<dyn CallControl>, Co
 /// The records service over the function's table, in the deployment's
 /// sending window, announcing opt-in needs on the bus: what answers (a
 /// keypad digit, a reply) re-plan reminders through.
+#[cfg(feature = "eventbridge")]
 pub fn records_from_env(aws: &SdkConfig, store: &Store) -> Result<Arc<RecordsService>, ConfigError> {
-    let templates = Arc::new(Templates::default());
+    let templates = Arc::new(crate::domain::Templates::default());
     Ok(Arc::new(
         RecordsService::new(store.clone(), Arc::new(SystemClock), templates, publisher_from_env(aws)?)
             .with_sending_window(config::sending_window()?),
@@ -170,18 +177,21 @@ pub fn records_from_env(aws: &SdkConfig, store: &Store) -> Result<Arc<RecordsSer
 
 /// The deployment's replies bucket (`REPLIES_BUCKET`): raw inbound email
 /// and the documents replies brought.
-pub fn blobs_from_env(aws: &SdkConfig) -> Result<Arc<dyn BlobStore>, ConfigError> {
+#[cfg(feature = "s3")]
+pub fn blobs_from_env(aws: &SdkConfig) -> Result<Arc<dyn crate::channels::blobs::BlobStore>, ConfigError> {
+    use crate::channels::s3::{S3Blobs, DOWNLOAD_LINK_TTL};
     let client = aws_sdk_s3::Client::new(aws);
     Ok(Arc::new(S3Blobs::new(client, config::required("REPLIES_BUCKET")?, DOWNLOAD_LINK_TTL)))
 }
 
 /// The reply service over the function's table, bus and bucket.
+#[cfg(all(feature = "replies", feature = "s3", feature = "eventbridge"))]
 pub fn replies_from_env(
     aws: &SdkConfig,
     store: &Store,
     records: Arc<RecordsService>,
-) -> Result<ReplyService, ConfigError> {
-    Ok(ReplyService::new(
+) -> Result<crate::services::ReplyService, ConfigError> {
+    Ok(crate::services::ReplyService::new(
         store.clone(),
         records,
         publisher_from_env(aws)?,
@@ -192,23 +202,28 @@ pub fn replies_from_env(
 }
 
 /// Credit over the function's table, with the deployment's prices.
+#[cfg(feature = "eventbridge")]
 pub fn credit_from_env(aws: &SdkConfig, store: &Store) -> Result<CreditService, ConfigError> {
     Ok(CreditService::new(store.clone(), publisher_from_env(aws)?, Arc::new(SystemClock), config::prices()?))
 }
 
 /// The whole life of a delivery function once its channel's sender is
 /// built: the delivery service over the function's table (reading staff's
-/// attachments from the bucket, for the channels that carry them), run on
-/// each `MessageReady` its rule sends.
-pub async fn run_delivery(aws: &SdkConfig, sender: Arc<dyn ChannelSender>) -> Result<(), lambda_runtime::Error> {
+/// attachments from `attachments`, for the channels that carry them), run
+/// on each `MessageReady` its rule sends.
+#[cfg(feature = "eventbridge")]
+pub async fn run_delivery(
+    aws: &SdkConfig,
+    sender: Arc<dyn ChannelSender>,
+    attachments: Option<Arc<dyn BlobStore>>,
+) -> Result<(), lambda_runtime::Error> {
     let store = store_from_env(aws)?;
     let config =
         DeliveryConfig { lease: config::claim_lease()?, prices: config::prices()?, retry: RetryPolicy::default() };
     let credit = credit_from_env(aws, &store)?;
-    let carries_files = matches!(sender.channel(), Channel::Email | Channel::Fax);
     let mut delivery = Delivery::new(store, sender, Arc::new(SystemClock), credit, config);
-    if carries_files {
-        delivery = delivery.with_attachments(blobs_from_env(aws)?);
+    if let Some(attachments) = attachments {
+        delivery = delivery.with_attachments(attachments);
     }
     lambda_runtime::run(lambda_runtime::service_fn(|event| deliver_message_ready(&delivery, event))).await
 }

@@ -5,9 +5,9 @@ use base64::Engine as _;
 use chrono::{Duration, TimeZone, Utc};
 use tidings::channels::blobs::{BlobError, BlobKey, BlobStore, Download};
 use tidings::channels::s3::{S3Blobs, DOWNLOAD_LINK_TTL};
-use tidings::channels::ses::SesEmailSender;
+use tidings::channels::ses::{SesEmailSender, SesStaffMailer};
 use tidings::channels::sns::{SmsOrigin, SnsSmsSender};
-use tidings::channels::staff_mail::{SesStaffMailer, StaffMail, StaffMailer};
+use tidings::channels::staff_mail::{StaffMail, StaffMailer};
 use tidings::channels::{ChannelSender, Outgoing};
 use tidings::domain::digest::StaffEmail;
 use tidings::domain::{

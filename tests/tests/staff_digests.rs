@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Timelike, Utc};
 use serde_json::{json, Value};
-use tidings::channels::ses::tag_value;
+use tidings::channels::ses_tags::tag_value;
 use tidings::domain::{AccountId, Channel};
 use tidings_e2e::{spawn_app, spawn_app_with, t0, TestApp};
 use tidings_local::LocalOptions;

@@ -18,5 +18,5 @@ async fn main() -> Result<(), Error> {
         config::optional("SES_CONFIGURATION_SET"),
         config::optional("REPLY_DOMAIN"),
     );
-    lambda::run_delivery(&aws, Arc::new(sender)).await
+    lambda::run_delivery(&aws, Arc::new(sender), Some(lambda::blobs_from_env(&aws)?)).await
 }

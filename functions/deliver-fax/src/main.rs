@@ -24,5 +24,6 @@ async fn main() -> Result<(), Error> {
             connection_id: config::required("TELNYX_CONNECTION_ID")?,
         },
     );
-    lambda::run_delivery(&aws, Arc::new(FaxSender::new(Arc::new(provider), from))).await
+    let attachments = lambda::blobs_from_env(&aws)?;
+    lambda::run_delivery(&aws, Arc::new(FaxSender::new(Arc::new(provider), from)), Some(attachments)).await
 }

@@ -14,5 +14,5 @@ async fn main() -> Result<(), Error> {
     let origination_number =
         config::optional("SMS_ORIGINATION_NUMBER").map(|n| n.parse::<PhoneNumber>()).transpose()?;
     let origin = SmsOrigin { sender_id: config::optional("SMS_SENDER_ID"), origination_number };
-    lambda::run_delivery(&aws, Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(&aws), origin))).await
+    lambda::run_delivery(&aws, Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(&aws), origin)), None).await
 }

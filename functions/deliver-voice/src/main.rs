@@ -19,5 +19,5 @@ async fn main() -> Result<(), Error> {
         config::required("SIP_MEDIA_APPLICATION_ID")?,
         caller_id,
     );
-    lambda::run_delivery(&aws, Arc::new(sender)).await
+    lambda::run_delivery(&aws, Arc::new(sender), None).await
 }

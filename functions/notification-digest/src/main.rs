@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Error};
-use tidings::channels::staff_mail::SesStaffMailer;
+use tidings::channels::ses::SesStaffMailer;
 use tidings::domain::{EmailAddress, SystemClock};
 use tidings::services::StaffDigests;
 use tidings::{config, lambda};

@@ -4,13 +4,18 @@
 
 pub mod blobs;
 pub mod chime;
+#[cfg(feature = "replies")]
 pub mod email_inbound;
 pub mod fax;
+#[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(feature = "ses")]
 pub mod ses;
 pub mod ses_events;
 pub mod ses_receipt;
+pub mod ses_tags;
 pub mod sms_inbound;
+#[cfg(feature = "sns")]
 pub mod sns;
 pub mod sns_events;
 pub mod staff_mail;
@@ -89,6 +94,7 @@ pub trait CallControl: Send + Sync {
 /// the provider's acceptance, so one message could reach its recipient two
 /// or three times. Each send sets this on its call (every service has its
 /// own config builder); reads and conditional writes keep their retries.
+#[cfg(any(feature = "sns", feature = "ses", feature = "chime"))]
 pub(crate) fn one_attempt() -> aws_smithy_types::retry::RetryConfig {
     aws_smithy_types::retry::RetryConfig::disabled()
 }
@@ -97,6 +103,7 @@ pub(crate) fn one_attempt() -> aws_smithy_types::retry::RetryConfig {
 /// (no connection was made) may be sent again; once connected, the request
 /// may have been taken even though the connection then broke, and sending
 /// again could send twice. `code` names what was lost.
+#[cfg(any(feature = "sns", feature = "ses", feature = "chime", feature = "telnyx"))]
 pub(crate) fn unanswered(error: &(dyn std::error::Error + 'static), code: &str) -> SendError {
     if never_connected(error) {
         SendError::Transient("connect_failed".into())
@@ -110,6 +117,7 @@ pub(crate) fn unanswered(error: &(dyn std::error::Error + 'static), code: &str) 
 /// both the AWS SDK's connector and reqwest. A chain without that mark (or
 /// from a client built on another hyper) counts as connected: unknown,
 /// never sent again.
+#[cfg(any(feature = "sns", feature = "ses", feature = "chime", feature = "telnyx"))]
 fn never_connected(error: &(dyn std::error::Error + 'static)) -> bool {
     std::iter::successors(Some(error), |error| error.source())
         .filter_map(|error| error.downcast_ref::<hyper_util::client::legacy::Error>())
@@ -119,12 +127,13 @@ fn never_connected(error: &(dyn std::error::Error + 'static)) -> bool {
 /// Sorts an AWS SDK failure by whether a retry can help: service errors with
 /// one of `permanent_codes` will never succeed; other answers (throttling,
 /// 5xx) may; a failure without an answer is [`unanswered`].
+#[cfg(any(feature = "sns", feature = "ses", feature = "chime"))]
 pub(crate) fn classify_sdk_error<E, R>(
     err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
     permanent_codes: &[&str],
 ) -> SendError
 where
-    E: aws_sdk_sns::error::ProvideErrorMetadata,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
 {
     use aws_smithy_runtime_api::client::result::SdkError;
     let code = match err {
@@ -153,6 +162,7 @@ where
 
 /// The codes AWS services answer a caller over its rate with (SES's
 /// sending rate, SNS's SMS rate, Chime's call rate, any API's throttle).
+#[cfg(any(feature = "sns", feature = "ses", feature = "chime"))]
 const THROTTLING_CODES: [&str; 7] = [
     "Throttling",
     "ThrottlingException",

@@ -6,8 +6,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::ses::{from_tag_value, ACCOUNT_TAG, MESSAGE_TAG};
-use super::staff_mail::USER_TAG;
+use super::ses_tags::{from_tag_value, ACCOUNT_TAG, MESSAGE_TAG, USER_TAG};
 use crate::domain::{AccountId, MessageId, UserId};
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,21 +1,13 @@
 //! Staff emails (notifications and digests): sent from the deployment's own
 //! sender, not the practice's, and paid by no one's credit. Tagged with the
-//! account and user so that a bounce marks the user.
+//! account and user so that a bounce marks the user. The SES sender is
+//! [`super::ses::SesStaffMailer`].
 
 use async_trait::async_trait;
-use aws_sdk_sesv2::types::{Body, Content, EmailContent, Message};
-use aws_sdk_sesv2::Client;
 
-use super::ses::{id_tag, send_once, Envelope, ACCOUNT_TAG};
 use super::{ProviderMessageId, SendError};
 use crate::domain::digest::StaffEmail;
 use crate::domain::{AccountId, EmailAddress, UserId};
-
-/// Names the user a staff email went to, in SES's events (`mail.tags`).
-pub const USER_TAG: &str = "tidings_user";
-
-/// SES answers these for a send that will never be accepted as it is.
-const PERMANENT: &[&str] = &["MessageRejected", "BadRequestException"];
 
 /// One staff email and whom it is for.
 #[derive(Debug, Clone, Copy)]
@@ -31,38 +23,4 @@ pub struct StaffMail<'a> {
 #[async_trait]
 pub trait StaffMailer: Send + Sync {
     async fn send(&self, mail: StaffMail<'_>) -> Result<ProviderMessageId, SendError>;
-}
-
-pub struct SesStaffMailer {
-    client: Client,
-    from: EmailAddress,
-    configuration_set: Option<String>,
-}
-
-impl SesStaffMailer {
-    /// `from` is the deployment's verified sender; the configuration set
-    /// brings bounces back to `delivery-status`.
-    pub fn new(client: Client, from: EmailAddress, configuration_set: Option<String>) -> Self {
-        Self { client, from, configuration_set }
-    }
-}
-
-fn content(text: &str) -> Result<Content, SendError> {
-    Content::builder().data(text).charset("UTF-8").build().map_err(|_| SendError::Permanent("content_build".into()))
-}
-
-#[async_trait]
-impl StaffMailer for SesStaffMailer {
-    async fn send(&self, mail: StaffMail<'_>) -> Result<ProviderMessageId, SendError> {
-        let body = Body::builder().text(content(&mail.email.text)?).html(content(&mail.email.html)?).build();
-        let message = Message::builder().subject(content(&mail.email.subject)?).body(body).build();
-        let tags = [id_tag(ACCOUNT_TAG, mail.account_id.as_str())?, id_tag(USER_TAG, mail.user_id.as_str())?];
-        let envelope = Envelope {
-            from: &self.from,
-            to: mail.to,
-            tags: tags.into_iter().flatten().collect(),
-            configuration_set: self.configuration_set.clone(),
-        };
-        send_once(&self.client, envelope, EmailContent::builder().simple(message).build(), PERMANENT).await
-    }
 }

@@ -1,5 +1,6 @@
 //! Events on the Tidings EventBridge bus, and the port that publishes them.
 
+#[cfg(feature = "eventbridge")]
 pub mod eventbridge;
 
 use async_trait::async_trait;

@@ -10,6 +10,7 @@ pub mod forms;
 pub mod opt_in;
 pub mod outcomes;
 pub mod records;
+#[cfg(feature = "replies")]
 pub mod replies;
 pub mod staff;
 pub mod sweep;
@@ -26,6 +27,7 @@ pub use forms::{FormError, FormPage, FormService};
 pub use opt_in::{OptInOutcome, OptInService};
 pub use outcomes::{OutcomeService, ReportOutcome};
 pub use records::{ClientAnswer, MessagesAbout, RecordsError, RecordsService, ReminderChanges, TemplatePreview};
+#[cfg(feature = "replies")]
 pub use replies::{
     AttachmentDownload, Inbound, InboundConfig, InboundRoute, ReplyError, ReplyReceipt, ReplyService, Routed,
 };

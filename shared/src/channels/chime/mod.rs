@@ -3,6 +3,8 @@
 //! invokes the `voice-call` function with the events and actions of [`sma`];
 //! [`control`] ends a call that reaches the longest allowed.
 
+#[cfg(feature = "chime")]
 pub mod control;
+#[cfg(feature = "chime")]
 pub mod sender;
 pub mod sma;

@@ -5,6 +5,7 @@
 //! a second one can be added beside [`telnyx`].
 
 pub mod pdf;
+#[cfg(feature = "telnyx")]
 pub mod telnyx;
 
 use std::sync::Arc;
