@@ -10,6 +10,7 @@ pub mod bench_mixed;
 pub mod blobs;
 pub mod bus;
 pub mod clock;
+pub mod cold_start;
 pub mod demo;
 pub mod embedded;
 pub mod fax;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tidings_local::runtime::DEFAULT_DATA_PATH;
-use tidings_local::{bench, bench_mixed, demo, server, LocalOptions, LocalRuntime};
+use tidings_local::{bench, bench_mixed, cold_start, demo, server, LocalOptions, LocalRuntime};
 
 /// Tidings on your machine: embedded DynamoDB, local channel sinks, the
 /// schedules and event routes of template.yaml.
@@ -73,6 +73,17 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         accounts: usize,
     },
+    /// Start each function binary as Lambda does, against a fake of the
+    /// runtime API, and print its size, zipped size and init time
+    /// (infra/cold-start.sh builds them as the deployment does).
+    ColdStart {
+        /// The functions' bootstrap binaries.
+        #[arg(required = true)]
+        binaries: Vec<PathBuf>,
+        /// Starts of each binary.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
 }
 
 #[tokio::main]
@@ -124,6 +135,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("lateness, due to hand-off       sent      p50 s     p99 s");
             for kind in &figures.per_kind {
                 println!("  {:<29} {:>6} {:>9} {:>9}", kind.kind, kind.sent, kind.p50_seconds, kind.p99_seconds);
+            }
+        }
+        Command::ColdStart { binaries, runs } => {
+            let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
+            let ms = |duration: std::time::Duration| duration.as_secs_f64() * 1000.0;
+            println!("function                  size MB  zipped MB  init ms (median, slowest of {runs})  peak RSS MB");
+            for figures in cold_start::measure_all(&binaries, runs).await? {
+                println!(
+                    "{:<24} {:>8.1} {:>10.1} {:>14.1} {:>8.1} {:>22}",
+                    figures.name,
+                    mib(figures.bytes),
+                    mib(figures.zipped_bytes),
+                    ms(figures.median_init()),
+                    ms(figures.slowest_init()),
+                    figures.peak_rss_bytes().map_or_else(|| "-".into(), |bytes| format!("{:.1}", mib(bytes))),
+                );
             }
         }
         Command::Bench { burst, .. } => {
