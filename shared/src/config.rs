@@ -110,6 +110,18 @@ fn allowed_countries() -> Result<BTreeSet<Region>, ConfigError> {
     Ok(countries)
 }
 
+/// The most instances of a delivery function at once
+/// (`DELIVERY_INSTANCES`, default 4): its reserved concurrency in
+/// template.yaml, which paces its sends
+/// ([`crate::domain::SendRates::least_send_time`]).
+pub fn delivery_instances() -> Result<u32, ConfigError> {
+    let instances = parsed("DELIVERY_INSTANCES", 4)?;
+    if instances < 1 {
+        return Err(ConfigError::Invalid("DELIVERY_INSTANCES", "must be at least 1".into()));
+    }
+    Ok(instances)
+}
+
 /// The widest hours the deployment sends in, recipient-local
 /// (`QUIET_HOURS_WIDEST`, `HH:MM-HH:MM`, default 08:00-21:00).
 pub fn sending_window() -> Result<crate::domain::SendingWindow, ConfigError> {

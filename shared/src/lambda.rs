@@ -221,11 +221,35 @@ pub async fn run_delivery(
     let config =
         DeliveryConfig { lease: config::claim_lease()?, prices: config::prices()?, retry: RetryPolicy::default() };
     let credit = credit_from_env(aws, &store)?;
+    let least_send_time = config::send_rates()?.least_send_time(sender.channel(), config::delivery_instances()?);
     let mut delivery = Delivery::new(store, sender, Arc::new(SystemClock), credit, config);
     if let Some(attachments) = attachments {
         delivery = delivery.with_attachments(attachments);
     }
-    lambda_runtime::run(lambda_runtime::service_fn(|event| deliver_message_ready(&delivery, event))).await
+    lambda_runtime::run(lambda_runtime::service_fn(|event| {
+        let reached_provider = |outcome: &Result<DeliveryOutcome, Diagnostic>| {
+            outcome.as_ref().is_ok_and(DeliveryOutcome::may_have_reached_the_provider)
+        };
+        // Boxed: the nested futures' type is otherwise too deep to lay out.
+        Box::pin(lasting_at_least(least_send_time, reached_provider, deliver_message_ready(&delivery, event)))
+    }))
+    .await
+}
+
+/// `work`'s output, once `least` has passed since it began if
+/// `counts(output)`: a send holds its instance that long.
+#[cfg(any(feature = "eventbridge", test))]
+async fn lasting_at_least<T>(
+    least: std::time::Duration,
+    counts: impl Fn(&T) -> bool,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let started = tokio::time::Instant::now();
+    let output = work.await;
+    if counts(&output) {
+        tokio::time::sleep_until(started + least).await;
+    }
+    output
 }
 
 /// The handler of every delivery function: one `MessageReady`
@@ -268,6 +292,25 @@ mod tests {
         for (requested, capped) in cases {
             assert_eq!(deployed_log_directives(requested), capped, "RUST_LOG={requested}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_send_that_counts_lasts_its_least_time_and_no_longer() {
+        use super::lasting_at_least;
+        use std::time::Duration;
+        use tokio::time::{sleep, Instant};
+        let least = Duration::from_millis(200);
+        let started = Instant::now();
+        assert!(lasting_at_least(least, |sent: &bool| *sent, async { true }).await);
+        assert_eq!(started.elapsed(), least);
+
+        let started = Instant::now();
+        lasting_at_least(least, |sent: &bool| *sent, async { false }).await;
+        assert_eq!(started.elapsed(), Duration::ZERO, "a send that did not count is not held");
+
+        let started = Instant::now();
+        lasting_at_least(least, |_: &()| true, sleep(Duration::from_millis(500))).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(500), "a slow send is not held longer");
     }
 
     #[test]

@@ -64,8 +64,16 @@ async fn messages_are_listed_in_pages_that_resume_where_the_last_ended() {
     assert_eq!(skipped.len(), 4);
     assert!(skipped.iter().all(|m| m["status"] == "skipped"));
 
+    // A status's messages are spread over several partitions, read
+    // together and merged: still in due order, each once.
     let scheduled = pages(&app, "acct", "status=scheduled&limit=5").await.concat();
     assert_eq!(scheduled.len(), 16);
+    let due: Vec<&str> = scheduled.iter().map(|m| m["due_at"].as_str().unwrap_or_default()).collect();
+    assert!(due.windows(2).all(|pair| pair[0] <= pair[1]), "{due:?}");
+    let mut unique = ids(&scheduled);
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 16);
     let a1 = pages(&app, "acct", "appointment_id=a1&limit=2").await;
     assert_eq!(a1.concat().len(), 5);
     assert_eq!(
@@ -98,13 +106,22 @@ async fn a_cursor_resumes_only_the_listing_that_gave_it() {
     refused(app.get("acct", "/v1/messages?recipient_id=r1&cursor=not-a-cursor").await, "garbage");
     refused(app.get("acct", &format!("/v1/messages?recipient_id=r1&cursor={}", "A".repeat(4000))).await, "over-long");
 
-    // A cursor naming this listing's partition but another account's message.
+    // A cursor names message ids, which are read as this account's: one
+    // made up to name another account's message reads only this listing.
     let forged = json!({
-        "recipient_key": "ACCOUNT#acct#RECIPIENT#r1", "due_at": "2026-12-02T14:00:00Z",
-        "PK": "ACCOUNT#other#MESSAGE#a1~reminder~1440~1765116000", "SK": "MESSAGE",
+        "of": "ACCOUNT#acct#RECIPIENT#r1",
+        "at": [["2026-12-02T14:00:00Z", "a1~reminder~2880~1765116000"]],
     });
     let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged.to_string());
-    refused(app.get("acct", &format!("/v1/messages?recipient_id=r1&cursor={forged}")).await, "forged");
+    let resumed = app.get("acct", &format!("/v1/messages?recipient_id=r1&cursor={forged}&limit=200")).await;
+    assert_eq!(resumed.status, 200, "{}", resumed.body);
+    let mine = app.get("acct", "/v1/messages?recipient_id=r1&limit=200").await;
+    let mine = ids(mine.body["messages"].as_array().unwrap());
+    let resumed = ids(resumed.body["messages"].as_array().unwrap());
+    assert!(!resumed.is_empty() && resumed.iter().all(|id| mine.contains(id)), "{resumed:?}");
+    let forged =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"of":"ACCOUNT#acct#RECIPIENT#r1","at":[]}"#);
+    refused(app.get("acct", &format!("/v1/messages?recipient_id=r1&cursor={forged}")).await, "no position");
 
     for limit in ["0", "201", "-1", "many"] {
         let answer = app.get("acct", &format!("/v1/messages?recipient_id=r1&limit={limit}")).await;

@@ -1,7 +1,10 @@
 //! How fast the deployment's providers take messages, per channel: the
 //! sweep hands over no more in a period than they can send in it, so the
 //! rest waits in the due index (unclaimed, unrendered, nothing reserved)
-//! rather than in a queue of events whose claims run out.
+//! rather than in a queue of events whose claims run out. Within the
+//! period, each delivery function's instances are capped (reserved
+//! concurrency) and each send holds its instance for a least time
+//! ([`SendRates::least_send_time`]), so sends never go faster than the rate.
 
 use super::credit::SWEEP_PERIOD_MINUTES;
 use super::Channel;
@@ -34,6 +37,18 @@ impl SendRates {
             Channel::Voice => self.voice,
             Channel::Fax => self.fax,
         }
+    }
+
+    /// How long each send on `channel` holds one of the delivery function's
+    /// `instances` (its reserved concurrency): at most `instances` sends
+    /// each this long are under way at once, so no more than the rate go
+    /// in any second. Events beyond them wait in Lambda's queue of
+    /// throttled invocations, which retries without counting an attempt
+    /// and before any credit is reserved.
+    pub fn least_send_time(&self, channel: Channel, instances: u32) -> std::time::Duration {
+        let rate = u64::from(self.per_second(channel).max(1));
+        // Rounded up: rounding down would let a send through a hair early.
+        std::time::Duration::from_nanos((u64::from(instances) * 1_000_000_000).div_ceil(rate))
     }
 
     /// The most messages on `channel` one sweep period may hand over.
@@ -90,6 +105,17 @@ mod tests {
         assert_eq!(rates.per_period(Channel::Email), 14 * 60);
         assert_eq!(rates.per_period(Channel::Sms), 20 * 60);
         assert_eq!(SendRates::UNLIMITED.per_period(Channel::Fax), u32::MAX as usize * 60);
+    }
+
+    #[test]
+    fn each_send_holds_its_instance_long_enough_to_stay_within_the_rate() {
+        let rates = SendRates::default();
+        // 4 instances, 20 texts a second: each send lasts at least 200 ms.
+        assert_eq!(rates.least_send_time(Channel::Sms, 4), std::time::Duration::from_millis(200));
+        assert_eq!(rates.least_send_time(Channel::Fax, 2), std::time::Duration::from_secs(2));
+        let email = rates.least_send_time(Channel::Email, 4).as_secs_f64();
+        assert!(4.0 / email <= 14.0 + 1e-9, "{email}");
+        assert!(SendRates::UNLIMITED.least_send_time(Channel::Sms, 4) < std::time::Duration::from_micros(1));
     }
 
     #[test]

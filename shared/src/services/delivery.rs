@@ -48,6 +48,15 @@ pub enum DeliveryOutcome {
     },
 }
 
+impl DeliveryOutcome {
+    /// Whether the provider may have been asked: such a send counts
+    /// against its rate (a repeat, an expired message, one held for credit,
+    /// did not).
+    pub fn may_have_reached_the_provider(&self) -> bool {
+        !matches!(self, Self::Ignored | Self::Expired | Self::HeldForCredit)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
     #[error("a {event} message was routed to the {function} delivery function")]

@@ -443,7 +443,7 @@ impl Store {
             .value(":held", status(MessageStatus::Held))
             .value(":claimed", status(MessageStatus::Claimed))
             .value(":reason", super::to_attribute("message", &StatusReason::InsufficientCredit)?)
-            .value(":account_status", s(keys::account_status(account, MessageStatus::Held)))
+            .value(":account_status", s(keys::account_status(account, MessageStatus::Held, message)))
             .value(":queue", s(keys::credit_queue(account)))
             .value(":due_ms", n(due.timestamp_millis()))
             .value(":cost", cents(cost))
@@ -504,7 +504,7 @@ impl Store {
             .name("#status", "status")
             .value(":scheduled", status(MessageStatus::Scheduled))
             .value(":held", status(MessageStatus::Held))
-            .value(":account_status", s(keys::account_status(account, MessageStatus::Scheduled)))
+            .value(":account_status", s(keys::account_status(account, MessageStatus::Scheduled, message)))
             .value(":shard", s(self.due_shards.of(&key)))
             .value(":now", n(now.timestamp_millis()))
             .value(":queue", s(keys::credit_queue(account)));

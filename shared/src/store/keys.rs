@@ -63,11 +63,12 @@
 //! - `by_recipient` (include): partition `recipient_key`
 //!   (`ACCOUNT#{account}#RECIPIENT#{id}`), sort `due_at`: a recipient's messages.
 //! - `by_status` (include): partition `account_status`
-//!   (`ACCOUNT#{account}#STATUS#{status}`), rewritten with every change of
-//!   status, sort `due_at`: an account's messages in one status (failed,
-//!   skipped…). A very large account concentrates its scheduled messages
-//!   there; shard it like `due` if one ever needs more than a partition's
-//!   write rate.
+//!   (`ACCOUNT#{account}#STATUS#{status}#{shard}`), rewritten with every
+//!   change of status, sort `due_at`: an account's messages in one status
+//!   (failed, skipped…), spread over [`STATUS_SHARDS`] partitions by the
+//!   message's key so that one account's burst (claims, then `sent`) is
+//!   not held to one partition's write rate; a listing reads every shard
+//!   and merges them in due order.
 //! - `lookup` (sparse, include `cost_cents`): partition `lookup_key`, sort
 //!   `lookup_ms`. A message is in it in one of two roles, never both: held
 //!   for credit (`CREDIT#{account}`, sorted by when it was due: released
@@ -95,7 +96,7 @@
 //! | record the outcome                    | UpdateItem, condition: claim token          |
 //! | messages of an appointment or invoice | Query `by_subject` (status as a filter)     |
 //! | messages to a recipient               | Query `by_recipient` (status as a filter)   |
-//! | an account's messages in one status   | Query `by_status`                           |
+//! | an account's messages in one status   | Query `by_status`, each shard, merged       |
 //! | reserve credit for a send             | TransactWriteItems: balance >= cost, message not reserved, ledger put |
 //! | refund a reservation                  | TransactWriteItems: message reserved and not refunded, balance, ledger |
 //! | record a purchase once per key        | TransactWriteItems: purchase absent, balance, ledger |
@@ -155,22 +156,9 @@ impl DueShards {
         0..self.0
     }
 
-    /// The shard a message's key belongs to. FNV-1a alone leaves the low
-    /// bits of its hash depending on the low bits of each byte only (ids
-    /// that differ in their high bits landed on half the shards), so its
-    /// hash is finished with MurmurHash3's mixer, in which every bit of
-    /// the input moves every bit of the output.
+    /// The shard a message's key belongs to.
     pub fn of(self, key: &ItemKey) -> String {
-        let fnv = key
-            .pk
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
-        let mut mixed = fnv ^ (fnv >> 33);
-        mixed = mixed.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        mixed ^= mixed >> 33;
-        mixed = mixed.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        mixed ^= mixed >> 33;
-        due_shard_name((mixed % u64::from(self.0)) as u32)
+        due_shard_name((spread(&key.pk) % u64::from(self.0)) as u32)
     }
 }
 
@@ -191,6 +179,31 @@ impl std::str::FromStr for DueShards {
         Ok(Self(count))
     }
 }
+
+/// A partition key's hash, stable across builds and platforms (which
+/// `std`'s hasher does not promise), for spreading items over shards.
+/// FNV-1a alone leaves the low bits of its hash depending on the low bits
+/// of each byte only (ids that differ in their high bits landed on half the
+/// shards), so it is finished with MurmurHash3's mixer, in which every bit
+/// of the input moves every bit of the output.
+fn spread(pk: &str) -> u64 {
+    let fnv = pk
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+    let mut mixed = fnv ^ (fnv >> 33);
+    mixed = mixed.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    mixed ^= mixed >> 33;
+    mixed = mixed.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    mixed ^ (mixed >> 33)
+}
+
+/// How many `by_status` partitions an account's messages in one status are
+/// spread over: a burst of one account's messages changing status together
+/// (a sweep's claims, then the deliveries' `sent`) writes all of them, each
+/// good for 1,000 write units a second. A listing by status reads them all
+/// and merges them in due order. Fixed: items already written stay where
+/// they are, and listings read exactly these.
+pub const STATUS_SHARDS: u32 = 8;
 
 /// The primary key of one record.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -456,17 +469,23 @@ pub fn recipient_messages(account: &AccountId, recipient: &RecipientId) -> Strin
 }
 
 /// Rewritten with every change of status, so the `by_status` index lists an
-/// account's messages in one status.
-pub fn account_status(account: &AccountId, status: MessageStatus) -> String {
-    format!("ACCOUNT#{account}#STATUS#{}", status.as_str())
+/// account's messages in one status: the message's own shard of them (of
+/// [`STATUS_SHARDS`]).
+pub fn account_status(account: &AccountId, status: MessageStatus, message: &MessageId) -> String {
+    status_shard(account, status, (spread(&self::message(account, message).pk) % u64::from(STATUS_SHARDS)) as u32)
+}
+
+/// One of the [`STATUS_SHARDS`] partitions of an account's messages in one
+/// status.
+pub fn status_shard(account: &AccountId, status: MessageStatus, shard: u32) -> String {
+    format!("ACCOUNT#{account}#STATUS#{}#{shard}", status.as_str())
 }
 
 pub fn appointment_subject(account: &AccountId, id: &AppointmentId) -> String {
     format!("ACCOUNT#{account}#APPOINTMENT#{id}")
 }
 
-/// The due-index shard of a message. FNV-1a: stable across builds and
-/// platforms, which `std`'s hasher does not promise.
+/// The partition key of one due-index shard.
 pub fn due_shard_name(shard: u32) -> String {
     format!("DUE#{shard:02}")
 }
@@ -502,6 +521,20 @@ mod tests {
         assert_eq!(counts.len(), shards.count() as usize, "{counts:?}");
         let fair = total / shards.count();
         assert!(counts.values().all(|&n| n < fair * 5 / 4), "{counts:?}");
+    }
+
+    #[test]
+    fn an_accounts_messages_in_one_status_spread_over_every_status_shard() {
+        let account: AccountId = "acct".parse().unwrap();
+        let mut counts: HashMap<String, u32> = HashMap::new();
+        for i in 0..8_000 {
+            let id: MessageId = format!("appt-{i}~reminder~1440~1796220000").parse().unwrap();
+            *counts.entry(account_status(&account, MessageStatus::Sent, &id)).or_default() += 1;
+        }
+        let shards: Vec<String> = (0..STATUS_SHARDS).map(|n| status_shard(&account, MessageStatus::Sent, n)).collect();
+        assert!(counts.keys().all(|key| shards.contains(key)), "{counts:?}");
+        assert_eq!(counts.len(), STATUS_SHARDS as usize);
+        assert!(counts.values().all(|&n| n < 1_000 * 5 / 4), "{counts:?}");
     }
 
     #[test]

@@ -4,8 +4,10 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::DateTime;
 
+use serde::{Deserialize, Serialize};
+
 use super::{dynamo_error, from_item, keys, s, status, Item, Store, StoreError};
-use crate::domain::{AccountId, AppointmentId, InvoiceId, Message, MessageStatus, RecipientId};
+use crate::domain::{AccountId, AppointmentId, InvoiceId, Message, MessageId, MessageStatus, RecipientId};
 
 /// Which messages to list.
 #[derive(Debug, Clone)]
@@ -19,9 +21,9 @@ pub enum MessageListing {
 /// The sort key of every message listing index.
 const DUE_AT: &str = "due_at";
 
-/// Longer than any cursor a listing gives out (its key attributes: two
-/// keys of an account and an id each, and a time, encoded).
-pub const MAX_CURSOR_CHARS: usize = 2048;
+/// Longer than any cursor a listing gives out (a position in each of
+/// [`keys::STATUS_SHARDS`] partitions: a time and a message id, encoded).
+pub const MAX_CURSOR_CHARS: usize = 4096;
 
 /// Messages a filtered listing reads per query.
 const FILTERED_READ: usize = 100;
@@ -31,6 +33,34 @@ const FILTERED_READ: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cursor is not one this listing gave out")]
 pub struct InvalidCursor;
+
+/// What a cursor holds: the listing it was given out by (its first
+/// partition's key, which names the account and what is listed) and a
+/// position in each of its partitions.
+#[derive(Debug, Serialize, Deserialize)]
+struct Cursor {
+    of: String,
+    at: Vec<Position>,
+}
+
+/// Where a listing stands in one of its partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Position {
+    /// Nothing read yet (`null`).
+    Start,
+    /// After the message with this due time and id.
+    After(String, MessageId),
+    /// Read to its end (`"end"`).
+    End(Ended),
+}
+
+/// The mark of a partition read to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Ended {
+    End,
+}
 
 impl MessageListing {
     fn account(&self) -> &AccountId {
@@ -42,30 +72,37 @@ impl MessageListing {
         }
     }
 
-    /// The index, its partition attribute and this listing's partition.
-    fn index_key(&self) -> (&'static str, &'static str, String) {
+    /// The index, its partition attribute and this listing's partitions:
+    /// one, or each status's shards.
+    fn index_key(&self) -> (&'static str, &'static str, Vec<String>) {
         match self {
             Self::Appointment(account, id) => {
-                (keys::SUBJECT_INDEX, keys::SUBJECT, keys::appointment_subject(account, id))
+                (keys::SUBJECT_INDEX, keys::SUBJECT, vec![keys::appointment_subject(account, id)])
             }
-            Self::Invoice(account, id) => (keys::SUBJECT_INDEX, keys::SUBJECT, keys::invoice_subject(account, id)),
+            Self::Invoice(account, id) => {
+                (keys::SUBJECT_INDEX, keys::SUBJECT, vec![keys::invoice_subject(account, id)])
+            }
             Self::Recipient(account, recipient) => {
-                (keys::RECIPIENT_INDEX, keys::RECIPIENT_KEY, keys::recipient_messages(account, recipient))
+                (keys::RECIPIENT_INDEX, keys::RECIPIENT_KEY, vec![keys::recipient_messages(account, recipient)])
             }
-            Self::Status(account, status) => {
-                (keys::STATUS_INDEX, keys::ACCOUNT_STATUS, keys::account_status(account, *status))
-            }
+            Self::Status(account, status) => (
+                keys::STATUS_INDEX,
+                keys::ACCOUNT_STATUS,
+                (0..keys::STATUS_SHARDS).map(|shard| keys::status_shard(account, *status, shard)).collect(),
+            ),
         }
     }
 
     /// The listing from its first message.
     pub fn from_start(self) -> ListingFrom {
-        ListingFrom { listing: self, after: None }
+        let partitions = self.index_key().2.len();
+        ListingFrom { listing: self, positions: vec![Position::Start; partitions] }
     }
 
     /// The listing after the last message of a page it gave `cursor` for.
     /// A cursor is checked before it reaches the store: it must name this
-    /// listing's partition and a message of this account, so no cursor
+    /// listing and hold a position in each of its partitions; positions
+    /// name message ids, read as this account's messages, so no cursor
     /// reads another listing's messages.
     pub fn resume(self, cursor: &str) -> Result<ListingFrom, InvalidCursor> {
         if cursor.len() > MAX_CURSOR_CHARS {
@@ -73,30 +110,32 @@ impl MessageListing {
         }
         use base64::Engine as _;
         let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| InvalidCursor)?;
-        let attributes: std::collections::BTreeMap<String, String> =
-            serde_json::from_slice(&json).map_err(|_| InvalidCursor)?;
-        let (_, partition_attribute, partition) = self.index_key();
-        let value = |name: &str| attributes.get(name).map(String::as_str);
-        let ours = attributes.len() == 4
-            && value(partition_attribute) == Some(partition.as_str())
-            && value(keys::SK) == Some(keys::MESSAGE_SK)
-            && value(DUE_AT).is_some_and(|at| DateTime::parse_from_rfc3339(at).is_ok())
-            && value(keys::PK)
-                .and_then(keys::account_of_message)
-                .is_some_and(|(account, _)| &account == self.account());
-        if !ours {
+        let Cursor { of, at: positions } = serde_json::from_slice(&json).map_err(|_| InvalidCursor)?;
+        let times_ok = positions.iter().all(|position| match position {
+            Position::After(at, _) => DateTime::parse_from_rfc3339(at).is_ok(),
+            Position::Start | Position::End(_) => true,
+        });
+        let partitions = self.index_key().2;
+        if partitions.first() != Some(&of) || positions.len() != partitions.len() || !times_ok {
             return Err(InvalidCursor);
         }
-        let after = attributes.into_iter().map(|(name, value)| (name, s(value))).collect();
-        Ok(ListingFrom { listing: self, after: Some(after) })
+        Ok(ListingFrom { listing: self, positions })
     }
 }
 
-/// A listing and where its page starts.
+/// A listing and where its page starts in each of its partitions.
 #[derive(Debug, Clone)]
 pub struct ListingFrom {
     pub(super) listing: MessageListing,
-    pub(super) after: Option<Item>,
+    positions: Vec<Position>,
+}
+
+#[cfg(test)]
+impl ListingFrom {
+    /// Whether this is the listing's first page (the memory store's only).
+    pub(super) fn is_first_page(&self) -> bool {
+        self.positions.iter().all(|position| *position == Position::Start)
+    }
 }
 
 /// Messages in due order, and the cursor of the next page if there may be
@@ -107,19 +146,27 @@ pub struct MessagePage {
     pub next_cursor: Option<String>,
 }
 
-/// The cursor that resumes a listing after `item`: its key attributes in
-/// the listing's index.
-fn cursor_after(partition_attribute: &str, item: &Item) -> Result<String, StoreError> {
+/// The cursor that resumes the listing of `partitions` at `positions`.
+fn cursor_of(partitions: &[String], positions: Vec<Position>) -> Result<String, StoreError> {
     use base64::Engine as _;
-    let mut attributes = std::collections::BTreeMap::new();
-    for name in [partition_attribute, DUE_AT, keys::PK, keys::SK] {
-        match item.get(name) {
-            Some(AttributeValue::S(value)) => attributes.insert(name, value.as_str()),
-            _ => return Err(StoreError::Corrupt("message")),
-        };
-    }
-    let json = serde_json::to_vec(&attributes).map_err(|_| StoreError::Corrupt("message"))?;
+    let cursor = Cursor { of: partitions.first().cloned().unwrap_or_default(), at: positions };
+    let json = serde_json::to_vec(&cursor).map_err(|_| StoreError::Corrupt("message"))?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+}
+
+/// A message's due time in a listing index (its sort key).
+fn due_at(item: &Item) -> Result<&str, StoreError> {
+    match item.get(DUE_AT) {
+        Some(AttributeValue::S(at)) => Ok(at),
+        _ => Err(StoreError::Corrupt("message")),
+    }
+}
+
+/// One partition's part of a page: what was read from its position, and
+/// whether it holds more after that.
+struct PartitionRead {
+    items: Vec<Item>,
+    more: bool,
 }
 
 impl Store {
@@ -144,24 +191,31 @@ impl Store {
     /// Every message of a listing, in due order: for listings bounded by
     /// their record (an appointment's, an invoice's messages).
     async fn list_messages(&self, listing: MessageListing) -> Result<Vec<Message>, StoreError> {
-        let (index, partition_attribute, partition) = listing.index_key();
-        let mut messages = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let (items, last) = self.query_messages(index, partition_attribute, &partition, None, start, None).await?;
-            for item in items {
-                messages.push(from_item("message", item)?);
-            }
-            start = last;
-            if start.is_none() {
-                return Ok(messages);
+        let (index, partition_attribute, partitions) = listing.index_key();
+        let mut messages: Vec<Message> = Vec::new();
+        for partition in &partitions {
+            let mut start: Option<Item> = None;
+            loop {
+                let (items, last) =
+                    self.query_messages(index, partition_attribute, partition, None, start, None).await?;
+                for item in items {
+                    messages.push(from_item("message", item)?);
+                }
+                start = last;
+                if start.is_none() {
+                    break;
+                }
             }
         }
+        // Each partition is in due order; several are merged (stably).
+        messages.sort_by_key(|message| message.due_at);
+        Ok(messages)
     }
 
     /// Up to `limit` (at least 1) messages of a listing in due order, from
     /// where `from` says; `status` narrows a listing about a record or a
-    /// recipient.
+    /// recipient. A listing over several partitions reads each from its
+    /// position at once and merges them by due time.
     pub async fn list_messages_page(
         &self,
         from: ListingFrom,
@@ -169,26 +223,98 @@ impl Store {
         limit: usize,
     ) -> Result<MessagePage, StoreError> {
         let limit = limit.max(1);
-        let (index, partition_attribute, partition) = from.listing.index_key();
+        let account = from.listing.account().clone();
+        let (index, partition_attribute, partitions) = from.listing.index_key();
+        let reads =
+            futures::future::try_join_all(partitions.iter().zip(&from.positions).map(|(partition, position)| {
+                let start = match position {
+                    Position::Start => Some(None),
+                    Position::After(at, id) => {
+                        let key = keys::message(&account, id);
+                        Some(Some(Item::from([
+                            (partition_attribute.to_owned(), s(partition)),
+                            (DUE_AT.to_owned(), s(at)),
+                            (keys::PK.to_owned(), s(key.pk)),
+                            (keys::SK.to_owned(), s(key.sk)),
+                        ])))
+                    }
+                    Position::End(_) => None,
+                };
+                async move {
+                    match start {
+                        Some(start) => {
+                            self.read_partition(index, partition_attribute, partition, status_filter, start, limit)
+                                .await
+                        }
+                        None => Ok(PartitionRead { items: Vec::new(), more: false }),
+                    }
+                }
+            }))
+            .await?;
+        // Merged in due order; equal times in partition order, each
+        // partition's own order kept.
+        let mut taken = vec![0; reads.len()];
+        let mut messages = Vec::new();
+        while messages.len() < limit {
+            let mut next: Option<(usize, &str)> = None;
+            for (partition, read) in reads.iter().enumerate() {
+                if let Some(item) = read.items.get(taken[partition]) {
+                    let at = due_at(item)?;
+                    if next.is_none_or(|(_, earliest)| at < earliest) {
+                        next = Some((partition, at));
+                    }
+                }
+            }
+            let Some((partition, _)) = next else { break };
+            messages.push(&reads[partition].items[taken[partition]]);
+            taken[partition] += 1;
+        }
+        let mut positions = from.positions;
+        for (partition, read) in reads.iter().enumerate() {
+            if taken[partition] == read.items.len() && !read.more {
+                positions[partition] = Position::End(Ended::End);
+            } else if let Some(last) = taken[partition].checked_sub(1).map(|at| &read.items[at]) {
+                let id = match last.get(keys::PK) {
+                    Some(AttributeValue::S(pk)) => keys::account_of_message(pk).map(|(_, id)| id),
+                    _ => None,
+                };
+                positions[partition] =
+                    Position::After(due_at(last)?.to_owned(), id.ok_or(StoreError::Corrupt("message"))?);
+            }
+        }
+        let next_cursor = if positions.iter().all(|p| matches!(p, Position::End(_))) {
+            None
+        } else {
+            Some(cursor_of(&partitions, positions)?)
+        };
+        let messages = messages.into_iter().map(|item| from_item("message", item.clone())).collect::<Result<_, _>>()?;
+        Ok(MessagePage { messages, next_cursor })
+    }
+
+    /// Up to `limit` messages of one partition from `start`, in due order
+    /// (read until it has them or the partition ends).
+    async fn read_partition(
+        &self,
+        index: &str,
+        partition_attribute: &str,
+        partition: &str,
+        status_filter: Option<MessageStatus>,
+        mut start: Option<Item>,
+        limit: usize,
+    ) -> Result<PartitionRead, StoreError> {
         let mut kept: Vec<Item> = Vec::new();
-        let mut start = from.after;
         loop {
             let wanted = limit - kept.len();
             // DynamoDB filters after its limit applies: a filtered query may
             // keep few of what it reads, so it reads more than it wants.
             let read = if status_filter.is_some() { wanted.max(FILTERED_READ) } else { wanted };
             let (items, last) =
-                self.query_messages(index, partition_attribute, &partition, status_filter, start, Some(read)).await?;
+                self.query_messages(index, partition_attribute, partition, status_filter, start, Some(read)).await?;
             kept.extend(items);
             if kept.len() >= limit || last.is_none() {
                 let more = kept.len() > limit || last.is_some();
                 kept.truncate(limit);
-                let next_cursor = match kept.last() {
-                    Some(item) if more => Some(cursor_after(partition_attribute, item)?),
-                    _ => None,
-                };
-                let messages = kept.into_iter().map(|item| from_item("message", item)).collect::<Result<_, _>>()?;
-                return Ok(MessagePage { messages, next_cursor });
+                return Ok(PartitionRead { items: kept, more });
             }
             start = last;
         }
@@ -223,5 +349,59 @@ impl Store {
         }
         let output = request.send().await.map_err(|e| dynamo_error("Query", e))?;
         Ok((output.items.unwrap_or_default(), output.last_evaluated_key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_listing(account: &str) -> MessageListing {
+        MessageListing::Status(account.parse().unwrap(), MessageStatus::Sent)
+    }
+
+    fn appointment_listing(account: &str, appointment: &str) -> MessageListing {
+        MessageListing::Appointment(account.parse().unwrap(), appointment.parse().unwrap())
+    }
+
+    #[test]
+    fn a_cursor_holds_a_position_in_each_partition_and_reads_back() {
+        let positions = vec![
+            Position::Start,
+            Position::After("2026-12-04T09:00:00Z".into(), "appt-1~reminder~1440".parse().unwrap()),
+            Position::End(Ended::End),
+            Position::Start,
+            Position::Start,
+            Position::Start,
+            Position::Start,
+            Position::End(Ended::End),
+        ];
+        let listing = status_listing("acct-1");
+        let cursor = cursor_of(&listing.index_key().2, positions.clone()).unwrap();
+        assert!(cursor.len() < MAX_CURSOR_CHARS);
+        assert_eq!(listing.resume(&cursor).unwrap().positions, positions);
+        assert_eq!(status_listing("acct-1").from_start().positions.len(), keys::STATUS_SHARDS as usize);
+    }
+
+    #[test]
+    fn a_cursor_of_another_listing_or_malformed_is_refused() {
+        use base64::Engine as _;
+        let encode = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+        let a1 = appointment_listing("acct-1", "a1");
+        let cursor = cursor_of(&a1.index_key().2, vec![Position::Start]).unwrap();
+        assert!(a1.clone().resume(&cursor).is_ok());
+        for other in
+            [appointment_listing("acct-1", "a2"), appointment_listing("acct-2", "a1"), status_listing("acct-1")]
+        {
+            assert_eq!(other.resume(&cursor).unwrap_err(), InvalidCursor);
+        }
+        let of = &a1.index_key().2[0];
+        for at in
+            [r#"[["yesterday","m1"]]"#, r#"[["2026-12-04T09:00:00Z","no spaces"]]"#, r#"["later"]"#, "[null,null]"]
+        {
+            let forged = encode(&format!(r#"{{"of":"{of}","at":{at}}}"#));
+            assert_eq!(a1.clone().resume(&forged).unwrap_err(), InvalidCursor, "{at}");
+        }
+        assert_eq!(a1.resume(&"A".repeat(MAX_CURSOR_CHARS + 1)).unwrap_err(), InvalidCursor);
     }
 }

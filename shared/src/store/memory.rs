@@ -730,7 +730,7 @@ impl MessageListings for MemoryStore {
         status_filter: Option<MessageStatus>,
         limit: usize,
     ) -> Result<MessagePage, StoreError> {
-        assert!(from.after.is_none(), "the memory store lists first pages only");
+        assert!(from.is_first_page(), "the memory store lists first pages only");
         let listed = |account: &AccountId, message: &Message| match &from.listing {
             MessageListing::Appointment(a, id) => a == account && message.appointment_id.as_ref() == Some(id),
             MessageListing::Invoice(a, id) => a == account && message.invoice_id.as_ref() == Some(id),

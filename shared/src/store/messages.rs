@@ -25,7 +25,7 @@ impl Store {
             item.insert(keys::SUBJECT.to_owned(), s(keys::invoice_subject(account, invoice)));
         }
         item.insert(keys::RECIPIENT_KEY.to_owned(), s(keys::recipient_messages(account, &message.recipient_id)));
-        item.insert(keys::ACCOUNT_STATUS.to_owned(), s(keys::account_status(account, message.status)));
+        item.insert(keys::ACCOUNT_STATUS.to_owned(), s(keys::account_status(account, message.status, &message.id)));
         if message.status.is_live() {
             item.insert(keys::DUE_SHARD.to_owned(), s(self.due_shards.of(&key)));
             item.insert(keys::DUE_MS.to_owned(), n(message.due_at.timestamp_millis()));
@@ -80,7 +80,7 @@ impl Store {
             .remove(keys::LOOKUP_MS)
             .condition("#status IN (:scheduled, :held, :claimed) AND attribute_not_exists(send_started_at)")
             .name("#status", "status")
-            .value(":account_status", s(keys::account_status(account, MessageStatus::Withdrawn)))
+            .value(":account_status", s(keys::account_status(account, MessageStatus::Withdrawn, id)))
             .value(":withdrawn", status(MessageStatus::Withdrawn))
             .value(":held", status(MessageStatus::Held))
             .value(":scheduled", status(MessageStatus::Scheduled))
@@ -160,7 +160,7 @@ impl Store {
             .condition(format!("#status IN ({})", names.join(", ")))
             .name("#status", "status")
             .value(":to", status(to))
-            .value(":account_status", s(keys::account_status(account, to)))
+            .value(":account_status", s(keys::account_status(account, to, id)))
             .value(":reason", to_attribute("message", &reason)?);
         for (name, value) in names.iter().zip(from) {
             update = update.value(name, status(*value));

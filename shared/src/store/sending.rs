@@ -123,6 +123,7 @@ impl ConditionalUpdate {
     fn claiming(
         self,
         account: &AccountId,
+        message: &MessageId,
         token: &str,
         at: DateTime<Utc>,
         until: DateTime<Utc>,
@@ -137,7 +138,7 @@ impl ConditionalUpdate {
             .value(":claimed", status(MessageStatus::Claimed))
             .value(":token", s(token))
             .value(":lease_until", n(until.timestamp_millis()))
-            .value(":account_status", s(keys::account_status(account, MessageStatus::Claimed)))
+            .value(":account_status", s(keys::account_status(account, MessageStatus::Claimed, message)))
             .value(":now_iso", to_attribute("message", &at)?))
     }
 
@@ -303,7 +304,7 @@ impl Store {
     pub async fn write_claim(&self, claimed: &ClaimedMessage) -> Result<Option<ClaimedMessage>, StoreError> {
         let Some(unwritten) = claimed.unwritten else { return Ok(Some(claimed.clone())) };
         let update = ConditionalUpdate::on(keys::message(&claimed.account, &claimed.message.id))
-            .claiming(&claimed.account, &claimed.claim_token, unwritten.at, unwritten.until)?
+            .claiming(&claimed.account, &claimed.message.id, &claimed.claim_token, unwritten.at, unwritten.until)?
             .held_by(claimed);
         Ok(update.apply(self, ReturnValue::None).await?.map(|_| ClaimedMessage { unwritten: None, ..claimed.clone() }))
     }
@@ -379,7 +380,10 @@ impl Store {
             .set("due_at = :due_at")
             .remove("claim_token")
             .held_by(claimed)
-            .value(":account_status", s(keys::account_status(&claimed.account, MessageStatus::Held)))
+            .value(
+                ":account_status",
+                s(keys::account_status(&claimed.account, MessageStatus::Held, &claimed.message.id)),
+            )
             .value(":held", status(MessageStatus::Held))
             .value(":reason", to_attribute("message", &reason)?)
             .value(":due_ms", n(due.timestamp_millis()))
@@ -450,7 +454,8 @@ impl Store {
             .value(":thread_key", s(keys::thread(account, &message.recipient_id)))
             .value(":thread_at", n(now.timestamp_millis()));
         if let Some(unwritten) = claimed.unwritten {
-            update = update.claiming(account, &claimed.claim_token, unwritten.at, unwritten.until)?;
+            update =
+                update.claiming(account, &claimed.message.id, &claimed.claim_token, unwritten.at, unwritten.until)?;
         }
         let mut items = vec![update.transact_item(&self.table)?];
         if let Some(route) = ReplyRoute::of_sent(*channel, content) {
@@ -564,7 +569,7 @@ impl Store {
             .name("#status", "status")
             .value(":claimed", status(MessageStatus::Claimed))
             .value(":sent", status(MessageStatus::Sent))
-            .value(":account_status", s(keys::account_status(account, MessageStatus::Sent)))
+            .value(":account_status", s(keys::account_status(account, MessageStatus::Sent, id)))
             .value(":reason", to_attribute("message", &StatusReason::OutcomeUnknown)?)
             .value(":notice", to_attribute("message", &notice)?)
             .value(":now", n(now.timestamp_millis()));
@@ -639,7 +644,7 @@ impl Store {
             .remove(keys::DUE_MS)
             .name("#status", "status")
             .value(":status", status(settlement.status))
-            .value(":account_status", s(keys::account_status(account, settlement.status)))
+            .value(":account_status", s(keys::account_status(account, settlement.status, id)))
             .value(":reason", to_attribute("message", &settlement.reason)?);
         if let Some(sent_at) = settlement.sent_at {
             update = update.set("sent_at = :sent_at").value(":sent_at", to_attribute("message", &sent_at)?);
