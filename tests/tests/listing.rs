@@ -2,10 +2,13 @@
 //! `next_cursor` resumes where it ended, and a cursor resumes only the
 //! listing that gave it out.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use chrono::Duration;
 use serde_json::{json, Value};
 use tidings_e2e::{spawn_app, t0, TestApp};
+use tidings_local::embedded::{client_for, RequestCounter};
+use tidings_local::runtime::TABLE;
 
 /// Every page of a listing, following `next_cursor` to the end.
 async fn pages(app: &TestApp, account: &str, query: &str) -> Vec<Vec<Value>> {
@@ -129,4 +132,33 @@ async fn a_cursor_resumes_only_the_listing_that_gave_it() {
     }
     let resumed = app.get("acct", &format!("/v1/messages?recipient_id=r1&limit=2&cursor={cursor}")).await;
     assert_eq!(resumed.status, 200, "{}", resumed.body);
+}
+
+#[tokio::test]
+async fn messages_that_changed_status_before_by_status_was_sharded_are_still_listed() {
+    let app = spawn_app().await;
+    twenty_messages(&app, "acct").await;
+    let before = ids(&pages(&app, "acct", "status=scheduled&limit=7").await.concat());
+    assert_eq!(before.len(), 16);
+    // Three messages put back where an older version kept them: one
+    // partition per account and status.
+    let client = client_for(&app.runtime.dynamo.endpoint(), &RequestCounter::default());
+    for id in &before[..3] {
+        client
+            .update_item()
+            .table_name(TABLE)
+            .key("PK", AttributeValue::S(format!("ACCOUNT#acct#MESSAGE#{id}")))
+            .key("SK", AttributeValue::S("MESSAGE".into()))
+            .update_expression("SET account_status = :old")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":old", AttributeValue::S("ACCOUNT#acct#STATUS#scheduled".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let after = ids(&pages(&app, "acct", "status=scheduled&limit=7").await.concat());
+    let (mut before, mut after) = (before, after);
+    before.sort();
+    after.sort();
+    assert_eq!(after, before, "each message once, wherever its status key was written");
 }

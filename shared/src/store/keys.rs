@@ -475,6 +475,13 @@ pub fn account_status(account: &AccountId, status: MessageStatus, message: &Mess
     status_shard(account, status, (spread(&self::message(account, message).pk) % u64::from(STATUS_SHARDS)) as u32)
 }
 
+/// Where messages that last changed status before `by_status` was sharded
+/// still are (until they expire, `MESSAGE_RETENTION_DAYS` after they were
+/// due): listings read it beside the shards. Nothing is written to it.
+pub fn unsharded_status(account: &AccountId, status: MessageStatus) -> String {
+    format!("ACCOUNT#{account}#STATUS#{}", status.as_str())
+}
+
 /// One of the [`STATUS_SHARDS`] partitions of an account's messages in one
 /// status.
 pub fn status_shard(account: &AccountId, status: MessageStatus, shard: u32) -> String {

@@ -21,8 +21,8 @@ pub enum MessageListing {
 /// The sort key of every message listing index.
 const DUE_AT: &str = "due_at";
 
-/// Longer than any cursor a listing gives out (a position in each of
-/// [`keys::STATUS_SHARDS`] partitions: a time and a message id, encoded).
+/// Longer than any cursor a listing gives out (a position in each of a
+/// status's partitions: a time and a message id, encoded).
 pub const MAX_CURSOR_CHARS: usize = 4096;
 
 /// Messages a filtered listing reads per query.
@@ -73,7 +73,7 @@ impl MessageListing {
     }
 
     /// The index, its partition attribute and this listing's partitions:
-    /// one, or each status's shards.
+    /// one, or a status's shards and where it was before them.
     fn index_key(&self) -> (&'static str, &'static str, Vec<String>) {
         match self {
             Self::Appointment(account, id) => {
@@ -88,7 +88,10 @@ impl MessageListing {
             Self::Status(account, status) => (
                 keys::STATUS_INDEX,
                 keys::ACCOUNT_STATUS,
-                (0..keys::STATUS_SHARDS).map(|shard| keys::status_shard(account, *status, shard)).collect(),
+                (0..keys::STATUS_SHARDS)
+                    .map(|shard| keys::status_shard(account, *status, shard))
+                    .chain([keys::unsharded_status(account, *status)])
+                    .collect(),
             ),
         }
     }
@@ -375,12 +378,13 @@ mod tests {
             Position::Start,
             Position::Start,
             Position::End(Ended::End),
+            Position::Start,
         ];
         let listing = status_listing("acct-1");
         let cursor = cursor_of(&listing.index_key().2, positions.clone()).unwrap();
         assert!(cursor.len() < MAX_CURSOR_CHARS);
         assert_eq!(listing.resume(&cursor).unwrap().positions, positions);
-        assert_eq!(status_listing("acct-1").from_start().positions.len(), keys::STATUS_SHARDS as usize);
+        assert_eq!(status_listing("acct-1").from_start().positions.len(), keys::STATUS_SHARDS as usize + 1);
     }
 
     #[test]
