@@ -84,6 +84,8 @@ pub async fn measure(binary: &Path, runs: usize) -> Result<Figures, ColdStartErr
         return Err(ColdStartError::NoRuns);
     }
     let io = |err| ColdStartError::Io(binary.to_owned(), err);
+    // A path, never a name looked up on PATH.
+    let binary = &std::fs::canonicalize(binary).map_err(io)?;
     let bytes = std::fs::read(binary).map_err(io)?;
     let mut zipper = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
     zipper.write_all(&bytes).map_err(io)?;
