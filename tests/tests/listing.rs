@@ -162,3 +162,22 @@ async fn messages_that_changed_status_before_by_status_was_sharded_are_still_lis
     after.sort();
     assert_eq!(after, before, "each message once, wherever its status key was written");
 }
+
+#[tokio::test]
+async fn a_message_written_while_a_client_pages_through_a_status_is_on_a_later_page() {
+    let app = spawn_app().await;
+    twenty_messages(&app, "acct").await;
+    let first = app.get("acct", "/v1/messages?status=scheduled&limit=15").await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let cursor = first.body["next_cursor"].as_str().expect("a 16th message").to_owned();
+
+    // Five reminders due after every message listed so far, spread over
+    // the shards, most of which the first page read to their end.
+    assert_eq!(app.book("acct", "a5", "r1", t0() + Duration::days(9)).await.status, 200);
+    let later = app.get("acct", &format!("/v1/messages?status=scheduled&limit=200&cursor={cursor}")).await;
+    assert_eq!(later.status, 200, "{}", later.body);
+    assert_eq!(later.body["next_cursor"], Value::Null);
+    let later = ids(later.body["messages"].as_array().unwrap());
+    assert_eq!(later.len(), 6, "the 16th message and the five new ones: {later:?}");
+    assert_eq!(later.iter().filter(|id| id.starts_with("a5~")).count(), 5, "{later:?}");
+}

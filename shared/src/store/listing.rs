@@ -51,15 +51,6 @@ enum Position {
     Start,
     /// After the message with this due time and id.
     After(String, MessageId),
-    /// Read to its end (`"end"`).
-    End(Ended),
-}
-
-/// The mark of a partition read to its end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Ended {
-    End,
 }
 
 impl MessageListing {
@@ -116,7 +107,7 @@ impl MessageListing {
         let Cursor { of, at: positions } = serde_json::from_slice(&json).map_err(|_| InvalidCursor)?;
         let times_ok = positions.iter().all(|position| match position {
             Position::After(at, _) => DateTime::parse_from_rfc3339(at).is_ok(),
-            Position::Start | Position::End(_) => true,
+            Position::Start => true,
         });
         let partitions = self.index_key().2;
         if partitions.first() != Some(&of) || positions.len() != partitions.len() || !times_ok {
@@ -217,8 +208,10 @@ impl Store {
 
     /// Up to `limit` (at least 1) messages of a listing in due order, from
     /// where `from` says; `status` narrows a listing about a record or a
-    /// recipient. A listing over several partitions reads each from its
-    /// position at once and merges them by due time.
+    /// recipient. A listing over several partitions reads a share of the
+    /// page from each at once, merges them by due time, and reads more of a
+    /// partition only when the merge has used what it read: a page reads
+    /// about its own length, not its length in each partition.
     pub async fn list_messages_page(
         &self,
         from: ListingFrom,
@@ -228,69 +221,58 @@ impl Store {
         let limit = limit.max(1);
         let account = from.listing.account().clone();
         let (index, partition_attribute, partitions) = from.listing.index_key();
-        let reads =
-            futures::future::try_join_all(partitions.iter().zip(&from.positions).map(|(partition, position)| {
-                let start = match position {
-                    Position::Start => Some(None),
-                    Position::After(at, id) => {
-                        let key = keys::message(&account, id);
-                        Some(Some(Item::from([
-                            (partition_attribute.to_owned(), s(partition)),
-                            (DUE_AT.to_owned(), s(at)),
-                            (keys::PK.to_owned(), s(key.pk)),
-                            (keys::SK.to_owned(), s(key.sk)),
-                        ])))
-                    }
-                    Position::End(_) => None,
-                };
-                async move {
-                    match start {
-                        Some(start) => {
-                            self.read_partition(index, partition_attribute, partition, status_filter, start, limit)
-                                .await
-                        }
-                        None => Ok(PartitionRead { items: Vec::new(), more: false }),
-                    }
-                }
-            }))
-            .await?;
-        // Merged in due order; equal times in partition order, each
-        // partition's own order kept.
-        let mut taken = vec![0; reads.len()];
+        let share = (limit.div_ceil(partitions.len()) + 1).min(limit);
+        let mut positions = from.positions;
+        let mut read: Vec<std::collections::VecDeque<Item>> = vec![Default::default(); partitions.len()];
+        let mut more = vec![true; partitions.len()];
         let mut messages = Vec::new();
         while messages.len() < limit {
+            // The merge may take a partition's next message only when every
+            // partition that may hold an earlier one has one read.
+            let dry: Vec<usize> = (0..partitions.len()).filter(|&at| read[at].is_empty() && more[at]).collect();
+            let reads = futures::future::try_join_all(dry.iter().map(|&at| {
+                let start = match &positions[at] {
+                    Position::Start => None,
+                    Position::After(due, id) => {
+                        let key = keys::message(&account, id);
+                        Some(Item::from([
+                            (partition_attribute.to_owned(), s(&partitions[at])),
+                            (DUE_AT.to_owned(), s(due)),
+                            (keys::PK.to_owned(), s(key.pk)),
+                            (keys::SK.to_owned(), s(key.sk)),
+                        ]))
+                    }
+                };
+                self.read_partition(index, partition_attribute, &partitions[at], status_filter, start, share)
+            }))
+            .await?;
+            for (at, partition_read) in dry.into_iter().zip(reads) {
+                read[at] = partition_read.items.into();
+                more[at] = partition_read.more;
+            }
+            // Equal times in partition order, each partition's own order kept.
             let mut next: Option<(usize, &str)> = None;
-            for (partition, read) in reads.iter().enumerate() {
-                if let Some(item) = read.items.get(taken[partition]) {
-                    let at = due_at(item)?;
-                    if next.is_none_or(|(_, earliest)| at < earliest) {
-                        next = Some((partition, at));
+            for (at, items) in read.iter().enumerate() {
+                if let Some(item) = items.front() {
+                    let due = due_at(item)?;
+                    if next.is_none_or(|(_, earliest)| due < earliest) {
+                        next = Some((at, due));
                     }
                 }
             }
-            let Some((partition, _)) = next else { break };
-            messages.push(&reads[partition].items[taken[partition]]);
-            taken[partition] += 1;
+            let Some((at, _)) = next else { break };
+            let Some(item) = read[at].pop_front() else { break };
+            let id = match item.get(keys::PK) {
+                Some(AttributeValue::S(pk)) => keys::account_of_message(pk).map(|(_, id)| id),
+                _ => None,
+            };
+            positions[at] = Position::After(due_at(&item)?.to_owned(), id.ok_or(StoreError::Corrupt("message"))?);
+            messages.push(from_item("message", item)?);
         }
-        let mut positions = from.positions;
-        for (partition, read) in reads.iter().enumerate() {
-            if taken[partition] == read.items.len() && !read.more {
-                positions[partition] = Position::End(Ended::End);
-            } else if let Some(last) = taken[partition].checked_sub(1).map(|at| &read.items[at]) {
-                let id = match last.get(keys::PK) {
-                    Some(AttributeValue::S(pk)) => keys::account_of_message(pk).map(|(_, id)| id),
-                    _ => None,
-                };
-                positions[partition] =
-                    Position::After(due_at(last)?.to_owned(), id.ok_or(StoreError::Corrupt("message"))?);
-            }
-        }
-        let next_cursor = if positions.iter().all(|p| matches!(p, Position::End(_))) {
-            None
-        } else {
-            Some(cursor_of(&partitions, positions)?)
-        };
-        let messages = messages.into_iter().map(|item| from_item("message", item.clone())).collect::<Result<_, _>>()?;
+        // A partition read to its end keeps its position: a message written
+        // there later, due after it, is on a later page.
+        let ended = read.iter().zip(&more).all(|(items, more)| items.is_empty() && !more);
+        let next_cursor = if ended { None } else { Some(cursor_of(&partitions, positions)?) };
         Ok(MessagePage { messages, next_cursor })
     }
 
@@ -372,12 +354,12 @@ mod tests {
         let positions = vec![
             Position::Start,
             Position::After("2026-12-04T09:00:00Z".into(), "appt-1~reminder~1440".parse().unwrap()),
-            Position::End(Ended::End),
+            Position::After("2026-12-05T09:00:00Z".into(), "appt-2~reminder~60".parse().unwrap()),
             Position::Start,
             Position::Start,
             Position::Start,
             Position::Start,
-            Position::End(Ended::End),
+            Position::Start,
             Position::Start,
         ];
         let listing = status_listing("acct-1");
