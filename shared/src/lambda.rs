@@ -221,14 +221,18 @@ pub async fn run_delivery(
     let config =
         DeliveryConfig { lease: config::claim_lease()?, prices: config::prices()?, retry: RetryPolicy::default() };
     let credit = credit_from_env(aws, &store)?;
-    let least_send_time = config::send_rates()?.least_send_time(sender.channel(), config::delivery_instances()?);
+    let least_send_time = config::send_rates()?
+        .least_send_time(sender.channel(), config::delivery_instances()?)
+        .map_err(|too_long| ConfigError::Invalid("DELIVERY_INSTANCES", too_long.to_string()))?;
     let mut delivery = Delivery::new(store, sender, Arc::new(SystemClock), credit, config);
     if let Some(attachments) = attachments {
         delivery = delivery.with_attachments(attachments);
     }
     lambda_runtime::run(lambda_runtime::service_fn(|event| {
+        // An error may come after the provider took the send (its
+        // settlement failed): held too, as only a hold too many is safe.
         let reached_provider = |outcome: &Result<DeliveryOutcome, Diagnostic>| {
-            outcome.as_ref().is_ok_and(DeliveryOutcome::may_have_reached_the_provider)
+            outcome.as_ref().map_or(true, DeliveryOutcome::may_have_reached_the_provider)
         };
         // Boxed: the nested futures' type is otherwise too deep to lay out.
         Box::pin(lasting_at_least(least_send_time, reached_provider, deliver_message_ready(&delivery, event)))

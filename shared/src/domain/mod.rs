@@ -53,7 +53,7 @@ pub use replies::{
 };
 pub use report::{ProviderReport, ReportedOutcome};
 pub use schedule::{Placement, QuietHours, SendingWindow};
-pub use send_rate::{SendAllowance, SendRates};
+pub use send_rate::{HoldTooLong, SendAllowance, SendRates, LONGEST_SEND_HOLD};
 pub use settings::{AccountSettings, AppointmentNoticeSettings, AppointmentReminderSettings, MessageCaps, Senders};
 pub use sms::{sms_length, SmsEncoding, SmsLength};
 pub use staff::{Frequency, NotificationPreferences, PracticeUser, Severity};

@@ -6,8 +6,25 @@
 //! concurrency) and each send holds its instance for a least time
 //! ([`SendRates::least_send_time`]), so sends never go faster than the rate.
 
+use std::time::Duration;
+
 use super::credit::SWEEP_PERIOD_MINUTES;
 use super::Channel;
+
+/// The longest a send may hold its delivery function's instance: a third
+/// of the functions' 30 s timeout, so a slow provider and the hold
+/// together still end within it (a send that timed out after reaching its
+/// provider would be retried, found settled, and its container restarted).
+pub const LONGEST_SEND_HOLD: Duration = Duration::from_secs(10);
+
+/// A delivery function given more instances than its channel's rate can
+/// keep busy within [`LONGEST_SEND_HOLD`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{instances} instances at {rate} a second would hold each send over {} s: at most {} instances", LONGEST_SEND_HOLD.as_secs(), LONGEST_SEND_HOLD.as_secs() * rate)]
+pub struct HoldTooLong {
+    instances: u32,
+    rate: u64,
+}
 
 /// Messages a second each channel's provider takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,11 +61,16 @@ impl SendRates {
     /// each this long are under way at once, so no more than the rate go
     /// in any second. Events beyond them wait in Lambda's queue of
     /// throttled invocations, which retries without counting an attempt
-    /// and before any credit is reserved.
-    pub fn least_send_time(&self, channel: Channel, instances: u32) -> std::time::Duration {
+    /// and before any credit is reserved. More instances than the rate
+    /// can use would hold each send past [`LONGEST_SEND_HOLD`]: refused.
+    pub fn least_send_time(&self, channel: Channel, instances: u32) -> Result<Duration, HoldTooLong> {
         let rate = u64::from(self.per_second(channel).max(1));
         // Rounded up: rounding down would let a send through a hair early.
-        std::time::Duration::from_nanos((u64::from(instances) * 1_000_000_000).div_ceil(rate))
+        let hold = Duration::from_nanos((u64::from(instances) * 1_000_000_000).div_ceil(rate));
+        if hold > LONGEST_SEND_HOLD {
+            return Err(HoldTooLong { instances, rate });
+        }
+        Ok(hold)
     }
 
     /// The most messages on `channel` one sweep period may hand over.
@@ -111,11 +133,24 @@ mod tests {
     fn each_send_holds_its_instance_long_enough_to_stay_within_the_rate() {
         let rates = SendRates::default();
         // 4 instances, 20 texts a second: each send lasts at least 200 ms.
-        assert_eq!(rates.least_send_time(Channel::Sms, 4), std::time::Duration::from_millis(200));
-        assert_eq!(rates.least_send_time(Channel::Fax, 2), std::time::Duration::from_secs(2));
-        let email = rates.least_send_time(Channel::Email, 4).as_secs_f64();
+        assert_eq!(rates.least_send_time(Channel::Sms, 4), Ok(Duration::from_millis(200)));
+        assert_eq!(rates.least_send_time(Channel::Fax, 2), Ok(Duration::from_secs(2)));
+        let email = rates.least_send_time(Channel::Email, 4).unwrap().as_secs_f64();
         assert!(4.0 / email <= 14.0 + 1e-9, "{email}");
-        assert!(SendRates::UNLIMITED.least_send_time(Channel::Sms, 4) < std::time::Duration::from_micros(1));
+        assert!(SendRates::UNLIMITED.least_send_time(Channel::Sms, 4).unwrap() < Duration::from_micros(1));
+    }
+
+    #[test]
+    fn more_instances_than_a_rate_keeps_busy_within_the_longest_hold_are_refused() {
+        let rates = SendRates::default();
+        assert_eq!(rates.least_send_time(Channel::Fax, 10), Ok(LONGEST_SEND_HOLD));
+        let refused = rates.least_send_time(Channel::Fax, 11).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "11 instances at 1 a second would hold each send over 10 s: at most 10 instances"
+        );
+        assert!(rates.least_send_time(Channel::Email, 140).is_ok());
+        assert!(rates.least_send_time(Channel::Email, 141).is_err());
     }
 
     #[test]

@@ -51,7 +51,8 @@ pub enum DeliveryOutcome {
 impl DeliveryOutcome {
     /// Whether the provider may have been asked: such a send counts
     /// against its rate (a repeat, an expired message, one held for credit,
-    /// did not).
+    /// did not; a failure is counted though some fail before the provider,
+    /// as a hold too many only slows a send).
     pub fn may_have_reached_the_provider(&self) -> bool {
         !matches!(self, Self::Ignored | Self::Expired | Self::HeldForCredit)
     }
