@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// How long a binary may take to ask for its first event.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -108,17 +108,24 @@ enum Seen {
 #[derive(Clone)]
 struct FakeRuntime {
     seen: mpsc::UnboundedSender<Seen>,
+    /// Changes when the start is measured: the fake then stops.
+    stop: watch::Receiver<()>,
 }
 
 /// Serves the runtime API's start-up routes and GetSecretValue on a fresh
-/// loopback port. `next` never answers: the start is over once it is asked.
-async fn serve_fake(state: FakeRuntime) -> Result<SocketAddr, std::io::Error> {
+/// loopback port until `state.stop` changes. `next` gives no event: the
+/// start is over once it is asked.
+async fn serve_fake(
+    state: FakeRuntime,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>), std::io::Error> {
+    let mut stop = state.stop.clone();
     let app = Router::new()
         .route(
             "/2018-06-01/runtime/invocation/next",
-            get(|State(state): State<FakeRuntime>| async move {
+            get(|State(mut state): State<FakeRuntime>| async move {
                 let _ = state.seen.send(Seen::AskedForEvent);
-                std::future::pending::<()>().await;
+                let _ = state.stop.changed().await;
+                StatusCode::GONE
             }),
         )
         .route(
@@ -132,8 +139,10 @@ async fn serve_fake(state: FakeRuntime) -> Result<SocketAddr, std::io::Error> {
         .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(addr)
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stop.changed().await;
+    });
+    Ok((addr, tokio::spawn(std::future::IntoFuture::into_future(server))))
 }
 
 /// Secrets Manager's GetSecretValue (AWS JSON 1.1): any secret is a fixed
@@ -180,8 +189,9 @@ fn environment(name: &str, fake: SocketAddr) -> Vec<(&'static str, String)> {
 
 async fn start_once(binary: &Path, name: &str) -> Result<Start, ColdStartError> {
     let (seen, mut first) = mpsc::unbounded_channel();
-    let fake = FakeRuntime { seen };
-    let addr = serve_fake(fake).await.map_err(|err| ColdStartError::Io(binary.to_owned(), err))?;
+    let (stop, stopped) = watch::channel(());
+    let fake = FakeRuntime { seen, stop: stopped };
+    let (addr, server) = serve_fake(fake).await.map_err(|err| ColdStartError::Io(binary.to_owned(), err))?;
     let started = Instant::now();
     let mut child = tokio::process::Command::new(binary)
         .env_clear()
@@ -214,6 +224,10 @@ async fn start_once(binary: &Path, name: &str) -> Result<Start, ColdStartError> 
         () = tokio::time::sleep(INIT_TIMEOUT) => Err(ColdStartError::TimedOut { name: name.to_owned() }),
     };
     let _ = child.kill().await;
+    // Each start's fake ends with it: a run of many starts leaves no
+    // listeners behind.
+    let _ = stop.send(());
+    let _ = server.await;
     outcome
 }
 
