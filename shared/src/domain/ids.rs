@@ -6,10 +6,16 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// External ids stay short enough that ids composed of them fit in
-/// [`MAX_COMPOSED_ID_LEN`].
+/// Ids practice apps give.
 const MAX_ID_LEN: usize = 128;
-const MAX_COMPOSED_ID_LEN: usize = 256;
+/// A reply's id: its channel and a provider's id.
+const MAX_REPLY_ID_LEN: usize = 256;
+/// A message's id: composed of external ids and a reply's, the longest a
+/// contact's copy of a reminder (an appointment id, offset and start, and
+/// the contact's id) or a keyword answer (a reply id).
+const MAX_MESSAGE_ID_LEN: usize = 512;
+/// A notification's id: its kind and a message's id.
+const MAX_NOTIFICATION_ID_LEN: usize = 640;
 /// Joins the parts of a composed id; external ids cannot contain it, so
 /// composed ids never collide with each other or with external ones.
 const COMPOSITE_SEPARATOR: char = '~';
@@ -19,8 +25,7 @@ const COMPOSITE_SEPARATOR: char = '~';
 pub struct InvalidId;
 
 /// `extra` widens the set for ids Tidings composes itself.
-fn check_id(input: &str, extra: &[char]) -> Result<(), InvalidId> {
-    let max_len = if extra.is_empty() { MAX_ID_LEN } else { MAX_COMPOSED_ID_LEN };
+fn check_id(input: &str, extra: &[char], max_len: usize) -> Result<(), InvalidId> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-') || extra.contains(&c);
     if input.is_empty() || input.len() > max_len || !input.chars().all(allowed) {
         return Err(InvalidId);
@@ -29,9 +34,8 @@ fn check_id(input: &str, extra: &[char]) -> Result<(), InvalidId> {
 }
 
 /// The id rule as OpenAPI states it: length and character set.
-fn id_schema(extra: &[char]) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+fn id_schema(extra: &[char], max_len: usize) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     use utoipa::openapi::schema::{ObjectBuilder, Type};
-    let max_len = if extra.is_empty() { MAX_ID_LEN } else { MAX_COMPOSED_ID_LEN };
     let extra: String = extra.iter().collect();
     ObjectBuilder::new()
         .schema_type(Type::String)
@@ -42,7 +46,7 @@ fn id_schema(extra: &[char]) -> utoipa::openapi::RefOr<utoipa::openapi::schema::
 }
 
 macro_rules! external_id {
-    ($(#[$doc:meta])* $name:ident, $extra:expr) => {
+    ($(#[$doc:meta])* $name:ident, $extra:expr, $max_len:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -57,7 +61,7 @@ macro_rules! external_id {
         impl FromStr for $name {
             type Err = InvalidId;
             fn from_str(input: &str) -> Result<Self, Self::Err> {
-                check_id(input, $extra)?;
+                check_id(input, $extra, $max_len)?;
                 Ok(Self(input.to_owned()))
             }
         }
@@ -65,7 +69,7 @@ macro_rules! external_id {
         impl TryFrom<String> for $name {
             type Error = InvalidId;
             fn try_from(value: String) -> Result<Self, Self::Error> {
-                check_id(&value, $extra)?;
+                check_id(&value, $extra, $max_len)?;
                 Ok(Self(value))
             }
         }
@@ -78,7 +82,7 @@ macro_rules! external_id {
 
         impl utoipa::PartialSchema for $name {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                id_schema($extra)
+                id_schema($extra, $max_len)
             }
         }
 
@@ -95,52 +99,61 @@ macro_rules! external_id {
 external_id!(
     /// The practice account, taken from the caller's verified token.
     AccountId,
-    &[]
+    &[],
+    MAX_ID_LEN
 );
 external_id!(
     /// A client or contact, by the practice app's own id.
     RecipientId,
-    &[]
+    &[],
+    MAX_ID_LEN
 );
 external_id!(
     /// An appointment, by the practice app's own id.
     AppointmentId,
-    &[]
+    &[],
+    MAX_ID_LEN
 );
 external_id!(
     /// An invoice, by the practice app's own id.
     InvoiceId,
-    &[]
+    &[],
+    MAX_ID_LEN
 );
 external_id!(
     /// A notification: a UUID, or named by the reply it is about
     /// (`new_reply~sms~…`).
     NotificationId,
-    &[COMPOSITE_SEPARATOR]
+    &[COMPOSITE_SEPARATOR],
+    MAX_NOTIFICATION_ID_LEN
 );
 external_id!(
     /// A practice user (staff), by the practice app's own id.
     UserId,
-    &[]
+    &[],
+    MAX_ID_LEN
 );
 external_id!(
     /// A form request Tidings made (`POST /v1/forms`): a UUID.
     FormId,
-    &[]
+    &[],
+    MAX_ID_LEN
 );
 external_id!(
     /// A message Tidings created. Deterministic where the message follows
     /// from a record (a reminder is named by its appointment, offset and
     /// start) so that replayed upserts find the same message.
     MessageId,
-    &[COMPOSITE_SEPARATOR]
+    &[COMPOSITE_SEPARATOR],
+    MAX_MESSAGE_ID_LEN
 );
 
 external_id!(
     /// A reply: its channel and the provider's own id of what arrived, so
     /// that a redelivery is the same reply.
     ReplyId,
-    &[COMPOSITE_SEPARATOR]
+    &[COMPOSITE_SEPARATOR],
+    MAX_REPLY_ID_LEN
 );
 
 impl ReplyId {
@@ -213,6 +226,22 @@ mod tests {
         assert!("3f2c:9.a_b".parse::<RecipientId>().is_ok());
         for bad in ["", "a/b", "a#b", "a b", "é", &"x".repeat(129)] {
             assert_eq!(bad.parse::<AccountId>(), Err(InvalidId), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_longest_composed_message_ids_still_parse() {
+        let longest = |n| "x".repeat(n);
+        let appointment: AppointmentId = longest(MAX_ID_LEN).parse().unwrap();
+        let contact: RecipientId = longest(MAX_ID_LEN).parse().unwrap();
+        let reminder = MessageId::appointment_reminder(&appointment, MAX_REMINDER_OFFSET, i64::MIN);
+        let copy = MessageId::copy(&reminder, &contact);
+        let reply: ReplyId = format!("sms~{}", longest(MAX_REPLY_ID_LEN - 4)).parse().unwrap();
+        let answer = MessageId::keyword_answer(&reply);
+        for id in [copy, answer] {
+            assert!(id.as_str().parse::<MessageId>().is_ok(), "{} chars", id.as_str().len());
+            let notification = format!("delivery_unknown~{id}");
+            assert!(notification.parse::<NotificationId>().is_ok(), "{} chars", notification.len());
         }
     }
 

@@ -22,8 +22,9 @@ pub enum MessageListing {
 const DUE_AT: &str = "due_at";
 
 /// Longer than any cursor a listing gives out (a position in each of a
-/// status's partitions: a time and a message id, encoded).
-pub const MAX_CURSOR_CHARS: usize = 4096;
+/// status's partitions: a time and a message id, encoded), within what API
+/// Gateway takes in a request line.
+pub const MAX_CURSOR_CHARS: usize = 8192;
 
 /// Messages a filtered listing reads per query.
 const FILTERED_READ: usize = 100;
@@ -367,6 +368,17 @@ mod tests {
         assert!(cursor.len() < MAX_CURSOR_CHARS);
         assert_eq!(listing.resume(&cursor).unwrap().positions, positions);
         assert_eq!(status_listing("acct-1").from_start().positions.len(), keys::STATUS_SHARDS as usize + 1);
+    }
+
+    #[test]
+    fn a_cursor_at_the_longest_ids_in_every_partition_is_taken() {
+        let account = "a".repeat(128);
+        let id: MessageId = "m".repeat(512).parse().unwrap();
+        let positions = vec![Position::After("2026-12-04T09:00:00.123456789+00:00".into(), id); 9];
+        let listing = status_listing(&account);
+        let cursor = cursor_of(&listing.index_key().2, positions).unwrap();
+        assert!(cursor.len() <= MAX_CURSOR_CHARS, "{} chars", cursor.len());
+        assert!(listing.resume(&cursor).is_ok());
     }
 
     #[test]
