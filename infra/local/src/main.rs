@@ -105,12 +105,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             server::serve(Arc::new(runtime), listener).await?;
         }
         Command::Token { account, operator, data } => {
-            let account = account.parse().map_err(|_| "ACCOUNT: 1 to 256 characters of A-Z a-z 0-9 . _ : -")?;
+            let account = account.parse().map_err(|_| "ACCOUNT: 1 to 128 characters of A-Z a-z 0-9 . _ : -")?;
             let key = tidings_local::auth::TokenKey::load_or_create(&data.with_extension("key"))?;
             println!("{}", key.issue(&account, operator)?);
         }
         Command::RegisterSender { account, channel, sender, data } => {
-            let account = account.parse().map_err(|_| "ACCOUNT: 1 to 256 characters of A-Z a-z 0-9 . _ : -")?;
+            let account = account.parse().map_err(|_| "ACCOUNT: 1 to 128 characters of A-Z a-z 0-9 . _ : -")?;
             if channel == "bridge" {
                 let number = sender.parse().map_err(|_| "SENDER: a bridge number is E.164 (+12025550143)")?;
                 let runtime = LocalRuntime::start(LocalOptions { data: Some(data), ..Default::default() }).await?;

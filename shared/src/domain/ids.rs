@@ -14,8 +14,8 @@ const MAX_REPLY_ID_LEN: usize = 256;
 /// contact's copy of a reminder (an appointment id, offset and start, and
 /// the contact's id) or a keyword answer (a reply id).
 const MAX_MESSAGE_ID_LEN: usize = 512;
-/// A notification's id: its kind and a message's id.
-const MAX_NOTIFICATION_ID_LEN: usize = 640;
+/// A notification's id: a UUID, or its kind and a reply's id.
+const MAX_NOTIFICATION_ID_LEN: usize = 320;
 /// Joins the parts of a composed id; external ids cannot contain it, so
 /// composed ids never collide with each other or with external ones.
 const COMPOSITE_SEPARATOR: char = '~';
@@ -240,9 +240,9 @@ mod tests {
         let answer = MessageId::keyword_answer(&reply);
         for id in [copy, answer] {
             assert!(id.as_str().parse::<MessageId>().is_ok(), "{} chars", id.as_str().len());
-            let notification = format!("delivery_unknown~{id}");
-            assert!(notification.parse::<NotificationId>().is_ok(), "{} chars", notification.len());
         }
+        let notification = format!("unmatched_reply~{reply}");
+        assert!(notification.parse::<NotificationId>().is_ok(), "{} chars", notification.len());
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub struct NotificationsQuery {
     #[param(value_type = Option<String>, format = DateTime)]
     pub before_at: Option<DateTime<Utc>>,
     /// That notification's `id`.
-    #[param(value_type = Option<String>, min_length = 1, max_length = 256)]
+    #[param(value_type = Option<NotificationId>, inline)]
     pub before_id: Option<String>,
     /// `true`: only the notifications nobody marked read.
     pub unread: Option<bool>,
