@@ -374,7 +374,8 @@ mod tests {
     fn a_cursor_at_the_longest_ids_in_every_partition_is_taken() {
         let account = "a".repeat(128);
         let id: MessageId = "m".repeat(512).parse().unwrap();
-        let positions = vec![Position::After("2026-12-04T09:00:00.123456789+00:00".into(), id); 9];
+        let partitions = keys::STATUS_SHARDS as usize + 1;
+        let positions = vec![Position::After("2026-12-04T09:00:00.123456789+00:00".into(), id); partitions];
         let listing = status_listing(&account);
         let cursor = cursor_of(&listing.index_key().2, positions).unwrap();
         assert!(cursor.len() <= MAX_CURSOR_CHARS, "{} chars", cursor.len());
